@@ -1,0 +1,26 @@
+"""The public functions that compose tracing, transforms and backends."""
+from __future__ import annotations
+
+from fgrad.ir import Program, trace_pytree
+
+
+def make_ir(fun, static_argnums=()):
+    """A function that traces `fun` on example arguments and returns its Program (prints like a jaxpr).
+
+    >>> import fgrad, fgrad.numpy as fnp
+    >>> print(fgrad.make_ir(lambda x: fnp.sum(fnp.sin(x)))(fnp.ones(3)))
+    program(a:f64[3]) {
+      b:f64[3] = sin a
+      c:f64[] = reduce_sum[axes=(0,)] b
+      return c
+    }
+    """
+    static_argnums = (static_argnums,) if isinstance(static_argnums, int) else tuple(static_argnums)
+
+    def traced(*args, **kwargs) -> Program:
+        program, captured, _, _ = trace_pytree(fun, args, kwargs, static_argnums)
+        if captured:
+            raise ValueError("make_ir was called inside another transform on a function that closes over "
+                             "its traced values; call make_ir at the top level")
+        return program
+    return traced

@@ -1,0 +1,120 @@
+"""The IR: `Var`, `Literal`, `Equation`, `Program`.
+
+A Program is typed SSA: every Var is assigned once, by an input or by one equation.
+Vars compare by identity; Programs compare and hash structurally (up to renaming of Vars).
+"""
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from functools import cached_property
+from itertools import count
+
+import numpy as np
+
+from fgrad.ir.types import ArrayType, type_of_value
+
+_var_ids = count()
+
+
+class Var:
+    """A variable of a Program. Its printed name comes from its position, not from `id`."""
+    __slots__ = ("type", "id")
+
+    def __init__(self, type: ArrayType):
+        self.type = type
+        self.id = next(_var_ids)
+
+    def __repr__(self) -> str:
+        return f"Var({self.type})"
+
+
+class Literal:
+    """A constant in a Program: a scalar written inline, or an array captured from the user's closure."""
+    __slots__ = ("value", "type")
+
+    def __init__(self, value):
+        self.value = np.asarray(value)
+        self.type = type_of_value(self.value)
+
+    def __eq__(self, other) -> bool:
+        return (type(other) is Literal and self.type == other.type
+                and self.value.tobytes() == other.value.tobytes())
+
+    def __hash__(self) -> int:
+        return hash((self.type, self.value.tobytes()))
+
+    def __repr__(self) -> str:
+        return f"Literal({self.value!r})"
+
+
+class TracerBase:
+    """Marker base of tracers (fgrad.ir.tracing.Tracer), so lower modules can recognise one."""
+    __slots__ = ()
+
+
+class Params(dict):
+    """An equation's static parameters: a read-only dict that hashes, so programs can key caches."""
+
+    def __hash__(self) -> int:
+        return hash(tuple(sorted(self.items())))
+
+    def _readonly(self, *args, **kwargs):
+        raise TypeError("equation params are read-only")
+
+    __setitem__ = __delitem__ = update = pop = popitem = clear = setdefault = _readonly
+
+
+@dataclass(frozen=True, eq=False, slots=True)
+class Equation:
+    """`outputs = prim(*inputs, **params)`."""
+    prim: object            # a Primitive (declared in fgrad.ir.primitive)
+    inputs: tuple           # of Var | Literal
+    params: Params
+    outputs: tuple          # of Var
+
+    def __str__(self) -> str:
+        from fgrad.ir.printer import format_equation
+        return format_equation(self)
+
+
+@dataclass(frozen=True, eq=False)
+class Program:
+    """A typed SSA program: `inputs`, then `equations` in order, returning `outputs`.
+
+    >>> import fgrad, fgrad.numpy as fnp
+    >>> print(fgrad.make_ir(lambda x: fnp.sin(x) * 2.0)(1.0))   # doctest: +SKIP
+    """
+    inputs: tuple           # of Var
+    equations: tuple        # of Equation
+    outputs: tuple          # of Var | Literal
+
+    @property
+    def in_types(self) -> tuple:
+        return tuple(v.type for v in self.inputs)
+
+    @property
+    def out_types(self) -> tuple:
+        return tuple(v.type for v in self.outputs)
+
+    def __str__(self) -> str:
+        from fgrad.ir.printer import format_program
+        return format_program(self)
+
+    def __repr__(self) -> str:
+        return str(self)
+
+    @cached_property
+    def digest(self) -> str:
+        """A structural hash that is equal across processes for equal programs (sha256 of the canonical text)."""
+        from fgrad.ir.printer import format_program
+        return hashlib.sha256(format_program(self, full_literals=True).encode()).hexdigest()
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, Program) and self.digest == other.digest
+
+    def __hash__(self) -> int:
+        return int(self.digest[:16], 16)
+
+
+Atom = Var | Literal

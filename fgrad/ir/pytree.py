@@ -1,0 +1,131 @@
+"""Pytrees: nested tuples, lists, dicts, namedtuples and None, plus registered user containers.
+
+    >>> leaves, tree = tree_flatten({"w": 1.0, "b": (2.0, None)})
+    >>> leaves
+    [2.0, 1.0]
+    >>> tree_unflatten(tree, [20.0, 10.0])
+    {'b': (20.0, None), 'w': 10.0}
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+_NODE_TYPES = {}   # type -> (flatten(x) -> (children, aux), unflatten(aux, children) -> x)
+
+
+def register_pytree_node(cls, flatten, unflatten):
+    """Make `cls` a container: `flatten(x) -> (children, aux)`, `unflatten(aux, children) -> x`.
+
+    >>> class Pair:
+    ...     def __init__(self, a, b): self.a, self.b = a, b
+    >>> register_pytree_node(Pair, lambda p: ((p.a, p.b), None), lambda aux, ch: Pair(*ch))
+    """
+    _NODE_TYPES[cls] = (flatten, unflatten)
+
+
+def _is_namedtuple(x) -> bool:
+    return isinstance(x, tuple) and hasattr(type(x), "_fields")
+
+
+def _node_of(x):
+    """(flatten, unflatten) for a container, None for a leaf."""
+    t = type(x)
+    if t in _NODE_TYPES:
+        return _NODE_TYPES[t]
+    if _is_namedtuple(x):
+        return (lambda n: (tuple(n), None), lambda aux, ch, t=t: t(*ch))
+    return None
+
+
+register_pytree_node(tuple, lambda t: (t, None), lambda aux, ch: tuple(ch))
+register_pytree_node(list, lambda l: (l, None), lambda aux, ch: list(ch))
+register_pytree_node(dict, lambda d: ([d[k] for k in sorted(d)], sorted(d)),
+                     lambda keys, ch: dict(zip(keys, ch)))
+register_pytree_node(type(None), lambda n: ((), None), lambda aux, ch: None)
+
+
+@dataclass(frozen=True)
+class TreeDef:
+    """The structure of a pytree: hashable, so it can key caches."""
+    node_type: type | None      # None for a leaf
+    aux: object
+    children: tuple
+
+    @property
+    def num_leaves(self) -> int:
+        if self.node_type is None:
+            return 1
+        return sum(c.num_leaves for c in self.children)
+
+    def __hash__(self):
+        aux = tuple(self.aux) if isinstance(self.aux, list) else self.aux
+        return hash((self.node_type, aux, self.children))
+
+    def __repr__(self) -> str:
+        if self.node_type is None:
+            return "*"
+        return f"{self.node_type.__name__}({', '.join(map(repr, self.children))})"
+
+
+LEAF = TreeDef(None, None, ())
+
+
+def tree_flatten(tree, is_leaf=None):
+    """Split a pytree into its list of leaves and its TreeDef."""
+    leaves = []
+    treedef = _flatten(tree, leaves, is_leaf)
+    return leaves, treedef
+
+
+def _flatten(x, leaves, is_leaf):
+    node = None if (is_leaf is not None and is_leaf(x)) else _node_of(x)
+    if node is None:
+        leaves.append(x)
+        return LEAF
+    children, aux = node[0](x)
+    return TreeDef(type(x), aux, tuple(_flatten(c, leaves, is_leaf) for c in children))
+
+
+def tree_unflatten(treedef: TreeDef, leaves):
+    """Rebuild the pytree of `treedef` from a flat sequence of leaves."""
+    it = iter(leaves)
+    out = _unflatten(treedef, it)
+    return out
+
+
+def _unflatten(treedef, it):
+    if treedef.node_type is None:
+        return next(it)
+    children = [_unflatten(c, it) for c in treedef.children]
+    if treedef.node_type in _NODE_TYPES:
+        return _NODE_TYPES[treedef.node_type][1](treedef.aux, children)
+    return treedef.node_type(*children)   # a namedtuple
+
+
+def tree_leaves(tree, is_leaf=None) -> list:
+    """The leaves of a pytree, in flattening order."""
+    return tree_flatten(tree, is_leaf)[0]
+
+
+def tree_structure(tree):
+    return tree_flatten(tree)[1]
+
+
+def tree_map(fn, tree, *rest, is_leaf=None):
+    """Apply `fn` to every leaf (and the matching leaves of `rest`, which share `tree`'s structure).
+
+    >>> tree_map(lambda x: x * 2, {"a": 1, "b": [2, 3]})
+    {'a': 2, 'b': [4, 6]}
+    """
+    leaves, treedef = tree_flatten(tree, is_leaf)
+    others = []
+    for r in rest:
+        r_leaves, r_def = tree_flatten(r, is_leaf)
+        if r_def != treedef:
+            raise ValueError(f"tree_map: pytree structures differ: {treedef} vs {r_def}")
+        others.append(r_leaves)
+    return tree_unflatten(treedef, [fn(*xs) for xs in zip(leaves, *others)])
+
+
+__all__ = ["register_pytree_node", "tree_flatten", "tree_unflatten", "tree_leaves", "tree_structure",
+           "tree_map", "TreeDef"]

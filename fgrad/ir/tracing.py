@@ -1,0 +1,199 @@
+"""The two interpreters: evaluation on numpy values, and tracing into a Program.
+
+Tracing follows the current-interpreter discipline: while a function is traced, the trace is on top of
+the interpreter stack and every `bind` records an equation. A tracer from an enclosing (still running)
+trace becomes an extra input of the inner program, its *capture*; a tracer whose trace has ended
+raises EscapedTracerError.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from fgrad.ir import pytree
+from fgrad.ir.core import Equation, Literal, Program, TracerBase, Var
+from fgrad.ir.errors import EscapedTracerError, TracerConversionError
+from fgrad.ir.primitive import EvalInterpreter, pop_interpreter, push_interpreter
+from fgrad.ir.types import ArrayType, canonical_dtype, type_of_value
+
+
+class Tracer(TracerBase):
+    """A value inside a trace. Array methods and operators are installed by fgrad.numpy."""
+    __slots__ = ("trace", "var", "__weakref__")
+    __array_priority__ = 1000
+
+    def __init__(self, trace, var: Var):
+        self.trace = trace
+        self.var = var
+
+    type = property(lambda self: self.var.type)
+    shape = property(lambda self: self.var.type.shape)
+    dtype = property(lambda self: self.var.type.dtype)
+    ndim = property(lambda self: len(self.var.type.shape))
+    size = property(lambda self: self.var.type.size)
+
+    def __repr__(self) -> str:
+        return f"Tracer({self.var.type})"
+
+    def __len__(self) -> int:
+        if not self.shape:
+            raise TypeError("len() of a 0-d traced array")
+        return self.shape[0]
+
+    def __iter__(self):
+        if not self.shape:
+            raise TypeError("iteration over a 0-d traced array")
+        return (self[i] for i in range(self.shape[0]))
+
+    def __bool__(self):
+        raise TracerConversionError(self, "bool() (an `if`, `while`, `and`/`or` or `assert` on the value)")
+
+    def __float__(self):
+        raise TracerConversionError(self, "float()")
+
+    def __int__(self):
+        raise TracerConversionError(self, "int()")
+
+    def __index__(self):
+        raise TracerConversionError(self, "an integer conversion (`__index__`, e.g. using it as a Python index)")
+
+    def __complex__(self):
+        raise TracerConversionError(self, "complex()")
+
+    def __array__(self, dtype=None, copy=None):
+        raise TypeError(f"{self!r} is a traced value and cannot become a numpy array (np.asarray, np.array). "
+                        "Use the fgrad.numpy (fnp) function instead of the numpy one inside traced functions.")
+
+    def __setitem__(self, index, value):
+        raise TypeError("fgrad arrays are immutable: item assignment on a traced value is not supported. "
+                        "Use x = x.at[index].set(value) (or .add / .multiply) instead.")
+
+
+def to_value_type(x) -> ArrayType:
+    """The ArrayType of a tracer or of a concrete value (Python scalars: float64, int64, bool)."""
+    if type(x) is Tracer:
+        return x.var.type
+    return type_of_value(x)
+
+
+class TraceInterpreter:
+    """Records every bound primitive as an Equation."""
+
+    def __init__(self):
+        self.inputs = []
+        self.equations = []
+        self.captures = {}      # id(outer tracer) -> (outer tracer, Var)
+        self.constants = {}     # id(array) -> (array, Literal)
+        self.alive = True
+
+    def new_input(self, type: ArrayType) -> Tracer:
+        v = Var(type)
+        self.inputs.append(v)
+        return Tracer(self, v)
+
+    def to_atom(self, x):
+        if type(x) is Tracer:
+            if x.trace is self:
+                return x.var
+            if not x.trace.alive:
+                raise EscapedTracerError(x)
+            return self._capture(x)
+        return self._constant(x)
+
+    def _capture(self, outer: Tracer) -> Var:
+        hit = self.captures.get(id(outer))
+        if hit is None:
+            hit = self.captures[id(outer)] = (outer, Var(outer.var.type))
+        return hit[1]
+
+    def _constant(self, x) -> Literal:
+        hit = self.constants.get(id(x))
+        if hit is None:
+            value = np.asarray(x)
+            canonical_dtype(value.dtype)
+            hit = self.constants[id(x)] = (x, Literal(value))   # keep x alive so its id stays unique
+        return hit[1]
+
+    def process(self, prim, args, params):
+        in_atoms = tuple([self.to_atom(a) for a in args])
+        out_type = prim.shape_rule(*[a.type for a in in_atoms], **params)
+        if prim.multiple_results:
+            outs = tuple(Var(t) for t in out_type)
+            self.equations.append(Equation(prim, in_atoms, params, outs))
+            return [Tracer(self, v) for v in outs]
+        out = Var(out_type)
+        self.equations.append(Equation(prim, in_atoms, params, (out,)))
+        return Tracer(self, out)
+
+
+def trace_flat(fun, in_types) -> tuple[Program, list]:
+    """Trace `fun(*tracers) -> list of outputs` into a Program.
+
+    Returns the program and its captured values: the program's inputs are the `in_types` inputs followed
+    by one input per captured outer tracer; call it with `eval_program(program, *args, *captured)`.
+    """
+    trace = TraceInterpreter()
+    push_interpreter(trace)
+    try:
+        tracers = [trace.new_input(t) for t in in_types]
+        outs = fun(*tracers)
+        out_atoms = tuple(trace.to_atom(_as_output(o)) for o in outs)
+    finally:
+        pop_interpreter(trace)
+        trace.alive = False
+    captured = [outer for outer, _ in trace.captures.values()]
+    capture_vars = [v for _, v in trace.captures.values()]
+    program = Program(tuple(trace.inputs + capture_vars), tuple(trace.equations), out_atoms)
+    return program, captured
+
+
+def _as_output(x):
+    if type(x) is Tracer or isinstance(x, np.ndarray):
+        return x
+    if isinstance(x, (bool, int, float, np.generic)):
+        return np.asarray(x)
+    raise TypeError(f"a traced function returned {type(x).__name__} {x!r}; outputs must be arrays, scalars, "
+                    "or pytrees (tuples, lists, dicts, namedtuples) of them")
+
+
+def trace_pytree(fun, args, kwargs=None, static_argnums=()):
+    """Trace `fun(*args)` where args and the result are pytrees of arrays and scalars.
+
+    Static arguments are passed through unchanged. Returns (program, captured, out_tree); the program's
+    inputs are the leaves of the non-static args (then the captures), its outputs the result's leaves.
+    """
+    kwargs = kwargs or {}
+    static_argnums = tuple(i % len(args) for i in static_argnums) if args else ()
+    dynamic = [a for i, a in enumerate(args) if i not in static_argnums]
+    leaves, in_tree = pytree.tree_flatten((dynamic, kwargs))
+    out_tree_box = []
+
+    def flat_fun(*tracers):
+        dyn, kw = pytree.tree_unflatten(in_tree, tracers)
+        it = iter(dyn)
+        full = [a if i in static_argnums else next(it) for i, a in enumerate(args)]
+        result = fun(*full, **kw)
+        out_leaves, out_tree = pytree.tree_flatten(result)
+        out_tree_box.append(out_tree)
+        return out_leaves
+
+    program, captured = trace_flat(flat_fun, [to_value_type(x) for x in leaves])
+    return program, captured, out_tree_box[0], leaves
+
+
+def eval_program(program: Program, *args):
+    """Run `program` by binding each equation in the current interpreter (inline when tracing).
+
+    Returns the list of outputs.
+    """
+    env = dict(zip(program.inputs, args))
+
+    def read(atom):
+        return atom.value if type(atom) is Literal else env[atom]
+
+    for eqn in program.equations:
+        out = eqn.prim.bind(*[read(a) for a in eqn.inputs], **eqn.params)
+        if eqn.prim.multiple_results:
+            env.update(zip(eqn.outputs, out))
+        else:
+            env[eqn.outputs[0]] = out
+    return [read(v) for v in program.outputs]

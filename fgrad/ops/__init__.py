@@ -1,0 +1,4 @@
+"""The primitive vocabulary: one block per primitive with all its rules, and the ops that bind them."""
+from fgrad.ops.elementwise import *  # noqa: F401,F403
+from fgrad.ops.shape import *  # noqa: F401,F403
+from fgrad.ops.reduce import *  # noqa: F401,F403

@@ -1,0 +1,69 @@
+"""What every primitive block uses: typing of values, the elementwise op wrapper, and rule families."""
+from __future__ import annotations
+
+import numpy as np
+
+from fgrad.ir import ArrayType, Primitive, TracerBase, canonical_dtype, is_float
+from fgrad.ir.tracing import to_value_type
+
+PYTHON_SCALARS = (bool, int, float)
+
+
+def typeof(x) -> ArrayType:
+    """The ArrayType of a tracer, a numpy value or a Python scalar (float -> f64, int -> i64)."""
+    return to_value_type(x)
+
+
+def is_tracer(x) -> bool:
+    return isinstance(x, TracerBase)
+
+
+def as_value(x, dtype=None):
+    """A Python scalar, list or numpy value as a numpy array of `dtype` (tracers pass through)."""
+    if isinstance(x, TracerBase):
+        return x
+    return np.asarray(x, dtype=dtype)
+
+
+def result_dtype(*xs) -> np.dtype:
+    """numpy's promotion, with Python scalars weak: a float32 array times 2.0 stays float32."""
+    return canonical_dtype(np.result_type(*[x if type(x) in PYTHON_SCALARS else typeof(x).dtype for x in xs]))
+
+
+def float_dtype(dtype) -> np.dtype:
+    """The dtype a float-only op computes in: floats keep theirs, ints and bool become float64 (as numpy)."""
+    return np.dtype(dtype) if is_float(dtype) else np.dtype("float64")
+
+
+# ---- shape rules of the families -----------------------------------------------------------------
+
+def same_type(x: ArrayType, **params) -> ArrayType:
+    return x
+
+
+def equal_types(*types: ArrayType, **params) -> ArrayType:
+    """Elementwise primitives take equal shapes and dtypes; the op wrappers insert broadcasts and casts."""
+    if any(t != types[0] for t in types):
+        raise TypeError(f"elementwise primitive needs equal input types, got {', '.join(map(str, types))}; "
+                        "use the ops in fgrad.ops (or fgrad.numpy), which broadcast and promote")
+    return types[0]
+
+
+def compare_type(x: ArrayType, y: ArrayType, **params) -> ArrayType:
+    equal_types(x, y)
+    return ArrayType(x.shape, np.bool_)
+
+
+def float_only(rule):
+    """Wrap a shape rule so that a non-float input is a clear TypeError."""
+    def checked(*types, **params):
+        for t in types:
+            if not is_float(t.dtype):
+                raise TypeError(f"this primitive needs float inputs, got {t}")
+        return rule(*types, **params)
+    return checked
+
+
+def zero_rules(n: int) -> tuple:
+    """The JVP/VJP slot of a primitive whose derivative is zero in each of its `n` inputs, declared explicitly."""
+    return (None,) * n
