@@ -170,21 +170,28 @@ def w3_serial(X, Y, W1, b1, W2, b2):
 # ------------------------------------------------------------------ W4 ----
 # grad[j] = 200*d[j-1] - 400*x[j]*d[j] - 2*(1-x[j]),  d[i] = x[i+1] - x[i]**2.
 # The interior loop is written on offset views (x0 = x[k], x1 = x[k+1],
-# x2 = x[k+2], all k >= 0) so every index is provably non-negative: Numba
-# emits no wraparound select, nothing is loop-carried, and with fastmath
-# the block sum vectorises.
+# x2 = x[k+2]) so there is no x[j-1] (negative offset) and nothing is
+# loop-carried (d[j-1] is recomputed rather than carried over).
 @_serial
 def _w4_block(x0, x1, x2, g1, lo, hi):
+    # Slice the block first so the loop index starts at 0: LLVM can then
+    # prove every index non-negative, drops Numba's wraparound select (which
+    # otherwise turns the loads into gathers) and emits contiguous vector
+    # loads/stores; fastmath vectorises the block sum.
+    a0 = x0[lo:hi]
+    a1 = x1[lo:hi]
+    a2 = x2[lo:hi]
+    gb = g1[lo:hi]
     acc = 0.0
-    for k in range(lo, hi):
-        a = x0[k]
-        b = x1[k]
-        c = x2[k]
+    for k in range(hi - lo):
+        a = a0[k]
+        b = a1[k]
+        c = a2[k]
         dprev = b - a * a
         d = c - b * b
         omb = 1.0 - b
         acc += 100.0 * d * d + omb * omb
-        g1[k] = 200.0 * dprev - 400.0 * b * d - 2.0 * omb
+        gb[k] = 200.0 * dprev - 400.0 * b * d - 2.0 * omb
     return acc
 
 

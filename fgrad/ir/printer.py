@@ -34,7 +34,8 @@ class Namer:
         self.full_literals = full_literals
 
     def define(self, v: Var) -> str:
-        name = self.names[v] = var_name(len(self.names))
+        # A Var defined twice (a malformed program) keeps its first name, so `check` can show the clash.
+        name = self.names.get(v) or self.names.setdefault(v, var_name(len(self.names)))
         return f"{name}:{v.type}"
 
     def __call__(self, atom) -> str:

@@ -1,0 +1,87 @@
+"""Creation primitives: iota and full. They take no array inputs, so their rule tuples are empty."""
+from __future__ import annotations
+
+import numpy as np
+
+from fgrad.ir import ArrayType, Primitive, canonical_dtype
+from fgrad.ops.base import is_tracer
+from fgrad.ops.shape import normalize_axis
+
+__all__ = ["iota", "iota_p", "full", "full_p"]
+
+
+def static_shape(shape) -> tuple:
+    """`shape` (an int or a sequence of ints) as a tuple of non-negative Python ints."""
+    shape = (shape,) if isinstance(shape, (int, np.integer)) else tuple(shape)
+    if any(is_tracer(d) for d in shape):
+        raise TypeError(f"shape {shape} contains a traced value; shapes are static, pass Python ints")
+    shape = tuple(int(d) for d in shape)
+    if any(d < 0 for d in shape):
+        raise ValueError(f"negative dimensions are not allowed in shape {shape}")
+    return shape
+
+
+def static_scalar(value, dtype, what: str):
+    """A concrete scalar `value` as a Python scalar of `dtype`, for a primitive's (hashable) params."""
+    if is_tracer(value):
+        raise TypeError(f"the {what} is a static parameter and got a traced value {value!r}; build the array "
+                        "from a traced value with broadcast_to (and select) instead")
+    value = np.asarray(value)
+    if value.ndim != 0:
+        raise ValueError(f"the {what} must be a scalar, got an array of shape {value.shape}")
+    return value.astype(dtype).item()
+
+
+# ---- iota -----------------------------------------------------------------------------------------
+
+def _iota_type(*, shape, dtype, axis) -> ArrayType:
+    if not 0 <= axis < len(shape):
+        raise ValueError(f"iota axis {axis} is out of range for shape {shape}")
+    if np.dtype(dtype) == np.bool_:
+        raise TypeError("iota needs a numeric dtype (int32, int64, float32, float64), got bool")
+    return ArrayType(shape, dtype)
+
+
+def _iota_impl(*, shape, dtype, axis):
+    along = np.arange(shape[axis], dtype=dtype)
+    column = along.reshape([-1 if a == axis else 1 for a in range(len(shape))])
+    return np.array(np.broadcast_to(column, shape))
+
+
+iota_p = Primitive("iota", shape_rule=_iota_type, impl=_iota_impl, jvp=(), vjp=())
+
+
+def iota(shape, dtype, axis=0):
+    """The values 0..n-1 along `axis`, broadcast over the rest of `shape` (n = shape[axis]).
+
+    >>> iota((2, 3), "int64", axis=1)
+    array([[0, 1, 2],
+           [0, 1, 2]])
+    """
+    shape = static_shape(shape)
+    dtype = canonical_dtype(dtype)
+    axis = normalize_axis(int(axis), len(shape))
+    return iota_p.bind(shape=shape, dtype=dtype, axis=axis)
+
+
+# ---- full -----------------------------------------------------------------------------------------
+
+def _full_type(*, shape, value, dtype) -> ArrayType:
+    return ArrayType(shape, dtype)
+
+
+full_p = Primitive(
+    "full", shape_rule=_full_type,
+    impl=lambda *, shape, value, dtype: np.full(shape, value, dtype=dtype),
+    jvp=(), vjp=())
+
+
+def full(shape, value, dtype):
+    """An array of `shape` filled with the static scalar `value`, as `dtype`.
+
+    >>> full((2,), 1.5, "float32")
+    array([1.5, 1.5], dtype=float32)
+    """
+    shape = static_shape(shape)
+    dtype = canonical_dtype(dtype)
+    return full_p.bind(shape=shape, value=static_scalar(value, dtype, "fill value of full"), dtype=dtype)
