@@ -62,6 +62,7 @@ CACHED_W7 = {"numba", "numbapar", "jax", "fgrad"}
 W7_N = {False: 1_000_000, True: 10_000}
 
 FGRAD_MODULE = "fgrad_impl"
+IMPORT_ORDER = ("torch", "jax", "autograd", "numba")
 
 
 def load_fgrad():
@@ -86,6 +87,9 @@ def factory(lib, workload, fgrad_mod):
 
 
 # ------------------------------------------------------------------ timing --
+fn_min = [None]   # min of the last time_fn call (kept in results.json)
+
+
 def time_fn(fn, budget, min_reps, max_reps=1_000_000):
     """Call fn repeatedly until ``budget`` seconds have passed and at least
     ``min_reps`` calls were made; return (median seconds, reps)."""
@@ -101,6 +105,7 @@ def time_fn(fn, budget, min_reps, max_reps=1_000_000):
             break
         if len(times) >= min_reps and t1 - start >= budget:
             break
+    fn_min[0] = min(times)
     return statistics.median(times), len(times)
 
 
@@ -145,18 +150,23 @@ def wait_for_quiet(opts, log=None):
     spinning thread pools go idle) until other processes use less than
     opts.quiet_cores cores, for at most opts.max_wait seconds.  Returns the
     external load of the last window."""
-    deadline = time.perf_counter() + opts.max_wait
+    t0 = time.perf_counter()
+    deadline = t0 + min(opts.max_wait, max(opts.wait_budget, 0.0))
     warned = False
-    while True:
-        probe = ExternalLoad().start()
-        time.sleep(max(opts.settle, 0.3))
-        ext = probe.stop()
-        if ext < opts.quiet_cores or time.perf_counter() > deadline:
-            return ext
-        if log and not warned:
-            log(f"    (machine busy: other processes use {ext:.1f} cores; waiting up to "
-                f"{opts.max_wait:g} s)")
-            warned = True
+    try:
+        while True:
+            probe = ExternalLoad().start()
+            time.sleep(max(opts.settle, 0.3))
+            ext = probe.stop()
+            if ext < opts.quiet_cores or time.perf_counter() > deadline:
+                return ext
+            if log and not warned:
+                log(f"    (machine busy: other processes use {ext:.1f} cores; waiting up to "
+                    f"{deadline - time.perf_counter():.0f} s)")
+                warned = True
+    finally:
+        # waiting beyond the settle time is charged to the run's total wait budget
+        opts.wait_budget -= max(0.0, time.perf_counter() - t0 - max(opts.settle, 0.3))
 
 
 def fmt_time(s):
@@ -236,7 +246,8 @@ def bench_case(case, libs, fgrad_mod, opts, log):
         finally:
             fn = None
             gc.collect()
-        res.update(status="ok", median=med, reps=reps, external_load=round(ext, 2))
+        res.update(status="ok", median=med, min=fn_min[0], reps=reps,
+                   external_load=round(ext, 2))
         if ext >= opts.busy_cores:
             res["busy"] = True
         log(f"  {lib:9s} {fmt_time(med):>10s}  ({reps} reps; {msg}"
@@ -301,7 +312,7 @@ def _run_w7_child(lib, quick, env_extra):
 
 
 def bench_w7(libs, fgrad_mod, fgrad_err, opts, log):
-    log(f"\n== W7 compile latency (W1, N={W7_N[opts.quick]:.0e}, fresh processes) ==")
+    log(f"\n== W7 compile latency (W1, N={W.size_str(W7_N[opts.quick])}, fresh processes) ==")
     out = {}
     for lib in libs:
         res = {"status": "n/a"}
@@ -383,7 +394,8 @@ def cell(res, base):
         return {"n/a": "n/a", "skipped": "skipped", "wrong": "WRONG", "error": "error"}[st]
     s = fmt_time(res["median"])
     if base:
-        s += f" ({res['median'] / base:.2f}x)"
+        r = res["median"] / base
+        s += f" ({r:.2f}x)" if r >= 0.1 else f" ({r:.2g}x)"
     if "warm_median" in res:
         s += f"; warm {fmt_time(res['warm_median'])}"
     if res.get("busy"):
@@ -480,6 +492,10 @@ Data comes from a seeded `numpy.random.default_rng` (see `workloads.py`).
   the device once and passed as arguments; the result is fetched with
   `jax.device_get` (blocks).  W5's Python loop is unrolled at trace time.
 - **PyTorch eager**: `torch.autograd.grad` on `from_numpy` leaves, 2 threads.
+  run.py imports torch before anything initialises Numba's OpenMP threading
+  layer: in the other order both share the system libgomp and PyTorch's
+  elementwise ops become ~100x slower (e.g. `torch.sin` on 1e4 doubles takes
+  ~3.7 ms instead of ~17 µs).
 - **autograd**: HIPS `autograd.value_and_grad` (traces on every call).
 
 ## Adding the fgrad column
@@ -548,6 +564,7 @@ def parse_args(argv=None):
     opts.busy_cores = 0.4            # flag a cell if others used this much while timing
     opts.max_wait = 5.0 if opts.quick else 30.0
     opts.retries = 0 if opts.quick else 2
+    opts.wait_budget = 20.0 if opts.quick else 300.0   # total extra waiting per run
     return opts
 
 
@@ -566,6 +583,15 @@ def main(argv=None):
         print(msg, flush=True)
 
     only = {t.strip().upper() for t in opts.only.split(",") if t.strip()}
+    # Import the libraries up front, PyTorch first: if Numba's OpenMP threading
+    # layer is initialised before `import torch`, torch binds to the same
+    # system libgomp and its elementwise ops become ~100x slower.
+    import refs
+    for lib in IMPORT_ORDER:
+        try:
+            refs.PREPARE[lib]()
+        except Exception:  # noqa: BLE001  (reported per cell later)
+            pass
     fgrad_mod, fgrad_err = load_fgrad()
     libs = [k for k, _ in LIBS if k != "fgrad" or fgrad_mod is not None or fgrad_err]
     if opts.libs:
@@ -595,7 +621,7 @@ def main(argv=None):
         results.append({"key": case.key, "title": case.title, "libs": row})
     if not only or "W7" in only:
         row = bench_w7(libs, fgrad_mod, fgrad_err, opts, log)
-        results.append({"key": "W7", "title": "W7 compile latency (W1, N=%.0e)" % W7_N[opts.quick],
+        results.append({"key": "W7", "title": "W7 compile latency (W1, N=%s)" % W.size_str(W7_N[opts.quick]),
                         "libs": row})
     meta["load_after"] = " ".join(f"{x:.2f}" for x in os.getloadavg())
     meta["elapsed_s"] = round(time.perf_counter() - t_start, 1)

@@ -221,6 +221,11 @@ DESCRIPTIONS = {
 }
 
 
+def size_str(n):
+    """1000000 -> '1e6'."""
+    return f"{n:.0e}".replace("e+0", "e").replace("e+", "e")
+
+
 def cases(quick=False):
     """Return the list of benchmark cases (W7 is handled separately in run.py)."""
     if quick:
@@ -228,15 +233,12 @@ def cases(quick=False):
     else:
         n1a, n1b, n2, b3, n4 = 1_000_000, 10_000_000, 100_000, 512, 1_000_000
 
-    def sz(n):
-        return f"{n:.0e}".replace("e+0", "e").replace("e+", "e")
-
     return [
-        Case("W1a", "W1", f"W1 N={sz(n1a)}", "float64", lambda: data_W1(n1a)),
-        Case("W1b", "W1", f"W1 N={sz(n1b)}", "float64", lambda: data_W1(n1b)),
+        Case("W1a", "W1", f"W1 N={size_str(n1a)}", "float64", lambda: data_W1(n1a)),
+        Case("W1b", "W1", f"W1 N={size_str(n1b)}", "float64", lambda: data_W1(n1b)),
         Case("W2", "W2", f"W2 logreg {n2}x100", "float64", lambda: data_W2(n2)),
         Case("W3", "W3", f"W3 MLP batch {b3}", "float32", lambda: data_W3(b3)),
-        Case("W4", "W4", f"W4 Rosenbrock N={sz(n4)}", "float64", lambda: data_W4(n4)),
+        Case("W4", "W4", f"W4 Rosenbrock N={size_str(n4)}", "float64", lambda: data_W4(n4)),
         Case("W5", "W5", "W5 scalar chain 200 steps", "float64",
              lambda: data_W5(200), lambda: data_W5(20)),
     ]

@@ -2,6 +2,14 @@
 from __future__ import annotations
 
 from fgrad.ir import Program, trace_pytree
+from fgrad.ops.control import stop_gradient
+from fgrad.transforms.check import check_grads
+from fgrad.transforms.custom import custom_jvp, custom_vjp
+from fgrad.transforms.grad import (grad, hessian, jacfwd, jacobian, jacrev, jvp, linearize, value_and_grad,
+                                   vjp)
+
+__all__ = ["make_ir", "grad", "value_and_grad", "vjp", "jvp", "linearize", "jacfwd", "jacrev", "jacobian",
+           "hessian", "stop_gradient", "custom_vjp", "custom_jvp", "check_grads"]
 
 
 def make_ir(fun, static_argnums=()):

@@ -61,6 +61,7 @@ def iota(shape, dtype, axis=0):
     shape = static_shape(shape)
     dtype = canonical_dtype(dtype)
     axis = normalize_axis(int(axis), len(shape))
+    _iota_type(shape=shape, dtype=dtype, axis=axis)     # the dtype error, also when not tracing
     return iota_p.bind(shape=shape, dtype=dtype, axis=axis)
 
 

@@ -121,8 +121,9 @@ def _replace_zero(x):
 
 
 def _pow_jvp_x(x_dot, out, x, y):
-    # d/dx x**y = y * x**(y-1); at y == 0 it is 0 even where x == 0 (JAX's convention).
-    return mul(x_dot, select(eq(y, 0.0), 0.0, mul(y, pow(x, sub(y, 1.0)))))
+    # d/dx x**y = y * x**(y-1), with no special case: at x == 0, y == 0 it is 0 * inf = nan, as jax.grad of
+    # lax.pow with a float exponent (jax 0.10.2); the constant x**0 of a static int exponent is integer_pow's.
+    return mul(x_dot, mul(y, pow(x, sub(y, 1.0))))
 
 
 def _pow_jvp_y(y_dot, out, x, y):
@@ -392,7 +393,7 @@ convert_element_type_p = Primitive(
     "convert_element_type", shape_rule=_convert_type,
     impl=lambda x, *, dtype: np.asarray(x).astype(dtype),
     jvp=(_convert_jvp,), vjp=(_convert_vjp,),
-    numba=lambda args, dtype: f"np.{dtype.name}({args[0]})")
+    numba=lambda args, dtype: f"({args[0]} != 0)" if dtype == np.bool_ else f"np.{dtype.name}({args[0]})")
 
 
 def convert_element_type(x, dtype):

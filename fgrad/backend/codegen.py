@@ -1,0 +1,876 @@
+"""Program -> the Python source of one Numba kernel, with fused loop nests.
+
+`generate(program, parallel=False)` plans the program in one forward walk, then writes the source:
+
+- *Groups*: elementwise equations over one iteration space (one shape) share one loop nest; every value
+  is a scalar local in the loop body, stored to an array only when something outside the nest reads it.
+  Reductions (reduce_sum/max/min) join the nest of their producers as accumulators: a full reduction
+  is a scalar accumulator, a partial one loops over the kept axes outside and the reduced axes inside.
+- *Views*: broadcast_to, transpose, squeeze, expand_dims, reshape, slice, pad, concatenate, gather,
+  iota and full have no storage. Whoever reads them computes the element from the base array with
+  index arithmetic (a broadcast is an index fixed at 0, a slice `start + step * i`, a pad a condition).
+- *Calls*: matmul and solve call np.dot / np.linalg.solve (BLAS and LAPACK); cumsum, argmax, scatter
+  and scatter_add are loops of their own.
+
+The source is deterministic and independent of array sizes: variables are named by program position
+(`v3` a scalar, `a3` its array, `k0` an array constant, `n2` a size), sizes are read from the input
+arrays or from the `dims` argument, and array constants are kernel arguments, so one Numba compile
+serves every size and every constant value. Scalar literals are written inline with their exact repr.
+The only size facts the text depends on are which broadcast axes have size 1 and which offsets are 0.
+
+With `parallel=True` the outer loop of each nest is a `prange` when its iterations write disjoint
+elements; a full reduction then sums per-block partials serially afterwards (never a shared `+=`).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from fgrad.ir import Equation, Literal, Program, Var
+from fgrad.ir.primitive import MISSING
+
+__all__ = ["LoweredKernel", "generate", "inline_calls", "UnsupportedPrimitiveError"]
+
+ENTRY = "kernel"
+BLOCK = 4096          # elements per prange block of a 1-D full reduction
+
+VIEW_TAGS = frozenset({"broadcast", "transpose", "reshape", "slice", "pad", "concatenate", "gather", "iota",
+                       "full"})
+REDUCE_TAGS = frozenset({"reduce_sum", "reduce_max", "reduce_min"})
+CALL_TAGS = frozenset({"matmul", "solve", "cumsum", "argmax", "scatter", "scatter_add"})
+# Calls whose inputs must be arrays (BLAS/LAPACK); the other calls read their inputs element by element.
+ARRAY_INPUT_TAGS = frozenset({"matmul", "solve"})
+
+_CAST = {"float64": "np.float64", "float32": "np.float32", "int64": "np.int64", "int32": "np.int32",
+         "bool": "np.bool_"}
+# Numba computes these dtypes natively; results of other dtypes are cast back after each operation
+# (numba widens int32 arithmetic to int64, and a float64 literal would widen float32).
+_NATIVE = frozenset({"float64", "int64", "bool"})
+
+
+class UnsupportedPrimitiveError(NotImplementedError):
+    """A primitive has no Numba emitter (its block in fgrad/ops has no `numba=`)."""
+
+
+@dataclass
+class LoweredKernel:
+    """The source of one kernel and how to call it.
+
+    The kernel takes the program's inputs (0-d inputs as scalars), then `constants`, then `dims` (when
+    `dims` is not None) and returns a tuple with one entry per `outputs` item of kind "kernel".
+    `outputs[i]` is ("kernel", position in that tuple) or ("literal", value).
+    """
+    source: str
+    entry: str
+    constants: tuple
+    dims: np.ndarray | None
+    outputs: tuple
+    uses_prange: bool
+
+
+# ---- inlining call primitives -------------------------------------------------------------------------
+
+def inline_calls(program: Program) -> Program:
+    """`program` with every equation that holds a sub-program in its `primal` param replaced by that
+    sub-program's equations (custom_vjp / custom_jvp calls evaluate their primal)."""
+    while any(isinstance(e.params.get("primal"), Program) for e in program.equations):
+        program = _inline_once(program)
+    return program
+
+
+def _inline_once(program: Program) -> Program:
+    subst = {}
+
+    def read(atom):
+        return atom if type(atom) is Literal else subst.get(atom, atom)
+
+    equations = []
+    for eqn in program.equations:
+        inputs = tuple(read(a) for a in eqn.inputs)
+        sub = eqn.params.get("primal")
+        if not isinstance(sub, Program):
+            equations.append(Equation(eqn.prim, inputs, eqn.params, eqn.outputs))
+            continue
+        inner = dict(zip(sub.inputs, inputs))
+        for e in sub.equations:
+            outs = tuple(Var(v.type) for v in e.outputs)
+            equations.append(Equation(e.prim, tuple(a if type(a) is Literal else inner[a] for a in e.inputs),
+                                      e.params, outs))
+            inner.update(zip(e.outputs, outs))
+        for v, out in zip(eqn.outputs, sub.outputs):
+            subst[v] = out if type(out) is Literal else inner[out]
+    return Program(program.inputs, tuple(equations), tuple(read(v) for v in program.outputs))
+
+
+# ---- the plan ----------------------------------------------------------------------------------------
+
+@dataclass(eq=False)
+class Group:
+    """One loop nest over `space`: elementwise members, copies of views, and reductions over `red_axes`."""
+    index: int
+    space: tuple
+    space_var: Var
+    red_axes: tuple | None = None
+    members: list = field(default_factory=list)    # ("eqn", eqn) | ("copy", var)
+
+
+@dataclass(eq=False)
+class Call:
+    """A matmul, solve, cumsum, argmax, scatter or scatter_add: code of its own, writing one array."""
+    index: int
+    eqn: Equation
+
+
+def tag_of(prim) -> str:
+    emitter = prim.numba
+    if emitter is MISSING or emitter is None:
+        raise UnsupportedPrimitiveError(
+            f"primitive '{prim.name}' has no Numba emitter; add `numba=` to the block that declares "
+            f"{prim.name}_p (a scalar template like \"np.sin({{0}})\" or a structural tag)")
+    if callable(emitter) or "{" in emitter:
+        return "elementwise"
+    if emitter in VIEW_TAGS or emitter in REDUCE_TAGS or emitter in CALL_TAGS:
+        return emitter
+    raise UnsupportedPrimitiveError(f"primitive '{prim.name}' has an unknown Numba tag {emitter!r}")
+
+
+class Planner:
+    """Assigns each equation to a loop group, a view, or a call, in program order."""
+
+    def __init__(self, program: Program):
+        self.program = program
+        self.steps = []
+        self.member_of = {}      # Var -> Group (computed as a scalar inside that group's loop)
+        self.ready = {}          # Var -> step index after which it exists as an array (or a scalar if 0-d)
+        self.views = {}          # Var -> Equation
+        self.materialize = set() # member Vars that are also stored to their array
+        for v in program.inputs:
+            self.ready[v] = -1
+
+    def run(self):
+        for eqn in self.program.equations:
+            if eqn.prim.multiple_results:
+                raise UnsupportedPrimitiveError(f"primitive '{eqn.prim.name}' has multiple results; the Numba "
+                                                "backend has no emitter for it")
+            tag = tag_of(eqn.prim)
+            out = eqn.outputs[0]
+            if tag in VIEW_TAGS:
+                self.views[out] = eqn
+            elif tag == "elementwise":
+                self.add_member(("eqn", eqn), out.type.shape, eqn.inputs, None)
+            elif tag in REDUCE_TAGS:
+                group = self.add_member(("eqn", eqn), eqn.inputs[0].type.shape, eqn.inputs, eqn.params["axes"])
+                self.ready[out] = group.index
+            else:
+                self.add_call(eqn, tag)
+        for v in self.program.outputs:
+            if type(v) is Var:
+                self.require_array(v)
+        return self
+
+    # -- what an input needs -------------------------------------------------------------------------
+    def after(self, atom) -> int:
+        """The step index after which `atom` can be read by index from outside its own group."""
+        if type(atom) is Literal:
+            return -1
+        if atom in self.ready:
+            return self.ready[atom]
+        if atom in self.member_of:
+            group = self.member_of[atom]
+            self.materialize.add(atom)
+            self.ready[atom] = group.index
+            return group.index
+        eqn = self.views[atom]
+        return max((self.after(a) for a in eqn.inputs), default=-1)
+
+    def add_member(self, member, space, inputs, red_axes) -> Group:
+        """Put `member` in the latest group over `space` that every input is available to, or a new one."""
+        lowest, direct = 0, []
+        same_index = member[0] == "eqn"       # elementwise and reductions read inputs at their own index
+        for a in inputs:
+            group = self.member_of.get(a) if type(a) is Var else None
+            if group is not None and same_index:
+                direct.append((a, group))     # read as a loop scalar if we join its group
+                lowest = max(lowest, group.index)
+            else:
+                lowest = max(lowest, self.after(a) + 1)
+        chosen = None
+        for step in reversed(self.steps[lowest:]):
+            if (type(step) is Group and step.space == space
+                    and (red_axes is None or step.red_axes in (None, red_axes))):
+                chosen = step
+                break
+        if chosen is None:
+            chosen = Group(len(self.steps), space, member_var(member))
+            self.steps.append(chosen)
+        for a, group in direct:
+            if group is not chosen:
+                self.after(a)                 # stored by its own group, read by index here
+        if red_axes is not None:
+            chosen.red_axes = red_axes
+        chosen.members.append(member)
+        if member[0] == "copy":
+            self.member_of[member[1]] = chosen
+        elif member[1].prim.numba not in REDUCE_TAGS:
+            self.member_of[member[1].outputs[0]] = chosen
+        return chosen
+
+    def require_array(self, var):
+        """Make `var` exist as an array (a scalar if 0-d): store a member, copy a view."""
+        if var in self.ready:
+            return
+        if var in self.member_of:
+            self.after(var)
+            return
+        self.add_member(("copy", var), var.type.shape, self.views[var].inputs, None)
+        self.after(var)
+
+    def add_call(self, eqn, tag):
+        for a in eqn.inputs:
+            if type(a) is Literal:
+                continue
+            if tag in ARRAY_INPUT_TAGS and a in self.views and not self.is_transposed_array(a):
+                self.require_array(a)
+            else:
+                self.after(a)
+        step = Call(len(self.steps), eqn)
+        self.steps.append(step)
+        self.ready[eqn.outputs[0]] = step.index
+
+    def is_transposed_array(self, var) -> bool:
+        """A 2-D transpose of an array: BLAS reads it in place (Numba's `.T` is an F-ordered view)."""
+        eqn = self.views.get(var)
+        if eqn is None or eqn.prim.numba != "transpose" or var.type.ndim != 2:
+            return False
+        base = eqn.inputs[0]
+        if type(base) is Literal:
+            return True
+        self.after(base)
+        return True
+
+
+def member_var(member) -> Var:
+    return member[1] if member[0] == "copy" else member[1].inputs[0] if member[1].prim.numba in REDUCE_TAGS \
+        else member[1].outputs[0]
+
+
+# ---- writing source --------------------------------------------------------------------------------
+
+def format_scalar(value, dtype) -> str:
+    """A scalar literal of `dtype` as exact Python source."""
+    dtype = np.dtype(dtype)
+    value = np.asarray(value, dtype).item()
+    if dtype == np.bool_:
+        return repr(bool(value))
+    if dtype.kind == "i":
+        text = repr(int(value))
+    elif np.isnan(value):
+        text = "np.nan"
+    elif np.isinf(value):
+        text = "np.inf" if value > 0 else "-np.inf"
+    else:
+        text = repr(float(value))
+    if dtype.name in _NATIVE:
+        return f"({text})" if text.startswith("-") else text
+    return f"{_CAST[dtype.name]}({text})"
+
+
+def cast_expr(expr: str, dtype) -> str:
+    name = np.dtype(dtype).name
+    return expr if name in _NATIVE else f"{_CAST[name]}({expr})"
+
+
+class Writer:
+    """Writes the kernel source for a plan."""
+
+    def __init__(self, plan: Planner, parallel: bool):
+        self.plan = plan
+        self.parallel = parallel
+        self.uses_prange = False
+        self.number = {}
+        for v in plan.program.inputs:
+            self.number[v] = len(self.number)
+        for eqn in plan.program.equations:
+            for v in eqn.outputs:
+                self.number[v] = len(self.number)
+        self.constants = []          # arrays passed as arguments k0, k1, ...
+        self.constant_names = {}     # id(Literal value) -> name
+        self.sizes = {}              # key -> name "nJ"
+        self.size_lines = []
+        self.dims = []
+        self.lines = []
+        self.current = None          # the step being written (loads from later-stored arrays are views)
+
+    # -- names -----------------------------------------------------------------------------------------
+    def scalar(self, v) -> str:
+        return f"v{self.number[v]}"
+
+    def array(self, v) -> str:
+        return f"a{self.number[v]}"
+
+    def constant(self, lit: Literal) -> str:
+        name = self.constant_names.get(id(lit.value))
+        if name is None:
+            name = self.constant_names[id(lit.value)] = f"k{len(self.constants)}"
+            self.constants.append(lit.value)
+        return name
+
+    def size(self, atom, axis: int) -> str:
+        """A name for the size of `atom` along `axis`: read from an input array or passed in `dims`."""
+        key = ("dim", atom if type(atom) is Var else id(atom), axis)
+        name = self.sizes.get(key)
+        if name is None:
+            name = self.sizes[key] = f"n{len(self.sizes)}"
+            if type(atom) is Literal:
+                self.size_lines.append(f"{name} = {self.constant(atom)}.shape[{axis}]")
+            elif atom in self.plan.program.inputs and atom.type.ndim > 0:
+                self.size_lines.append(f"{name} = {self.array(atom)}.shape[{axis}]")
+            else:
+                self.size_lines.append(f"{name} = dims[{len(self.dims)}]")
+                self.dims.append(atom.type.shape[axis])
+        return name
+
+    def offset(self, key, value: int) -> str:
+        """A name for a size-like parameter (a slice start, a pad width), passed in `dims`; 0 is literal."""
+        if value == 0:
+            return "0"
+        name = self.sizes.get(key)
+        if name is None:
+            name = self.sizes[key] = f"n{len(self.sizes)}"
+            self.size_lines.append(f"{name} = dims[{len(self.dims)}]")
+            self.dims.append(int(value))
+        return name
+
+    def shape_tuple(self, v) -> str:
+        names = [self.size(v, k) for k in range(v.type.ndim)]
+        return "(" + ", ".join(names) + ("," if len(names) == 1 else "") + ")"
+
+    def alloc(self, v) -> str:
+        return f"{self.array(v)} = np.empty({self.shape_tuple(v)}, np.{v.type.dtype.name})"
+
+    def emit(self, depth: int, line: str):
+        self.lines.append("    " * depth + line)
+
+    # -- reading elements ----------------------------------------------------------------------------
+    def stored(self, v) -> bool:
+        """Is `v` readable from its array (or scalar) at the step being written?"""
+        return v in self.plan.ready and self.plan.ready[v] < self.current
+
+    def load(self, atom, idx) -> str:
+        """The expression for the element of `atom` at index expressions `idx`."""
+        if type(atom) is Literal:
+            if atom.type.ndim == 0:
+                return format_scalar(atom.value, atom.type.dtype)
+            return f"{self.constant(atom)}[{', '.join(idx)}]"
+        if self.stored(atom):
+            if atom.type.ndim == 0:
+                return self.scalar(atom)
+            return f"{self.array(atom)}[{', '.join(idx)}]"
+        eqn = self.plan.views.get(atom)
+        if eqn is None:
+            raise AssertionError(f"codegen: {self.scalar(atom)} is read before it is computed")
+        return getattr(self, "view_" + eqn.prim.numba)(eqn, list(idx))
+
+    def view_broadcast(self, eqn, idx):
+        x = eqn.inputs[0]
+        lead = len(idx) - x.type.ndim
+        return self.load(x, ["0" if d == 1 else idx[lead + k] for k, d in enumerate(x.type.shape)])
+
+    def view_transpose(self, eqn, idx):
+        perm = eqn.params["perm"]
+        in_idx = [None] * len(perm)
+        for j, p in enumerate(perm):
+            in_idx[p] = idx[j]
+        return self.load(eqn.inputs[0], in_idx)
+
+    def view_reshape(self, eqn, idx):
+        x, out = eqn.inputs[0], eqn.outputs[0]
+        name = eqn.prim.name
+        if name == "squeeze":
+            in_idx = list(idx)
+            for a in eqn.params["axes"]:
+                in_idx.insert(a, "0")
+            return self.load(x, in_idx)
+        if name == "expand_dims":
+            axes = set(eqn.params["axes"])
+            return self.load(x, [i for j, i in enumerate(idx) if j not in axes])
+        in_shape, out_shape = x.type.shape, out.type.shape
+        if [d for d in in_shape if d != 1] == [d for d in out_shape if d != 1]:
+            # Only axes of size 1 come and go: the other indices carry over in order.
+            kept = iter([i for i, d in zip(idx, out_shape) if d != 1])
+            return self.load(x, ["0" if d == 1 else next(kept) for d in in_shape])
+        # A general reshape: the flat (C-order) position, then its digits in the input's shape.
+        flat = idx[0] if idx else "0"
+        for k in range(1, len(idx)):
+            flat = f"({flat} * {self.size(out, k)} + {idx[k]})"
+        in_idx = []
+        for k in range(x.type.ndim):
+            stride = " * ".join(self.size(x, j) for j in range(k + 1, x.type.ndim))
+            digit = f"({flat} // ({stride}))" if stride else flat
+            in_idx.append(f"({digit} % {self.size(x, k)})" if k > 0 else digit)
+        return self.load(x, in_idx)
+
+    def view_slice(self, eqn, idx):
+        starts, steps = eqn.params["starts"], eqn.params["steps"]
+        out = eqn.outputs[0]
+        in_idx = []
+        for k, (i, start, step) in enumerate(zip(idx, starts, steps)):
+            first = self.offset(("start", out, k), start)
+            moved = i if step == 1 else f"{i} * {step}"
+            in_idx.append(moved if first == "0" else f"({first} + {moved})")
+        return self.load(eqn.inputs[0], in_idx)
+
+    def view_pad(self, eqn, idx):
+        x, out = eqn.inputs[0], eqn.outputs[0]
+        conditions, in_idx = [], []
+        for k, (i, (lo, hi, interior)) in enumerate(zip(idx, eqn.params["widths"])):
+            first = self.offset(("pad_lo", out, k), lo)
+            j = i if first == "0" else f"({i} - {first})"
+            if first != "0":
+                conditions.append(f"{j} >= 0")
+            if interior:
+                conditions.append(f"{j} % {interior + 1} == 0")
+                j = f"({j} // {interior + 1})"
+            if hi or interior:
+                conditions.append(f"{j} < {self.size(x, k)}")
+            in_idx.append(j)
+        value = format_scalar(eqn.params["value"], out.type.dtype)
+        if not conditions:
+            return self.load(x, in_idx)
+        return f"({self.load(x, in_idx)} if {' and '.join(conditions)} else {value})"
+
+    def view_concatenate(self, eqn, idx):
+        axis = eqn.params["axis"]
+        xs = eqn.inputs
+        i = idx[axis]
+        offset = None
+        pieces = []
+        for x in xs:
+            local = list(idx)
+            local[axis] = i if offset is None else f"({i} - {offset})"
+            end = self.size(x, axis) if offset is None else f"{offset} + {self.size(x, axis)}"
+            pieces.append((self.load(x, local), end))
+            offset = f"({end})" if offset is not None else end
+        expr = pieces[-1][0]
+        for value, end in reversed(pieces[:-1]):
+            expr = f"({value} if {i} < {end} else {expr})"
+        return expr
+
+    def view_gather(self, eqn, idx):
+        x, indices = eqn.inputs
+        axis = eqn.params["axis"]
+        m = indices.type.ndim
+        position = self.load(indices, idx[axis:axis + m])
+        return self.load(x, idx[:axis] + [position] + idx[axis + m:])
+
+    def view_iota(self, eqn, idx):
+        return cast_expr(idx[eqn.params["axis"]], eqn.params["dtype"]) if eqn.params["dtype"] != np.int64 \
+            else idx[eqn.params["axis"]]
+
+    def view_full(self, eqn, idx):
+        return format_scalar(eqn.params["value"], eqn.params["dtype"])
+
+    # -- the kernel ----------------------------------------------------------------------------------
+    def write(self) -> LoweredKernel:
+        program = self.plan.program
+        for step in self.plan.steps:
+            self.current = step.index
+            if type(step) is Group:
+                self.write_group(step)
+            else:
+                self.write_call(step)
+        self.current = len(self.plan.steps)
+        returned, outputs = [], []
+        for v in program.outputs:
+            if type(v) is Literal:
+                outputs.append(("literal", v.value))
+                continue
+            outputs.append(("kernel", len(returned)))
+            if v.type.ndim == 0:
+                returned.append(self.scalar(v))
+            elif v in program.inputs:
+                returned.append(f"{self.array(v)}.copy()")
+            else:
+                returned.append(self.array(v))
+        params = [self.scalar(v) if v.type.ndim == 0 else self.array(v) for v in program.inputs]
+        params += [f"k{j}" for j in range(len(self.constants))]
+        if self.dims:
+            params.append("dims")
+        head = ["import numpy as np"]
+        if self.uses_prange:
+            head.append("from numba import prange")
+        head += ["", "", f"def {ENTRY}({', '.join(params)}):"]
+        body = ["    " + line for line in self.size_lines] + self.lines
+        body.append(f"    return ({', '.join(returned)}{',' if len(returned) == 1 else ''})")
+        source = "\n".join(head + body) + "\n"
+        dims = np.array(self.dims, dtype=np.int64) if self.dims else None
+        return LoweredKernel(source, ENTRY, tuple(self.constants), dims, tuple(outputs), self.uses_prange)
+
+    def describe(self, eqn) -> str:
+        """`v4 = mul v2 v3` with the structural params; no sizes, so the text does not depend on them."""
+        shown = {k: v for k, v in eqn.params.items() if k in ("axes", "perm", "axis", "steps", "y", "dtype",
+                                                               "reverse", "index_dtype")}
+        params = "[" + " ".join(f"{k}={getattr(v, 'name', v)}" for k, v in sorted(shown.items())) + "]" \
+            if shown else ""
+        ins = " ".join(self.describe_atom(a) for a in eqn.inputs)
+        outs = " ".join(self.scalar(v) for v in eqn.outputs)
+        return f"{outs} = {eqn.prim.name}{params} {ins}".rstrip()
+
+    def describe_atom(self, a) -> str:
+        if type(a) is Var:
+            return self.scalar(a)
+        return format_scalar(a.value, a.type.dtype) if a.type.ndim == 0 else self.constant(a)
+
+    # -- groups --------------------------------------------------------------------------------------
+    def write_group(self, group: Group):
+        plan = self.plan
+        rank = len(group.space)
+        red_axes = group.red_axes or ()
+        full = bool(red_axes) and len(red_axes) == rank
+        kept = [k for k in range(rank) if k not in red_axes]
+        order = kept + list(red_axes)
+        idx = [f"i{k}" for k in range(rank)]
+        reductions = [m[1] for m in group.members if m[0] == "eqn" and m[1].prim.numba in REDUCE_TAGS]
+        for kind, what in group.members:
+            self.emit(1, "# " + (self.describe(what) if kind == "eqn" else self.describe(plan.views[what])))
+        stored = [self.member_out(m) for m in group.members
+                  if self.member_out(m) in plan.materialize and self.member_out(m).type.ndim > 0]
+        for v in stored:
+            self.emit(1, self.alloc(v))
+        for eqn in reductions:
+            out = eqn.outputs[0]
+            if out.type.ndim > 0:
+                self.emit(1, self.alloc(out))
+        extents = [self.size(group.space_var, k) for k in range(rank)]
+        if rank == 0:
+            self.write_body(group, idx, 1)
+            return
+        parallel = self.parallel
+        if full:
+            self.write_full_reduction(group, reductions, idx, order, extents, parallel)
+            return
+        depth = 1
+        for pos, k in enumerate(order):
+            if pos == len(kept):
+                for eqn in reductions:
+                    self.emit(depth, f"r{self.number[eqn.outputs[0]]} = {reduce_init(eqn)}")
+            loop = "prange" if (parallel and pos == 0) else "range"
+            self.uses_prange |= loop == "prange"
+            self.emit(depth, f"for {idx[k]} in {loop}({extents[k]}):")
+            depth += 1
+        self.write_body(group, idx, depth)
+        if reductions:
+            depth = 1 + len(kept)
+            kept_idx = ", ".join(idx[k] for k in kept)
+            for eqn in reductions:
+                out = eqn.outputs[0]
+                acc = f"r{self.number[out]}"
+                self.emit(depth, f"{self.array(out)}[{kept_idx}] = {cast_expr(acc, out.type.dtype)}")
+
+    def write_full_reduction(self, group, reductions, idx, order, extents, parallel):
+        accs = [f"r{self.number[e.outputs[0]]}" for e in reductions]
+        if not parallel:
+            for eqn, acc in zip(reductions, accs):
+                self.emit(1, f"{acc} = {reduce_init(eqn)}")
+            depth = 1
+            for k in order:
+                self.emit(depth, f"for {idx[k]} in range({extents[k]}):")
+                depth += 1
+            self.write_body(group, idx, depth)
+        else:
+            # Per-block partial results in prange, combined serially: no shared accumulator.
+            self.uses_prange = True
+            first = order[0]
+            gid = group.index
+            if len(order) == 1:
+                self.emit(1, f"nb{gid} = ({extents[first]} + {BLOCK - 1}) // {BLOCK}")
+            else:
+                self.emit(1, f"nb{gid} = {extents[first]}")
+            for eqn in reductions:
+                self.emit(1, f"p{self.number[eqn.outputs[0]]} = np.empty(nb{gid}, {accumulator_dtype(eqn)})")
+            self.emit(1, f"for b{gid} in prange(nb{gid}):")
+            for eqn, acc in zip(reductions, accs):
+                self.emit(2, f"{acc} = {reduce_init(eqn)}")
+            if len(order) == 1:
+                self.emit(2, f"for {idx[first]} in range(b{gid} * {BLOCK}, min(b{gid} * {BLOCK} + {BLOCK}, "
+                             f"{extents[first]})):")
+                depth = 3
+            else:
+                self.emit(2, f"{idx[first]} = b{gid}")
+                depth = 2
+                for k in order[1:]:
+                    self.emit(depth, f"for {idx[k]} in range({extents[k]}):")
+                    depth += 1
+            self.write_body(group, idx, depth)
+            for eqn, acc in zip(reductions, accs):
+                self.emit(2, f"p{self.number[eqn.outputs[0]]}[b{gid}] = {acc}")
+            for eqn, acc in zip(reductions, accs):
+                self.emit(1, f"{acc} = {reduce_init(eqn)}")
+            self.emit(1, f"for b{gid} in range(nb{gid}):")
+            for eqn, acc in zip(reductions, accs):
+                self.emit(2, reduce_update(eqn, acc, f"p{self.number[eqn.outputs[0]]}[b{gid}]"))
+        for eqn, acc in zip(reductions, accs):
+            out = eqn.outputs[0]
+            self.emit(1, f"{self.scalar(out)} = {cast_expr(acc, out.type.dtype)}")
+
+    def member_out(self, member) -> Var:
+        kind, what = member
+        return what if kind == "copy" else what.outputs[0]
+
+    def write_body(self, group: Group, idx, depth: int):
+        plan = self.plan
+        loaded = set()
+
+        def value(atom) -> str:
+            """The element of `atom` at the loop index, as a name or an inline literal."""
+            if type(atom) is Literal and atom.type.ndim == 0:
+                return format_scalar(atom.value, atom.type.dtype)
+            if type(atom) is Var and plan.member_of.get(atom) is group and not self.stored(atom):
+                return self.scalar(atom)
+            if type(atom) is Var and atom.type.ndim == 0 and self.stored(atom):
+                return self.scalar(atom)
+            name = self.scalar(atom) if type(atom) is Var else f"{self.constant(atom)}_"
+            if name not in loaded:
+                loaded.add(name)
+                self.emit(depth, f"{name} = {self.load(atom, idx)}")
+            return name
+
+        for kind, what in group.members:
+            if kind == "copy":
+                out = what
+                self.emit(depth, f"{self.scalar(out)} = {self.load(out, idx)}")
+                loaded.add(self.scalar(out))
+            elif what.prim.numba in REDUCE_TAGS:
+                acc = f"r{self.number[what.outputs[0]]}"
+                self.emit(depth, reduce_update(what, acc, value(what.inputs[0])))
+                continue
+            else:
+                out = what.outputs[0]
+                args = [value(a) for a in what.inputs]
+                emitter = what.prim.numba
+                expr = emitter(args, **what.params) if callable(emitter) else emitter.format(*args, **what.params)
+                self.emit(depth, f"{self.scalar(out)} = {cast_expr(expr, out.type.dtype)}")
+                loaded.add(self.scalar(out))
+            if out in plan.materialize:
+                if out.type.ndim > 0:
+                    self.emit(depth, f"{self.array(out)}[{', '.join(idx)}] = {self.scalar(out)}")
+
+    # -- calls -----------------------------------------------------------------------------------------
+    def array_arg(self, atom) -> str:
+        if type(atom) is Literal:
+            return self.constant(atom)
+        if self.stored(atom):
+            return self.array(atom)
+        eqn = self.plan.views[atom]          # a 2-D transpose of an array (Planner.is_transposed_array)
+        return f"{self.array_arg(eqn.inputs[0])}.T"
+
+    def write_call(self, step: Call):
+        eqn = step.eqn
+        self.emit(1, "# " + self.describe(eqn))
+        getattr(self, "call_" + eqn.prim.numba)(eqn)
+
+    def batch_loops(self, v, nbatch: int, depth: int, loop="range") -> int:
+        for k in range(nbatch):
+            self.emit(depth, f"for i{k} in {loop}({self.size(v, k)}):")
+            depth += 1
+        return depth
+
+    def call_matmul(self, eqn):
+        a, b = eqn.inputs
+        out = eqn.outputs[0]
+        A, B = self.array_arg(a), self.array_arg(b)
+        if out.type.dtype.kind != "f":
+            self.matmul_loops(eqn, A, B)
+            return
+        if a.type.ndim <= 2 and b.type.ndim <= 2:
+            target = self.scalar(out) if out.type.ndim == 0 else self.array(out)
+            self.emit(1, f"{target} = np.dot({A}, {B})")
+            return
+        nbatch = max(a.type.ndim, b.type.ndim) - 2 if min(a.type.ndim, b.type.ndim) >= 2 else \
+            (a.type.ndim - 2 if b.type.ndim == 1 else b.type.ndim - 2)
+        self.emit(1, self.alloc(out))
+        depth = self.batch_loops(out, nbatch, 1)
+        bi = ", ".join(f"i{k}" for k in range(nbatch))
+        a_part = f"{A}[{bi}]" if a.type.ndim > 2 else A
+        b_part = f"{B}[{bi}]" if b.type.ndim > 2 else B
+        self.emit(depth, f"{self.array(out)}[{bi}] = np.dot({a_part}, {b_part})")
+
+    def matmul_loops(self, eqn, A, B):
+        """Integer and bool matmul: three loops (BLAS is float-only)."""
+        a, b = eqn.inputs
+        out = eqn.outputs[0]
+        # Lift vectors to matrices by index: a (k,) is a row, b (k,) a column.
+        nbatch = out.type.ndim - (a.type.ndim >= 2) - (b.type.ndim >= 2)
+        if out.type.ndim:
+            self.emit(1, self.alloc(out))
+        depth = self.batch_loops(out, nbatch, 1)
+        bi = [f"i{k}" for k in range(nbatch)]
+        k_size = self.size(a, a.type.ndim - 1)
+        m_loop = a.type.ndim >= 2
+        n_loop = b.type.ndim >= 2
+        if m_loop:
+            self.emit(depth, f"for im in range({self.size(a, a.type.ndim - 2)}):")
+            depth += 1
+        if n_loop:
+            self.emit(depth, f"for jn in range({self.size(b, b.type.ndim - 1)}):")
+            depth += 1
+        bool_ = out.type.dtype == np.bool_
+        acc = f"r{self.number[out]}"
+        self.emit(depth, f"{acc} = {format_scalar(0, out.type.dtype)}")
+        self.emit(depth, f"for kk in range({k_size}):")
+        a_idx = (bi if a.type.ndim > 2 else []) + (["im"] if m_loop else []) + ["kk"]
+        b_idx = (bi if b.type.ndim > 2 else []) + ["kk"] + (["jn"] if n_loop else [])
+        prod = f"{A}[{', '.join(a_idx)}] * {B}[{', '.join(b_idx)}]"
+        self.emit(depth + 1, f"{acc} = {acc} or ({A}[{', '.join(a_idx)}] and {B}[{', '.join(b_idx)}])" if bool_
+                  else f"{acc} = {cast_expr(f'{acc} + {prod}', out.type.dtype)}")
+        out_idx = bi + (["im"] if m_loop else []) + (["jn"] if n_loop else [])
+        if out.type.ndim:
+            self.emit(depth, f"{self.array(out)}[{', '.join(out_idx)}] = {acc}")
+        else:
+            self.emit(depth, f"{self.scalar(out)} = {acc}")
+
+    def call_solve(self, eqn):
+        a, b = eqn.inputs
+        out = eqn.outputs[0]
+        A, B = self.array_arg(a), self.array_arg(b)
+        nbatch = a.type.ndim - 2
+        if nbatch == 0:
+            self.emit(1, f"{self.array(out)} = np.linalg.solve({A}, {B})")
+            return
+        self.emit(1, self.alloc(out))
+        depth = self.batch_loops(out, nbatch, 1)
+        bi = ", ".join(f"i{k}" for k in range(nbatch))
+        self.emit(depth, f"{self.array(out)}[{bi}] = np.linalg.solve({A}[{bi}], {B}[{bi}])")
+
+    def kept_loops(self, v, skip: int, depth: int) -> int:
+        """Loops over every axis of `v` but `skip`; the first is a prange in the parallel kernel."""
+        first = True
+        for k in range(v.type.ndim):
+            if k == skip:
+                continue
+            loop = "prange" if (self.parallel and first) else "range"
+            self.uses_prange |= loop == "prange"
+            self.emit(depth, f"for i{k} in {loop}({self.size(v, k)}):")
+            depth += 1
+            first = False
+        return depth
+
+    def call_cumsum(self, eqn):
+        x = eqn.inputs[0]
+        out = eqn.outputs[0]
+        axis, reverse = eqn.params["axis"], eqn.params["reverse"]
+        idx = [f"i{k}" for k in range(x.type.ndim)]
+        self.emit(1, self.alloc(out))
+        depth = self.kept_loops(x, axis, 1)
+        # Sequential in the array's own dtype, as numpy's cumsum.
+        acc = f"r{self.number[out]}"
+        self.emit(depth, f"{acc} = {format_scalar(0, out.type.dtype)}")
+        n = self.size(x, axis)
+        span = f"range({n} - 1, -1, -1)" if reverse else f"range({n})"
+        self.emit(depth, f"for i{axis} in {span}:")
+        self.emit(depth + 1, f"{acc} = {cast_expr(acc + ' + ' + self.load(x, idx), out.type.dtype)}")
+        self.emit(depth + 1, f"{self.array(out)}[{', '.join(idx)}] = {acc}")
+
+    def call_argmax(self, eqn):
+        x = eqn.inputs[0]
+        out = eqn.outputs[0]
+        axis = eqn.params["axis"]
+        idx = [f"i{k}" for k in range(x.type.ndim)]
+        first = list(idx)
+        first[axis] = "0"
+        if out.type.ndim:
+            self.emit(1, self.alloc(out))
+        depth = self.kept_loops(x, axis, 1)
+        # The first maximum wins; a NaN is the maximum, and the first NaN stays (numpy's argmax).
+        n = self.number[out]
+        best, at, value = f"best{n}", f"at{n}", f"value{n}"
+        self.emit(depth, f"{best} = {self.load(x, first)}")
+        self.emit(depth, f"{at} = 0")
+        self.emit(depth, f"for i{axis} in range(1, {self.size(x, axis)}):")
+        self.emit(depth + 1, f"{value} = {self.load(x, idx)}")
+        self.emit(depth + 1, f"if {best} == {best} and ({value} > {best} or {value} != {value}):")
+        self.emit(depth + 2, f"{best} = {value}")
+        self.emit(depth + 2, f"{at} = i{axis}")
+        kept = ", ".join(i for k, i in enumerate(idx) if k != axis)
+        result = cast_expr(at, out.type.dtype)
+        if out.type.ndim:
+            self.emit(depth, f"{self.array(out)}[{kept}] = {result}")
+        else:
+            self.emit(depth, f"{self.scalar(out)} = {result}")
+
+    def call_scatter(self, eqn, accumulate=False):
+        x, indices, updates = eqn.inputs
+        out = eqn.outputs[0]
+        axis = eqn.params["axis"]
+        target = self.array(out)
+        idx = [f"i{k}" for k in range(x.type.ndim)]
+        self.emit(1, self.alloc(out))
+        depth = 1
+        for k in range(x.type.ndim):
+            loop = "prange" if (self.parallel and k == 0) else "range"
+            self.uses_prange |= loop == "prange"
+            self.emit(depth, f"for i{k} in {loop}({self.size(x, k)}):")
+            depth += 1
+        self.emit(depth, f"{target}[{', '.join(idx)}] = {self.load(x, idx)}")
+        # Updates in C order, serially: the last write wins, duplicates accumulate (never a prange).
+        uidx = [f"j{k}" for k in range(updates.type.ndim)]
+        depth = 1
+        for k in range(updates.type.ndim):
+            self.emit(depth, f"for j{k} in range({self.size(updates, k)}):")
+            depth += 1
+        m = indices.type.ndim
+        position = self.load(indices, uidx[axis:axis + m])
+        where = ", ".join(uidx[:axis] + [position] + uidx[axis + m:])
+        value = self.load(updates, uidx)
+        if accumulate:
+            self.emit(depth, f"{target}[{where}] = {cast_expr(f'{target}[{where}] + {value}', out.type.dtype)}"
+                      if out.type.dtype != np.bool_ else f"{target}[{where}] = {target}[{where}] or {value}")
+        else:
+            self.emit(depth, f"{target}[{where}] = {value}")
+
+    def call_scatter_add(self, eqn):
+        self.call_scatter(eqn, accumulate=True)
+
+
+def accumulator_dtype(eqn) -> str:
+    dtype = eqn.outputs[0].type.dtype
+    if eqn.prim.numba == "reduce_sum":
+        return "np.float64" if dtype.kind == "f" else "np.int64" if dtype.kind == "i" else "np.bool_"
+    return f"np.{dtype.name}" if dtype != np.bool_ else "np.bool_"
+
+
+def reduce_init(eqn) -> str:
+    """The identity of the reduction, in its accumulator's dtype (sums of float32 accumulate in float64)."""
+    dtype = eqn.outputs[0].type.dtype
+    kind = eqn.prim.numba
+    if kind == "reduce_sum":
+        return "0.0" if dtype.kind == "f" else "0" if dtype.kind == "i" else "False"
+    biggest = kind == "reduce_min"
+    if dtype == np.bool_:
+        return "True" if biggest else "False"
+    if dtype.kind == "f":
+        return format_scalar(np.inf if biggest else -np.inf, dtype)
+    info = np.iinfo(dtype)
+    return format_scalar(info.max if biggest else info.min, dtype)
+
+
+def reduce_update(eqn, acc: str, value: str) -> str:
+    kind = eqn.prim.numba
+    dtype = eqn.outputs[0].type.dtype
+    if kind == "reduce_sum":
+        return f"{acc} = {acc} | {value}" if dtype == np.bool_ else f"{acc} += {value}"
+    better = ">" if kind == "reduce_max" else "<"
+    # NaN propagates: once the accumulator is NaN no comparison is true, and a NaN element always wins.
+    return f"{acc} = {value} if ({value} {better} {acc} or {value} != {value}) else {acc}"
+
+
+def generate(program: Program, parallel: bool = False) -> LoweredKernel:
+    """The kernel source for `program` (already simplified), with prange loops when `parallel`.
+
+    >>> import fgrad, fgrad.numpy as fnp
+    >>> lowered = generate(fgrad.make_ir(lambda x: fnp.sum(fnp.sin(x)))(fnp.ones(3)))  # doctest: +SKIP
+    >>> print(lowered.source)                                                          # doctest: +SKIP
+    """
+    program = inline_calls(program)
+    return Writer(Planner(program).run(), parallel).write()

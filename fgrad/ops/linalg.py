@@ -1,0 +1,194 @@
+"""Linear algebra primitives: matmul and solve, with numpy's semantics and every rule.
+
+The primitives see equal batch dimensions: the ops `matmul` and `solve` broadcast them with explicit
+`broadcast_to`, so the rules never unbroadcast (broadcast_to's VJP does).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from fgrad.ir import ArrayType, Primitive, broadcast_shapes
+from fgrad.ops.base import as_value, float_dtype, float_only, result_dtype, typeof
+from fgrad.ops.elementwise import cast, neg
+from fgrad.ops.reduce import reduce_sum
+from fgrad.ops.shape import broadcast_to, expand_dims, squeeze, transpose
+
+__all__ = ["matmul", "matmul_p", "solve", "solve_p", "matrix_transpose"]
+
+_MATMUL_SIGNATURE = "(n?,k),(k,m?)->(n?,m?)"
+
+
+def matrix_transpose(x):
+    """`x` with its last two axes swapped (numpy's `x.mT`).
+
+    >>> matrix_transpose(np.ones((5, 2, 3))).shape
+    (5, 3, 2)
+    """
+    ndim = typeof(x).ndim
+    if ndim < 2:
+        raise ValueError(f"matrix_transpose needs an array with at least 2 dimensions, got shape {typeof(x).shape}")
+    return transpose(x, tuple(range(ndim - 2)) + (ndim - 1, ndim - 2))
+
+
+# ---- matmul ---------------------------------------------------------------------------------------
+
+def _check_matmul_core(a_shape: tuple, b_shape: tuple) -> None:
+    """numpy's errors for operands matmul cannot contract, naming both shapes."""
+    for i, shape in enumerate((a_shape, b_shape)):
+        if len(shape) == 0:
+            raise ValueError(f"matmul: Input operand {i} does not have enough dimensions (has 0, gufunc core with "
+                             f"signature {_MATMUL_SIGNATURE} requires 1); shapes {a_shape} and {b_shape}. "
+                             "Use mul for a product with a scalar")
+    k_a = a_shape[-1]
+    k_b = b_shape[0] if len(b_shape) == 1 else b_shape[-2]
+    if k_a != k_b:
+        raise ValueError(f"matmul: Input operand 1 has a mismatch in its core dimension 0, with gufunc signature "
+                         f"{_MATMUL_SIGNATURE} (size {k_b} is different from {k_a}); shapes {a_shape} and {b_shape}: "
+                         "the last axis of a must match the second-to-last axis of b (its only axis for a vector)")
+
+
+def _matmul_type(a: ArrayType, b: ArrayType) -> ArrayType:
+    _check_matmul_core(a.shape, b.shape)
+    if a.dtype != b.dtype:
+        raise TypeError(f"the matmul primitive needs equal dtypes, got {a} and {b}; use fgrad.ops.matmul, "
+                        "which promotes")
+    if a.ndim >= 2 and b.ndim >= 2 and a.shape[:-2] != b.shape[:-2]:
+        raise ValueError(f"the matmul primitive needs equal batch dimensions, got shapes {a.shape} and {b.shape}; "
+                         "use fgrad.ops.matmul, which broadcasts them")
+    if a.ndim == 1:
+        shape = b.shape[:-2] + b.shape[-1:] if b.ndim >= 2 else ()
+    elif b.ndim == 1:
+        shape = a.shape[:-1]
+    else:
+        shape = a.shape[:-1] + b.shape[-1:]
+    return ArrayType(shape, a.dtype)
+
+
+def _as_matrix(x, vector_axis: int):
+    """A vector lifted to a matrix (a row for vector_axis=0, a column for -1); matrices pass through."""
+    return expand_dims(x, vector_axis) if typeof(x).ndim == 1 else x
+
+
+def _lifted_out_ct(out_ct, a, b):
+    """`out_ct` with the axes matmul dropped for vector operands put back as size-1 axes."""
+    ndim = typeof(out_ct).ndim
+    if typeof(a).ndim == 1 and typeof(b).ndim == 1:
+        return expand_dims(out_ct, (0, 1))
+    if typeof(a).ndim == 1:
+        return expand_dims(out_ct, ndim - 1)
+    if typeof(b).ndim == 1:
+        return expand_dims(out_ct, ndim)
+    return out_ct
+
+
+def _sum_to_vector(ct, x, axis: int):
+    """For a vector operand x, its lifted cotangent summed over every axis but `axis` (x's own); matrices pass."""
+    if typeof(x).ndim >= 2:
+        return ct
+    ndim = typeof(ct).ndim
+    return reduce_sum(ct, tuple(i for i in range(ndim) if i != axis % ndim))
+
+
+def _matmul_vjp_a(out_ct, out, a, b):
+    # ct_a = ct @ b^T on matrices; a vector operand is a 1-row (a) or 1-column (b) matrix.
+    ct = matmul(_lifted_out_ct(out_ct, a, b), matrix_transpose(_as_matrix(b, -1)))
+    return _sum_to_vector(ct, a, -1)
+
+
+def _matmul_vjp_b(out_ct, out, a, b):
+    # ct_b = a^T @ ct; when b is a vector but a is batched, the batch axes sum away.
+    ct = matmul(matrix_transpose(_as_matrix(a, 0)), _lifted_out_ct(out_ct, a, b))
+    return _sum_to_vector(ct, b, -2)
+
+
+# matmul is bilinear: each input's tangent goes through the product with the other primal.
+matmul_p = Primitive(
+    "matmul", shape_rule=_matmul_type, impl=np.matmul,
+    jvp=(lambda a_dot, out, a, b: matmul(a_dot, b), lambda b_dot, out, a, b: matmul(a, b_dot)),
+    vjp=(_matmul_vjp_a, _matmul_vjp_b))
+
+
+def matmul(a, b):
+    """numpy's `a @ b`: vectors contract their only axis, batch axes broadcast.
+
+    >>> matmul(np.ones((4, 2, 3)), np.ones(3)).shape
+    (4, 2)
+    """
+    dtype = result_dtype(a, b)
+    a, b = cast(a, dtype), cast(b, dtype)
+    a_shape, b_shape = typeof(a).shape, typeof(b).shape
+    _check_matmul_core(a_shape, b_shape)
+    if len(a_shape) >= 2 and len(b_shape) >= 2:
+        batch = _broadcast_batch("matmul", a_shape, b_shape)
+        a = broadcast_to(a, batch + a_shape[-2:])
+        b = broadcast_to(b, batch + b_shape[-2:])
+    return matmul_p.bind(a, b)
+
+
+def _broadcast_batch(name: str, a_shape: tuple, b_shape: tuple) -> tuple:
+    try:
+        return broadcast_shapes(a_shape[:-2], b_shape[:-2])
+    except ValueError:
+        raise ValueError(f"{name}: the batch dimensions of shapes {a_shape} and {b_shape} (all but the last two axes) "
+                         "cannot be broadcast together") from None
+
+
+# ---- solve ----------------------------------------------------------------------------------------
+
+def _check_square(name: str, a_shape: tuple) -> None:
+    if len(a_shape) < 2 or a_shape[-1] != a_shape[-2]:
+        raise np.linalg.LinAlgError(f"{name}: Last 2 dimensions of the array must be square; a must have shape "
+                                    f"(..., n, n), got {a_shape}")
+
+
+def _solve_type(a: ArrayType, b: ArrayType) -> ArrayType:
+    _check_square("solve", a.shape)
+    if b.ndim < 2 or b.shape[:-2] != a.shape[:-2] or b.shape[-2] != a.shape[-1]:
+        raise ValueError(f"the solve primitive needs b of shape a.shape[:-1] + (k,), got shapes {a.shape} and "
+                         f"{b.shape}; use fgrad.ops.solve, which takes vectors and broadcasts batch dimensions")
+    if a.dtype != b.dtype:
+        raise TypeError(f"the solve primitive needs equal dtypes, got {a} and {b}; use fgrad.ops.solve, "
+                        "which promotes")
+    return b
+
+
+def _solve_vjp_b(out_ct, out, a, b):
+    # The cotangent of b solves the transposed system: a^T ct_b = ct.
+    return solve(matrix_transpose(a), out_ct)
+
+
+def _solve_vjp_a(out_ct, out, a, b):
+    # x = a^{-1} b gives ct_a = -(a^{-T} ct) x^T, a batched outer product when x has one column.
+    return neg(matmul(_solve_vjp_b(out_ct, out, a, b), matrix_transpose(out)))
+
+
+# x_dot = a^{-1} (b_dot - a_dot x): each input's share of it below.
+solve_p = Primitive(
+    "solve", shape_rule=float_only(_solve_type), impl=np.linalg.solve,
+    jvp=(lambda a_dot, out, a, b: neg(solve(a, matmul(a_dot, out))),
+         lambda b_dot, out, a, b: solve(a, b_dot)),
+    vjp=(_solve_vjp_a, _solve_vjp_b))
+
+
+def solve(a, b):
+    """numpy.linalg.solve: x with a @ x = b, for a of shape (..., n, n) and b of shape (..., n, k), or (n,) when
+    b is 1-D (one vector, solved against every matrix of a). Batch axes broadcast; ints compute in float64.
+
+    >>> solve(np.array([[2.0, 0.0], [0.0, 4.0]]), np.array([2.0, 2.0]))
+    array([1. , 0.5])
+    """
+    dtype = float_dtype(result_dtype(a, b))
+    a, b = cast(a, dtype), cast(b, dtype)
+    a_shape, b_shape = typeof(a).shape, typeof(b).shape
+    _check_square("solve", a_shape)
+    if len(b_shape) == 0 or (len(b_shape) == 1 and b_shape[0] != a_shape[-1]) or \
+            (len(b_shape) >= 2 and b_shape[-2] != a_shape[-1]):
+        raise ValueError(f"solve: b must have shape (n,) or (..., n, k) with n = {a_shape[-1]} from a; got shapes "
+                         f"{a_shape} and {b_shape}")
+    vector = len(b_shape) == 1
+    if vector:
+        b = expand_dims(b, 1)       # a column; numpy treats only a 1-D b as a vector
+        b_shape = typeof(b).shape
+    batch = _broadcast_batch("solve", a_shape, b_shape)
+    x = solve_p.bind(broadcast_to(a, batch + a_shape[-2:]), broadcast_to(b, batch + b_shape[-2:]))
+    return squeeze(x, len(batch) + 1) if vector else x
