@@ -21,8 +21,8 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 import fgrad  # noqa: E402
 from fgrad.ir import trace_flat  # noqa: E402
 from fgrad.ops import add, cos, mul, reduce_sum, sin, tanh  # noqa: E402
-from fgrad.transforms.grad import grad_program  # noqa: E402
 from fgrad.transforms.simplify import simplify  # noqa: E402
+from fgrad.transforms.vjp import vjp_program  # noqa: E402
 
 
 def mixed_program(n_equations: int):
@@ -54,9 +54,9 @@ def timed(fn):
 
 def bench(name: str, f, x):
     program, t_trace = timed(lambda: trace_flat(lambda a: [f(a)], [fgrad.ir.type_of_value(x)])[0])
-    adjoint, t_vjp = timed(lambda: grad_program(program, [0], []))
+    adjoint, t_vjp = timed(lambda: vjp_program(program, [0]))
     simple, t_simplify = timed(lambda: simplify(adjoint))
-    _, t_run = timed(lambda: fgrad.ir.eval_program(simple, x))
+    _, t_run = timed(lambda: fgrad.ir.eval_program(simple, x, np.ones(())))
     _, t_grad = timed(lambda: fgrad.grad(f)(x))
     n = len(program.equations)
     print(f"{name:>28}: {n:7d} eqns | trace {t_trace:6.2f}s | adjoint {t_vjp:6.2f}s ({len(adjoint.equations)} eqns)"

@@ -228,15 +228,19 @@ def bench_case(case, libs, fgrad_mod, opts, log):
                 if not np.isfinite(float(np.asarray(val))):
                     raise FloatingPointError(f"non-finite value {val!r} at full size")
             min_reps = opts.min_reps_slow if lib in FEW_REPEATS else opts.min_reps
+            best = None                # attempt with the least outside interference
             for attempt in range(opts.retries + 1):
                 wait_for_quiet(opts, log)
                 probe = ExternalLoad().start()
                 med, reps = time_fn(fn, opts.budget, min_reps)
                 ext = probe.stop()
+                if best is None or ext < best[0]:
+                    best = (ext, med, reps, fn_min[0])
                 if ext < opts.busy_cores:
                     break
                 log(f"    (other processes used {ext:.1f} cores during timing"
                     + ("; retrying)" if attempt < opts.retries else ")"))
+            ext, med, reps, fn_min[0] = best
         except Exception as exc:  # noqa: BLE001
             res.update(status="error", note=short_err(exc))
             log(f"  {lib:9s} ERROR: {res['note']}")
@@ -453,8 +457,10 @@ timed at 200).  Repeats: until {budget:g} s per implementation with at least
 {table}
 
 † = other processes on the machine used at least {busy_cores:g} cores while that
-cell was timed (after waiting up to {max_wait:g} s for a quiet machine and
-{retries} retries); treat it with suspicion.
+cell was timed, even after waiting up to {max_wait:g} s for a quiet machine and
+{retries} retry (run.py measures this from /proc/stat); treat it with
+suspicion.  The machine has only {cores} cores, so outside load hurts
+multi-threaded implementations most.
 
 W7 cells: cold = first process with an empty persistent cache (for Numba
 `cache=True` with `NUMBA_CACHE_DIR`, for JAX `jax_compilation_cache_dir`, for
@@ -486,8 +492,11 @@ Data comes from a seeded `numpy.random.default_rng` (see `workloads.py`).
   value+gradient kernels in `_numba_kernels.py` (`fastmath=True`).  W1, W2 and
   W4 have a `prange` variant (blocked, per-block partial sums); W2 reads each
   row of X once for both `X@w` and the gradient; W3 calls BLAS via `np.dot`
-  with fused elementwise loops; W4 uses offset views and a block sum that
-  vectorises; W5 is a serial forward-mode loop.
+  with fused elementwise loops and the vectorisable float32 rational tanh
+  that Eigen/XLA use; W4 uses offset views and a block sum that vectorises;
+  W5 is a serial forward-mode loop.  Without Intel SVML (`icc_rt` is not
+  installed) `math.sin/cos/exp/tanh` in Numba are scalar libm calls, which is
+  what bounds W1 (NumPy has SIMD loops for exp and tanh).
 - **JAX jit**: `jax.jit(jax.value_and_grad(loss))`, x64 enabled, inputs placed on
   the device once and passed as arguments; the result is fetched with
   `jax.device_get` (blocks).  W5's Python loop is unrolled at trace time.
@@ -562,9 +571,9 @@ def parse_args(argv=None):
     opts.settle = 0.05 if opts.quick else 0.25
     opts.quiet_cores = 0.25          # wait until other processes use less than this
     opts.busy_cores = 0.4            # flag a cell if others used this much while timing
-    opts.max_wait = 5.0 if opts.quick else 30.0
-    opts.retries = 0 if opts.quick else 2
-    opts.wait_budget = 20.0 if opts.quick else 300.0   # total extra waiting per run
+    opts.max_wait = 5.0 if opts.quick else 15.0
+    opts.retries = 0 if opts.quick else 1
+    opts.wait_budget = 20.0 if opts.quick else 90.0    # total extra waiting per run
     return opts
 
 

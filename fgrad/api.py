@@ -7,9 +7,10 @@ from fgrad.transforms.check import check_grads
 from fgrad.transforms.custom import custom_jvp, custom_vjp
 from fgrad.transforms.grad import (grad, hessian, jacfwd, jacobian, jacrev, jvp, linearize, value_and_grad,
                                    vjp)
+from fgrad.backend.jit import Jitted, jit
 
 __all__ = ["make_ir", "grad", "value_and_grad", "vjp", "jvp", "linearize", "jacfwd", "jacrev", "jacobian",
-           "hessian", "stop_gradient", "custom_vjp", "custom_jvp", "check_grads"]
+           "hessian", "stop_gradient", "custom_vjp", "custom_jvp", "check_grads", "jit", "show_source"]
 
 
 def make_ir(fun, static_argnums=()):
@@ -32,3 +33,16 @@ def make_ir(fun, static_argnums=()):
                              "its traced values; call make_ir at the top level")
         return program
     return traced
+
+
+def show_source(fun, *args, **kwargs):
+    """Print the simplified program and the Numba kernel source `jit(fun)` runs for these arguments.
+
+    >>> import fgrad, fgrad.numpy as fnp
+    >>> fgrad.show_source(lambda x: fnp.sum(fnp.sin(x)), fnp.ones(3))   # doctest: +SKIP
+    """
+    jitted = fun if isinstance(fun, Jitted) else jit(fun)
+    lowered = jitted.lower(*args, **kwargs)
+    print(lowered.program)
+    print()
+    print(lowered.source)

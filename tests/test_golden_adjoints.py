@@ -3,7 +3,7 @@
 Each golden file under tests/golden/ holds the program that computes a loss and its gradients (the
 output cotangent seeded with a literal 1), after `simplify`. Regenerate them after an intended change:
 
-    FGRAD_UPDATE_GOLDEN=1 python -m pytest tests/test_golden_adjoints.py
+    FGRAD_UPDATE_GOLDEN=1 python tests/test_golden_adjoints.py      (or through pytest)
 
 and read the diff: a golden program should be what a person would write by hand.
 """
@@ -114,3 +114,7 @@ def test_golden_sum_of_sin_is_cos():
         "  d:f64[3] = cos a\n"
         "  return c, d\n"
         "}\n")
+
+
+if __name__ == "__main__":      # FGRAD_UPDATE_GOLDEN=1 python tests/test_golden_adjoints.py
+    raise SystemExit(pytest.main([__file__, "-q"]))

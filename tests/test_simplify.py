@@ -8,10 +8,12 @@ from hypothesis import given, settings, strategies as st
 
 from fgrad.backend.numpy_exec import evaluate
 from fgrad.ir import ArrayType, Equation, Literal, Params, Program, Var, check, trace_flat
-from fgrad.ops import (abs, add, broadcast_to, convert_element_type_p, cos, div, eq, exp, expand_dims, full, gt,
-                       integer_pow, iota, log, maximum, mul, neg, neg_p, reduce_sum, reshape, select, sin, sin_p,
-                       sqrt, squeeze, static_slice, sub, tanh, transpose)
-from fgrad.transforms.simplify import simplify
+from fgrad.ir.primitive import REGISTRY
+from fgrad.ops import (abs, add, broadcast_to, convert_element_type_p, cos, div, exp, expand_dims, full, gt,
+                       integer_pow, iota, log, maximum, mul, neg, neg_p, pad, reduce_sum, reshape, select, sin,
+                       sin_p, sqrt, squeeze, static_slice, sub, tanh, transpose)
+from fgrad.transforms.simplify import (COMMUTATIVE, COPIES_FIRST_INPUT, DISTRIBUTES_OVER_ADD, ELEMENTWISE, RULES,
+                                       simplify)
 from fgrad.transforms.vjp import vjp_eval
 
 F64 = np.dtype("float64")
@@ -33,6 +35,11 @@ def trace(fun, *in_types) -> Program:
 
 def text(s: str) -> str:
     return textwrap.dedent(s).strip()
+
+
+def names(program: Program) -> list:
+    """The primitive names of the program's equations, in order."""
+    return [e.prim.name for e in program.equations]
 
 
 def simplified_text(fun, *in_types) -> str:
@@ -74,6 +81,12 @@ def assert_same_outputs(before: Program, after: Program, args):
         assert_same_bits(e, g)
 
 
+def test_rule_tables_name_registered_primitives():
+    # A renamed primitive would silently lose its rules.
+    named = ELEMENTWISE | COPIES_FIRST_INPUT | DISTRIBUTES_OVER_ADD | COMMUTATIVE | set(RULES)
+    assert named - set(REGISTRY) == set()
+
+
 # ---- dead code and common subexpressions ------------------------------------------------------------
 
 def test_dead_code_is_removed():
@@ -108,12 +121,12 @@ def test_operands_of_mul_in_either_order_are_one_product():
 def test_maximum_keeps_its_operand_order():
     # maximum(-0.0, 0.0) and maximum(0.0, -0.0) differ in sign, so they are not one subexpression.
     result = simplify(trace(lambda x, y: add(maximum(x, y), maximum(y, x)), f64(3), f64(3)))
-    assert [e.prim.name for e in result.equations] == ["maximum", "maximum", "add"]
+    assert names(result) == ["maximum", "maximum", "add"]
 
 
 def test_equal_literals_are_one_subexpression():
     program = trace(lambda x: add(mul(x, np.arange(100.0)), mul(x, np.arange(100.0))), f64(100))
-    assert [e.prim.name for e in simplify(program).equations] == ["mul", "add"]
+    assert names(simplify(program)) == ["mul", "add"]
 
 
 def test_zero_input_primitives_are_computed_once():
@@ -146,7 +159,7 @@ def test_small_constants_fold():
 
 def test_large_constants_stay_equations():
     program = trace(lambda x: mul(x, sin(np.arange(100.0))), f64(100))
-    assert [e.prim.name for e in simplify(program).equations] == ["sin", "mul"]
+    assert names(simplify(program)) == ["sin", "mul"]
 
 
 def test_uniform_arrays_are_broadcasts_of_a_scalar():
@@ -177,7 +190,7 @@ def test_constant_outputs_fold_to_literals():
 def test_impl_errors_are_left_to_run_time():
     # An integer to a negative power raises in numpy; folding must not raise (or hide) it.
     program = trace(lambda x: add(x, integer_pow(np.array([2, 3]), y=-1)), ArrayType((2,), "int64"))
-    assert [e.prim.name for e in simplify(program).equations] == ["integer_pow", "add"]
+    assert names(simplify(program)) == ["integer_pow", "add"]
 
 
 # ---- additive identities: exact only for the right signed zero ---------------------------------------
@@ -217,7 +230,7 @@ def test_minus_zero_minus_x_is_neg_x():
 
 def test_zero_minus_x_is_kept():
     # 0.0 - 0.0 is +0.0 but -(0.0) is -0.0.
-    assert [e.prim.name for e in simplify(trace(lambda x: sub(0.0, x), f64(3))).equations] == ["broadcast_to", "sub"]
+    assert names(simplify(trace(lambda x: sub(0.0, x), f64(3)))) == ["broadcast_to", "sub"]
 
 
 def test_adding_a_negation_is_a_subtraction():
@@ -277,7 +290,7 @@ def test_product_of_negations():
 def test_variable_times_zero_is_kept():
     # x may be inf or NaN, and inf * 0 is NaN.
     result = simplify(trace(lambda x: mul(x, 0.0), f64(3)))
-    assert [e.prim.name for e in result.equations] == ["broadcast_to", "mul"]
+    assert names(result) == ["broadcast_to", "mul"]
     with np.errstate(invalid="ignore"):
         assert_same_bits(evaluate(result, np.array([np.inf, np.nan, -2.0]))[0], [np.nan, np.nan, -0.0])
 
@@ -307,8 +320,52 @@ def test_finite_literal_times_zero_is_a_signed_zero():
 ], ids=["inf", "nan", "mixed-signs"])
 def test_literal_times_zero_is_kept(values):
     program = trace(lambda: mul(values, broadcast_to(0.0, (100,))))
-    assert [e.prim.name for e in simplify(program).equations] == ["broadcast_to", "mul"]
+    assert names(simplify(program)) == ["broadcast_to", "mul"]
     assert_same_outputs(program, simplify(program), [])
+
+
+# ---- sums of equal linear maps -------------------------------------------------------------------
+
+def test_sum_of_two_pads_is_one_pad():
+    assert simplified_text(lambda x, y: add(pad(x, ((1, 0),)), pad(y, ((1, 0),))), f64(3), f64(3)) == text("""
+        program(a:f64[3] b:f64[3]) {
+          c:f64[3] = add a b
+          d:f64[4] = pad[value=0.0 widths=((1, 0, 0),)] c
+          return d
+        }""")
+
+
+def test_difference_of_two_broadcasts_is_one_broadcast():
+    def fun(x, y):
+        return sub(broadcast_to(x, (4, 3)), broadcast_to(y, (4, 3)))
+    assert simplified_text(fun, f64(3), f64(3)) == text("""
+        program(a:f64[3] b:f64[3]) {
+          c:f64[3] = sub a b
+          d:f64[4,3] = broadcast_to[shape=(4, 3)] c
+          return d
+        }""")
+
+
+@pytest.mark.parametrize("fun", [
+    lambda x, y: add(pad(x, ((1, 0),), 1.0), pad(y, ((1, 0),), 1.0)),      # 1 + 1 is not 1
+    lambda x, y: add(pad(x, ((1, 0),)), pad(y, ((0, 1),))),                 # different maps
+    lambda x, y: [add(pad(x, ((1, 0),)), pad(y, ((1, 0),))), pad(y, ((1, 0),))],   # pad(y) also used
+], ids=["nonzero-padding", "different-widths", "shared"])
+def test_sums_of_linear_maps_that_stay(fun):
+    result = simplified_text(fun, f64(3), f64(3))
+    assert result.count("pad") == 2
+
+
+def test_long_chains_of_linear_maps_merge_without_recursion():
+    def chain(x):
+        for _ in range(5_000):
+            x = static_slice(pad(x, ((1, 1),)), (1,), (4,))
+        return x
+    program = trace(lambda x, y: add(chain(x), chain(y)), f64(3), f64(3))
+    result = check(simplify(program))
+    assert names(result)[:3] == ["add", "pad", "slice"]
+    assert len(result.equations) == 10_001
+    assert_same_outputs(program, result, [special_values(f64(3), 1), special_values(f64(3), 2)])
 
 
 # ---- select, casts ----------------------------------------------------------------------------------
@@ -362,7 +419,7 @@ def test_broadcast_ignores_leading_unit_axes():
 def test_broadcast_keeps_inner_unit_axes():
     # x[:, None] broadcast to (2, 4) is not x broadcast to (2, 4).
     result = simplify(trace(lambda x: broadcast_to(expand_dims(x, 1), (2, 4)), f64(2)))
-    assert [e.prim.name for e in result.equations] == ["expand_dims", "broadcast_to"]
+    assert names(result) == ["expand_dims", "broadcast_to"]
 
 
 def test_reshape_chain_is_one_reshape():
@@ -414,7 +471,7 @@ def test_zeros_propagate_through_linear_ops(fun, negative):
     if negative:      # x + (-0.0) is x
         assert result.equations == () and result.outputs == result.inputs
     else:
-        assert [e.prim.name for e in result.equations] == ["broadcast_to", "add"]
+        assert names(result) == ["broadcast_to", "add"]
         assert result.equations[0].inputs[0] == Literal(np.array(0.0))
     assert_same_outputs(program, result, [special_values(f64(3))])
 
@@ -434,7 +491,14 @@ def test_sum_of_uniform_array_is_kept_unless_exact(value, dtype):
     # 0.1 * n is not what adding 0.1 n times gives; 2**24 + 1 ones do not fit float32's mantissa.
     n = 2 ** 24 + 1 if dtype == "float32" else 10
     program = trace(lambda: reduce_sum(broadcast_to(np.array(value, dtype), (n,))))
-    assert [e.prim.name for e in simplify(program).equations] == ["broadcast_to", "reduce_sum"]
+    assert names(simplify(program)) == ["broadcast_to", "reduce_sum"]
+
+
+@pytest.mark.parametrize("value", [np.inf, -np.inf, np.nan], ids=["inf", "-inf", "nan"])
+def test_sum_of_uniform_non_finite_array_is_that_value(value):
+    program = trace(lambda: reduce_sum(broadcast_to(value, (7,))))
+    assert simplify(program).equations == ()
+    assert_same_outputs(program, simplify(program), [])
 
 
 def test_sum_of_negative_zeros_is_positive_zero():
@@ -576,7 +640,7 @@ def test_long_chain_simplifies_in_linear_time_without_recursion():
     start = time.perf_counter()
     result = simplify(program)
     elapsed = time.perf_counter() - start
-    assert [e.prim.name for e in result.equations] == ["sin"] * 33_334
+    assert names(result) == ["sin"] * 33_334
     assert elapsed < 10, f"simplify took {elapsed:.1f}s on 100,000 equations"
     x = np.linspace(-1, 1, 4)
     assert_same_outputs(program, result, [x])

@@ -299,8 +299,10 @@ class Writer:
         self.sizes = {}              # key -> name "nJ"
         self.size_lines = []
         self.dims = []
+        self.axes = equal_axes(plan.program)
         self.lines = []
         self.current = None          # the step being written (loads from later-stored arrays are views)
+        self.views_read = []         # view equations read by the step being written, for its comment
 
     # -- names -----------------------------------------------------------------------------------------
     def scalar(self, v) -> str:
@@ -317,15 +319,18 @@ class Writer:
         return name
 
     def size(self, atom, axis: int) -> str:
-        """A name for the size of `atom` along `axis`: read from an input array or passed in `dims`."""
-        key = ("dim", atom if type(atom) is Var else id(atom), axis)
+        """A name for the size of `atom` along `axis`: read from an input array or passed in `dims`.
+
+        Axes that equal by construction (see `equal_axes`) share one name."""
+        key = self.axes.find(("dim", atom if type(atom) is Var else id(atom), axis))
         name = self.sizes.get(key)
         if name is None:
             name = self.sizes[key] = f"n{len(self.sizes)}"
+            source = self.axes.input_axis.get(key)
             if type(atom) is Literal:
                 self.size_lines.append(f"{name} = {self.constant(atom)}.shape[{axis}]")
-            elif atom in self.plan.program.inputs and atom.type.ndim > 0:
-                self.size_lines.append(f"{name} = {self.array(atom)}.shape[{axis}]")
+            elif source is not None:
+                self.size_lines.append(f"{name} = {self.array(source[0])}.shape[{source[1]}]")
             else:
                 self.size_lines.append(f"{name} = dims[{len(self.dims)}]")
                 self.dims.append(atom.type.shape[axis])
@@ -370,6 +375,7 @@ class Writer:
         eqn = self.plan.views.get(atom)
         if eqn is None:
             raise AssertionError(f"codegen: {self.scalar(atom)} is read before it is computed")
+        self.views_read.append(eqn)
         return getattr(self, "view_" + eqn.prim.numba)(eqn, list(idx))
 
     def view_broadcast(self, eqn, idx):
@@ -476,10 +482,13 @@ class Writer:
         program = self.plan.program
         for step in self.plan.steps:
             self.current = step.index
+            self.views_read = []
+            start = len(self.lines)
             if type(step) is Group:
                 self.write_group(step)
             else:
                 self.write_call(step)
+            self.note_views(start)
         self.current = len(self.plan.steps)
         returned, outputs = [], []
         for v in program.outputs:
@@ -506,6 +515,19 @@ class Writer:
         source = "\n".join(head + body) + "\n"
         dims = np.array(self.dims, dtype=np.int64) if self.dims else None
         return LoweredKernel(source, ENTRY, tuple(self.constants), dims, tuple(outputs), self.uses_prange)
+
+    def note_views(self, start: int):
+        """Add the view equations the step read (as index arithmetic) to the comment at its head."""
+        end = start
+        while end < len(self.lines) and self.lines[end].lstrip().startswith("#"):
+            end += 1
+        seen, notes = set(), []
+        for eqn in self.views_read:
+            if id(eqn) not in seen and not any(m[0] == "copy" and self.plan.views.get(m[1]) is eqn
+                                               for m in getattr(self.plan.steps[self.current], "members", ())):
+                seen.add(id(eqn))
+                notes.append((self.number[eqn.outputs[0]], f"    # {self.describe(eqn)} (indexed)"))
+        self.lines[end:end] = [text for _, text in sorted(notes)]
 
     def describe(self, eqn) -> str:
         """`v4 = mul v2 v3` with the structural params; no sizes, so the text does not depend on them."""
@@ -831,6 +853,81 @@ class Writer:
 
     def call_scatter_add(self, eqn):
         self.call_scatter(eqn, accumulate=True)
+
+
+class AxisClasses:
+    """Union-find over (var, axis): axes whose sizes are equal because a shape rule says so."""
+
+    def __init__(self):
+        self.parent = {}
+        self.input_axis = {}     # root -> (input Var, axis) whose array shape gives the size
+
+    def find(self, key):
+        parent = self.parent
+        root = key
+        while parent.get(root, root) != root:
+            root = parent[root]
+        while key != root:
+            parent[key], key = root, parent.get(key, key)
+        return root
+
+    def union(self, a, b):
+        ra, rb = self.find(a), self.find(b)
+        if ra != rb:
+            self.parent[rb] = ra
+            if rb in self.input_axis:
+                self.input_axis.setdefault(ra, self.input_axis.pop(rb))
+
+
+def equal_axes(program: Program) -> AxisClasses:
+    """Classes of axes equal by construction (never by coincidence of values, so the source stays
+    independent of sizes): elementwise inputs and outputs, broadcast non-1 axes, transposes, reductions'
+    kept axes, squeeze/expand_dims, matmul's contracted and carried axes."""
+    classes = AxisClasses()
+
+    def key(atom, k):
+        return ("dim", atom if type(atom) is Var else id(atom), k)
+
+    for v in program.inputs:
+        for k in range(v.type.ndim):
+            classes.input_axis.setdefault(classes.find(key(v, k)), (v, k))
+    for eqn in program.equations:
+        tag = tag_of(eqn.prim) if not eqn.prim.multiple_results else None
+        out = eqn.outputs[0]
+        ins = eqn.inputs
+        pairs = []
+        if tag == "elementwise" or eqn.prim.name == "cumsum" or tag == "scatter" or tag == "scatter_add":
+            pairs = [(a, k, k) for a in ins[:1 if tag in ("scatter", "scatter_add") else None]
+                     if a.type.ndim == out.type.ndim for k in range(out.type.ndim)]
+        elif tag == "broadcast":
+            lead = out.type.ndim - ins[0].type.ndim
+            pairs = [(ins[0], k, lead + k) for k, d in enumerate(ins[0].type.shape) if d != 1]
+        elif tag == "transpose":
+            pairs = [(ins[0], p, j) for j, p in enumerate(eqn.params["perm"])]
+        elif tag in REDUCE_TAGS or eqn.prim.name == "argmax":
+            gone = eqn.params["axes"] if tag in REDUCE_TAGS else (eqn.params["axis"],)
+            kept = [k for k in range(ins[0].type.ndim) if k not in gone]
+            pairs = [(ins[0], k, j) for j, k in enumerate(kept)]
+        elif eqn.prim.name == "squeeze":
+            kept = [k for k in range(ins[0].type.ndim) if k not in eqn.params["axes"]]
+            pairs = [(ins[0], k, j) for j, k in enumerate(kept)]
+        elif eqn.prim.name == "expand_dims":
+            kept = [j for j in range(out.type.ndim) if j not in eqn.params["axes"]]
+            pairs = [(ins[0], k, j) for k, j in enumerate(kept)]
+        elif tag == "matmul":
+            a, b = ins
+            classes.union(key(a, a.type.ndim - 1), key(b, 0 if b.type.ndim == 1 else b.type.ndim - 2))
+            if a.type.ndim >= 2:
+                j = out.type.ndim - (2 if b.type.ndim >= 2 else 1)
+                pairs.append((a, a.type.ndim - 2, j))
+                pairs += [(a, k, k) for k in range(a.type.ndim - 2)]
+            if b.type.ndim >= 2:
+                pairs.append((b, b.type.ndim - 1, out.type.ndim - 1))
+                nb = b.type.ndim - 2
+                pairs += [(b, k, k + out.type.ndim - (a.type.ndim >= 2) - 1 - nb) for k in range(nb)]
+        for atom, k, j in pairs:
+            classes.union(key(out, j), key(atom, k))
+    return classes
 
 
 def accumulator_dtype(eqn) -> str:

@@ -18,21 +18,21 @@ from fgrad.ir.types import ArrayType, canonical_dtype, type_of_value
 
 class Tracer(TracerBase):
     """A value inside a trace. Array methods and operators are installed by fgrad.numpy."""
-    __slots__ = ("trace", "var", "__weakref__")
+    __slots__ = ("trace", "ir_var", "__weakref__")   # not "var": x.var() is numpy's variance
     __array_priority__ = 1000
 
     def __init__(self, trace, var: Var):
         self.trace = trace
-        self.var = var
+        self.ir_var = var
 
-    type = property(lambda self: self.var.type)
-    shape = property(lambda self: self.var.type.shape)
-    dtype = property(lambda self: self.var.type.dtype)
-    ndim = property(lambda self: len(self.var.type.shape))
-    size = property(lambda self: self.var.type.size)
+    type = property(lambda self: self.ir_var.type)
+    shape = property(lambda self: self.ir_var.type.shape)
+    dtype = property(lambda self: self.ir_var.type.dtype)
+    ndim = property(lambda self: len(self.ir_var.type.shape))
+    size = property(lambda self: self.ir_var.type.size)
 
     def __repr__(self) -> str:
-        return f"Tracer({self.var.type})"
+        return f"Tracer({self.ir_var.type})"
 
     def __len__(self) -> int:
         if not self.shape:
@@ -71,7 +71,7 @@ class Tracer(TracerBase):
 def to_value_type(x) -> ArrayType:
     """The ArrayType of a tracer or of a concrete value (Python scalars: float64, int64, bool)."""
     if type(x) is Tracer:
-        return x.var.type
+        return x.ir_var.type
     return type_of_value(x)
 
 
@@ -93,7 +93,7 @@ class TraceInterpreter:
     def to_atom(self, x):
         if type(x) is Tracer:
             if x.trace is self:
-                return x.var
+                return x.ir_var
             if not x.trace.alive:
                 raise EscapedTracerError(x)
             return self._capture(x)
@@ -102,7 +102,7 @@ class TraceInterpreter:
     def _capture(self, outer: Tracer) -> Var:
         hit = self.captures.get(id(outer))
         if hit is None:
-            hit = self.captures[id(outer)] = (outer, Var(outer.var.type))
+            hit = self.captures[id(outer)] = (outer, Var(outer.ir_var.type))
         return hit[1]
 
     def _constant(self, x) -> Literal:

@@ -48,7 +48,7 @@ def _iota_impl(*, shape, dtype, axis):
     return np.array(np.broadcast_to(column, shape))
 
 
-iota_p = Primitive("iota", shape_rule=_iota_type, impl=_iota_impl, jvp=(), vjp=())
+iota_p = Primitive("iota", shape_rule=_iota_type, impl=_iota_impl, jvp=(), vjp=(), numba="iota")
 
 
 def iota(shape, dtype, axis=0):
@@ -74,7 +74,8 @@ def _full_type(*, shape, value, dtype) -> ArrayType:
 full_p = Primitive(
     "full", shape_rule=_full_type,
     impl=lambda *, shape, value, dtype: np.full(shape, value, dtype=dtype),
-    jvp=(), vjp=())
+    jvp=(), vjp=(),
+    numba="full")
 
 
 def full(shape, value, dtype):

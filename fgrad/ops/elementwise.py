@@ -168,7 +168,7 @@ integer_pow_p = Primitive(
     "integer_pow", shape_rule=same_type, impl=_integer_pow_impl,
     jvp=(_integer_pow_jvp,),
     vjp=(lambda out_ct, out, x, *, y: _integer_pow_jvp(out_ct, out, x, y=y),),
-    numba=lambda args, y: "(" + " * ".join([args[0]] * y) + ")" if 1 <= y <= 4 else f"({args[0]} ** {y})")
+    numba=lambda args, y: "(" + " * ".join([args[0]] * y) + ")" if 1 <= y <= 4 else f"({args[0]} ** {float(y)})")
 
 
 def integer_pow(x, *, y: int):

@@ -51,7 +51,8 @@ gather_p = Primitive(
     "gather", shape_rule=_gather_type,
     impl=lambda x, indices, *, axis: np.take(x, indices, axis=axis),
     jvp=(lambda x_dot, out, x, indices, *, axis: gather_p.bind(x_dot, indices, axis=axis), None),
-    vjp=(_gather_vjp, None))
+    vjp=(_gather_vjp, None),
+    numba="gather")
 
 
 def gather(x, indices, axis):
@@ -94,7 +95,8 @@ scatter_add_p = Primitive(
          _scatter_add_jvp_updates),
     vjp=(lambda out_ct, out, x, indices, updates, *, axis: out_ct,
          None,
-         lambda out_ct, out, x, indices, updates, *, axis: gather_p.bind(out_ct, indices, axis=axis)))
+         lambda out_ct, out, x, indices, updates, *, axis: gather_p.bind(out_ct, indices, axis=axis)),
+    numba="scatter_add")
 
 
 def scatter_add(x, indices, updates, axis):
@@ -156,7 +158,8 @@ scatter_p = Primitive(
          _scatter_jvp_updates),
     vjp=(lambda out_ct, out, x, indices, updates, *, axis: _scatter_keep_x(out_ct, indices, updates, axis),
          None,
-         _scatter_ct_updates))
+         _scatter_ct_updates),
+    numba="scatter")
 
 
 def scatter(x, indices, updates, axis):

@@ -9,7 +9,7 @@ import numpy as np
 
 from fgrad.ir import ArrayType, Primitive, broadcast_shapes
 from fgrad.ops.base import as_value, float_dtype, float_only, result_dtype, typeof
-from fgrad.ops.elementwise import cast, neg
+from fgrad.ops.elementwise import cast, mul, neg
 from fgrad.ops.reduce import reduce_sum
 from fgrad.ops.shape import broadcast_to, expand_dims, squeeze, transpose
 
@@ -64,48 +64,51 @@ def _matmul_type(a: ArrayType, b: ArrayType) -> ArrayType:
     return ArrayType(shape, a.dtype)
 
 
-def _as_matrix(x, vector_axis: int):
-    """A vector lifted to a matrix (a row for vector_axis=0, a column for -1); matrices pass through."""
-    return expand_dims(x, vector_axis) if typeof(x).ndim == 1 else x
+def _outer(u, v):
+    """u[..., :, None] * v[..., None, :]: an outer product as a broadcast multiply, which loops fuse."""
+    return mul(expand_dims(u, typeof(u).ndim), expand_dims(v, typeof(v).ndim - 1))
 
 
-def _lifted_out_ct(out_ct, a, b):
-    """`out_ct` with the axes matmul dropped for vector operands put back as size-1 axes."""
-    ndim = typeof(out_ct).ndim
-    if typeof(a).ndim == 1 and typeof(b).ndim == 1:
-        return expand_dims(out_ct, (0, 1))
-    if typeof(a).ndim == 1:
-        return expand_dims(out_ct, ndim - 1)
-    if typeof(b).ndim == 1:
-        return expand_dims(out_ct, ndim)
-    return out_ct
-
-
-def _sum_to_vector(ct, x, axis: int):
-    """For a vector operand x, its lifted cotangent summed over every axis but `axis` (x's own); matrices pass."""
-    if typeof(x).ndim >= 2:
-        return ct
-    ndim = typeof(ct).ndim
-    return reduce_sum(ct, tuple(i for i in range(ndim) if i != axis % ndim))
+def _sum_batch(ct, ndim: int):
+    """Sum the leading batch axes of `ct` down to `ndim` axes (a vector operand had none)."""
+    extra = typeof(ct).ndim - ndim
+    return reduce_sum(ct, tuple(range(extra))) if extra else ct
 
 
 def _matmul_vjp_a(out_ct, out, a, b):
-    # ct_a = ct @ b^T on matrices; a vector operand is a 1-row (a) or 1-column (b) matrix.
-    ct = matmul(_lifted_out_ct(out_ct, a, b), matrix_transpose(_as_matrix(b, -1)))
-    return _sum_to_vector(ct, a, -1)
+    # ct_a = ct @ b^T; a vector operand on either side turns the product into an outer product or a sum.
+    a_nd, b_nd = typeof(a).ndim, typeof(b).ndim
+    if a_nd == 1 and b_nd == 1:
+        return mul(out_ct, b)
+    if b_nd == 1:
+        return _outer(out_ct, broadcast_to(b, typeof(out_ct).shape[:-1] + typeof(b).shape))
+    if a_nd == 1 and b_nd == 2:
+        return matmul(b, out_ct)
+    if a_nd == 1:
+        return _sum_batch(squeeze(matmul(b, expand_dims(out_ct, -1)), -1), 1)
+    return matmul(out_ct, matrix_transpose(b))
 
 
 def _matmul_vjp_b(out_ct, out, a, b):
-    # ct_b = a^T @ ct; when b is a vector but a is batched, the batch axes sum away.
-    ct = matmul(matrix_transpose(_as_matrix(a, 0)), _lifted_out_ct(out_ct, a, b))
-    return _sum_to_vector(ct, b, -2)
+    # ct_b = a^T @ ct, with the same vector cases as for a.
+    a_nd, b_nd = typeof(a).ndim, typeof(b).ndim
+    if a_nd == 1 and b_nd == 1:
+        return mul(a, out_ct)
+    if a_nd == 1:
+        return _outer(broadcast_to(a, typeof(out_ct).shape[:-1] + typeof(a).shape), out_ct)
+    if b_nd == 1 and a_nd == 2:
+        return matmul(out_ct, a)
+    if b_nd == 1:
+        return _sum_batch(squeeze(matmul(expand_dims(out_ct, -2), a), -2), 1)
+    return matmul(matrix_transpose(a), out_ct)
 
 
 # matmul is bilinear: each input's tangent goes through the product with the other primal.
 matmul_p = Primitive(
     "matmul", shape_rule=_matmul_type, impl=np.matmul,
     jvp=(lambda a_dot, out, a, b: matmul(a_dot, b), lambda b_dot, out, a, b: matmul(a, b_dot)),
-    vjp=(_matmul_vjp_a, _matmul_vjp_b))
+    vjp=(_matmul_vjp_a, _matmul_vjp_b),
+    numba="matmul")
 
 
 def matmul(a, b):
@@ -167,7 +170,8 @@ solve_p = Primitive(
     "solve", shape_rule=float_only(_solve_type), impl=np.linalg.solve,
     jvp=(lambda a_dot, out, a, b: neg(solve(a, matmul(a_dot, out))),
          lambda b_dot, out, a, b: solve(a, b_dot)),
-    vjp=(_solve_vjp_a, _solve_vjp_b))
+    vjp=(_solve_vjp_a, _solve_vjp_b),
+    numba="solve")
 
 
 def solve(a, b):

@@ -71,7 +71,8 @@ def _chooser_vjp(out_ct, out, x, *, axes):
 reduce_max_p = Primitive(
     "reduce_max", shape_rule=_chooser_type("reduce_max", "maximum"),
     impl=lambda x, *, axes: np.asarray(np.max(x, axis=axes)),
-    jvp=(_chooser_jvp,), vjp=(_chooser_vjp,))
+    jvp=(_chooser_jvp,), vjp=(_chooser_vjp,),
+    numba="reduce_max")
 
 
 def reduce_max(x, axes=None):
@@ -90,7 +91,8 @@ def reduce_max(x, axes=None):
 reduce_min_p = Primitive(
     "reduce_min", shape_rule=_chooser_type("reduce_min", "minimum"),
     impl=lambda x, *, axes: np.asarray(np.min(x, axis=axes)),
-    jvp=(_chooser_jvp,), vjp=(_chooser_vjp,))
+    jvp=(_chooser_jvp,), vjp=(_chooser_vjp,),
+    numba="reduce_min")
 
 
 def reduce_min(x, axes=None):
@@ -124,7 +126,8 @@ def _argmax_type(x: ArrayType, *, axis, index_dtype) -> ArrayType:
 argmax_p = Primitive(
     "argmax", shape_rule=_argmax_type,
     impl=lambda x, *, axis, index_dtype: np.asarray(np.argmax(x, axis=axis)).astype(index_dtype),
-    jvp=zero_rules(1), vjp=zero_rules(1))
+    jvp=zero_rules(1), vjp=zero_rules(1),
+    numba="argmax")
 
 
 def argmax(x, axis, index_dtype=np.int64):
@@ -162,7 +165,8 @@ def _cumsum_impl(x, *, axis, reverse):
 cumsum_p = Primitive(
     "cumsum", shape_rule=_cumsum_type, impl=_cumsum_impl,
     jvp=(lambda x_dot, out, x, *, axis, reverse: cumsum(x_dot, axis, reverse=reverse),),
-    vjp=(lambda out_ct, out, x, *, axis, reverse: cumsum(out_ct, axis, reverse=not reverse),))
+    vjp=(lambda out_ct, out, x, *, axis, reverse: cumsum(out_ct, axis, reverse=not reverse),),
+    numba="cumsum")
 
 
 def cumsum(x, axis, reverse=False):

@@ -64,7 +64,8 @@ def _slice_vjp(out_ct, out, x, *, starts, stops, steps):
 slice_p = Primitive(
     "slice", shape_rule=_slice_type, impl=_slice_impl,
     jvp=(lambda x_dot, out, x, *, starts, stops, steps: static_slice(x_dot, starts, stops, steps),),
-    vjp=(_slice_vjp,))
+    vjp=(_slice_vjp,),
+    numba="slice")
 
 
 def static_slice(x, starts, stops, steps=None):
@@ -131,7 +132,8 @@ def _pad_vjp(out_ct, out, x, *, widths, value):
 pad_p = Primitive(
     "pad", shape_rule=_pad_type, impl=_pad_impl,
     jvp=(lambda x_dot, out, x, *, widths, value: pad(x_dot, widths, 0),),
-    vjp=(_pad_vjp,))
+    vjp=(_pad_vjp,),
+    numba="pad")
 
 
 def pad(x, widths, value=0.0):
@@ -207,7 +209,8 @@ def _concatenate_vjp(i, out_ct, out, *xs, axis):
 concatenate_p = Primitive(
     "concatenate", shape_rule=_concatenate_type,
     impl=lambda *xs, axis: np.concatenate(xs, axis=axis),
-    jvp=_concatenate_jvp, vjp=_concatenate_vjp)
+    jvp=_concatenate_jvp, vjp=_concatenate_vjp,
+    numba="concatenate")
 
 
 def concatenate(xs, axis=0):

@@ -115,11 +115,12 @@ def compare(actual, expected, settings, message):
     diff = np.where(both_nan, 0.0, np.abs(actual - expected))
     bad = ~(diff <= atol + rtol * np.abs(expected))
     if np.any(bad):
-        worst = np.unravel_index(int(np.argmax(np.where(bad, np.nan_to_num(diff, nan=np.inf), -1.0))), bad.shape)
+        diff = np.nan_to_num(diff, nan=np.inf)   # a NaN on one side only is the worst disagreement
+        worst = np.unravel_index(int(np.argmax(np.where(bad, diff, -1.0))), bad.shape)
         where = f" at index {tuple(int(i) for i in worst)}" if actual.ndim else ""
         raise AssertionError(message(
-            f"max abs difference {float(np.nan_to_num(diff, nan=np.inf).max()):.3g}{where} "
-            f"({float(actual[worst]):.6g} vs {float(expected[worst]):.6g}) exceeds atol={atol:g} + rtol={rtol:g}*|expected|"))
+            f"max abs difference {float(diff.max()):.3g}{where} ({float(actual[worst]):.6g} vs "
+            f"{float(expected[worst]):.6g}) exceeds atol={atol:g} + rtol={rtol:g}*|expected|"))
 
 
 # ---- helpers ------------------------------------------------------------------------------------------

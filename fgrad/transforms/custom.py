@@ -297,7 +297,10 @@ class custom_jvp:
     >>> @fgrad.custom_jvp
     ... def log1pexp(x):
     ...     return fnp.log1p(fnp.exp(x))
-    >>> log1pexp.defjvp(lambda p, t: (log1pexp(p[0]), t[0] * (1.0 - 1.0 / (1.0 + fnp.exp(p[0])))))
+    >>> @log1pexp.defjvp
+    ... def log1pexp_jvp(primals, tangents):
+    ...     (x,), (x_dot,) = primals, tangents
+    ...     return log1pexp(x), x_dot / (1.0 + fnp.exp(-x))
     >>> fgrad.grad(log1pexp)(1000.0)
     array(1.)
     """

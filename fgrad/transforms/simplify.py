@@ -10,13 +10,21 @@ Uniform arrays (every element the same) are tracked as *fills*: a scalar Literal
 whose elements are all equal, or a Var the pass knows to be constant. They are written back in one
 canonical form, `broadcast_to[shape=...] c` of a scalar literal (a plain scalar literal for shape ()),
 which is how zeros and ones appear in derivative programs.
+
+Rewrites left out on purpose, because they change bits for some input:
+  x + 0.0 -> x            -0.0 + 0.0 is +0.0 (x + (-0.0) -> x and x - 0.0 -> x are done)
+  x * 0 -> 0              inf * 0 and nan * 0 are nan; done only for integers and finite Literals
+  sum(broadcast(x)) -> x * n    the sum rounds n times (done for constants when every partial sum is exact)
+  sum over size-1 axes -> reshape    numpy starts sums from +0.0, so a sum of one -0.0 is +0.0
+  0.01 * (2 * x) -> 0.02 * x         2 * x can overflow; reassociation is never exact in general
+  maximum(a, b) == maximum(b, a)     not for signed zeros
 """
 from __future__ import annotations
 
 import numpy as np
 
 from fgrad.ir import Equation, Literal, Params, Program, Var, is_float
-from fgrad.ops.elementwise import neg_p, sub_p, add_p, mul_p
+from fgrad.ops.elementwise import add_p, mul_p, neg_p, sub_p
 from fgrad.ops.shape import broadcast_to_p, reshape_p, transpose_p
 
 # Folded constants larger than this stay equations, so programs do not embed large arrays.
@@ -24,6 +32,10 @@ MAX_FOLDED_SIZE = 64
 
 # A rewrite that produced a new equation may enable another; no rule chain is longer than this.
 MAX_REWRITES = 8
+
+# A rule that simplifies a new inner equation (merge_linear_maps) nests at most this deep, so the pass
+# never recurses with the size of the program.
+MAX_NESTING = 16
 
 # Primitives that apply one scalar function per element: on uniform inputs the result is uniform,
 # computed once by `impl` on the scalars (numpy's loops give the same bits for one element as for many).
@@ -42,6 +54,12 @@ COPIES_FIRST_INPUT = frozenset({
 
 # Primitives that only change the shape of their input, row-major order kept: a chain of them is one reshape.
 RESHAPES = frozenset({"reshape", "expand_dims", "squeeze"})
+
+# Primitives linear in their first input, copying or rearranging its elements (pad adds constant ones):
+# add(L(a), L(b)) is L(add(a, b)) bit for bit when the rest of L (params, indices) is the same.
+DISTRIBUTES_OVER_ADD = frozenset({
+    "broadcast_to", "reshape", "transpose", "expand_dims", "squeeze", "slice", "pad", "gather",
+})
 
 # Operand order does not change the bits of the result, so `mul b a` reuses `mul a b`. Not maximum or
 # minimum: numpy's maximum(-0.0, 0.0) and maximum(0.0, -0.0) differ in the sign of the zero.
@@ -98,8 +116,17 @@ class _Simplifier:
         self.literal_fills = {}  # id(Literal) -> (Literal, fill value or None), computed once per literal
         self.cse = {}            # (prim, inputs, params) -> output atoms
         self.equations = []
+        self.uses = {}           # Var of the input program -> how many times it is read there
+        self.nesting = 0         # how deep rules are simplifying inner equations
 
     def run(self, program: Program) -> list:
+        for eqn in program.equations:
+            for a in eqn.inputs:
+                if type(a) is Var:
+                    self.uses[a] = self.uses.get(a, 0) + 1
+        for v in program.outputs:
+            if type(v) is Var:
+                self.uses[v] = self.uses.get(v, 0) + 1
         for eqn in program.equations:
             inputs = tuple([self.read(a) for a in eqn.inputs])
             if eqn.prim.multiple_results:
@@ -123,7 +150,11 @@ class _Simplifier:
 
     def simplify_equation(self, eqn, inputs):
         """The atom that replaces `eqn`'s output: an existing one, a constant, or a recorded equation."""
-        prim, params, out_type = eqn.prim, eqn.params, eqn.outputs[0].type
+        return self.simplify_new(eqn.prim, inputs, eqn.params, eqn.outputs[0].type, eqn)
+
+    def simplify_new(self, prim, inputs, params, out_type, original=None):
+        """The atom for `prim(*inputs, **params)` after every rule; `original` is the equation it replaces."""
+        outputs = original.outputs if original is not None else (Var(out_type),)
         for _ in range(MAX_REWRITES):
             answer = self.fold(prim, inputs, params, out_type)
             if answer is None:
@@ -134,7 +165,7 @@ class _Simplifier:
             if type(answer) is not _Rewrite:
                 return answer
             prim, inputs, params = answer.prim, answer.inputs, answer.params
-        return self.record(prim, inputs, params, eqn.outputs, eqn)[0]
+        return self.record(prim, inputs, params, outputs, original)[0]
 
     def record(self, prim, inputs, params, outputs, original=None) -> tuple:
         """Reuse an equal earlier equation's outputs, or append this equation (the original if unchanged)."""
@@ -207,6 +238,10 @@ class _Simplifier:
             return fills[0] if all(same_bits(f, fills[0]) for f in fills) else None
         return None
 
+    def used_once(self, atom) -> bool:
+        """Whether the input program reads `atom` once (a Var made by this pass counts as shared)."""
+        return self.uses.get(atom, 0) == 1
+
     def producer_of(self, atom, *names):
         """The equation that assigns Var `atom` if its primitive is one of `names`, else None."""
         eqn = self.producer.get(atom) if type(atom) is Var else None
@@ -255,7 +290,7 @@ def sum_of_uniform(value, count: int, out_type):
         with np.errstate(over="ignore"):
             return np.multiply(value, dtype.type(count), dtype=dtype)
     if not np.isfinite(value):
-        return None
+        return value             # inf + inf is inf, nan + nan is nan
     numerator, _ = float(value).as_integer_ratio()
     if abs(numerator) * count >= 2 ** MANTISSA_BITS[dtype]:
         return None
@@ -312,6 +347,9 @@ def add_rule(s, inputs, params, out_type):
         return _same(x, out_type)
     if adds_nothing(s.fill(x)):
         return _same(y, out_type)
+    merged = merge_linear_maps(s, add_p, x, y)
+    if merged is not None:
+        return merged
     # x + (-y) is how IEEE defines x - y.
     negated = s.producer_of(y, "neg")
     if negated is not None:
@@ -332,7 +370,48 @@ def sub_rule(s, inputs, params, out_type):
     negated = s.producer_of(y, "neg")
     if negated is not None:
         return _Rewrite(add_p, (x, negated.inputs[0]), {})
-    return None
+    return merge_linear_maps(s, sub_p, x, y)
+
+
+def merge_linear_maps(s, prim, x, y):
+    """L(a) + L(b) -> L(a + b) (and the same for -), when x = L(a) and y = L(b) are read nowhere else.
+
+    The elements of L(a) are elements of a (or pad's +0.0, and 0.0 + 0.0 = 0.0 - 0.0 = 0.0), so the sums
+    are the same sums. It saves one L, and the add works on the smaller arrays. Typical source: the
+    cotangents of two uses of one slice, each padded back into place. Chains L1(L2(a)) + L1(L2(b)) are
+    peeled in a loop, so that the nested add is simplified at one level of nesting, not one per map.
+    """
+    maps = []
+    while True:
+        lx, ly = s.producer_of(x, *DISTRIBUTES_OVER_ADD), s.producer_of(y, *DISTRIBUTES_OVER_ADD)
+        if not (lx is not None and ly is not None and same_linear_map(lx, ly)
+                and s.used_once(x) and s.used_once(y)):
+            break
+        maps.append(lx)
+        x, y = lx.inputs[0], ly.inputs[0]
+    if not maps or s.nesting >= MAX_NESTING:
+        return None
+    s.nesting += 1
+    try:
+        combined = s.simplify_new(prim, (x, y), Params(), x.type)
+        for lin in reversed(maps[1:]):
+            combined = s.simplify_new(lin.prim, (combined,) + lin.inputs[1:], lin.params, lin.outputs[0].type)
+    finally:
+        s.nesting -= 1
+    return _Rewrite(maps[0].prim, (combined,) + maps[0].inputs[1:], maps[0].params)
+
+
+def same_linear_map(lx, ly) -> bool:
+    """Whether two equations apply one linear map (same primitive, params and non-linear inputs)."""
+    if lx.prim is not ly.prim or lx.params != ly.params or lx.inputs[0].type != ly.inputs[0].type:
+        return False
+    if not all(same_atom(p, q) for p, q in zip(lx.inputs[1:], ly.inputs[1:])):
+        return False
+    return lx.prim.name != "pad" or is_positive_zero(np.asarray(lx.params["value"], lx.inputs[0].type.dtype))
+
+
+def same_atom(a, b) -> bool:
+    return a is b or (type(a) is Literal and a == b)
 
 
 def mul_rule(s, inputs, params, out_type):

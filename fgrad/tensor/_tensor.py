@@ -1,0 +1,534 @@
+"""`Tensor`: a numpy array plus PyTorch's autograd metadata, and `apply`, which runs a facade op on Tensors.
+
+Metadata, as PyTorch's: `requires_grad` (set on leaves), `grad_fn` and `output_nr` (non-leaves), `grad`,
+a version counter shared by views of the same storage (numpy views share the memory too), `_base` for
+views, hooks, and the leaf's AccumulateGrad node (held weakly, as PyTorch does).
+"""
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+
+from fgrad.tensor import _autograd, _dtypes, _grad_mode
+from fgrad.tensor._autograd import edge_of, node_class, saved_versions
+
+_grad_state = _grad_mode.state
+_new = object.__new__
+
+NON_LEAF_GRAD_WARNING = (
+    "The .grad attribute of a Tensor that is not a leaf Tensor is being accessed. Its .grad attribute won't "
+    "be populated during autograd.backward(). If you indeed want the .grad field to be populated for a "
+    "non-leaf Tensor, use .retain_grad() on the non-leaf Tensor. If you access the non-leaf Tensor by "
+    "mistake, make sure you access the leaf Tensor instead. See github.com/pytorch/pytorch/pull/30531 for "
+    "more information.")
+
+
+def make(data, grad_fn=None, output_nr=0, requires_grad=False, cls=None):
+    """A Tensor around the numpy array `data` (no copy)."""
+    t = _new(cls or Tensor)
+    t._data = data
+    t._requires_grad = requires_grad
+    t._grad_fn = grad_fn
+    t._output_nr = output_nr
+    t._grad = None
+    t._version = [0]
+    t._base = None
+    t._retains_grad = False
+    t._hooks = None
+    t._accumulator = None
+    return t
+
+
+def apply(op, args, static=(), multi=False):
+    """Run facade op `op` on `args` (Tensors, or numpy arrays as constants) with static arguments `static`.
+
+    Looks up (or traces) the op's kernel for these input types; runs its forward on the arrays; when grad
+    mode is on and an input requires grad, records one node (named as PyTorch names the op) whose edges
+    lead to those inputs. Returns a Tensor, or a tuple of Tensors when `multi`.
+    """
+    arrays = []
+    any_grad = False
+    for a in args:
+        if type(a) is np.ndarray:
+            arrays.append(a)
+        else:
+            arrays.append(a._data)
+            if a._grad_fn is not None or a._requires_grad:
+                any_grad = True
+    if len(arrays) == 1:
+        x = arrays[0]
+        key = (static, x.dtype, x.shape)
+    elif len(arrays) == 2:
+        x, y = arrays
+        key = (static, x.dtype, x.shape, y.dtype, y.shape)
+    else:
+        key = (static,) + tuple((a.dtype, a.shape) for a in arrays)
+    kernel = op.kernels.get(key)
+    if kernel is None:
+        kernel = op.compile(key, arrays, static)
+    if any_grad and _grad_state.enabled:
+        mask = tuple(type(a) is not np.ndarray and (a._grad_fn is not None or a._requires_grad) for a in args)
+        plan = kernel.plan(mask)
+        if plan is not None:
+            return _record(op, kernel, plan, args, arrays, multi)
+    outs = kernel.forward(*arrays)
+    if op.view:
+        outs = [_view_of(args[0], o) for o in outs]
+    else:
+        outs = [make(o) for o in outs]
+    return tuple(outs) if multi else outs[0]
+
+
+def _record(op, kernel, plan, args, arrays, multi):
+    results = plan.forward(*arrays)
+    n_out = kernel.n_out
+    edges = tuple(edge_of(args[i]) if i in plan.wrt else None for i in range(len(args)))
+    node = node_class(op.node_name)(plan, args, results[n_out:], edges)
+    outs = []
+    diff = plan.diff_outputs
+    for j in range(n_out):
+        data = results[j]
+        t = make(data, node, j) if j in diff else make(data)
+        if op.view:
+            _share_storage(args[0], t)
+        outs.append(t)
+    if plan.saved_inputs or plan.saved_outputs:
+        node._versions = saved_versions(node, plan, args, outs)
+    return tuple(outs) if multi else outs[0]
+
+
+def _view_of(base, data):
+    t = make(data)
+    _share_storage(base, t)
+    return t
+
+
+def _share_storage(base, view):
+    """`view` aliases `base`'s memory: it shares the version counter, and `_base` is the storage owner."""
+    if type(base) is np.ndarray:
+        return
+    view._version = base._version
+    view._base = base._base if base._base is not None else base
+
+
+def add_tensors(a, b):
+    """a + b recorded in the graph (the engine sums cotangents this way under create_graph)."""
+    from fgrad.tensor import _ops
+    return _ops.add(a, b)
+
+
+class Tensor:
+    """A PyTorch-style tensor backed by a numpy array.
+
+    >>> import fgrad as torch
+    >>> x = torch.tensor(2.0, requires_grad=True)
+    >>> y = x ** 2
+    >>> y
+    tensor(4., grad_fn=<PowBackward0>)
+    >>> y.backward(); x.grad
+    tensor(4.)
+    """
+    __slots__ = ("_data", "_requires_grad", "_grad_fn", "_output_nr", "_grad", "_version", "_base",
+                 "_retains_grad", "_hooks", "_accumulator", "__weakref__")
+    __array_priority__ = 1000
+
+    def __new__(cls, *args, device=None):
+        """The legacy constructor: `Tensor([1, 2])` (float32 data), `Tensor(2, 3)` (a float32 tensor of
+        that shape, uninitialized), `Tensor()` (empty)."""
+        if len(args) == 1 and not isinstance(args[0], (int, np.integer)):
+            data = args[0]
+            if isinstance(data, Tensor):
+                return data
+            array = np.array(_nested_values(data), dtype=_dtypes.default_float_numpy())
+        else:
+            shape = args[0] if len(args) == 1 and isinstance(args[0], tuple) else args
+            array = np.zeros(tuple(int(d) for d in shape), dtype=_dtypes.default_float_numpy())
+        return make(array, cls=cls)
+
+    @staticmethod
+    def _make_subclass(cls, data, require_grad=False):
+        """A `cls` instance sharing `data`'s storage (how nn.Parameter is built)."""
+        t = make(data._data, cls=cls, requires_grad=bool(require_grad))
+        t._version = data._version
+        return t
+
+    # ---- autograd metadata --------------------------------------------------------------------------
+
+    @property
+    def requires_grad(self) -> bool:
+        return self._grad_fn is not None or self._requires_grad
+
+    @requires_grad.setter
+    def requires_grad(self, value):
+        self.requires_grad_(value)
+
+    def requires_grad_(self, requires_grad=True):
+        """Make this leaf require grad (or stop); returns self."""
+        requires_grad = bool(requires_grad)
+        if self._grad_fn is not None:
+            if requires_grad:
+                return self
+            raise RuntimeError(
+                "you can only change requires_grad flags of leaf variables. If you want to use a computed "
+                "variable in a subgraph that doesn't require differentiation use var_no_grad = var.detach().")
+        if requires_grad and self._data.dtype.kind not in "fc":
+            raise RuntimeError("only Tensors of floating point and complex dtype can require gradients")
+        self._requires_grad = requires_grad
+        return self
+
+    @property
+    def is_leaf(self) -> bool:
+        return self._grad_fn is None
+
+    @property
+    def grad_fn(self):
+        return self._grad_fn
+
+    @property
+    def output_nr(self) -> int:
+        return self._output_nr
+
+    @property
+    def grad(self):
+        if self._grad_fn is not None and not self._retains_grad and self._grad is None:
+            warnings.warn(NON_LEAF_GRAD_WARNING, UserWarning, stacklevel=2)
+        return self._grad
+
+    @grad.setter
+    def grad(self, value):
+        if value is not None:
+            if not isinstance(value, Tensor):
+                raise TypeError(f"assigned grad expected to be a Tensor or None but got grad of type "
+                                f"{type(value).__name__}")
+            if value.shape != self.shape:
+                raise RuntimeError(
+                    f"attempting to assign a gradient of size '{list(value.shape)}' to a tensor of size "
+                    f"'{list(self.shape)}'. Please ensure that the gradient and the tensor are the same size")
+            if value._data.dtype != self._data.dtype:
+                raise RuntimeError("attempting to assign a gradient with dtype "
+                                   f"'{value.dtype}' to a tensor with dtype '{self.dtype}'. Please ensure "
+                                   "that the gradient and the tensor have the same dtype")
+        self._grad = value
+
+    @grad.deleter
+    def grad(self):
+        self._grad = None
+
+    @property
+    def retains_grad(self) -> bool:
+        return self._retains_grad
+
+    def retain_grad(self):
+        """Keep the gradient of this non-leaf in `.grad` during backward (a no-op on leaves)."""
+        if self._grad_fn is None:
+            if not self._requires_grad:
+                raise RuntimeError("can't retain_grad on Tensor that has requires_grad=False")
+            return
+        if self._retains_grad:
+            return
+        self._retains_grad = True
+
+        def retain(grad):
+            if self._grad is None:
+                self._grad = make(np.array(grad._data, copy=True)) if not grad.requires_grad else grad
+            else:
+                self._grad = make(self._grad._data + grad._data)
+        _tensor_hooks_of(self)[_RETAIN_KEY] = retain
+
+    def register_hook(self, hook):
+        """hook(grad) runs when the gradient of this tensor is computed; a returned Tensor replaces it.
+        Returns a handle whose `remove()` unregisters the hook."""
+        if not self.requires_grad:
+            raise RuntimeError("cannot register a hook on a tensor that doesn't require gradient")
+        if self._grad_fn is None:
+            if self._hooks is None:
+                self._hooks = {}
+            return _autograd._add_hook(self._hooks, hook)
+        return _autograd._add_hook(_tensor_hooks_of(self), hook)
+
+    def backward(self, gradient=None, retain_graph=None, create_graph=False, inputs=None):
+        """Accumulate d(self)/d(leaf) into each leaf's `.grad` (see fgrad.autograd.backward)."""
+        from fgrad.tensor import autograd
+        autograd.backward(self, gradient, retain_graph, create_graph, inputs=inputs)
+
+    def detach(self):
+        """A tensor sharing this one's storage (and version counter), outside the graph."""
+        t = make(self._data)
+        _share_storage(self, t)
+        return t
+
+    def detach_(self):
+        """Make this tensor a leaf that does not require grad."""
+        if self._base is not None and self._base.requires_grad:
+            raise RuntimeError("Can't detach views in-place. Use detach() instead.")
+        self._grad_fn = None
+        self._output_nr = 0
+        self._requires_grad = False
+        return self
+
+    @property
+    def data(self):
+        """This tensor's values as a tensor outside the graph (shares storage, not the version counter)."""
+        return make(self._data)
+
+    @data.setter
+    def data(self, value):
+        if not isinstance(value, Tensor):
+            raise TypeError(f"data must be a Tensor, got {type(value).__name__}")
+        self._data = value._data
+
+    # ---- basic properties -------------------------------------------------------------------------
+
+    @property
+    def dtype(self):
+        return _dtypes.from_numpy(self._data.dtype)
+
+    @property
+    def shape(self):
+        return Size(self._data.shape)
+
+    def size(self, dim=None):
+        if dim is None:
+            return Size(self._data.shape)
+        return self._data.shape[_dim(dim, self._data.ndim)]
+
+    def dim(self) -> int:
+        return self._data.ndim
+
+    ndim = property(dim)
+
+    def numel(self) -> int:
+        return int(self._data.size)
+
+    nelement = numel
+
+    def element_size(self) -> int:
+        return self._data.itemsize
+
+    @property
+    def itemsize(self) -> int:
+        return self._data.itemsize
+
+    @property
+    def nbytes(self) -> int:
+        return self._data.nbytes
+
+    @property
+    def device(self):
+        return _device_cpu
+
+    @property
+    def is_cuda(self) -> bool:
+        return False
+
+    is_sparse = False
+    is_quantized = False
+    is_meta = False
+    is_nested = False
+    layout = "torch.strided"
+
+    def is_floating_point(self) -> bool:
+        return self._data.dtype.kind == "f"
+
+    def is_complex(self) -> bool:
+        return False
+
+    def is_contiguous(self, memory_format=None) -> bool:
+        return bool(self._data.flags.c_contiguous)
+
+    def stride(self, dim=None):
+        strides = tuple(s // self._data.itemsize for s in self._data.strides)
+        return strides if dim is None else strides[_dim(dim, self._data.ndim)]
+
+    def data_ptr(self) -> int:
+        return self._data.__array_interface__["data"][0]
+
+    def get_device(self) -> int:
+        return -1
+
+    @property
+    def _version_counter(self) -> int:
+        return self._version[0]
+
+    @property
+    def _version_number(self) -> int:
+        return self._version[0]
+
+    # ---- conversion ---------------------------------------------------------------------------------
+
+    def item(self):
+        """The value of a one-element tensor as a Python number."""
+        if self._data.size != 1:
+            raise RuntimeError(f"a Tensor with {self._data.size} elements cannot be converted to Scalar")
+        return self._data.reshape(()).item()
+
+    def tolist(self):
+        return self._data.tolist()
+
+    def numpy(self, force=False):
+        """The numpy array behind this tensor (shared memory), as PyTorch's numpy()."""
+        if self.requires_grad and not force:
+            raise RuntimeError("Can't call numpy() on Tensor that requires grad. Use tensor.detach().numpy() "
+                               "instead.")
+        return self._data
+
+    def __array__(self, dtype=None, copy=None):
+        if dtype is None:
+            return self._data
+        return self._data.astype(dtype)
+
+    def __float__(self):
+        return float(self._scalar_value("float"))
+
+    def __int__(self):
+        return int(self._scalar_value("int"))
+
+    def __index__(self):
+        if self._data.dtype.kind not in "iub" or self._data.size != 1:
+            raise TypeError("only integer tensors of a single element can be converted to an index")
+        return int(self._data.reshape(()).item())
+
+    def __bool__(self):
+        if self._data.size != 1:
+            raise RuntimeError(f"Boolean value of Tensor with more than one value is ambiguous")
+        return bool(self._data.reshape(()).item())
+
+    def __complex__(self):
+        return complex(self._scalar_value("complex"))
+
+    def _scalar_value(self, what):
+        if self._data.size != 1:
+            raise ValueError(f"only one element tensors can be converted to Python scalars")
+        return self._data.reshape(()).item()
+
+    def __len__(self):
+        if self._data.ndim == 0:
+            raise TypeError("len() of a 0-d tensor")
+        return self._data.shape[0]
+
+    def __iter__(self):
+        if self._data.ndim == 0:
+            raise TypeError("iteration over a 0-d tensor")
+        return iter(self.unbind(0))
+
+    def __hash__(self):
+        return id(self)
+
+    def __format__(self, spec):
+        if self._data.ndim == 0 and type(self) is Tensor:
+            return self.item().__format__(spec)
+        return object.__format__(self, spec)
+
+    def __repr__(self, *, tensor_contents=None):
+        from fgrad.tensor import _printing
+        return _printing.tensor_repr(self, tensor_contents)
+
+    __str__ = __repr__
+
+    def __reduce_ex__(self, protocol):
+        return (_rebuild, (np.array(self._data), self._requires_grad))
+
+    def __deepcopy__(self, memo):
+        if self._grad_fn is not None:
+            raise RuntimeError("Only Tensors created explicitly by the user (graph leaves) support the deepcopy "
+                               "protocol at the moment.  If you were attempting to deepcopy a module, this may "
+                               "be because of a torch.nn.utils.weight_norm usage, see "
+                               "https://github.com/pytorch/pytorch/pull/103001")
+        t = make(np.array(self._data, copy=True), cls=type(self), requires_grad=self._requires_grad)
+        if self._grad is not None:
+            t._grad = make(np.array(self._grad._data, copy=True))
+        memo[id(self)] = t
+        return t
+
+    def cpu(self):
+        return self
+
+    def cuda(self, *args, **kwargs):
+        raise RuntimeError("fgrad tensors live on the CPU; there is no CUDA device")
+
+    def pin_memory(self):
+        return self
+
+
+def _rebuild(data, requires_grad):
+    return make(data, requires_grad=requires_grad)
+
+
+_RETAIN_KEY = -1
+
+
+def _tensor_hooks_of(t) -> dict:
+    """The hooks on non-leaf `t`'s gradient: kept on its grad_fn, keyed by output number."""
+    node = t._grad_fn
+    if node._tensor_hooks is None:
+        node._tensor_hooks = {}
+    return node._tensor_hooks.setdefault(t._output_nr, {})
+
+
+def _nested_values(data):
+    """Python lists/tuples of numbers and 0-d tensors as numpy-ready nested lists."""
+    if isinstance(data, Tensor):
+        return data._data
+    if isinstance(data, (list, tuple)):
+        return [_nested_values(d) for d in data]
+    return data
+
+
+def _dim(dim, ndim: int) -> int:
+    """A dim normalized to range(ndim), with PyTorch's IndexError."""
+    dim = int(dim)
+    lo, hi = (-ndim, ndim - 1) if ndim else (-1, 0)
+    if not lo <= dim <= hi:
+        raise IndexError(f"Dimension out of range (expected to be in range of [{lo}, {hi}], but got {dim})")
+    return dim % ndim if ndim else 0
+
+
+class Size(tuple):
+    """torch.Size: a tuple of ints that prints as `torch.Size([2, 3])`."""
+
+    def __repr__(self) -> str:
+        return f"torch.Size([{', '.join(map(str, self))}])"
+
+    __str__ = __repr__
+
+    def numel(self) -> int:
+        return int(np.prod(self, dtype=np.int64))
+
+    def __getitem__(self, item):
+        out = tuple.__getitem__(self, item)
+        return Size(out) if isinstance(item, slice) else out
+
+    def __add__(self, other):
+        return Size(tuple.__add__(self, tuple(other)))
+
+
+class device:
+    """torch.device: fgrad has one, the CPU."""
+
+    def __init__(self, type="cpu", index=None):
+        if isinstance(type, device):
+            type = type.type
+        type = str(type)
+        if type.split(":")[0] != "cpu":
+            raise RuntimeError(f"fgrad tensors live on the CPU; device {type!r} is not available")
+        self.type = "cpu"
+        self.index = None
+
+    def __repr__(self) -> str:
+        return "device(type='cpu')"
+
+    def __str__(self) -> str:
+        return "cpu"
+
+    def __eq__(self, other):
+        return isinstance(other, device) or other == "cpu"
+
+    def __hash__(self):
+        return hash("cpu")
+
+
+_device_cpu = device("cpu")
+
+
+from fgrad.tensor import _methods  # noqa: E402,F401  (installs the op methods on Tensor)

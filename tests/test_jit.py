@@ -1,0 +1,261 @@
+"""fgrad.jit: composition with the transforms, argument kinds, caching per signature, parallel kernels,
+errors, and property tests against the reference executor.
+
+Jitted functions are module-level so that tests share their compiled kernels.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+pytest.importorskip("numba")
+
+import fgrad  # noqa: E402
+import fgrad.numpy as fnp  # noqa: E402
+from fgrad import config as fgrad_config  # noqa: E402
+from fgrad.backend import jit as jit_module  # noqa: E402
+from fgrad.backend.codegen import UnsupportedPrimitiveError  # noqa: E402
+from fgrad.backend.jit import JitCompileError  # noqa: E402
+from fgrad.backend.numba_jit import compile_stats  # noqa: E402
+from fgrad.backend.numpy_exec import evaluate  # noqa: E402
+from fgrad.ir import Primitive  # noqa: E402
+from fgrad.ops.base import same_type  # noqa: E402
+
+
+def w1_loss(x):
+    return fnp.sum(fnp.sin(x) ** 2 * fnp.exp(-0.5 * x) + fnp.tanh(x) * x)
+
+
+def scalar_chain(a, b, steps=20):
+    for _ in range(steps):
+        a = fnp.sin(a) * b + fnp.cos(b)
+        b = 0.5 * a + 0.9 * b
+    return a + b
+
+
+def mlp_loss(params, x):
+    w, b = params["w"], params["b"]
+    h = fnp.tanh(x @ w + b)
+    return fnp.mean(h ** 2)
+
+
+W1_VG = fgrad.jit(fgrad.value_and_grad(w1_loss))
+W1_GRAD_OF_JIT = fgrad.grad(fgrad.jit(w1_loss))
+CHAIN_VG = fgrad.jit(fgrad.value_and_grad(scalar_chain, argnums=(0, 1)))
+MLP_GRAD = fgrad.jit(fgrad.grad(mlp_loss))
+X = np.linspace(-2.5, 2.5, 101)
+
+
+def close(a, b, rtol=1e-12):
+    np.testing.assert_allclose(a, b, rtol=rtol, atol=1e-12)
+
+
+# ---- composition with the transforms ---------------------------------------------------------------
+
+def test_jit_of_value_and_grad_matches_the_interpreter():
+    value, grad = W1_VG(X)
+    ref_value, ref_grad = fgrad.value_and_grad(w1_loss)(X)
+    assert isinstance(value, np.ndarray) and value.shape == () and grad.shape == X.shape
+    close(value, ref_value)
+    close(grad, ref_grad)
+
+
+def test_grad_of_jit_traces_inline():
+    close(W1_GRAD_OF_JIT(X), fgrad.grad(w1_loss)(X))
+
+
+def test_jit_of_jit_and_jit_of_grad():
+    nested = fgrad.jit(fgrad.jit(w1_loss))
+    close(nested(X), w1_loss(X))
+    close(fgrad.jit(fgrad.grad(fgrad.jit(w1_loss)))(X), fgrad.grad(w1_loss)(X))
+
+
+def test_jacrev_of_jit():
+    f = fgrad.jit(lambda x: fnp.sin(x) * x[0])
+    x = np.array([0.3, -1.2, 2.0])
+    close(fgrad.jacrev(f)(x), fgrad.jacrev(lambda x: fnp.sin(x) * x[0])(x))
+
+
+def test_scalar_chain_with_python_floats():
+    value, (da, db) = CHAIN_VG(0.5, 0.3)
+    ref_value, (ref_da, ref_db) = fgrad.value_and_grad(scalar_chain, argnums=(0, 1))(0.5, 0.3)
+    for got, want in ((value, ref_value), (da, ref_da), (db, ref_db)):
+        assert isinstance(got, np.ndarray) and got.shape == () and got.dtype == np.float64
+        close(got, want, rtol=1e-9)
+
+
+def test_zero_d_arrays_and_float32_scalars():
+    f = fgrad.jit(lambda a, b: a * b + 1.0)
+    out = f(np.array(2.0, np.float32), np.float32(3.0))
+    assert out.dtype == np.float32 and out.shape == () and out == 7.0
+
+
+def test_pytree_arguments_and_results():
+    rng = np.random.default_rng(0)
+    params = {"w": rng.standard_normal((4, 3)), "b": rng.standard_normal(3)}
+    x = rng.standard_normal((5, 4))
+    got = MLP_GRAD(params, x)
+    want = fgrad.grad(mlp_loss)(params, x)
+    assert set(got) == {"w", "b"}
+    close(got["w"], want["w"])
+    close(got["b"], want["b"])
+
+
+def test_static_argnums_are_part_of_the_signature():
+    f = fgrad.jit(lambda x, n: fnp.sum(x ** n), static_argnums=1)
+    close(f(X, 2), np.sum(X ** 2))
+    close(f(X, 3), np.sum(X ** 3))
+
+
+def test_outputs_that_are_inputs_or_constants():
+    f = fgrad.jit(lambda x: (x, 2.0, fnp.ones(3)))
+    x = np.arange(3.0)
+    out, two, ones = f(x)
+    np.testing.assert_array_equal(out, x)
+    assert out is not x
+    assert two == 2.0 and isinstance(two, np.ndarray)
+    np.testing.assert_array_equal(ones, np.ones(3))
+
+
+def test_closed_over_arrays_are_arguments_not_source():
+    w = np.arange(6.0).reshape(2, 3)
+    f = fgrad.jit(lambda x: fnp.sum(x * w))
+    lowered = f.lower(np.ones((2, 3)))
+    assert "15.0" not in lowered.source and "k0" in lowered.source
+    close(f(np.ones((2, 3))), w.sum())
+
+
+def test_custom_vjp_is_inlined():
+    @fgrad.custom_vjp
+    def clip_gradient(x):
+        return fnp.sin(x)
+
+    clip_gradient.defvjp(lambda x: (fnp.sin(x), fnp.cos(x)),
+                         lambda cos_x, g: (fnp.clip(g * cos_x, -0.1, 0.1),))
+    f = fgrad.jit(fgrad.value_and_grad(lambda x: fnp.sum(clip_gradient(x) * 3.0)))
+    value, grad = f(X)
+    close(value, np.sum(np.sin(X) * 3.0))
+    close(grad, np.clip(3.0 * np.cos(X), -0.1, 0.1))
+
+
+# ---- the caches -------------------------------------------------------------------------------------
+
+def test_sizes_share_one_compiled_kernel():
+    f = fgrad.jit(fgrad.value_and_grad(w1_loss))
+    f(np.ones(7))
+    f(np.ones(12))
+    first = f._traces[next(iter(f._traces))]
+    assert len(f._traces) == 2
+    kernels = {entry.kernel for entry in f._traces.values()}
+    assert len(kernels) == 1, "one source for every size"
+    assert len(compile_stats(first.kernel)["signatures"]) == 1, "one Numba compile for every size"
+
+
+def test_repeated_calls_hit_the_fast_path():
+    CHAIN_VG(0.5, 0.3)
+    assert len(CHAIN_VG._fast) == 1
+    calls = []
+    original = CHAIN_VG._call
+    CHAIN_VG._call = lambda *a: calls.append(a) or original(*a)
+    try:
+        CHAIN_VG(0.25, 0.75)
+    finally:
+        del CHAIN_VG._call
+    assert calls == []
+
+
+def test_disable_jit_runs_the_reference_executor(monkeypatch):
+    monkeypatch.setattr(fgrad_config, "config", fgrad_config.Config(None, True, False))
+    f = fgrad.jit(w1_loss)
+    calls = []
+    original = jit_module.evaluate
+    monkeypatch.setattr(jit_module, "evaluate", lambda *a: calls.append(1) or original(*a))
+    close(f(X), w1_loss(X))
+    assert calls and not f._traces
+
+
+# ---- parallel kernels -------------------------------------------------------------------------------
+
+def _parallel_pair(fun):
+    return fgrad.jit(fun, parallel=False), fgrad.jit(fun, parallel=True)
+
+
+ELEMENTWISE_PAIR = _parallel_pair(lambda x, y: fnp.sin(x) * fnp.exp(-y) + x[:, None] * 0.0)
+REDUCE_PAIR = _parallel_pair(lambda x: (fnp.sum(fnp.tanh(x)), fnp.max(x, axis=1), fnp.sum(x * x, axis=0)))
+
+
+def test_parallel_elementwise_is_bit_identical():
+    rng = np.random.default_rng(1)
+    x, y = rng.standard_normal((300, 7)), rng.standard_normal(7)
+    serial, parallel = ELEMENTWISE_PAIR
+    assert "prange" in parallel.lower(x, y).source and "prange" not in serial.lower(x, y).source
+    np.testing.assert_array_equal(parallel(x, y), serial(x, y))
+
+
+def test_parallel_reductions_agree_within_round_off():
+    x = np.random.default_rng(2).standard_normal((5000, 3))
+    serial, parallel = REDUCE_PAIR
+    for a, b in zip(parallel(x), serial(x)):
+        np.testing.assert_allclose(a, b, rtol=1e-12)
+    np.testing.assert_array_equal(parallel(x)[1], np.max(x, axis=1))
+
+
+def test_parallel_is_chosen_by_size():
+    f = fgrad.jit(lambda x: fnp.sum(fnp.sin(x)))
+    assert not f.lower(np.ones(10)).parallel
+    assert f.lower(np.ones(jit_module.PARALLEL_THRESHOLD)).parallel
+
+
+# ---- errors -----------------------------------------------------------------------------------------
+
+def test_a_primitive_without_an_emitter_names_itself():
+    no_emitter = Primitive("test_no_emitter", shape_rule=same_type, impl=lambda x: x)
+    f = fgrad.jit(lambda x: no_emitter.bind(x))
+    with pytest.raises(UnsupportedPrimitiveError, match="test_no_emitter.*numba="):
+        f(np.ones(2))
+
+
+def test_a_kernel_numba_rejects_shows_the_program_and_the_source():
+    broken = Primitive("test_broken_emitter", shape_rule=same_type, impl=lambda x: x,
+                       numba="np.no_such_function({0})")
+    f = fgrad.jit(lambda x: broken.bind(x) + 1.0)
+    with pytest.raises(JitCompileError) as info:
+        f(np.ones(2))
+    message = str(info.value)
+    assert "np.no_such_function(v0)" in message          # the generated source
+    assert "test_broken_emitter" in message and "program(" in message   # the program
+
+
+# ---- property tests: random compositions -----------------------------------------------------------
+
+UNARY = [fnp.sin, fnp.tanh, lambda x: x * x, lambda x: fnp.exp(-fnp.abs(x)), fnp.cos,
+         lambda x: fnp.maximum(x, 0.1)]
+BINARY = [lambda x, y: x + y, lambda x, y: x * y, lambda x, y: x - 2.0 * y, lambda x, y: fnp.where(x > y, x, y)]
+REDUCE = [lambda x: fnp.sum(x, axis=0), lambda x: fnp.max(x, axis=1), lambda x: fnp.mean(x)]
+
+
+@st.composite
+def compositions(draw):
+    ops = draw(st.lists(st.tuples(st.sampled_from(range(len(UNARY))), st.sampled_from(range(len(BINARY)))),
+                        min_size=1, max_size=4))
+    reduce = draw(st.sampled_from(range(len(REDUCE))))
+    transpose = draw(st.booleans())
+
+    def f(x, v):
+        y = x.T if transpose else x
+        for u, b in ops:
+            y = BINARY[b](UNARY[u](y), v if not transpose else v[:, None])
+        return fnp.sum(REDUCE[reduce](y) ** 2)
+    return f
+
+
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow], derandomize=True)
+@given(f=compositions(), seed=st.integers(0, 1000))
+def test_random_compositions_match_the_reference_executor(f, seed):
+    rng = np.random.default_rng(seed)
+    x, v = rng.standard_normal((4, 3)), rng.standard_normal(3)
+    program = fgrad.make_ir(f)(x, v)
+    close(fgrad.jit(f)(x, v), evaluate(program, x, v)[0], rtol=1e-10)
+    close(fgrad.jit(fgrad.grad(f))(x, v), fgrad.grad(f)(x, v), rtol=1e-10)
