@@ -346,7 +346,7 @@ def isfinite(x):
     return ops.lt(ops.abs(_arg(x)), np.inf)
 
 
-def _bools_only(name: str, fn):
+def _bools_only(name: str, fn, example: str):
     """`&`, `|`, `^`, `~` on bool arrays are the logical functions; fgrad has no bitwise integer primitive."""
     def op(*xs):
         xs = [_arg(x) for x in xs]
@@ -356,14 +356,14 @@ def _bools_only(name: str, fn):
                             "operations. Compare first (e.g. (x > 0) & (x < 1)), or use fnp.logical_and/or/not")
         return fn(*xs)
     op.__name__ = op.__qualname__ = name
-    op.__doc__ = f"numpy.{name} on bool arrays (the logical operation).\n\n    >>> fnp.{name}  # doctest: +SKIP\n"
+    op.__doc__ = f"numpy.{name} on bool arrays (the logical operation).\n\n    >>> {example}\n"
     return op
 
 
-bitwise_and = _bools_only("bitwise_and", logical_and)
-bitwise_or = _bools_only("bitwise_or", logical_or)
-bitwise_xor = _bools_only("bitwise_xor", logical_xor)
-invert = _bools_only("invert", logical_not)
+bitwise_and = _bools_only("bitwise_and", logical_and, "(x > 0) & (x < 1)   # doctest: +SKIP")
+bitwise_or = _bools_only("bitwise_or", logical_or, "(x < 0) | (x > 1)   # doctest: +SKIP")
+bitwise_xor = _bools_only("bitwise_xor", logical_xor, "(x > 0) ^ (y > 0)   # doctest: +SKIP")
+invert = _bools_only("invert", logical_not, "~(x > 0)   # doctest: +SKIP")
 
 
 # ---- rounding: exact, with zero derivative ---------------------------------------------------------
@@ -656,6 +656,18 @@ def argmax(a, axis=None, keepdims=False):
     if axis is None:
         return ops.reshape(out, (1,) * ndim)
     return ops.expand_dims(out, normalize_axis(int(axis), ndim))
+
+
+def argmin(a, axis=None, keepdims=False):
+    """numpy.argmin: the first index of the minimum, as the argmax of the negated values (NaN still wins,
+    as in numpy; bools negate by logical_not).
+
+    >>> fnp.argmin(np.array([[1.0, 5.0], [3.0, 2.0]]), axis=1)
+    array([0, 1])
+    """
+    a = _arg(a)
+    flipped = logical_not(a) if typeof(a).dtype == np.bool_ else ops.neg(a)
+    return argmax(flipped, axis=axis, keepdims=keepdims)
 
 
 # ---- shapes ----------------------------------------------------------------------------------------
@@ -1621,7 +1633,7 @@ _OPERATORS = {
 _COMPARISONS = {"eq": equal, "ne": not_equal, "lt": less, "le": less_equal, "gt": greater, "ge": greater_equal}
 _METHODS = {
     "sum": sum, "mean": mean, "max": max, "min": min, "prod": prod, "var": var, "std": std, "all": all, "any": any,
-    "argmax": argmax, "cumsum": cumsum, "clip": clip, "dot": dot, "ravel": ravel, "flatten": ravel,
+    "argmax": argmax, "argmin": argmin, "cumsum": cumsum, "clip": clip, "dot": dot, "ravel": ravel, "flatten": ravel,
     "squeeze": squeeze, "swapaxes": swapaxes, "take": take, "round": round,
     "reshape": _reshape_method, "transpose": _transpose_method, "astype": _astype_method,
     "item": _concrete_only("item()"), "tolist": _concrete_only("tolist()"),
@@ -1677,8 +1689,9 @@ def _array_ufunc(self, ufunc, method, *inputs, **kwargs):
     """numpy ufuncs on traced values (np.sin(x), ndarray + x) run the fnp function of the same name."""
     name = _numpy_name(ufunc)
     if kwargs.get("out") is not None:
-        raise TypeError(f"{name}(..., out=...) cannot write into a traced value: fgrad arrays are immutable; use the "
-                        "returned value (or x.at[index].set(...))")
+        raise TypeError(f"{name}(..., out=...) (or an in-place operator such as +=) cannot store a traced value in "
+                        "an array: fgrad arrays are immutable. Use the returned value (y = y + x), or "
+                        "x.at[index].set(...)")
     if method == "__call__":
         fn = _UFUNCS.get(ufunc)
         if fn is not None and not kwargs:
@@ -1725,7 +1738,7 @@ __all__ = [
     "logical_and", "logical_or", "logical_not", "logical_xor", "bitwise_and", "bitwise_or", "bitwise_xor", "invert",
     "isnan", "isinf", "isfinite", "round", "around", "floor", "ceil", "trunc",
     # reductions
-    "sum", "mean", "var", "std", "max", "min", "amax", "amin", "prod", "all", "any", "cumsum", "argmax",
+    "sum", "mean", "var", "std", "max", "min", "amax", "amin", "prod", "all", "any", "cumsum", "argmax", "argmin",
     # shapes and joining
     "shape", "ndim", "size", "reshape", "ravel", "transpose", "swapaxes", "moveaxis", "expand_dims", "squeeze",
     "broadcast_to", "concatenate", "concat", "stack", "vstack", "hstack",

@@ -20,7 +20,7 @@ from fgrad.backend.codegen import UnsupportedPrimitiveError  # noqa: E402
 from fgrad.backend.jit import JitCompileError  # noqa: E402
 from fgrad.backend.numba_jit import compile_stats  # noqa: E402
 from fgrad.backend.numpy_exec import evaluate  # noqa: E402
-from fgrad.ir import Primitive  # noqa: E402
+from fgrad.ir import REGISTRY, Primitive  # noqa: E402
 from fgrad.ops.base import same_type  # noqa: E402
 
 
@@ -206,18 +206,29 @@ def test_parallel_is_chosen_by_size():
     f = fgrad.jit(lambda x: fnp.sum(fnp.sin(x)))
     assert not f.lower(np.ones(10)).parallel
     assert f.lower(np.ones(jit_module.PARALLEL_THRESHOLD)).parallel
+    g = fgrad.jit(lambda a, x: fnp.sum(fnp.tanh(a @ x)))
+    assert not g.lower(np.ones((300, 300)), np.ones(300)).parallel, "BLAS threads and prange do not mix"
 
 
 # ---- errors -----------------------------------------------------------------------------------------
 
-def test_a_primitive_without_an_emitter_names_itself():
+@pytest.fixture
+def scratch_primitives():
+    """Primitives made by a test leave the registry afterwards (the registry-driven tests walk it)."""
+    before = set(REGISTRY)
+    yield
+    for name in set(REGISTRY) - before:
+        del REGISTRY[name]
+
+
+def test_a_primitive_without_an_emitter_names_itself(scratch_primitives):
     no_emitter = Primitive("test_no_emitter", shape_rule=same_type, impl=lambda x: x)
     f = fgrad.jit(lambda x: no_emitter.bind(x))
     with pytest.raises(UnsupportedPrimitiveError, match="test_no_emitter.*numba="):
         f(np.ones(2))
 
 
-def test_a_kernel_numba_rejects_shows_the_program_and_the_source():
+def test_a_kernel_numba_rejects_shows_the_program_and_the_source(scratch_primitives):
     broken = Primitive("test_broken_emitter", shape_rule=same_type, impl=lambda x: x,
                        numba="np.no_such_function({0})")
     f = fgrad.jit(lambda x: broken.bind(x) + 1.0)

@@ -84,6 +84,13 @@ def test_unary_function_on_ints_equals_numpy(name, x):
     check_against_numpy(lambda m, x: getattr(m, name)(x), x)
 
 
+def test_round_of_ints_with_negative_decimals_rounds_half_to_even_like_numpy():
+    x = np.array([15, 25, -15, 149, 150, 7], np.int32)
+    check_against_numpy(lambda m, x: m.round(x, -1), x)
+    check_against_numpy(lambda m, x: m.round(x, -2), x)
+    check_against_numpy(lambda m, x: m.round(x, 1), x)
+
+
 def test_rounding_keeps_signed_zeros_ties_and_specials_like_numpy():
     x = np.array([0.5, 1.5, 2.5, -0.5, -1.5, -2.5, -0.0, 0.0, -0.3, 0.49999999999999994, 2.0 ** 52 + 1,
                   -(2.0 ** 60), 1e300, np.inf, -np.inf, np.nan])
@@ -309,6 +316,8 @@ def test_argmax_and_cumsum_equal_numpy(keepdims, x_axis):
     x = np.round(x)        # ties: the first maximum wins, as numpy's
     check_against_numpy(lambda m, x: m.argmax(x, axis=axis, keepdims=keepdims), x)
     check_against_numpy(lambda m, x: x.argmax(axis=axis), x)
+    check_against_numpy(lambda m, x: m.argmin(x, axis=axis, keepdims=keepdims), x)
+    check_against_numpy(lambda m, x: (x > 0).argmin(axis=axis), x)
     check_against_numpy(lambda m, x: m.cumsum(x, axis=axis), x, exact=False)
     check_against_numpy(lambda m, x: (x > 0).cumsum(axis=axis), x)
 
@@ -647,7 +656,8 @@ INDEXES = {
     "slice-step": (slice(None), slice(None, None, 2)), "reverse": slice(None, None, -1),
     "reverse-step": (slice(None), slice(3, 0, -2)), "reverse-all": (slice(None, None, -1), slice(None, None, -3)),
     "empty-slice": slice(2, 1), "newaxis": (slice(None), None), "newaxis-front-back": (None, Ellipsis, None),
-    "ellipsis-int": (Ellipsis, 0), "ellipsis-middle": (0, Ellipsis, 1), "mixed-basic": (slice(1, 3), slice(None, None, 2), -1),
+    "ellipsis-int": (Ellipsis, 0), "ellipsis-middle": (0, Ellipsis, 1),
+    "mixed-basic": (slice(1, 3), slice(None, None, 2), -1),
     "list": [0, 2], "list-dup-neg": [2, -1, 0, 2], "array-2d": np.array([[0, 1], [2, 1]]),
     "two-arrays": ([0, 2], [1, 3]), "adjacent-arrays": (slice(None), [0, 1], [1, 0]),
     "separated-arrays": ([0, 1], slice(None), [1, 0]), "int-and-array-separated": (0, slice(None), [1, 2]),
@@ -819,6 +829,7 @@ DISPATCH = {
     "np.take": lambda x, y: np.take(x, [0, 3], axis=1), "np.outer": lambda x, y: np.outer(x[0], y[1]),
     "np.expand_dims": lambda x, y: np.expand_dims(x, 0), "np.argmax": lambda x, y: np.argmax(x, axis=1),
     "np.shape": lambda x, y: x * np.shape(x)[0], "np.isnan": lambda x, y: np.isnan(x),
+    "np.linalg.solve": lambda x, y: np.linalg.solve(x[:, :3] + 3 * np.eye(3), y[:, 0]),
     "np.bitwise_and": lambda x, y: np.ones((3, 4), bool) & (x > 0), "np.mod": lambda x, y: np.mod(x, 0.5),
 }
 

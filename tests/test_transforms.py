@@ -217,6 +217,13 @@ def test_jvp_over_pytrees():
     assert np.allclose(out["s"], 6.0) and np.allclose(out_dot["s"], 3.0)
 
 
+def test_jvp_and_linearize_has_aux():
+    out, out_dot, aux = fgrad.jvp(lambda x: (fnp.sin(x), {"c": fnp.cos(x)}), (0.5,), (2.0,), has_aux=True)
+    assert np.allclose([out, out_dot, aux["c"]], [np.sin(0.5), 2 * np.cos(0.5), np.cos(0.5)])
+    out, f_jvp, aux = fgrad.linearize(lambda x: (fnp.sin(x), fnp.cos(x)), 0.5, has_aux=True)
+    assert np.allclose([out, f_jvp(2.0), aux], [np.sin(0.5), 2 * np.cos(0.5), np.cos(0.5)])
+
+
 def test_jvp_ignores_integer_primals():
     out, out_dot = fgrad.jvp(lambda x, n: x * n, (2.0, np.int64(3)), (1.0, np.int64(0)))
     assert np.allclose(out_dot, 3.0)

@@ -23,6 +23,7 @@ elements; a full reduction then sums per-block partials serially afterwards (nev
 """
 from __future__ import annotations
 
+import heapq
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -33,6 +34,10 @@ from fgrad.ir.primitive import MISSING
 __all__ = ["LoweredKernel", "generate", "inline_calls", "UnsupportedPrimitiveError"]
 
 ENTRY = "kernel"
+# A value read through a view (a slice, a pad, a broadcast) at another index is recomputed there when it
+# takes at most this many cheap operations, rather than stored to a temporary array and loaded.
+RECOMPUTE_LIMIT = 16
+EXPENSIVE = frozenset({"exp", "log", "log1p", "expm1", "sin", "cos", "tan", "tanh", "logistic", "pow", "sqrt"})
 BLOCK = 4096          # elements per prange block of a 1-D full reduction
 
 VIEW_TAGS = frozenset({"broadcast", "transpose", "reshape", "slice", "pad", "concatenate", "gather", "iota",
@@ -145,11 +150,13 @@ class Planner:
         self.ready = {}          # Var -> step index after which it exists as an array (or a scalar if 0-d)
         self.views = {}          # Var -> Equation
         self.materialize = set() # member Vars that are also stored to their array
+        self.recompute = set()   # member Vars that readers through views compute again at their index
+        self.defining = {}       # member Var -> its equation
         for v in program.inputs:
             self.ready[v] = -1
 
     def run(self):
-        for eqn in self.program.equations:
+        for eqn in schedule(self.program):
             if eqn.prim.multiple_results:
                 raise UnsupportedPrimitiveError(f"primitive '{eqn.prim.name}' has multiple results; the Numba "
                                                 "backend has no emitter for it")
@@ -170,6 +177,35 @@ class Planner:
         return self
 
     # -- what an input needs -------------------------------------------------------------------------
+    def readable_after(self, atom) -> int:
+        """Like `after`, for a read at another index (through a view): a cheap elementwise member is
+        recomputed at that index from its own inputs instead of being stored and loaded."""
+        if type(atom) is Literal:
+            return -1
+        if atom in self.ready:
+            return self.ready[atom]
+        if atom in self.member_of:
+            if self.recompute_cost(atom) > RECOMPUTE_LIMIT:
+                return self.after(atom)
+            self.recompute.add(atom)
+            return max((self.readable_after(a) for a in self.defining[atom].inputs), default=-1)
+        eqn = self.views[atom]
+        return max((self.readable_after(a) for a in eqn.inputs), default=-1)
+
+    def recompute_cost(self, atom) -> int:
+        """Operations to recompute `atom` from stored values (shared subexpressions counted each time)."""
+        if type(atom) is Literal or atom in self.ready:
+            return 0
+        eqn = self.defining.get(atom) if atom in self.member_of else self.views.get(atom)
+        if eqn is None or eqn.prim.name in EXPENSIVE:
+            return RECOMPUTE_LIMIT + 1
+        cost = 0 if eqn.prim.numba in VIEW_TAGS else 1
+        for a in eqn.inputs:
+            cost += self.recompute_cost(a)
+            if cost > RECOMPUTE_LIMIT:
+                break
+        return cost
+
     def after(self, atom) -> int:
         """The step index after which `atom` can be read by index from outside its own group."""
         if type(atom) is Literal:
@@ -193,6 +229,8 @@ class Planner:
             if group is not None and same_index:
                 direct.append((a, group))     # read as a loop scalar if we join its group
                 lowest = max(lowest, group.index)
+            elif type(a) is Var and a in self.views:
+                lowest = max(lowest, self.readable_after(a) + 1)
             else:
                 lowest = max(lowest, self.after(a) + 1)
         chosen = None
@@ -212,8 +250,10 @@ class Planner:
         chosen.members.append(member)
         if member[0] == "copy":
             self.member_of[member[1]] = chosen
+            self.defining[member[1]] = self.views[member[1]]
         elif member[1].prim.numba not in REDUCE_TAGS:
             self.member_of[member[1].outputs[0]] = chosen
+            self.defining[member[1].outputs[0]] = member[1]
         return chosen
 
     def require_array(self, var):
@@ -248,6 +288,34 @@ class Planner:
             return True
         self.after(base)
         return True
+
+
+def schedule(program: Program) -> list:
+    """The equations in an order that runs each call (and view) as soon as its inputs exist and every
+    other equation in program order: elementwise work then fuses across the calls it does not need."""
+    producer = {}
+    for i, eqn in enumerate(program.equations):
+        for v in eqn.outputs:
+            producer[v] = i
+    waiting = [0] * len(program.equations)
+    users = [[] for _ in program.equations]
+    for i, eqn in enumerate(program.equations):
+        deps = {producer[a] for a in eqn.inputs if type(a) is Var and a in producer}
+        waiting[i] = len(deps)
+        for d in deps:
+            users[d].append(i)
+    early = lambda eqn: eqn.prim.multiple_results is False and tag_of(eqn.prim) in (CALL_TAGS | VIEW_TAGS)
+    ready = [(0 if early(e) else 1, i) for i, e in enumerate(program.equations) if waiting[i] == 0]
+    heapq.heapify(ready)
+    order = []
+    while ready:
+        _, i = heapq.heappop(ready)
+        order.append(program.equations[i])
+        for u in users[i]:
+            waiting[u] -= 1
+            if waiting[u] == 0:
+                heapq.heappush(ready, (0 if early(program.equations[u]) else 1, u))
+    return order
 
 
 def member_var(member) -> Var:
@@ -372,11 +440,23 @@ class Writer:
             if atom.type.ndim == 0:
                 return self.scalar(atom)
             return f"{self.array(atom)}[{', '.join(idx)}]"
+        if atom in self.plan.recompute:
+            eqn = self.plan.defining[atom]
+            self.views_read.append(eqn)
+            if eqn.prim.numba in VIEW_TAGS:
+                return getattr(self, "view_" + eqn.prim.numba)(eqn, list(idx))
+            return self.expression(eqn, [self.load(a, idx) for a in eqn.inputs])
         eqn = self.plan.views.get(atom)
         if eqn is None:
             raise AssertionError(f"codegen: {self.scalar(atom)} is read before it is computed")
         self.views_read.append(eqn)
         return getattr(self, "view_" + eqn.prim.numba)(eqn, list(idx))
+
+    def expression(self, eqn, args) -> str:
+        """The scalar expression of an elementwise equation on argument expressions."""
+        emitter = eqn.prim.numba
+        expr = emitter(args, **eqn.params) if callable(emitter) else emitter.format(*args, **eqn.params)
+        return cast_expr(expr, eqn.outputs[0].type.dtype)
 
     def view_broadcast(self, eqn, idx):
         x = eqn.inputs[0]
@@ -526,7 +606,8 @@ class Writer:
             if id(eqn) not in seen and not any(m[0] == "copy" and self.plan.views.get(m[1]) is eqn
                                                for m in getattr(self.plan.steps[self.current], "members", ())):
                 seen.add(id(eqn))
-                notes.append((self.number[eqn.outputs[0]], f"    # {self.describe(eqn)} (indexed)"))
+                how = "indexed" if eqn.prim.numba in VIEW_TAGS else "recomputed"
+                notes.append((self.number[eqn.outputs[0]], f"    # {self.describe(eqn)} ({how})"))
         self.lines[end:end] = [text for _, text in sorted(notes)]
 
     def describe(self, eqn) -> str:
@@ -669,10 +750,7 @@ class Writer:
                 continue
             else:
                 out = what.outputs[0]
-                args = [value(a) for a in what.inputs]
-                emitter = what.prim.numba
-                expr = emitter(args, **what.params) if callable(emitter) else emitter.format(*args, **what.params)
-                self.emit(depth, f"{self.scalar(out)} = {cast_expr(expr, out.type.dtype)}")
+                self.emit(depth, f"{self.scalar(out)} = {self.expression(what, [value(a) for a in what.inputs])}")
                 loaded.add(self.scalar(out))
             if out in plan.materialize:
                 if out.type.ndim > 0:

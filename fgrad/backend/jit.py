@@ -75,6 +75,14 @@ def largest_size(program: Program) -> int:
     return max(sizes, default=0)
 
 
+def choose_parallel(program: Program) -> bool:
+    """prange loops for programs over at least PARALLEL_THRESHOLD elements, unless the program calls
+    BLAS/LAPACK: their own threads and Numba's fight for the cores (measured 3-4x slower on 2 cores)."""
+    if any(e.prim.numba in ("matmul", "solve") for e in program.equations):
+        return False
+    return largest_size(program) >= PARALLEL_THRESHOLD
+
+
 def _tree_builder(treedef):
     """A fast `leaves -> pytree` for trees of tuples and lists (compiled once); tree_unflatten otherwise."""
     counter = iter(range(treedef.num_leaves))
@@ -253,10 +261,12 @@ class Jitted:
         return program, out_tree
 
     def _compile(self, program: Program, out_tree) -> Entry:
-        parallel = self.parallel
-        if parallel is None:
-            parallel = largest_size(program) >= PARALLEL_THRESHOLD
-        return Entry(program, out_tree, bool(parallel), self.fastmath)
+        return Entry(program, out_tree, self.use_parallel(program), self.fastmath)
+
+    def use_parallel(self, program: Program) -> bool:
+        if self.parallel is not None:
+            return bool(self.parallel)
+        return choose_parallel(program)
 
     def lower(self, *args, **kwargs) -> Lowered:
         """The simplified program and kernel source for these arguments (nothing is compiled).
@@ -266,8 +276,8 @@ class Jitted:
         """
         program, _ = self._trace(args, kwargs)
         program = _simplify(program)
-        parallel = self.parallel if self.parallel is not None else largest_size(program) >= PARALLEL_THRESHOLD
-        return Lowered(program, generate(program, parallel=bool(parallel)).source, bool(parallel))
+        parallel = self.use_parallel(program)
+        return Lowered(program, generate(program, parallel=parallel).source, parallel)
 
     def __repr__(self) -> str:
         return f"jit({getattr(self.fun, '__qualname__', self.fun)!r})"

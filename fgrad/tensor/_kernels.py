@@ -206,7 +206,7 @@ def compile_program(program: Program, outputs, name: str, copy_aliases: bool = F
     aliases = set(program.inputs)
     for k, eqn in enumerate(program.equations):
         if eqn in elided:
-            names[eqn.outputs[0]] = names[eqn.inputs[0]]
+            names[eqn.outputs[0]] = ref(eqn.inputs[0])
             continue
         fname = f"{eqn.prim.name}_{k}"
         namespace[fname] = bound_impl(eqn)

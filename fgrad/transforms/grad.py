@@ -92,9 +92,10 @@ def argnums_tuple(fun, argnums, nargs: int) -> tuple:
     out = []
     for a in nums:
         if not -nargs <= a < nargs:
+            valid = f"so argnums must be in 0..{nargs - 1} (or negative from the end)" if nargs else \
+                "pass the arguments to differentiate positionally"
             raise ValueError(f"argnums={argnums!r} is out of range: {function_name(fun)} was called with {nargs} "
-                             f"positional argument{'s' if nargs != 1 else ''}, so argnums must be in "
-                             f"0..{nargs - 1} (or negative from the end)")
+                             f"positional argument{'s' if nargs != 1 else ''}; {valid}")
         out.append(int(a) % nargs)
     if len(set(out)) != len(out):
         raise ValueError(f"argnums={argnums!r} names an argument twice; list each argument once")

@@ -1,0 +1,100 @@
+"""The PyTorch facade against PyTorch eager on two training loops (not a test; prints times and ratios).
+
+1. Seed tutorial 002's linear regression: 100 epochs of `w * x + b`, an MSE by hand, backward, and a
+   no_grad SGD update of the scalars w and b (goal: the facade within 2x of PyTorch).
+2. One training step of a 784-256-10 MLP on a batch of 64: linear, relu, linear, log_softmax cross-entropy,
+   backward, SGD update (goal: within 1.3x).
+
+The same code runs with `lib` = torch and `lib` = fgrad.tensor.
+
+    python benchmarks/bench_facade.py [--repeat 7]
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import timeit
+
+import numpy as np
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+
+
+def tutorial_loop(lib):
+    """Seed 002, Example 5, as the tutorial writes it (prints left out)."""
+    def run():
+        x = lib.tensor([1., 2., 3., 4.])
+        y_true = lib.tensor([2., 4., 6., 8.])
+        w = lib.tensor(0.0, requires_grad=True)
+        b = lib.tensor(0.0, requires_grad=True)
+        for epoch in range(100):
+            y_pred = w * x + b
+            loss = ((y_pred - y_true) ** 2).mean()
+            loss.backward()
+            with lib.no_grad():
+                w -= 0.01 * w.grad
+                b -= 0.01 * b.grad
+                w.grad.zero_()
+                b.grad.zero_()
+            if epoch % 10 == 0:
+                loss.item()
+        return w.item(), b.item()
+    return run
+
+
+def mlp_step(lib):
+    """One SGD step of a 784-256-10 MLP with cross-entropy on a batch of 64 (fixed data and weights)."""
+    rng = np.random.default_rng(0)
+    data = {
+        "X": rng.standard_normal((64, 784)).astype(np.float32),
+        "labels": rng.integers(0, 10, 64),
+        "W1": (rng.standard_normal((256, 784)) / 28).astype(np.float32),
+        "b1": np.zeros(256, np.float32),
+        "W2": (rng.standard_normal((10, 256)) / 16).astype(np.float32),
+        "b2": np.zeros(10, np.float32),
+    }
+    X = lib.tensor(data["X"])
+    onehot = lib.tensor(np.eye(10, dtype=np.float32)[data["labels"]])
+    params = [lib.tensor(data[k], requires_grad=True) for k in ("W1", "b1", "W2", "b2")]
+    W1, b1, W2, b2 = params
+
+    def step():
+        h = (X @ W1.t() + b1).relu()
+        logits = h @ W2.t() + b2
+        loss = -(logits.log_softmax(1) * onehot).sum(1).mean()
+        loss.backward()
+        with lib.no_grad():
+            for p in params:
+                p -= 0.01 * p.grad
+                p.grad = None
+        return loss
+    return step
+
+
+def best_time(fn, number, repeat) -> float:
+    fn()                                                  # warm-up: traces and compiles the facade's kernels
+    return min(timeit.repeat(fn, number=number, repeat=repeat)) / number
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=7)
+    args = parser.parse_args()
+    import torch
+    import fgrad.tensor as facade
+    torch.set_num_threads(torch.get_num_threads())
+    rows = []
+    for name, make, number, goal in [("tutorial loop (seed 002, 100 epochs)", tutorial_loop, 5, 2.0),
+                                     ("MLP step 784-256-10, batch 64", mlp_step, 20, 1.3)]:
+        t_torch = best_time(make(torch), number, args.repeat)
+        t_fgrad = best_time(make(facade), number, args.repeat)
+        rows.append((name, t_torch, t_fgrad, t_fgrad / t_torch, goal))
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads")
+    print(f"{'workload':40s} {'torch':>10s} {'fgrad':>10s} {'ratio':>7s} {'goal':>6s}")
+    for name, t_torch, t_fgrad, ratio, goal in rows:
+        print(f"{name:40s} {t_torch * 1e3:8.3f}ms {t_fgrad * 1e3:8.3f}ms {ratio:6.2f}x {goal:5.1f}x")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,145 @@
+"""fgrad.tensor: a PyTorch-compatible facade over fgrad's primitives (`import fgrad as torch`).
+
+The facade has no derivative rules of its own. A PyTorch op is a function of fgrad ops; its backward is
+the adjoint its primitives' VJP rules give (fgrad.transforms.vjp). What the facade adds is PyTorch's
+surface: Tensor and its metadata, type promotion, node names, errors, reprs, grad mode, the engine.
+
+How an op runs (fgrad/tensor/_kernels.py, _tensor.py, _autograd.py)
+----------------------------------------------------------------
+    y = x.sin()  ->  apply(SIN, (x,), (float32,))
+
+`apply` looks the op's kernel up by (static args, input dtypes and shapes). On the first call the op's
+function is traced into a Program, and two straight-line numpy functions are generated from it: the
+forward, and per set of inputs that need gradients, the forward that also returns the residuals plus the
+backward (the Program's adjoint: its primitives' VJP rules, traced once). Later calls cost a dict lookup
+and the numpy calls. With grad mode on and an input requiring grad, `apply` records one node, an instance
+of a class named as PyTorch's node (`SinBackward0`), holding the residuals (the saved tensors, checked
+against version counters at backward time) and one edge per input. `.backward()` walks the nodes
+iteratively, summing cotangents of re-used tensors. With create_graph=True a node re-runs its op's
+primitives and their VJP rules on Tensors under the facade interpreter (FacadeInterpreter: each bound
+primitive becomes a one-primitive facade op), so the gradients have grad_fns themselves.
+
+Defining a new op (what fgrad.tensor.nn.functional and fgrad.tensor.optim build on)
+---------------------------------------------------------------------------------
+    from fgrad import ops
+    from fgrad.tensor._kernels import FacadeOp
+    from fgrad.tensor._tensor import apply
+
+    def _softplus_fn(x, beta):                       # arrays first, then static arguments
+        return ops.div(ops.log1p(ops.exp(ops.mul(x, beta))), beta)
+
+    _SOFTPLUS = FacadeOp("softplus", _softplus_fn, "SoftplusBackward0")   # node named as PyTorch's
+
+    def softplus(input, beta=1.0):
+        return apply(_SOFTPLUS, (input,), (float(beta),))
+
+Rules for the function: call only fgrad.ops (never numpy on the arrays; numpy is fine for static
+values); cast explicitly (`ops.convert_element_type`) to the dtype PyTorch's result has, which the
+wrapper works out (`_ops.result_type`, `_ops.binary_operands` for Tensor/scalar operands); static
+arguments must be hashable (they key the kernel cache) and Python scalars among them become constants;
+return one array or a tuple (pass `multi=True` to `apply` for a tuple of Tensors). Tensor arguments that
+are constants (indices, masks) can be numpy arrays in `args`: they are inputs without edges. Check
+arguments in the wrapper and raise PyTorch's exception types and messages. One FacadeOp is one node: to
+reproduce a PyTorch op that records several nodes (`F.linear` is TBackward0 then AddmmBackward0), call
+several facade ops. Ops that share storage with input 0 (views) pass `view=True`. A op that PyTorch
+differentiates differently at a kink than the primitives do (relu, abs, clamp) selects the kink apart
+(see `_ops.relu`). In-place variants: `_ops.inplace(self, out_of_place_result)` after
+`_ops.check_leaf_inplace(self)`. Ops with a hand-written backward: fgrad.tensor.autograd.Function.
+"""
+from fgrad.tensor import _dtypes
+from fgrad.tensor._dtypes import dtype, get_default_dtype, set_default_dtype
+from fgrad.tensor._grad_mode import (enable_grad, inference_mode, is_grad_enabled, is_inference_mode_enabled,
+                                     no_grad, set_grad_enabled)
+from fgrad.tensor._tensor import Size, Tensor, device
+from fgrad.tensor._printing import get_printoptions, set_printoptions
+from fgrad.tensor._random import (Generator, default_generator, get_rng_state, initial_seed, manual_seed, seed,
+                                  set_rng_state)
+from fgrad.tensor._creation import (arange, as_tensor, asarray, bernoulli, empty, empty_like, eye, from_numpy,
+                                    full, full_like, is_tensor, linspace, logspace, multinomial, normal, numel,
+                                    ones, ones_like, rand, rand_like, randint, randint_like, randn, randn_like,
+                                    randperm, tensor, tril, triu, zeros, zeros_like)
+from fgrad.tensor._ops import (abs, absolute, add, addmm, all, allclose, amax, amin, any, argmax, argmin,
+                               bitwise_and, bitwise_not, bitwise_or, bitwise_xor, bmm, broadcast_tensors,
+                               broadcast_to, cat, ceil, chunk, clamp, clamp_max, clamp_min, clip, clone, concat,
+                               concatenate, cos, count_nonzero, cumsum, diag, div, divide, dot, eq, equal, exp, exp2,
+                               expm1, flatten, flip, floor, floor_divide, fmod, frac, gather, ge, ger, greater,
+                               greater_equal, gt, hstack, index_select, inner, isclose, isfinite, isinf, isnan, le,
+                               less, less_equal, log, log10, log1p, log2, log_softmax, logical_and, logical_not,
+                               logical_or, logical_xor, logsumexp, lt, masked_fill, matmul, max, maximum, mean, min,
+                               minimum, mm, mul, multiply, mv, narrow, ne, neg, negative, nonzero, norm, not_equal,
+                               outer, permute, pow, prod, reciprocal, relu, remainder, repeat, reshape, result_type,
+                               return_types, round, rsqrt, rsub, sigmoid, sign, sin, softmax, split, sqrt, square,
+                               squeeze, stack, std, sub, subtract, sum, swapaxes, swapdims, t, take, tan, tanh,
+                               tensor_split, trace, transpose, true_divide, trunc, unbind, unflatten, unsqueeze,
+                               var, vstack, where)
+from fgrad.tensor._methods import addcdiv, addcmul, lerp
+from fgrad.tensor import autograd
+from fgrad.tensor import nn
+from fgrad.tensor import optim
+
+float32 = _dtypes.float32
+float = _dtypes.float32
+float64 = _dtypes.float64
+double = _dtypes.float64
+int32 = _dtypes.int32
+int = _dtypes.int32
+int64 = _dtypes.int64
+long = _dtypes.int64
+bool = _dtypes.bool_
+strided = "torch.strided"
+
+
+def promote_types(type1, type2):
+    """torch.promote_types of two dtypes."""
+    return _dtypes.from_numpy(_dtypes.promote_types(_dtypes.to_numpy(type1), _dtypes.to_numpy(type2)))
+
+
+def can_cast(from_, to):
+    from fgrad.tensor._ops import _can_cast
+    return _can_cast(_dtypes.to_numpy(from_), _dtypes.to_numpy(to))
+
+
+def is_floating_point(input):
+    return input.is_floating_point()
+
+
+def broadcast_shapes(*shapes):
+    import numpy as _np
+    return Size(_np.broadcast_shapes(*shapes))
+
+
+def is_nonzero(input):
+    return input.__bool__()
+
+
+__all__ = [
+    # tensors, dtypes, devices
+    "Tensor", "tensor", "Size", "dtype", "device", "float32", "float", "float64", "double", "int32", "int",
+    "int64", "long", "bool", "strided", "get_default_dtype", "set_default_dtype", "promote_types", "result_type",
+    "can_cast", "is_tensor", "is_floating_point", "numel", "broadcast_shapes", "is_nonzero",
+    # grad mode
+    "no_grad", "enable_grad", "set_grad_enabled", "is_grad_enabled", "inference_mode", "is_inference_mode_enabled",
+    # creation and random
+    "as_tensor", "asarray", "from_numpy", "zeros", "ones", "full", "empty", "eye", "arange", "linspace",
+    "logspace", "zeros_like", "ones_like", "full_like", "empty_like", "rand", "randn", "randint", "randperm",
+    "rand_like", "randn_like", "randint_like", "normal", "bernoulli", "multinomial", "manual_seed", "seed",
+    "initial_seed", "Generator", "default_generator", "get_rng_state", "set_rng_state", "tril", "triu",
+    # printing
+    "set_printoptions", "get_printoptions",
+    # ops
+    "abs", "absolute", "add", "addcdiv", "addcmul", "addmm", "all", "allclose", "amax", "amin", "any", "argmax",
+    "argmin", "bitwise_and", "bitwise_not", "bitwise_or", "bitwise_xor", "bmm", "broadcast_tensors",
+    "broadcast_to", "cat", "ceil", "chunk", "clamp", "clamp_max", "clamp_min", "clip", "clone", "concat",
+    "concatenate", "cos", "count_nonzero", "cumsum", "diag", "div", "divide", "dot", "eq", "equal", "exp", "exp2",
+    "expm1", "flatten", "flip", "floor", "floor_divide", "fmod", "frac", "gather", "ge", "ger", "greater",
+    "greater_equal", "gt", "hstack", "index_select", "inner", "isclose", "isfinite", "isinf", "isnan", "le",
+    "lerp", "less", "less_equal", "log", "log10", "log1p", "log2", "log_softmax", "logical_and", "logical_not",
+    "logical_or", "logical_xor", "logsumexp", "lt", "masked_fill", "matmul", "max", "maximum", "mean", "min",
+    "minimum", "mm", "mul", "multiply", "mv", "narrow", "ne", "neg", "negative", "nonzero", "norm", "not_equal",
+    "outer", "permute", "pow", "prod", "reciprocal", "relu", "remainder", "repeat", "reshape", "return_types",
+    "round", "rsqrt", "rsub", "sigmoid", "sign", "sin", "softmax", "split", "sqrt", "square", "squeeze", "stack",
+    "std", "sub", "subtract", "sum", "swapaxes", "swapdims", "t", "take", "tan", "tanh", "tensor_split", "trace",
+    "transpose", "true_divide", "trunc", "unbind", "unflatten", "unsqueeze", "var", "vstack", "where",
+    # submodules
+    "autograd", "nn", "optim",
+]

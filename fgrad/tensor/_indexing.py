@@ -1,0 +1,267 @@
+"""Tensor indexing, `x[index]` and `x[index] = value`, with PyTorch's nodes and views.
+
+Reading applies the basic parts of the index one by one, as PyTorch does (each int a SelectBackward0, each
+slice a SliceBackward0, each None an UnsqueezeBackward0, all views of the storage), then the advanced
+parts (integer and bool tensors, lists) as one gather (IndexBackward0). Without a graph to record, numpy's
+indexing gives the same values (and the same views) directly.
+
+Writing is one scatter into the flattened tensor at the positions the index selects (CopySlices), written
+in place; without a graph, numpy's assignment.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from fgrad import ops
+from fgrad.tensor import _grad_mode
+from fgrad.tensor._kernels import FacadeOp
+from fgrad.tensor._ops import _SLICE, _UNSQUEEZE, check_leaf_inplace, inplace
+from fgrad.tensor._tensor import Tensor, _share_storage, apply, make
+
+_SELECT = FacadeOp("select", lambda x, axis, i: ops.squeeze(ops.static_slice(x, *_select_bounds(x.shape, axis, i)),
+                                                                axis), "SelectBackward0", view=True)
+_ALIAS = FacadeOp("alias", lambda x: x, "AliasBackward0", view=True)
+
+
+def _select_bounds(shape, axis, i):
+    starts, stops = [0] * len(shape), list(shape)
+    starts[axis], stops[axis] = i, i + 1
+    return starts, stops
+
+
+def _index_fn(x, positions, axis, perm, merged_shape, out_perm):
+    """One gather: along `axis` for a single index array; for several, from x with the indexed dims moved
+    first (`perm`) and merged into one (`merged_shape`), the result dims then put in place (`out_perm`)."""
+    if perm is None:
+        return ops.gather(x, positions, axis)
+    y = ops.gather(ops.reshape(ops.transpose(x, perm), merged_shape), positions, 0)
+    return ops.transpose(y, out_perm) if out_perm is not None else y
+
+
+_INDEX = FacadeOp("index", _index_fn, "IndexBackward0")
+
+
+def _copy_slices_fn(x, positions, value, shape):
+    flat = ops.reshape(x, (-1,))
+    updates = ops.reshape(ops.broadcast_to(ops.convert_element_type(value, x.dtype), positions.shape), (-1,))
+    return ops.reshape(ops.scatter(flat, ops.reshape(positions, (-1,)), updates, 0), shape)
+
+
+_COPY_SLICES = FacadeOp("copy_slices", _copy_slices_fn, "CopySlices")
+
+
+def _is_int_scalar(item) -> bool:
+    return isinstance(item, (int, np.integer)) and not isinstance(item, (bool, np.bool_))
+
+
+def _as_index_array(item):
+    """An advanced index as a numpy array (int64, or bool for a mask)."""
+    if isinstance(item, Tensor):
+        array = item._data
+    else:
+        array = np.asarray(item)
+    if array.dtype.kind == "f":
+        raise IndexError("tensors used as indices must be long, int, byte or bool tensors")
+    if array.dtype.kind in "iu":
+        return array.astype(np.int64, copy=False)
+    if array.dtype == np.bool_:
+        return array
+    if array.size == 0:
+        return array.astype(np.int64)
+    raise IndexError("tensors used as indices must be long, int, byte or bool tensors")
+
+
+def _normalize(index, ndim: int) -> list:
+    """The index as a list of components with Ellipsis expanded; advanced parts as numpy arrays."""
+    if not isinstance(index, tuple):
+        index = (index,)
+    items = []
+    for item in index:
+        if isinstance(item, Tensor) and item._data.ndim == 0 and item._data.dtype.kind in "iu":
+            items.append(int(item._data))
+        elif isinstance(item, (Tensor, list, np.ndarray)) or (isinstance(item, tuple)):
+            items.append(_as_index_array(item))
+        else:
+            items.append(item)
+    consumed = 0
+    for item in items:
+        if item is None or item is Ellipsis or isinstance(item, (bool, np.bool_)):
+            continue
+        consumed += item.ndim if isinstance(item, np.ndarray) and item.dtype == np.bool_ else 1
+    if consumed > ndim:
+        raise IndexError(f"too many indices for tensor of dimension {ndim}")
+    out = []
+    seen_ellipsis = False
+    for item in items:
+        if item is Ellipsis:
+            if seen_ellipsis:
+                raise IndexError("an index can only have a single ellipsis ('...')")
+            seen_ellipsis = True
+            out.extend([slice(None)] * (ndim - consumed))
+        else:
+            out.append(item)
+    return out
+
+
+def getitem(self, index):
+    """self[index], PyTorch's semantics (views for basic indexing, IndexBackward0 for advanced)."""
+    ndim = self._data.ndim
+    if ndim == 0 and (_is_int_scalar(index) or isinstance(index, slice)):
+        raise IndexError("invalid index of a 0-dim tensor. Use `tensor.item()` in Python or `tensor.item<T>()` in "
+                         "C++ to convert a 0-dim tensor to a number")
+    items = _normalize(index, ndim)
+    if not (self.requires_grad and _grad_mode.state.enabled):
+        return _numpy_getitem(self, items)
+    result = self
+    dim = 0
+    advanced = []
+    touched = False
+    for item in items:
+        if item is None:
+            result = apply(_UNSQUEEZE, (result,), (dim,))
+            dim += 1
+            touched = True
+        elif isinstance(item, (bool, np.bool_)):
+            result = apply(_UNSQUEEZE, (result,), (dim,))
+            if not item:
+                advanced.append((dim, np.zeros(0, np.int64)))
+            dim += 1
+            touched = True
+        elif isinstance(item, slice):
+            n = result._data.shape[dim]
+            start, stop, step = item.indices(n)
+            if item.step is not None and item.step <= 0:
+                raise ValueError("step must be greater than zero")
+            if (start, stop, step) != (0, n, 1):
+                result = apply(_SLICE, (result,), (dim, start, max(start, stop), step))
+                touched = True
+            dim += 1
+        elif _is_int_scalar(item):
+            n = result._data.shape[dim]
+            i = int(item)
+            if not -n <= i < n:
+                raise IndexError(f"index {i} is out of bounds for dimension {dim} with size {n}")
+            result = apply(_SELECT, (result,), (dim, i % n))
+            touched = True
+        elif isinstance(item, np.ndarray):
+            if item.dtype == np.bool_:
+                for axis_index in np.nonzero(_check_mask(item, result._data.shape, dim)):
+                    advanced.append((dim, axis_index.astype(np.int64)))
+                    dim += 1
+            else:
+                advanced.append((dim, item))
+                dim += 1
+        else:
+            raise IndexError("only integers, slices (`:`), ellipsis (`...`), None and long or byte Variables are "
+                             "valid indices (got " + type(item).__name__ + ")")
+    if advanced:
+        return _advanced(result, advanced)
+    if not touched:
+        return apply(_ALIAS, (result,))
+    return result
+
+
+def _check_mask(mask, shape, dim):
+    for k, (m, s) in enumerate(zip(mask.shape, shape[dim:])):
+        if m != s:
+            raise IndexError(f"The shape of the mask [{', '.join(map(str, mask.shape))}] at index {k} does not match "
+                             f"the shape of the indexed tensor [{', '.join(map(str, shape))}] at index {dim + k}")
+    return mask
+
+
+def _advanced(x, advanced):
+    """x indexed by integer arrays at the given dims (numpy's rules for where the result dims go)."""
+    shape = x._data.shape
+    dims = [d for d, _ in advanced]
+    arrays = []
+    for d, a in advanced:
+        n = shape[d]
+        bad = a[(a < -n) | (a >= n)]
+        if bad.size:
+            raise IndexError(f"index {bad.flat[0]} is out of bounds for dimension {d} with size {n}")
+        arrays.append(np.where(a < 0, a + n, a))
+    try:
+        arrays = np.broadcast_arrays(*arrays)
+    except ValueError:
+        raise IndexError("shape mismatch: indexing tensors could not be broadcast together with shapes " +
+                         " ".join(f"[{', '.join(map(str, a.shape))}]" for a in arrays)) from None
+    if len(dims) == 1:
+        return apply(_INDEX, (x, np.ascontiguousarray(arrays[0])), (dims[0], None, None, None))
+    rest = [d for d in range(len(shape)) if d not in dims]
+    perm = tuple(dims + rest)
+    positions = np.ravel_multi_index(tuple(arrays), tuple(shape[d] for d in dims)).astype(np.int64)
+    merged = (int(np.prod([shape[d] for d in dims], dtype=np.int64)),) + tuple(shape[d] for d in rest)
+    adjacent = dims == list(range(dims[0], dims[0] + len(dims)))
+    nb = positions.ndim
+    if adjacent and dims[0] > 0:
+        # the broadcast index dims go where the first advanced dim was
+        lead = list(range(nb, nb + dims[0]))
+        out_perm = tuple(lead + list(range(nb)) + list(range(nb + dims[0], nb + len(rest))))
+    else:
+        out_perm = None
+    return apply(_INDEX, (x, positions), (0, perm, merged, out_perm))
+
+
+def _numpy_getitem(self, items):
+    for item in items:
+        if isinstance(item, slice) and item.step is not None and item.step <= 0:
+            raise ValueError("step must be greater than zero")
+    try:
+        value = self._data[tuple(items)]
+    except IndexError as e:
+        raise IndexError(_torch_index_message(self, items, e)) from None
+    if not isinstance(value, np.ndarray):
+        value = np.asarray(value)
+    t = make(value)
+    if np.shares_memory(value, self._data) if value.size else False:
+        _share_storage(self, t)
+    return t
+
+
+def _torch_index_message(self, items, error) -> str:
+    dim = 0
+    for item in items:
+        if _is_int_scalar(item):
+            n = self._data.shape[dim]
+            if not -n <= item < n:
+                return f"index {item} is out of bounds for dimension {dim} with size {n}"
+        if item is not None and not isinstance(item, (bool, np.bool_)):
+            dim += item.ndim if isinstance(item, np.ndarray) and item.dtype == np.bool_ else 1
+    return str(error)
+
+
+def setitem(self, index, value):
+    """self[index] = value, in place (CopySlices when the graph is recorded)."""
+    items = _normalize(index, self._data.ndim)
+    for item in items:
+        if isinstance(item, slice) and item.step is not None and item.step <= 0:
+            raise ValueError("step must be greater than zero")
+    value_requires = isinstance(value, Tensor) and value.requires_grad
+    recording = _grad_mode.state.enabled and (self.requires_grad or value_requires)
+    if recording:
+        check_leaf_inplace(self)
+        if self._grad_fn is None and self._requires_grad:
+            raise RuntimeError("a view of a leaf Variable that requires grad is being used in an in-place "
+                               "operation.")
+    if not recording:
+        array = value._data if isinstance(value, Tensor) else np.asarray(value)
+        if array.dtype.kind == "f" and self._data.dtype.kind in "iub" and array.ndim == 0:
+            array = array.astype(self._data.dtype)
+        try:
+            self._data[tuple(items)] = array
+        except IndexError as e:
+            raise IndexError(_torch_index_message(self, items, e)) from None
+        except ValueError as e:
+            raise RuntimeError(str(e)) from None
+        self._version[0] += 1
+        return
+    positions = np.arange(self._data.size, dtype=np.int64).reshape(self._data.shape)[tuple(items)]
+    positions = np.ascontiguousarray(positions)
+    if not isinstance(value, Tensor):
+        value = make(np.asarray(value, self._data.dtype))
+    if np.broadcast_shapes(value._data.shape, positions.shape) != positions.shape:
+        raise RuntimeError(f"shape mismatch: value tensor of shape [{', '.join(map(str, value._data.shape))}] "
+                           f"cannot be broadcast to indexing result of shape "
+                           f"[{', '.join(map(str, positions.shape))}]")
+    result = apply(_COPY_SLICES, (self, positions, value), (self._data.shape,))
+    inplace(self, result)

@@ -1,0 +1,290 @@
+"""Tensor's op methods and operators, installed from the facade's functions (x.sin() is _ops.sin(x)).
+
+In-place methods (`add_`, `mul_`, ...) compute the out-of-place result and write it into the tensor's
+storage with `_ops.inplace`, which applies PyTorch's checks and makes the recorded node the tensor's grad_fn.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from fgrad.tensor import _dtypes, _indexing, _ops
+from fgrad.tensor._ops import check_leaf_inplace, inplace
+from fgrad.tensor._tensor import Tensor, apply, make
+
+_METHODS = [
+    "add", "sub", "subtract", "mul", "multiply", "div", "divide", "true_divide", "floor_divide", "remainder",
+    "fmod", "pow", "neg", "negative", "abs", "absolute", "sign", "exp", "log", "log1p", "expm1", "sqrt", "rsqrt",
+    "sin", "cos", "tan", "tanh", "sigmoid", "relu", "reciprocal", "square", "log2", "log10", "exp2", "clamp",
+    "clip", "clamp_min", "clamp_max", "maximum", "minimum", "where", "masked_fill",
+    "eq", "ne", "lt", "le", "gt", "ge", "greater", "greater_equal", "less", "less_equal", "not_equal",
+    "logical_and", "logical_or", "logical_xor", "logical_not", "bitwise_and", "bitwise_or", "bitwise_xor",
+    "bitwise_not", "isnan", "isinf", "isfinite", "floor", "ceil", "trunc", "frac", "round", "equal", "allclose",
+    "isclose", "all", "any", "nonzero", "count_nonzero",
+    "sum", "mean", "max", "min", "amax", "amin", "argmax", "argmin", "prod", "var", "std", "norm", "logsumexp",
+    "softmax", "log_softmax", "cumsum",
+    "view", "reshape", "clone", "contiguous", "flatten", "unflatten", "view_as", "reshape_as", "transpose",
+    "swapaxes", "swapdims", "permute", "t", "squeeze", "unsqueeze", "expand", "expand_as", "broadcast_to",
+    "repeat", "flip", "narrow", "split", "chunk", "tensor_split", "unbind", "gather", "index_select", "take",
+    "mm", "mv", "dot", "inner", "bmm", "matmul", "addmm", "outer", "ger", "trace", "diag",
+    "fill_", "zero_", "copy_",
+]
+
+
+def _install():
+    for name in _METHODS:
+        setattr(Tensor, name, getattr(_ops, name))
+    Tensor.T = property(_ops.T)
+    Tensor.mT = property(_ops.mT)
+    Tensor.H = property(_ops.T)
+    Tensor.mH = property(_ops.mT)
+
+
+_install()
+
+
+# ---- operators ---------------------------------------------------------------------------------------------
+
+def _reflected(fn):
+    return lambda self, other: fn(other, self)
+
+
+Tensor.__add__ = Tensor.__radd__ = _ops.add
+Tensor.__sub__ = _ops.sub
+Tensor.__rsub__ = lambda self, other: _ops.rsub(self, other)
+Tensor.__mul__ = Tensor.__rmul__ = _ops.mul
+Tensor.__truediv__ = _ops.div
+Tensor.__rtruediv__ = lambda self, other: _ops.mul(_ops.reciprocal(self), other) if _ops._is_scalar(other) \
+    else _ops.div(other, self)
+Tensor.__floordiv__ = _ops.floor_divide
+Tensor.__rfloordiv__ = _reflected(_ops.floor_divide)
+Tensor.__mod__ = _ops.remainder
+Tensor.__rmod__ = _reflected(_ops.remainder)
+Tensor.__pow__ = _ops.pow
+Tensor.__rpow__ = lambda self, other: _ops.pow(other, self)
+Tensor.__matmul__ = _ops.matmul
+Tensor.__rmatmul__ = lambda self, other: _ops.matmul(_ops.as_tensor_arg(other), self)
+
+
+def _neg(self):
+    _ops._check_neg_bool(self)
+    return _ops.neg(self)
+
+
+Tensor.__neg__ = _neg
+Tensor.__pos__ = lambda self: self
+Tensor.__abs__ = _ops.abs
+Tensor.__eq__ = _ops.eq
+Tensor.__ne__ = _ops.ne
+Tensor.__lt__ = _ops.lt
+Tensor.__le__ = _ops.le
+Tensor.__gt__ = _ops.gt
+Tensor.__ge__ = _ops.ge
+Tensor.__and__ = Tensor.__rand__ = _ops.bitwise_and
+Tensor.__or__ = Tensor.__ror__ = _ops.bitwise_or
+Tensor.__xor__ = Tensor.__rxor__ = _ops.bitwise_xor
+Tensor.__invert__ = _ops.bitwise_not
+Tensor.__getitem__ = _indexing.getitem
+Tensor.__setitem__ = _indexing.setitem
+Tensor.__contains__ = lambda self, element: bool((self == element).any())
+
+
+# ---- in-place ------------------------------------------------------------------------------------------------
+
+def _inplace_method(name, fn):
+    def method(self, *args, **kwargs):
+        check_leaf_inplace(self)
+        return inplace(self, fn(self, *args, **kwargs))
+    method.__name__ = name
+    method.__doc__ = f"In-place {name[:-1]}: the result written into this tensor's storage."
+    return method
+
+
+for _name in ["add", "sub", "mul", "div", "pow", "clamp", "clamp_min", "clamp_max", "neg", "abs", "sqrt", "exp",
+              "log", "sin", "cos", "tanh", "sigmoid", "relu", "reciprocal", "masked_fill", "floor_divide",
+              "remainder", "square", "sign", "rsqrt", "log1p", "expm1"]:
+    setattr(Tensor, _name + "_", _inplace_method(_name + "_", getattr(_ops, _name)))
+Tensor.subtract_ = Tensor.sub_
+Tensor.multiply_ = Tensor.mul_
+Tensor.divide_ = Tensor.div_
+Tensor.clip_ = Tensor.clamp_
+
+
+def _iop(method_name):
+    def method(self, other):
+        return getattr(self, method_name)(other)
+    return method
+
+
+Tensor.__iadd__ = _iop("add_")
+Tensor.__isub__ = _iop("sub_")
+Tensor.__imul__ = _iop("mul_")
+Tensor.__itruediv__ = _iop("div_")
+Tensor.__ipow__ = _iop("pow_")
+Tensor.__ifloordiv__ = _iop("floor_divide_")
+Tensor.__imod__ = _iop("remainder_")
+
+
+def addcmul(input, tensor1, tensor2, *, value=1):
+    """input + value * tensor1 * tensor2."""
+    return _ops.add(input, _ops.mul(_ops.mul(tensor1, tensor2), value))
+
+
+def addcdiv(input, tensor1, tensor2, *, value=1):
+    """input + value * tensor1 / tensor2."""
+    return _ops.add(input, _ops.mul(_ops.div(tensor1, tensor2), value))
+
+
+def lerp(input, end, weight):
+    """input + weight * (end - input)."""
+    return _ops.add(input, _ops.mul(_ops.sub(end, input), weight))
+
+
+Tensor.addcmul = addcmul
+Tensor.addcdiv = addcdiv
+Tensor.lerp = lerp
+Tensor.addcmul_ = _inplace_method("addcmul_", addcmul)
+Tensor.addcdiv_ = _inplace_method("addcdiv_", addcdiv)
+Tensor.lerp_ = _inplace_method("lerp_", lerp)
+
+
+# ---- dtype conversion ------------------------------------------------------------------------------------------
+
+def _convert_fn(x, dtype):
+    return _ops.ops.convert_element_type(x, dtype)
+
+
+_TO_COPY = _ops.FacadeOp("to", _convert_fn, "ToCopyBackward0")
+
+
+def to(self, *args, **kwargs):
+    """The tensor as another dtype (ToCopyBackward0), or itself when nothing changes. Devices other than
+    the CPU are refused."""
+    dtype = kwargs.pop("dtype", None)
+    copy = kwargs.pop("copy", False)
+    kwargs.pop("non_blocking", None)
+    kwargs.pop("memory_format", None)
+    device = kwargs.pop("device", None)
+    if kwargs:
+        raise TypeError(f"to() got unexpected keyword arguments {sorted(kwargs)}")
+    for arg in args:
+        if isinstance(arg, Tensor):
+            dtype = arg.dtype
+        elif isinstance(arg, (_dtypes.dtype, np.dtype)) or arg in (float, int, bool):
+            dtype = arg
+        elif isinstance(arg, bool):
+            copy = arg
+        elif arg is not None:
+            device = arg
+    if device is not None:
+        from fgrad.tensor._tensor import device as device_cls
+        device_cls(device)
+    target = self._data.dtype if dtype is None else _dtypes.to_numpy(dtype)
+    if target == self._data.dtype:
+        return _ops.clone(self) if copy else self
+    return apply(_TO_COPY, (self,), (target,))
+
+
+Tensor.to = to
+Tensor.float = lambda self, memory_format=None: to(self, _dtypes.float32)
+Tensor.double = lambda self, memory_format=None: to(self, _dtypes.float64)
+Tensor.long = lambda self, memory_format=None: to(self, _dtypes.int64)
+Tensor.int = lambda self, memory_format=None: to(self, _dtypes.int32)
+Tensor.bool = lambda self, memory_format=None: to(self, _dtypes.bool_)
+
+
+def type_(self, dtype=None, non_blocking=False):
+    """With no argument the type name ('torch.FloatTensor'); with a dtype, the converted tensor."""
+    if dtype is None:
+        return _dtypes.legacy_type_name(self._data.dtype)
+    if isinstance(dtype, str):
+        names = {d._legacy: d for d in _dtypes.DTYPES}
+        dtype = names[dtype.rsplit(".", 1)[-1]]
+    return to(self, dtype)
+
+
+Tensor.type = type_
+Tensor.type_as = lambda self, other: to(self, other.dtype)
+
+
+# ---- new tensors of the same dtype --------------------------------------------------------------------------
+
+def _new(self, shape, fill, dtype, requires_grad=False):
+    from fgrad.tensor._creation import _shape
+    np_dtype = self._data.dtype if dtype is None else _dtypes.to_numpy(dtype)
+    return make(np.full(_shape(shape), fill, np_dtype), requires_grad=requires_grad)
+
+
+Tensor.new_zeros = lambda self, *size, dtype=None, device=None, requires_grad=False: _new(self, size, 0, dtype,
+                                                                                           requires_grad)
+Tensor.new_ones = lambda self, *size, dtype=None, device=None, requires_grad=False: _new(self, size, 1, dtype,
+                                                                                         requires_grad)
+Tensor.new_empty = Tensor.new_zeros
+Tensor.new_full = lambda self, size, fill_value, *, dtype=None, device=None, requires_grad=False: _new(
+    self, (size,), fill_value, dtype, requires_grad)
+
+
+def new_tensor(self, data, dtype=None, device=None, requires_grad=False):
+    from fgrad.tensor._creation import tensor
+    return tensor(data, dtype=self.dtype if dtype is None else dtype, requires_grad=requires_grad)
+
+
+Tensor.new_tensor = new_tensor
+
+
+# ---- random fills ------------------------------------------------------------------------------------------------
+
+def uniform_(self, a=0.0, b=1.0, *, generator=None):
+    from fgrad.tensor._random import generator_of
+    check_leaf_inplace(self)
+    self._data[...] = generator_of(generator).uniform(a, b, self._data.shape)
+    self._version[0] += 1
+    return self
+
+
+def normal_(self, mean=0.0, std=1.0, *, generator=None):
+    from fgrad.tensor._random import generator_of
+    check_leaf_inplace(self)
+    self._data[...] = mean + std * generator_of(generator).standard_normal(self._data.shape)
+    self._version[0] += 1
+    return self
+
+
+Tensor.uniform_ = uniform_
+Tensor.normal_ = normal_
+
+
+# ---- sorting (indices computed by numpy, values gathered so the gradient flows) ----------------------------------
+
+_SORT = _ops.FacadeOp("sort", lambda x, index, axis: _ops.take_along_axis(x, index, axis), "SortBackward0")
+_TOPK = _ops.FacadeOp("topk", lambda x, index, axis: _ops.take_along_axis(x, index, axis), "TopkBackward0")
+
+
+def argsort(self, dim=-1, descending=False, stable=False):
+    axis = _ops._dim(dim, self._data.ndim) if self._data.ndim else 0
+    data = self._data if self._data.ndim else self._data.reshape(1)
+    key = -data if descending and data.dtype != np.bool_ else (~data if descending else data)
+    index = np.argsort(key, axis=axis, kind="stable").astype(np.int64)
+    return make(index if self._data.ndim else index.reshape(()))
+
+
+def sort(self, dim=-1, descending=False, stable=False):
+    """(values, indices) sorted along `dim` (SortBackward0)."""
+    index = argsort(self, dim, descending)
+    if self._data.ndim == 0:
+        return _ops.return_types.sort(self.clone(), index)
+    values = apply(_SORT, (self, index._data), (_ops._dim(dim, self._data.ndim),))
+    return _ops.return_types.sort(values, index)
+
+
+def topk(self, k, dim=-1, largest=True, sorted=True):
+    """The k largest (or smallest) entries along `dim` and their indices (TopkBackward0)."""
+    axis = _ops._dim(dim, self._data.ndim)
+    index = argsort(self, axis, descending=largest)._data
+    index = np.take(index, np.arange(k), axis=axis)
+    values = apply(_TOPK, (self, index), (axis,))
+    return _ops.return_types.topk(values, make(index))
+
+
+Tensor.argsort = argsort
+Tensor.sort = sort
+Tensor.topk = topk

@@ -1,0 +1,431 @@
+"""torch.nn.functional for the facade: activations, `linear`, and the losses.
+
+Losses that PyTorch computes in one kernel (mse_loss, binary_cross_entropy, binary_cross_entropy_with_logits,
+nll_loss) are one facade op each, named as PyTorch's node (MseLossBackward0, ...), written with fgrad ops in
+the numerically stable form PyTorch's kernel uses; their backward is the adjoint of those ops (the
+primitives' VJP rules). Losses that PyTorch composes from other ops (cross_entropy, l1_loss, and `linear`)
+call the facade's ops in PyTorch's order, so their graphs hold PyTorch's nodes (LogSoftmaxBackward0 then
+NllLossBackward0; TBackward0 then AddmmBackward0).
+"""
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+
+from fgrad import ops
+from fgrad.tensor import _dtypes, _ops
+from fgrad.tensor._kernels import FacadeOp
+from fgrad.tensor._tensor import Size, apply, make
+
+__all__ = ["relu", "sigmoid", "tanh", "softmax", "log_softmax", "linear", "mse_loss", "l1_loss",
+           "binary_cross_entropy", "binary_cross_entropy_with_logits", "cross_entropy", "nll_loss"]
+
+# PyTorch's binary_cross_entropy clamps each log term to >= -100, so a probability of exactly 0 or 1 gives a
+# finite loss.
+LOG_CLAMP = -100.0
+
+
+# ---- activations --------------------------------------------------------------------------------------
+
+def relu(input, inplace: bool = False):
+    """max(input, 0) elementwise (ReluBackward0); the gradient at 0 is 0, as PyTorch's."""
+    if inplace:
+        _ops.check_leaf_inplace(input)
+        return _ops.inplace(input, _ops.relu(input))
+    return _ops.relu(input)
+
+
+def sigmoid(input):
+    """1 / (1 + exp(-input)) (SigmoidBackward0)."""
+    return _ops.sigmoid(input)
+
+
+def tanh(input):
+    """Hyperbolic tangent (TanhBackward0)."""
+    return _ops.tanh(input)
+
+
+def _softmax_dim(name: str, ndim: int, stacklevel: int) -> int:
+    # PyTorch's legacy choice when dim is omitted (with its deprecation warning).
+    warnings.warn(f"Implicit dimension choice for {name} has been deprecated. Change the call to include dim=X "
+                  "as an argument.", UserWarning, stacklevel=stacklevel)
+    return 0 if ndim in (0, 1, 3) else 1
+
+
+def softmax(input, dim=None, _stacklevel: int = 3, dtype=None):
+    """exp(input) normalized to sum 1 along `dim`, computed with the row max subtracted (SoftmaxBackward0).
+
+    >>> import fgrad as torch
+    >>> torch.nn.functional.softmax(torch.tensor([0.0, 0.0]), dim=0)
+    tensor([0.5000, 0.5000])
+    """
+    if dim is None:
+        dim = _softmax_dim("softmax", input.dim(), _stacklevel)
+    return _ops.softmax(input, dim, dtype)
+
+
+def log_softmax(input, dim=None, _stacklevel: int = 3, dtype=None):
+    """log(softmax(input)) along `dim`, as (x - max) - log(sum(exp(x - max))) (LogSoftmaxBackward0)."""
+    if dim is None:
+        dim = _softmax_dim("log_softmax", input.dim(), _stacklevel)
+    return _ops.log_softmax(input, dim, dtype)
+
+
+# ---- linear -------------------------------------------------------------------------------------------
+
+def linear(input, weight, bias=None):
+    """input @ weight.T + bias, recorded as PyTorch records it: AddmmBackward0 (with TBackward0 for the
+    weight) for 2-D input with bias; for other contiguous input with bias, the input flattened to 2-D
+    (ViewBackward0), addmm, and a view back; without bias, matmul.
+
+    >>> import fgrad as torch
+    >>> w = torch.ones(2, 3, requires_grad=True)
+    >>> torch.nn.functional.linear(torch.ones(4, 3), w, torch.zeros(2)).grad_fn.name()
+    'AddmmBackward0'
+    """
+    if bias is not None:
+        if input.dim() == 2:
+            return _ops.addmm(bias, input, _ops.t(weight))
+        if input.dim() >= 1 and bias.dim() == 1 and input.is_contiguous():
+            rows = _ops.view(input, -1, input.shape[-1])
+            out = _ops.addmm(bias, rows, _ops.t(weight))
+            return _ops.view(out, *input.shape[:-1], out.shape[-1])
+    out = _ops.matmul(input, _ops.t(weight))
+    return out if bias is None else _ops.add(out, bias)
+
+
+# ---- reductions ---------------------------------------------------------------------------------------
+
+REDUCTIONS = ("none", "mean", "sum")
+
+
+def _reduction(reduction: str, size_average=None, reduce=None) -> str:
+    """The reduction to apply: `reduction`, or the one the legacy size_average/reduce flags ask for."""
+    if size_average is not None or reduce is not None:
+        size_average = True if size_average is None else size_average
+        reduce = True if reduce is None else reduce
+        reduction = "mean" if size_average and reduce else "sum" if reduce else "none"
+        warnings.warn(f"size_average and reduce args will be deprecated, please use reduction='{reduction}' "
+                      "instead.", UserWarning, stacklevel=3)
+        return reduction
+    if reduction not in REDUCTIONS:
+        raise ValueError(f"{reduction} is not a valid value for reduction")
+    return reduction
+
+
+def _reduce(loss, reduction: str):
+    """PyTorch's apply_loss_reduction inside a facade op: the elementwise loss, its sum, or its mean (the
+    sum divided by the count, as PyTorch's CPU mean)."""
+    if reduction == "none":
+        return loss
+    total = ops.reduce_sum(loss, tuple(range(len(loss.shape))))
+    if reduction == "sum":
+        return total
+    return ops.div(total, int(np.prod(loss.shape, dtype=np.int64)))
+
+
+def _warn_target_size(input, target):
+    if target.shape != input.shape:
+        warnings.warn(f"Using a target size ({Size(target.shape)}) that is different to the input size "
+                      f"({Size(input.shape)}). This will likely lead to incorrect results due to broadcasting. "
+                      "Please ensure they have the same size.", UserWarning, stacklevel=3)
+
+
+def _float_pair(input, target):
+    """input and target broadcast together (ExpandBackward0 where a shape grows, as torch.broadcast_tensors)
+    and the dtype they compute in."""
+    if input.shape != target.shape:
+        input, target = _ops.broadcast_tensors(input, target)
+    dtype = _ops.result_type(input, target)
+    if dtype.kind != "f":
+        dtype = _dtypes.default_float_numpy()
+    return input, target, dtype
+
+
+def _weighted_loss(elementwise, weight, reduction):
+    # PyTorch's mse_loss / l1_loss with `weight`: a composite whose mean divides by the weights' sum.
+    if weight.shape != elementwise.shape:
+        raise ValueError("Weights and input must have the same size.")
+    weighted = _ops.mul(elementwise, weight)
+    if reduction == "none":
+        return weighted
+    if reduction == "sum":
+        return _ops.sum(weighted)
+    return _ops.div(_ops.sum(weighted), _ops.sum(weight))
+
+
+# ---- mse_loss and l1_loss -----------------------------------------------------------------------------
+
+def _mse_fn(x, target, dtype, reduction):
+    diff = ops.sub(ops.convert_element_type(x, dtype), ops.convert_element_type(target, dtype))
+    return _reduce(ops.mul(diff, diff), reduction)
+
+
+_MSE_LOSS = FacadeOp("mse_loss", _mse_fn, "MseLossBackward0")
+
+
+def mse_loss(input, target, size_average=None, reduce=None, reduction: str = "mean", weight=None):
+    """The squared error (input - target)**2, averaged (or summed, or elementwise) (MseLossBackward0).
+
+    >>> import fgrad as torch
+    >>> torch.nn.functional.mse_loss(torch.tensor([1.0, 3.0]), torch.tensor([0.0, 0.0]))
+    tensor(5.)
+    """
+    _warn_target_size(input, target)
+    reduction = _reduction(reduction, size_average, reduce)
+    input, target, dtype = _float_pair(input, target)
+    if weight is not None:
+        return _weighted_loss(_ops.pow(_ops.sub(input, target), 2), weight, reduction)
+    return apply(_MSE_LOSS, (input, target), (dtype, reduction))
+
+
+def l1_loss(input, target, size_average=None, reduce=None, reduction: str = "mean", weight=None):
+    """The absolute error |input - target|, averaged (or summed, or elementwise). PyTorch composes it from
+    sub, abs and mean/sum, so its node is MeanBackward0 (SumBackward0, AbsBackward0)."""
+    _warn_target_size(input, target)
+    reduction = _reduction(reduction, size_average, reduce)
+    input, target, _ = _float_pair(input, target)
+    errors = _ops.abs(_ops.sub(input, target))
+    if weight is not None:
+        return _weighted_loss(errors, weight, reduction)
+    if reduction == "mean":
+        return _ops.mean(errors)
+    return _ops.sum(errors) if reduction == "sum" else errors
+
+
+# ---- binary cross-entropy -----------------------------------------------------------------------------
+
+def _clamped_log(log_value):
+    # max(log, -100) with the gradient passing where log >= -100 (PyTorch clamps the log, not the input).
+    return ops.select(ops.lt(log_value, LOG_CLAMP), LOG_CLAMP, log_value)
+
+
+def _bce_fn(*args):
+    *arrays, dtype, reduction = args
+    x, target = (ops.convert_element_type(a, dtype) for a in arrays[:2])
+    # (t - 1) * max(log1p(-x), -100) - t * max(log(x), -100), PyTorch's CPU kernel
+    loss = ops.sub(ops.mul(ops.sub(target, 1.0), _clamped_log(ops.log1p(ops.neg(x)))),
+                   ops.mul(target, _clamped_log(ops.log(x))))
+    if len(arrays) == 3:
+        loss = ops.mul(loss, ops.convert_element_type(arrays[2], dtype))
+    return _reduce(loss, reduction)
+
+
+_BCE = FacadeOp("binary_cross_entropy", _bce_fn, "BinaryCrossEntropyBackward0")
+
+
+def binary_cross_entropy(input, target, weight=None, size_average=None, reduce=None, reduction: str = "mean"):
+    """-(t log(x) + (1 - t) log(1 - x)) for probabilities x in [0, 1], each log clamped to >= -100
+    (BinaryCrossEntropyBackward0)."""
+    reduction = _reduction(reduction, size_average, reduce)
+    if target.shape != input.shape:
+        raise ValueError(f"Using a target size ({Size(target.shape)}) that is different to the input size "
+                         f"({Size(input.shape)}) is deprecated. Please ensure they have the same size.")
+    if target.dtype != input.dtype:
+        raise RuntimeError(f"Found dtype {_ops._dtype_name(target._data.dtype)} but expected "
+                           f"{_ops._dtype_name(input._data.dtype)}")
+    _check_probabilities(input, "input")
+    _check_probabilities(target, "target")
+    args = (input, target)
+    if weight is not None:
+        args += (_ops.expand(weight, np.broadcast_shapes(target.shape, weight.shape)),)
+    return apply(_BCE, args, (input._data.dtype, reduction))
+
+
+def _check_probabilities(t, what):
+    data = t._data
+    if data.size and not ((data >= 0) & (data <= 1)).all():      # NaN fails too, as in PyTorch's check
+        raise RuntimeError(f"all elements of {what} should be between 0 and 1")
+
+
+def _log_sigmoid(x):
+    # -(m + log(exp(-m) + exp(-x - m))) with m = max(-x, 0): PyTorch's CPU log_sigmoid, finite for any x.
+    # m's derivative at x = 0 is taken as 0 (select), which gives d/dx log_sigmoid(0) = 1/2, the true value.
+    m = ops.select(ops.lt(x, 0.0), ops.neg(x), 0.0)
+    return ops.neg(ops.add(m, ops.log(ops.add(ops.exp(ops.neg(m)), ops.exp(ops.sub(ops.neg(x), m))))))
+
+
+def _bce_logits_fn(*args):
+    *arrays, dtype, reduction, has_weight, has_pos_weight = args
+    x, target = (ops.convert_element_type(a, dtype) for a in arrays[:2])
+    rest = [ops.convert_element_type(a, dtype) for a in arrays[2:]]
+    weight = rest.pop(0) if has_weight else None
+    pos_weight = rest.pop(0) if has_pos_weight else None
+    # (1 - t) * x - log_weight * log_sigmoid(x), log_weight = 1 + (pos_weight - 1) * t (PyTorch's formula)
+    log_sig = _log_sigmoid(x)
+    if pos_weight is not None:
+        log_sig = ops.mul(log_sig, ops.add(ops.mul(ops.sub(pos_weight, 1.0), target), 1.0))
+    loss = ops.sub(ops.mul(ops.sub(1.0, target), x), log_sig)
+    if weight is not None:
+        loss = ops.mul(loss, weight)
+    return _reduce(loss, reduction)
+
+
+_BCE_WITH_LOGITS = FacadeOp("binary_cross_entropy_with_logits", _bce_logits_fn,
+                            "BinaryCrossEntropyWithLogitsBackward0")
+
+
+def binary_cross_entropy_with_logits(input, target, weight=None, size_average=None, reduce=None,
+                                     reduction: str = "mean", pos_weight=None):
+    """binary_cross_entropy(sigmoid(input), target) in one stable formula, (1 - t) x - log_sigmoid(x)
+    (BinaryCrossEntropyWithLogitsBackward0). `pos_weight` scales the positive term per class."""
+    reduction = _reduction(reduction, size_average, reduce)
+    if target.shape != input.shape:
+        raise ValueError(f"Target size ({Size(target.shape)}) must be the same as input size ({Size(input.shape)})")
+    dtype = _ops.result_type(input, target)
+    if dtype.kind != "f":
+        dtype = _dtypes.default_float_numpy()
+    args = (input, target) + tuple(w for w in (weight, pos_weight) if w is not None)
+    for extra in args[2:]:
+        np.broadcast_shapes(extra.shape, input.shape)        # PyTorch's broadcasting error, early
+    return apply(_BCE_WITH_LOGITS, args, (dtype, reduction, weight is not None, pos_weight is not None))
+
+
+# ---- nll_loss and cross_entropy --------------------------------------------------------------------------
+
+def _nll_fn(*args):
+    """-log_prob[target] per sample (times the target class's weight; 0 where target == ignore_index),
+    then reduced; the mean divides by the total weight of the samples not ignored, as PyTorch's."""
+    *arrays, reduction, ignore_index = args
+    log_prob, target = arrays[:2]
+    weight = arrays[2] if len(arrays) == 3 else None
+    ndim = len(log_prob.shape)
+    if ndim == 1:                                   # (C,) with a 0-d target: one sample
+        log_prob = ops.expand_dims(log_prob, (0,))
+        target = ops.reshape(target, (1,))
+    elif ndim > 2:                                  # (N, C, d1, ...): the class axis last
+        log_prob = ops.transpose(log_prob, (0,) + tuple(range(2, ndim)) + (1,))
+    kept = ops.ne(target, ignore_index)
+    safe_target = ops.select(kept, target, 0)
+    class_axis = len(log_prob.shape) - 1
+    picked = ops.squeeze(_ops.take_along_axis(log_prob, ops.expand_dims(safe_target, (class_axis,)), class_axis),
+                         (class_axis,))
+    dtype = log_prob.dtype
+    if weight is not None:
+        sample_weight = ops.select(kept, ops.gather(weight, safe_target, 0), 0.0)
+    else:
+        sample_weight = ops.convert_element_type(kept, dtype)
+    losses = ops.neg(ops.mul(picked, sample_weight))
+    if reduction == "none":
+        return ops.reshape(losses, ()) if ndim == 1 else losses
+    axes = tuple(range(len(losses.shape)))
+    total = ops.reduce_sum(losses, axes)
+    if reduction == "sum":
+        return total
+    return ops.div(total, ops.reduce_sum(sample_weight, axes))
+
+
+_NLL_LOSS = FacadeOp("nll_loss", _nll_fn, "NllLossBackward0")
+_NLL_LOSS_2D = FacadeOp("nll_loss2d", _nll_fn, "NllLoss2DBackward0")
+
+
+def nll_loss(input, target, weight=None, size_average=None, ignore_index: int = -100, reduce=None,
+             reduction: str = "mean"):
+    """The negative log-likelihood of class indices `target` under log-probabilities `input` (N, C) or (C,)
+    or (N, C, d1, ...): NllLossBackward0 (NllLoss2DBackward0 for more than 2 dims)."""
+    reduction = _reduction(reduction, size_average, reduce)
+    _check_class_targets(input, target, weight, ignore_index)
+    op = _NLL_LOSS if input.dim() <= 2 else _NLL_LOSS_2D
+    args = (input, target) if weight is None else (input, target, weight)
+    return apply(op, args, (reduction, int(ignore_index)))
+
+
+def _check_class_targets(input, target, weight, ignore_index):
+    """PyTorch's checks of nll_loss's arguments (shapes, dtype, target range), with its exception types."""
+    ndim = input.dim()
+    if ndim < 1:
+        raise ValueError(f"Expected 1 or more dimensions (got {ndim})")
+    if target._data.dtype.kind not in "iu":
+        raise RuntimeError(f"expected scalar type Long but found {_ops._dtype_name(target._data.dtype)}")
+    if ndim != 1 and input.shape[0] != (target.shape[0] if target.dim() else 1):
+        raise ValueError(f"Expected input batch_size ({input.shape[0]}) to match target batch_size "
+                         f"({target.shape[0] if target.dim() else 1}).")
+    expected = () if ndim == 1 else (input.shape[0],) + tuple(input.shape[2:])
+    if tuple(target.shape) != expected:
+        raise RuntimeError(f"Expected target size {list(expected)}, got {list(target.shape)}")
+    n_classes = input.shape[0 if ndim == 1 else 1]
+    if weight is not None and tuple(weight.shape) != (n_classes,):
+        raise RuntimeError(f"weight tensor should be defined either for all {n_classes} classes or no classes "
+                           f"but got weight tensor of shape: {list(weight.shape)}")
+    labels = target._data
+    bad = (labels != ignore_index) & ((labels < 0) | (labels >= n_classes))
+    if bad.any():
+        raise IndexError(f"Target {labels[bad].flat[0]} is out of bounds.")
+
+
+_DIV_SCALAR = FacadeOp("div", lambda x, divisor: ops.div(x, divisor), "DivBackward1")
+
+
+def cross_entropy(input, target, weight=None, size_average=None, ignore_index: int = -100, reduce=None,
+                  reduction: str = "mean", label_smoothing: float = 0.0):
+    """Cross-entropy of logits `input` (N, C), (C,) or (N, C, d1, ...) against class indices, or against
+    class probabilities shaped like `input`; optionally with label smoothing.
+
+    Composed as PyTorch composes it: log_softmax then nll_loss for indices (NllLossBackward0 on top of
+    LogSoftmaxBackward0); -(log_softmax(input) * target).sum() / batch for probabilities (DivBackward1).
+
+    >>> import fgrad as torch
+    >>> loss = torch.nn.functional.cross_entropy(torch.zeros(2, 4, requires_grad=True), torch.tensor([0, 3]))
+    >>> round(loss.item(), 4), loss.grad_fn.name()
+    (1.3863, 'NllLossBackward0')
+    """
+    reduction = _reduction(reduction, size_average, reduce)
+    if not 0.0 <= label_smoothing <= 1.0:
+        raise RuntimeError(f"label_smoothing must be between 0.0 and 1.0. Got: {label_smoothing}")
+    class_dim = 0 if input.dim() == 1 else 1
+    if tuple(input.shape) == tuple(target.shape):
+        if not target.is_floating_point():
+            raise RuntimeError("Expected floating point type for target with class probabilities, got "
+                               f"{_ops._dtype_name(target._data.dtype)}")
+        return _cross_entropy_probabilities(input, target, weight, reduction, label_smoothing, class_dim)
+    if target.is_floating_point():
+        raise RuntimeError(f"expected scalar type Long but found {_ops._dtype_name(target._data.dtype)}")
+    log_prob = _ops.log_softmax(input, class_dim)
+    loss = nll_loss(log_prob, target, weight, ignore_index=ignore_index, reduction=reduction)
+    if label_smoothing > 0.0:
+        smooth = _smoothing_term(log_prob, target, weight, ignore_index, reduction, class_dim)
+        loss = _ops.add(_ops.mul(loss, 1 - label_smoothing),
+                        _ops.mul(smooth, label_smoothing / input.shape[class_dim]))
+    return loss
+
+
+def _class_weight_view(weight, ndim, class_dim):
+    shape = [1] * ndim
+    shape[class_dim] = weight.shape[0]
+    return _ops.view(weight, *shape)
+
+
+def _cross_entropy_probabilities(input, target, weight, reduction, label_smoothing, class_dim):
+    n_classes = input.shape[class_dim]
+    if label_smoothing > 0.0:
+        target = _ops.add(_ops.mul(target, 1 - label_smoothing), label_smoothing / n_classes)
+    products = _ops.mul(_ops.log_softmax(input, class_dim), target)
+    if weight is not None:
+        products = _ops.mul(products, _class_weight_view(weight, input.dim(), class_dim))
+    if reduction == "none":
+        return _ops.neg(_ops.sum(products, class_dim))
+    total = _ops.neg(_ops.sum(products))
+    if reduction == "sum":
+        return total
+    return apply(_DIV_SCALAR, (total,), (input.numel() // n_classes,))
+
+
+def _smoothing_term(log_prob, target, weight, ignore_index, reduction, class_dim):
+    """The uniform-target part of label-smoothed cross-entropy, as PyTorch computes it."""
+    if weight is not None:
+        per_sample = _ops.neg(_ops.sum(_ops.mul(log_prob, _class_weight_view(weight, log_prob.dim(), class_dim)),
+                                       class_dim))
+    else:
+        per_sample = _ops.neg(_ops.sum(log_prob, class_dim))
+    ignored = _ops.eq(target, ignore_index)
+    per_sample = _ops.masked_fill(per_sample, ignored, 0.0)
+    if reduction == "none":
+        return per_sample
+    if reduction == "sum":
+        return _ops.sum(per_sample)
+    if weight is not None:
+        kept_targets = make(np.ascontiguousarray(target._data[~ignored._data]))
+        return _ops.div(_ops.sum(per_sample), _ops.sum(_ops.index_select(weight, 0, kept_targets)))
+    return _ops.div(_ops.sum(per_sample), _ops.sum(_ops.logical_not(ignored)))
+
