@@ -169,6 +169,25 @@ def wait_for_quiet(opts, log=None):
         opts.wait_budget -= max(0.0, time.perf_counter() - t0 - max(opts.settle, 0.3))
 
 
+def wait_for_quiet_machine(limit, quiet_cores, log, window=2.0, need=5):
+    """Wait (at most ``limit`` s) until other processes used < quiet_cores
+    cores for ``need`` consecutive windows of ``window`` seconds."""
+    t0 = time.perf_counter()
+    streak, said = 0, False
+    while streak < need and time.perf_counter() - t0 < limit:
+        probe = ExternalLoad().start()
+        time.sleep(window)
+        ext = probe.stop()
+        streak = streak + 1 if ext < quiet_cores else 0
+        if streak == 0 and not said:
+            log(f"waiting up to {limit:g} s for a quiet machine (other processes use {ext:.1f} cores)")
+            said = True
+    waited = time.perf_counter() - t0
+    if said:
+        log(f"  ... {'quiet' if streak >= need else 'still busy'} after {waited:.0f} s")
+    return waited
+
+
 def fmt_time(s):
     if s is None:
         return "-"
@@ -474,7 +493,7 @@ library import are excluded; median of {w7_repeats} process pair(s).
 
 - CPU: {cpu}, {cores} cores ({platform})
 - Python {python}; {versions}
-- load average before/after the run: {load_before} / {load_after}
+- load average before/after the run: {load_before} / {load_after}{nice_note}
 - thread settings: PyTorch `torch.set_num_threads(2)`; NumPy/OpenBLAS, XLA and
   Numba `prange` use their defaults ({cores} threads)
 
@@ -544,6 +563,8 @@ def write_readme(path, results, opts, meta):
         w7_repeats=opts.w7_repeats, versions=vers, busy_cores=opts.busy_cores,
         max_wait=opts.max_wait, retries=opts.retries, workloads=wl,
         load_before=meta["load_before"], load_after=meta["load_after"],
+        nice_note=(f"; run at niceness {meta['nice']} (`--nice {-meta['nice']}`) because other "
+                   "processes were using the machine" if meta.get("nice") else ""),
         **{k: meta["machine"][k] for k in ("cpu", "cores", "platform", "python")})
     with open(path, "w") as f:
         f.write(text)
@@ -560,11 +581,19 @@ def parse_args(argv=None):
                     help="write the README here (default: benchmarks/README.md for a "
                          "full run; partial/quick runs write nothing unless given)")
     ap.add_argument("--budget", type=float, default=None, help="seconds of timing per implementation")
+    ap.add_argument("--wait-quiet", type=float, default=None, metavar="S",
+                    help="before starting, wait up to S seconds for other processes to "
+                         "leave the machine idle (default 0 quick, 300 full)")
+    ap.add_argument("--nice", type=int, default=0, metavar="N",
+                    help="run at niceness -N (needs root; opt-in) so that other "
+                         "processes on a shared machine disturb the timings less")
     ap.add_argument("-v", "--verbose", action="store_true")
     ap.add_argument("--w7-child", default=None, help=argparse.SUPPRESS)
     opts = ap.parse_args(argv)
     if opts.budget is None:
         opts.budget = 0.15 if opts.quick else 1.0
+    if opts.wait_quiet is None:
+        opts.wait_quiet = 0.0 if opts.quick else 300.0
     opts.min_reps = 3 if opts.quick else 5
     opts.min_reps_slow = 2 if opts.quick else 3
     opts.w7_repeats = 1 if opts.quick else 3
@@ -618,6 +647,17 @@ def main(argv=None):
     log(f"fgrad benchmarks ({'quick' if opts.quick else 'full'}) on {meta['machine']['cpu']}, "
         f"{meta['machine']['cores']} cores; load {meta['load_before']}")
     log("versions: " + ", ".join(f"{k} {v}" for k, v in meta["machine"]["versions"].items()))
+
+    if opts.nice:
+        try:
+            os.setpriority(os.PRIO_PROCESS, 0, -abs(opts.nice))
+            meta["nice"] = -abs(opts.nice)
+            log(f"running at niceness {-abs(opts.nice)}")
+        except (OSError, AttributeError) as exc:
+            log(f"WARNING: could not renice: {exc}")
+    if opts.wait_quiet > 0:
+        waited = wait_for_quiet_machine(opts.wait_quiet, opts.quiet_cores, log)
+        meta["waited_for_quiet_s"] = round(waited, 1)
 
     t_start = time.perf_counter()
     results = []

@@ -23,3 +23,10 @@ print(program)
 print()
 print("Evaluated by the reference executor:", evaluate(program, w, x, y)[0])
 print("Run directly on numpy arrays:       ", loss(w, x, y))
+
+# Reverse mode: the gradient is another program, which fgrad simplifies and runs.
+grad_loss = fgrad.grad(loss)
+print()
+print("The gradient w.r.t. w:", grad_loss(w, x, y))
+print("Its program (forward and reverse sweep, simplified):")
+print(fgrad.make_ir(grad_loss)(w, x, y))

@@ -219,7 +219,8 @@ def tolerance(dtype, prim: str):
 
 def test_every_primitive_has_a_case():
     covered = {c.prim for c in CASES}
-    missing = sorted(set(REGISTRY) - covered - INLINED)
+    # Tests make throwaway primitives named test_*; they are not part of fgrad.
+    missing = sorted(name for name in set(REGISTRY) - covered - INLINED if not name.startswith("test_"))
     assert not missing, f"primitives without a Numba emitter test case in {__name__}: {missing}"
 
 

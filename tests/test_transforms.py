@@ -413,6 +413,7 @@ def test_missing_vjp_rule_names_the_primitive(primitive_without_vjp):
 
 # ---- linear cost, iterative walks ---------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_100000_equation_chain_does_not_hit_the_recursion_limit():
     n = 100_000
 

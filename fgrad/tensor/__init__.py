@@ -67,7 +67,7 @@ from fgrad.tensor._ops import (abs, absolute, add, addmm, all, allclose, amax, a
                                less, less_equal, log, log10, log1p, log2, log_softmax, logical_and, logical_not,
                                logical_or, logical_xor, logsumexp, lt, masked_fill, matmul, max, maximum, mean, min,
                                minimum, mm, mul, multiply, mv, narrow, ne, neg, negative, nonzero, norm, not_equal,
-                               outer, permute, pow, prod, reciprocal, relu, remainder, repeat, reshape, result_type,
+                               outer, permute, pow, prod, reciprocal, relu, remainder, repeat, reshape,
                                return_types, round, rsqrt, rsub, sigmoid, sign, sin, softmax, split, sqrt, square,
                                squeeze, stack, std, sub, subtract, sum, swapaxes, swapdims, t, take, tan, tanh,
                                tensor_split, trace, transpose, true_divide, trunc, unbind, unflatten, unsqueeze,
@@ -87,6 +87,12 @@ int64 = _dtypes.int64
 long = _dtypes.int64
 bool = _dtypes.bool_
 strided = "torch.strided"
+
+
+def result_type(tensor, other):
+    """torch.result_type of two operands (tensors or Python scalars)."""
+    from fgrad.tensor._ops import result_type as _result_type
+    return _dtypes.from_numpy(_result_type(tensor, other))
 
 
 def promote_types(type1, type2):

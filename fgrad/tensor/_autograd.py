@@ -45,7 +45,7 @@ class Node:
         self._plan = plan
         self._args = args
         self._saved = saved
-        self._versions = None
+        self._vcs = None
         self._next = next_edges
         self._seq = next(_sequence)
         self._tensor_hooks = None
@@ -60,8 +60,10 @@ class Node:
 
     @property
     def next_functions(self) -> tuple:
-        """One (node, output number) per tensor input; (None, 0) for an input that needs no gradient."""
-        return tuple(edge if edge is not None else (None, 0) for edge in self._next)
+        """One (node, output number) per differentiable input; (None, 0) for one that needs no gradient."""
+        hidden = self._plan.kernel.op.nondiff if self._plan is not None else ()
+        return tuple(edge if edge is not None else (None, 0)
+                     for i, edge in enumerate(self._next) if i not in hidden)
 
     @property
     def metadata(self) -> dict:
@@ -88,8 +90,8 @@ class Node:
     def _check_saved(self):
         if self._saved is None:
             raise RuntimeError(BACKWARD_TWICE)
-        if self._versions is not None:
-            for cell, expected, describe in self._versions:
+        if self._vcs is not None:
+            for cell, expected, describe in self._vcs:
                 if cell[0] != expected:
                     raise RuntimeError(
                         "one of the variables needed for gradient computation has been modified by an inplace "
@@ -98,8 +100,10 @@ class Node:
                         "its gradient, with torch.autograd.set_detect_anomaly(True, check_nan=False).")
 
     def _release(self):
-        self._saved = None
-        self._args = None
+        """Free the saved tensors (a node that saved none can run again, as in PyTorch)."""
+        if self._plan.n_saved:
+            self._saved = None
+            self._args = None
 
     def _backward_arrays(self, cts):
         """Input cotangents (numpy) for the plan's `wrt` inputs, from output cotangents (numpy or None)."""
@@ -432,7 +436,7 @@ def _accumulate(variable, ct, is_fresh, create_graph):
         variable._grad = _tensor.make(grad._data + ct)
     else:
         np.add(grad._data, ct, out=grad._data)
-        grad._version[0] += 1
+        grad._vc[0] += 1
 
 
 def _run_tensor_hooks(node, cts, create_graph):
@@ -478,10 +482,10 @@ def saved_versions(node, plan, args, outputs):
         t = args[i]
         if isinstance(t, np.ndarray):
             continue
-        checks.append((t._version, t._version[0], _describe_input(t)))
+        checks.append((t._vc, t._vc[0], _describe_input(t)))
     for _, j in plan.saved_outputs:
         t = outputs[j]
-        checks.append((t._version, t._version[0], _describe_output(t, node, j)))
+        checks.append((t._vc, t._vc[0], _describe_output(t, node, j)))
     return checks or None
 
 

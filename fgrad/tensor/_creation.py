@@ -26,7 +26,7 @@ def _shape(size) -> tuple:
 def _finish(array, requires_grad):
     t = make(array)
     if requires_grad:
-        t.requires_grad_(True)
+        t._set_requires_grad(True, "Only Tensors of floating point and complex dtype can require gradients")
     return t
 
 

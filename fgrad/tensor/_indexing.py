@@ -38,7 +38,7 @@ def _index_fn(x, positions, axis, perm, merged_shape, out_perm):
     return ops.transpose(y, out_perm) if out_perm is not None else y
 
 
-_INDEX = FacadeOp("index", _index_fn, "IndexBackward0")
+_INDEX = FacadeOp("index", _index_fn, "IndexBackward0", nondiff=(1,))
 
 
 def _copy_slices_fn(x, positions, value, shape):
@@ -47,7 +47,7 @@ def _copy_slices_fn(x, positions, value, shape):
     return ops.reshape(ops.scatter(flat, ops.reshape(positions, (-1,)), updates, 0), shape)
 
 
-_COPY_SLICES = FacadeOp("copy_slices", _copy_slices_fn, "CopySlices")
+_COPY_SLICES = FacadeOp("copy_slices", _copy_slices_fn, "CopySlices", nondiff=(1,))
 
 
 def _is_int_scalar(item) -> bool:
@@ -239,10 +239,11 @@ def setitem(self, index, value):
     value_requires = isinstance(value, Tensor) and value.requires_grad
     recording = _grad_mode.state.enabled and (self.requires_grad or value_requires)
     if recording:
-        check_leaf_inplace(self)
+        # self[index] writes through a view of self, so a leaf gets PyTorch's view message
         if self._grad_fn is None and self._requires_grad:
             raise RuntimeError("a view of a leaf Variable that requires grad is being used in an in-place "
                                "operation.")
+        check_leaf_inplace(self)
     if not recording:
         array = value._data if isinstance(value, Tensor) else np.asarray(value)
         if array.dtype.kind == "f" and self._data.dtype.kind in "iub" and array.ndim == 0:
@@ -253,7 +254,7 @@ def setitem(self, index, value):
             raise IndexError(_torch_index_message(self, items, e)) from None
         except ValueError as e:
             raise RuntimeError(str(e)) from None
-        self._version[0] += 1
+        self._vc[0] += 1
         return
     positions = np.arange(self._data.size, dtype=np.int64).reshape(self._data.shape)[tuple(items)]
     positions = np.ascontiguousarray(positions)

@@ -41,15 +41,17 @@ class FacadeOp:
     """A PyTorch op defined by `fn(*arrays, *static)` over fgrad ops; `node_name` names its grad_fn.
 
     `view=True` marks ops whose output shares storage with input 0 (view, transpose, slicing, ...),
-    so they share its version counter as PyTorch views do.
+    so they share its version counter as PyTorch views do. `nondiff` lists the positions of inputs that
+    are never differentiated (indices, masks, conditions): PyTorch leaves them out of next_functions.
     """
-    __slots__ = ("name", "fn", "node_name", "view", "kernels")
+    __slots__ = ("name", "fn", "node_name", "view", "nondiff", "kernels")
 
-    def __init__(self, name: str, fn, node_name: str, view: bool = False):
+    def __init__(self, name: str, fn, node_name: str, view: bool = False, nondiff: tuple = ()):
         self.name = name
         self.fn = fn
         self.node_name = node_name
         self.view = view
+        self.nondiff = nondiff
         self.kernels = {}
 
     def __repr__(self) -> str:

@@ -99,10 +99,50 @@ def _inplace_method(name, fn):
     return method
 
 
-for _name in ["add", "sub", "mul", "div", "pow", "clamp", "clamp_min", "clamp_max", "neg", "abs", "sqrt", "exp",
+def _ufunc_inplace(name, prim):
+    """add_/sub_/mul_ when no graph is recorded and the result keeps self's dtype and shape: the primitive's
+    numpy impl (a ufunc) writes straight into self's storage (one pass, as PyTorch's in-place kernels),
+    instead of computing a new array and copying it in."""
+    general = _inplace_method(name, getattr(_ops, name[:-1]))
+    impl = prim.impl
+
+    def method(self, other, *, alpha=1):
+        if not isinstance(self, Tensor):
+            return general(self, other, alpha=alpha)
+        if isinstance(other, Tensor):
+            other_data = other._data
+            recorded = other.requires_grad
+            same_dtype = other_data.dtype == self._data.dtype
+        elif isinstance(other, (int, float)) and not isinstance(other, bool):
+            other_data = other
+            recorded = False
+            same_dtype = _ops._scalar_result(self._data.dtype, other) == self._data.dtype
+        else:
+            return general(self, other, alpha=alpha)
+        recorded = (recorded or self.requires_grad) and _grad_mode_state.enabled
+        if (recorded or not same_dtype or not self._data.flags.writeable
+                or np.broadcast_shapes(np.shape(other_data), self._data.shape) != self._data.shape):
+            return general(self, other, alpha=alpha) if name != "mul_" else general(self, other)
+        if alpha != 1:
+            other_data = np.multiply(other_data, np.asarray(alpha, self._data.dtype))
+        impl(self._data, np.asarray(other_data, self._data.dtype), out=self._data)
+        self._vc[0] += 1
+        return self
+    method.__name__ = name
+    method.__doc__ = general.__doc__
+    return method
+
+
+from fgrad.tensor._grad_mode import state as _grad_mode_state  # noqa: E402
+from fgrad.ops import add_p, mul_p, sub_p  # noqa: E402
+
+for _name in ["div", "pow", "clamp", "clamp_min", "clamp_max", "neg", "abs", "sqrt", "exp",
               "log", "sin", "cos", "tanh", "sigmoid", "relu", "reciprocal", "masked_fill", "floor_divide",
               "remainder", "square", "sign", "rsqrt", "log1p", "expm1"]:
     setattr(Tensor, _name + "_", _inplace_method(_name + "_", getattr(_ops, _name)))
+Tensor.add_ = _ufunc_inplace("add_", add_p)
+Tensor.sub_ = _ufunc_inplace("sub_", sub_p)
+Tensor.mul_ = _ufunc_inplace("mul_", mul_p)
 Tensor.subtract_ = Tensor.sub_
 Tensor.multiply_ = Tensor.mul_
 Tensor.divide_ = Tensor.div_
@@ -237,7 +277,7 @@ def uniform_(self, a=0.0, b=1.0, *, generator=None):
     from fgrad.tensor._random import generator_of
     check_leaf_inplace(self)
     self._data[...] = generator_of(generator).uniform(a, b, self._data.shape)
-    self._version[0] += 1
+    self._vc[0] += 1
     return self
 
 
@@ -245,7 +285,7 @@ def normal_(self, mean=0.0, std=1.0, *, generator=None):
     from fgrad.tensor._random import generator_of
     check_leaf_inplace(self)
     self._data[...] = mean + std * generator_of(generator).standard_normal(self._data.shape)
-    self._version[0] += 1
+    self._vc[0] += 1
     return self
 
 
@@ -255,8 +295,10 @@ Tensor.normal_ = normal_
 
 # ---- sorting (indices computed by numpy, values gathered so the gradient flows) ----------------------------------
 
-_SORT = _ops.FacadeOp("sort", lambda x, index, axis: _ops.take_along_axis(x, index, axis), "SortBackward0")
-_TOPK = _ops.FacadeOp("topk", lambda x, index, axis: _ops.take_along_axis(x, index, axis), "TopkBackward0")
+_SORT = _ops.FacadeOp("sort", lambda x, index, axis: _ops.take_along_axis(x, index, axis), "SortBackward0",
+                      nondiff=(1,))
+_TOPK = _ops.FacadeOp("topk", lambda x, index, axis: _ops.take_along_axis(x, index, axis), "TopkBackward0",
+                      nondiff=(1,))
 
 
 def argsort(self, dim=-1, descending=False, stable=False):

@@ -429,7 +429,7 @@ def _where_fn(cond, x, y, dtype):
     return ops.select(cond, _cast(x, dtype), _cast(y, dtype))
 
 
-_WHERE = FacadeOp("where", _where_fn, "WhereBackward0")
+_WHERE = FacadeOp("where", _where_fn, "WhereBackward0", nondiff=(0,))
 
 
 def where(condition, input=None, other=None):
@@ -450,7 +450,7 @@ def _masked_fill_fn(x, mask, value):
     return ops.select(mask, value, x)
 
 
-_MASKED_FILL = FacadeOp("masked_fill", _masked_fill_fn, "MaskedFillBackward0")
+_MASKED_FILL = FacadeOp("masked_fill", _masked_fill_fn, "MaskedFillBackward0", nondiff=(1,))
 
 
 def masked_fill(input, mask, value):
@@ -1144,6 +1144,7 @@ def _squeeze_fn(x, axes):
 _SQUEEZE = FacadeOp("squeeze", _squeeze_fn, "SqueezeBackward0", view=True)
 _SQUEEZE_DIM = FacadeOp("squeeze", _squeeze_fn, "SqueezeBackward1", view=True)
 _SQUEEZE_DIMS = FacadeOp("squeeze", _squeeze_fn, "SqueezeBackward2", view=True)
+_SQUEEZE_INPLACE = FacadeOp("squeeze_", _squeeze_fn, "SqueezeBackward4", view=True)
 
 
 def squeeze(input, dim=None):
@@ -1410,14 +1411,14 @@ def _gather_fn(x, index, axis):
     return take_along_axis(x, index, axis)
 
 
-_GATHER = FacadeOp("gather", _gather_fn, "GatherBackward0")
+_GATHER = FacadeOp("gather", _gather_fn, "GatherBackward0", nondiff=(1,))
 
 
 def gather(input, dim, index, *, sparse_grad=False):
     """out[i][j] = input[i][index[i][j]] for dim=1 (GatherBackward0)."""
     axis = _dim(dim, input._data.ndim)
-    if index._data.dtype != np.int64:
-        raise RuntimeError("gather(): Expected dtype int64 for index")
+    if index._data.dtype.kind != "i":
+        raise RuntimeError("gather(): Expected dtype int32/int64 for index")
     if index._data.ndim != input._data.ndim:
         raise RuntimeError("Index tensor must have the same number of dimensions as input tensor")
     for d in range(input._data.ndim):
@@ -1432,7 +1433,8 @@ def gather(input, dim, index, *, sparse_grad=False):
     return apply(_GATHER, (input, index), (axis,))
 
 
-_INDEX_SELECT = FacadeOp("index_select", lambda x, index, axis: ops.gather(x, index, axis), "IndexSelectBackward0")
+_INDEX_SELECT = FacadeOp("index_select", lambda x, index, axis: ops.gather(x, index, axis), "IndexSelectBackward0",
+                         nondiff=(1,))
 
 
 def index_select(input, dim, index):
@@ -1550,7 +1552,7 @@ def matmul(input, other):
     if a.ndim == 2 and b.ndim == 1:
         return mv(input, other)
     if a.ndim == 1 and b.ndim == 2:
-        return squeeze(mm(unsqueeze(input, 0), other), 0)
+        return apply(_SQUEEZE_INPLACE, (mm(unsqueeze(input, 0), other),), ((0,),))
     if a.ndim == 2 and b.ndim == 2:
         return mm(input, other)
     _same_dtype("matmul", input, other)
@@ -1562,7 +1564,7 @@ def matmul(input, other):
                                f"{b.shape[0]}x{b.shape[-1] if b.ndim == 2 else 1})")
         rows = reshape(input, -1, k)
         if b.ndim == 1:
-            return reshape(mv(rows, other), a.shape[:-1])
+            return apply(_UNSAFE_VIEW, (mv(rows, other),), (a.shape[:-1],))
         return apply(_UNSAFE_VIEW, (mm(rows, other),), (a.shape[:-1] + b.shape[-1:],))
     lifted_a = unsqueeze(input, 0) if a.ndim == 1 else input
     lifted_b = unsqueeze(other, -1) if b.ndim == 1 else other
@@ -1671,17 +1673,35 @@ def inplace(self, result):
     if not data.flags.writeable:
         raise RuntimeError("unsupported operation: more than one element of the written-to tensor refers to a "
                            "single memory location. Please clone() the tensor before performing the operation.")
+    if recorded:
+        _keep_original(result._grad_fn, self)
     np.copyto(data, value, casting="unsafe")
-    self._version[0] += 1
+    self._vc[0] += 1
     if recorded:
         node = result._grad_fn
-        if node._versions is not None:
+        if node._vcs is not None:
             # a saved output is now self's storage: check self's version from here on
-            node._versions = [(self._version, self._version[0], describe) if cell is result._version
-                              else (cell, expected, describe) for cell, expected, describe in node._versions]
+            node._vcs = [(self._vc, self._vc[0], describe) if cell is result._vc
+                              else (cell, expected, describe) for cell, expected, describe in node._vcs]
         self._grad_fn = node
         self._output_nr = result._output_nr
     return self
+
+
+def _keep_original(node, self):
+    """The node of `self op= other` may have saved self (mul_ saves it for other's gradient): it keeps the
+    value from before the write, as PyTorch's original_self, with self's old place in the graph."""
+    if node._args is None or not any(a is self for a in node._args):
+        return
+    original = make(np.array(self._data, copy=True), self._grad_fn, self._output_nr, self._requires_grad)
+    saved = list(node._saved)
+    for r, i in node._plan.saved_inputs:
+        if node._args[i] is self:
+            saved[r] = original._data
+    node._saved = tuple(saved)
+    if node._versions is not None:
+        node._versions = [check for check in node._versions if check[0] is not self._vc] or None
+    node._args = tuple(original if a is self else a for a in node._args)
 
 
 def _check_inplace_allowed(self):
@@ -1731,7 +1751,7 @@ def zero_(self):
     check_leaf_inplace(self)
     if self._grad_fn is None and not self._requires_grad:
         self._data[...] = 0         # the common case (a .grad buffer): no graph to record
-        self._version[0] += 1
+        self._vc[0] += 1
         return self
     return inplace(self, apply(_ZERO, (self,), (0,)))
 

@@ -32,7 +32,7 @@ def make(data, grad_fn=None, output_nr=0, requires_grad=False, cls=None):
     t._grad_fn = grad_fn
     t._output_nr = output_nr
     t._grad = None
-    t._version = [0]
+    t._vc = [0]                      # the version counter, a cell shared by views of one storage
     t._base = None
     t._retains_grad = False
     t._hooks = None
@@ -94,7 +94,7 @@ def _record(op, kernel, plan, args, arrays, multi):
             _share_storage(args[0], t)
         outs.append(t)
     if plan.saved_inputs or plan.saved_outputs:
-        node._versions = saved_versions(node, plan, args, outs)
+        node._vcs = saved_versions(node, plan, args, outs)
     return tuple(outs) if multi else outs[0]
 
 
@@ -108,7 +108,7 @@ def _share_storage(base, view):
     """`view` aliases `base`'s memory: it shares the version counter, and `_base` is the storage owner."""
     if type(base) is np.ndarray:
         return
-    view._version = base._version
+    view._vc = base._vc
     view._base = base._base if base._base is not None else base
 
 
@@ -129,7 +129,7 @@ class Tensor:
     >>> y.backward(); x.grad
     tensor(4.)
     """
-    __slots__ = ("_data", "_requires_grad", "_grad_fn", "_output_nr", "_grad", "_version", "_base",
+    __slots__ = ("_data", "_requires_grad", "_grad_fn", "_output_nr", "_grad", "_vc", "_base",
                  "_retains_grad", "_hooks", "_accumulator", "__weakref__")
     __array_priority__ = 1000
 
@@ -150,7 +150,7 @@ class Tensor:
     def _make_subclass(cls, data, require_grad=False):
         """A `cls` instance sharing `data`'s storage (how nn.Parameter is built)."""
         t = make(data._data, cls=cls, requires_grad=bool(require_grad))
-        t._version = data._version
+        t._vc = data._vc
         return t
 
     # ---- autograd metadata --------------------------------------------------------------------------
@@ -161,10 +161,13 @@ class Tensor:
 
     @requires_grad.setter
     def requires_grad(self, value):
-        self.requires_grad_(value)
+        self._set_requires_grad(value, "only Tensors of floating point and complex dtype can require gradients")
 
     def requires_grad_(self, requires_grad=True):
         """Make this leaf require grad (or stop); returns self."""
+        return self._set_requires_grad(requires_grad, "only Tensors of floating point dtype can require gradients")
+
+    def _set_requires_grad(self, requires_grad, int_message):
         requires_grad = bool(requires_grad)
         if self._grad_fn is not None:
             if requires_grad:
@@ -173,7 +176,7 @@ class Tensor:
                 "you can only change requires_grad flags of leaf variables. If you want to use a computed "
                 "variable in a subgraph that doesn't require differentiation use var_no_grad = var.detach().")
         if requires_grad and self._data.dtype.kind not in "fc":
-            raise RuntimeError("only Tensors of floating point and complex dtype can require gradients")
+            raise RuntimeError(int_message)
         self._requires_grad = requires_grad
         return self
 
@@ -348,12 +351,9 @@ class Tensor:
         return -1
 
     @property
-    def _version_counter(self) -> int:
-        return self._version[0]
-
-    @property
-    def _version_number(self) -> int:
-        return self._version[0]
+    def _version(self) -> int:
+        """How many times this tensor's storage was modified in place (shared by its views)."""
+        return self._vc[0]
 
     # ---- conversion ---------------------------------------------------------------------------------
 

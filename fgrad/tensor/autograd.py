@@ -225,10 +225,12 @@ class BackwardCFunction(CustomNode, FunctionCtx):
     def _check_saved(self):
         if getattr(self, "_released", False):
             raise RuntimeError(BACKWARD_TWICE)
-        if self._versions is not None:
+        if self._vcs is not None:
             Node._check_saved(self)
 
     def _release(self):
+        if not getattr(self, "_to_save", ()):
+            return
         self._released = True
         self._saved_tensors = None
         self._to_save = ()
@@ -292,7 +294,7 @@ class Function(metaclass=_FunctionMeta):
         for out in outs:
             if isinstance(out, Tensor) and any(out is a for a in tensor_args):
                 view = make(out._data)
-                view._version = out._version
+                view._vc = out._vc
                 out = view
             results.append(out)
         if record:
@@ -303,8 +305,8 @@ class Function(metaclass=_FunctionMeta):
                              for o in results]
             to_save = getattr(ctx, "_to_save", ())
             ctx._saved_tensors = tuple(to_save)
-            checks = [(t._version, t._version[0], _describe_saved(t)) for t in to_save if isinstance(t, Tensor)]
-            ctx._versions = checks or None
+            checks = [(t._vc, t._vc[0], _describe_saved(t)) for t in to_save if isinstance(t, Tensor)]
+            ctx._vcs = checks or None
             for nr, out in enumerate(results):
                 if isinstance(out, Tensor) and out._data.dtype.kind == "f" and id(outs[nr]) not in non_diff:
                     out._grad_fn = ctx

@@ -1,88 +1,333 @@
-"""torch.optim for the facade: SGD (the minimum the seed tutorials use; extended by optim's owner)."""
+"""torch.optim for the facade: the Optimizer base, SGD, Adam and AdamW.
+
+A step updates each parameter's numpy array in place, outside the graph (as PyTorch's step runs under
+no_grad), and bumps the parameter's version counter as PyTorch's in-place ops do, so a graph that saved the
+old value still notices. The updates follow PyTorch's single-tensor (foreach=False, the CPU default) code
+line by line in the parameter's dtype, Python scalars rounded to it as PyTorch's kernels do, so trajectories
+agree with PyTorch's to float32 rounding: PyTorch fuses `param.add_(grad, alpha=-lr)` into one FMA
+rounding where numpy rounds the product and the sum, a difference of at most an ulp per update.
+"""
 from __future__ import annotations
 
-from fgrad.tensor import _grad_mode
-from fgrad.tensor._tensor import Tensor
+import warnings
+from collections import defaultdict
+from copy import deepcopy
+from itertools import chain
 
-__all__ = ["Optimizer", "SGD"]
+import numpy as np
+
+from fgrad.tensor import _dtypes, _grad_mode
+from fgrad.tensor._tensor import Tensor, make
+from fgrad.tensor.nn.module import _typename, zero_grad_of
+
+__all__ = ["Optimizer", "SGD", "Adam", "AdamW"]
+
+
+class _RequiredParameter:
+    """Marks a hyperparameter without a default (torch.optim.optimizer.required)."""
+
+    def __repr__(self) -> str:
+        return "<required parameter>"
+
+
+required = _RequiredParameter()
 
 
 class Optimizer:
-    """Base of optimizers: parameter groups with their hyperparameters, zero_grad, step."""
+    """Base of optimizers: parameter groups (each a dict holding "params" and its hyperparameters), the
+    per-parameter `state`, zero_grad, state_dict / load_state_dict. Subclasses implement `step`.
+    """
 
-    def __init__(self, params, defaults):
+    def __init__(self, params, defaults: dict):
         self.defaults = defaults
-        self.state = {}
+        if isinstance(params, Tensor):
+            raise TypeError("params argument given to the optimizer should be an iterable of Tensors or dicts, "
+                            f"but got {_typename(params)}")
+        self.state = defaultdict(dict)
         self.param_groups = []
-        params = list(params)
-        if not params:
+        param_groups = list(params)
+        if len(param_groups) == 0:
             raise ValueError("optimizer got an empty parameter list")
-        groups = params if isinstance(params[0], dict) else [{"params": params}]
-        for group in groups:
+        if not isinstance(param_groups[0], dict):
+            param_groups = [{"params": param_groups}]
+        for group in param_groups:
             self.add_param_group(group)
 
-    def add_param_group(self, group):
-        group = dict(group)
-        params = group["params"]
-        group["params"] = [params] if isinstance(params, Tensor) else list(params)
-        for key, value in self.defaults.items():
-            group.setdefault(key, value)
-        self.param_groups.append(group)
+    def add_param_group(self, param_group: dict) -> None:
+        """Add a group of parameters with its own hyperparameters (the defaults fill the missing ones)."""
+        if not isinstance(param_group, dict):
+            raise TypeError(f"param_group must be a dict, but got {type(param_group)}")
+        params = param_group["params"]
+        if isinstance(params, Tensor):
+            param_group["params"] = [params]
+        elif isinstance(params, set):
+            raise TypeError("optimizer parameters need to be organized in ordered collections, but the ordering "
+                            "of tensors in sets will change between runs. Please use a list instead.")
+        else:
+            param_group["params"] = list(params)
+        for param in param_group["params"]:
+            if not isinstance(param, Tensor):
+                raise TypeError(f"optimizer can only optimize Tensors, but one of the params is {_typename(param)}")
+            if not (param.is_leaf or param.retains_grad):
+                raise ValueError("can't optimize a non-leaf Tensor")
+        for name, default in self.defaults.items():
+            if default is required and name not in param_group:
+                raise ValueError(f"parameter group didn't specify a value of required optimization parameter "
+                                 f"{name}")
+            param_group.setdefault(name, default)
+        params = param_group["params"]
+        if len(params) != len({id(p) for p in params}):
+            warnings.warn("optimizer contains a parameter group with duplicate parameters; in future, this will "
+                          "cause an error; see github.com/pytorch/pytorch/issues/40967 for more information",
+                          UserWarning, stacklevel=3)
+        known = {id(p) for group in self.param_groups for p in group["params"]}
+        if any(id(p) in known for p in params):
+            raise ValueError("some parameters appear in more than one parameter group")
+        self.param_groups.append(param_group)
 
-    def zero_grad(self, set_to_none=True):
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        """Reset every parameter's gradient: to None (the default), or to zeros in place."""
         for group in self.param_groups:
             for p in group["params"]:
-                if p.grad is None:
-                    continue
-                if set_to_none:
-                    p.grad = None
-                else:
-                    p.grad.detach_()
-                    p.grad.zero_()
-
-    def __repr__(self):
-        lines = [type(self).__name__ + " ("]
-        for i, group in enumerate(self.param_groups):
-            lines.append(f"Parameter Group {i}")
-            for key in sorted(k for k in group if k != "params"):
-                lines.append(f"    {key}: {group[key]}")
-        lines.append(")")
-        return "\n".join(lines)
-
-
-class SGD(Optimizer):
-    """Stochastic gradient descent with optional momentum, dampening, Nesterov and weight decay (PyTorch's
-    update rule)."""
-
-    def __init__(self, params, lr=1e-3, momentum=0, dampening=0, weight_decay=0, nesterov=False, *,
-                 maximize=False):
-        if lr < 0:
-            raise ValueError(f"Invalid learning rate: {lr}")
-        if nesterov and (momentum <= 0 or dampening != 0):
-            raise ValueError("Nesterov momentum requires a momentum and zero dampening")
-        super().__init__(params, dict(lr=lr, momentum=momentum, dampening=dampening, weight_decay=weight_decay,
-                                      nesterov=nesterov, maximize=maximize))
+                zero_grad_of(p, set_to_none)
 
     def step(self, closure=None):
-        loss = None
-        if closure is not None:
-            with _grad_mode.enable_grad():
-                loss = closure()
-        with _grad_mode.no_grad():
-            for group in self.param_groups:
-                for p in group["params"]:
-                    if p.grad is None:
-                        continue
-                    g = p.grad if not group["maximize"] else -p.grad
-                    if group["weight_decay"]:
-                        g = g.add(p, alpha=group["weight_decay"])
-                    if group["momentum"]:
-                        state = self.state.setdefault(p, {})
-                        buf = state.get("momentum_buffer")
-                        if buf is None:
-                            buf = state["momentum_buffer"] = g.clone()
-                        else:
-                            buf.mul_(group["momentum"]).add_(g, alpha=1 - group["dampening"])
-                        g = g.add(buf, alpha=group["momentum"]) if group["nesterov"] else buf
-                    p.add_(g, alpha=-group["lr"])
+        raise NotImplementedError(f"{type(self).__name__} does not implement step()")
+
+    def _run_closure(self, closure):
+        if closure is None:
+            return None
+        with _grad_mode.enable_grad():
+            return closure()
+
+    # ---- saving and loading ----------------------------------------------------------------------------
+
+    def state_dict(self) -> dict:
+        """{"state": {index: per-parameter state}, "param_groups": [group with "params" as indices]}, the
+        indices counting parameters across groups in order (PyTorch's format)."""
+        index_of = {}
+        groups = []
+        for group in self.param_groups:
+            packed = {k: v for k, v in group.items() if k != "params"}
+            for p in group["params"]:
+                index_of.setdefault(id(p), len(index_of))
+            packed["params"] = [index_of[id(p)] for p in group["params"]]
+            groups.append(packed)
+        state = {(index_of[id(p)] if isinstance(p, Tensor) else p): v for p, v in self.state.items()}
+        return {"state": state, "param_groups": groups}
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        """Restore hyperparameters and per-parameter state saved by state_dict (tensors cast to each
+        parameter's dtype, except "step")."""
+        saved_groups = deepcopy(state_dict["param_groups"])
+        if len(self.param_groups) != len(saved_groups):
+            raise ValueError("loaded state dict has a different number of parameter groups")
+        if any(len(g["params"]) != len(s["params"]) for g, s in zip(self.param_groups, saved_groups)):
+            raise ValueError("loaded state dict contains a parameter group that doesn't match the size of "
+                             "optimizer's group")
+        id_map = dict(zip(chain.from_iterable(g["params"] for g in saved_groups),
+                          chain.from_iterable(g["params"] for g in self.param_groups)))
+        state = defaultdict(dict)
+        for key, value in state_dict["state"].items():
+            if key in id_map:
+                param = id_map[key]
+                state[param] = {k: _state_value_for(param, k, v) for k, v in value.items()}
+            else:
+                state[key] = value
+        for group, saved in zip(self.param_groups, saved_groups):
+            saved["params"] = group["params"]
+        self.state = state
+        self.param_groups = saved_groups
+
+    def __getstate__(self):
+        return {"defaults": self.defaults, "state": self.state, "param_groups": self.param_groups}
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+
+    def __repr__(self) -> str:
+        text = type(self).__name__ + " ("
+        for i, group in enumerate(self.param_groups):
+            text += f"\nParameter Group {i}\n"
+            for key in sorted(group):
+                if key != "params":
+                    text += f"    {key}: {group[key]}\n"
+        return text + ")"
+
+
+def _state_value_for(param, key, value):
+    """A loaded state entry as the parameter needs it: a copy in the parameter's dtype ("step" as saved)."""
+    if not isinstance(value, Tensor):
+        return value
+    if key != "step" and param.is_floating_point():
+        return make(np.array(value._data, dtype=param._data.dtype, copy=True))
+    return make(np.array(value._data, copy=True))
+
+
+def _grads(group):
+    """(parameter, its gradient as a numpy array) for the parameters of `group` that have a gradient."""
+    for p in group["params"]:
+        grad = p._grad
+        if grad is not None:
+            yield p, grad._data
+
+
+def _zeros_like(param) -> Tensor:
+    return make(np.zeros_like(param._data))
+
+
+# ---- SGD ----------------------------------------------------------------------------------------------
+
+class SGD(Optimizer):
+    """Stochastic gradient descent with optional momentum, dampening, Nesterov momentum and weight decay:
+
+        g = grad + weight_decay * p
+        buf = g (first step), else momentum * buf + (1 - dampening) * g
+        g = g + momentum * buf (nesterov), else buf
+        p = p - lr * g
+
+    >>> import fgrad as torch
+    >>> w = torch.tensor([1.0], requires_grad=True)
+    >>> opt = torch.optim.SGD([w], lr=0.1)
+    >>> (w * 3).sum().backward(); opt.step(); w
+    tensor([0.7000], requires_grad=True)
+    """
+
+    def __init__(self, params, lr=1e-3, momentum=0, dampening=0, weight_decay=0, nesterov=False, *,
+                 maximize=False, foreach=None, differentiable=False, fused=None):
+        if lr < 0.0:
+            raise ValueError(f"Invalid learning rate: {lr}")
+        if momentum < 0.0:
+            raise ValueError(f"Invalid momentum value: {momentum}")
+        if weight_decay < 0.0:
+            raise ValueError(f"Invalid weight_decay value: {weight_decay}")
+        if nesterov and (momentum <= 0 or dampening != 0):
+            raise ValueError("Nesterov momentum requires a momentum and zero dampening")
+        super().__init__(params, {"lr": lr, "momentum": momentum, "dampening": dampening,
+                                  "weight_decay": weight_decay, "nesterov": nesterov, "maximize": maximize,
+                                  "foreach": foreach, "differentiable": differentiable, "fused": fused})
+
+    def step(self, closure=None):
+        """One update of every parameter that has a gradient; returns closure() when given."""
+        loss = self._run_closure(closure)
+        for group in self.param_groups:
+            lr, momentum, dampening = group["lr"], group["momentum"], group["dampening"]
+            weight_decay, nesterov, maximize = group["weight_decay"], group["nesterov"], group["maximize"]
+            for p, grad in _grads(group):
+                data = p._data
+                if maximize:
+                    grad = -grad
+                if weight_decay != 0:
+                    grad = grad + weight_decay * data
+                if momentum != 0:
+                    state = self.state[p]
+                    buf = state.get("momentum_buffer")
+                    if buf is None:
+                        buf = state["momentum_buffer"] = make(np.array(grad, copy=True))
+                    else:
+                        buf_data = buf._data
+                        buf_data *= momentum
+                        buf_data += (1 - dampening) * grad
+                    grad = grad + momentum * buf._data if nesterov else buf._data
+                data -= lr * grad
+                p._version[0] += 1
         return loss
+
+
+# ---- Adam and AdamW ----------------------------------------------------------------------------------
+
+class Adam(Optimizer):
+    """Adam: running averages of the gradient and its square, bias-corrected:
+
+        m = lerp(m, g, 1 - beta1);  v = beta2 * v + (1 - beta2) * g * g
+        p = p - lr / (1 - beta1**t) * m / (sqrt(v) / sqrt(1 - beta2**t) + eps)
+
+    weight_decay adds weight_decay * p to the gradient (L2); AdamW (decoupled) scales p by
+    1 - lr * weight_decay instead. amsgrad uses the running maximum of v.
+    """
+
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0, amsgrad=False, *,
+                 foreach=None, maximize=False, capturable=False, differentiable=False, fused=None,
+                 decoupled_weight_decay=False):
+        if not 0.0 <= lr:
+            raise ValueError(f"Invalid learning rate: {lr}")
+        if not 0.0 <= eps:
+            raise ValueError(f"Invalid epsilon value: {eps}")
+        if not 0.0 <= betas[0] < 1.0:
+            raise ValueError(f"Invalid beta parameter at index 0: {betas[0]}")
+        if not 0.0 <= betas[1] < 1.0:
+            raise ValueError(f"Invalid beta parameter at index 1: {betas[1]}")
+        if not 0.0 <= weight_decay:
+            raise ValueError(f"Invalid weight_decay value: {weight_decay}")
+        super().__init__(params, {"lr": lr, "betas": tuple(betas), "eps": eps, "weight_decay": weight_decay,
+                                  "amsgrad": amsgrad, "maximize": maximize, "foreach": foreach,
+                                  "capturable": capturable, "differentiable": differentiable, "fused": fused,
+                                  "decoupled_weight_decay": decoupled_weight_decay})
+
+    def _state_of(self, p, amsgrad: bool) -> dict:
+        state = self.state[p]
+        if len(state) == 0:
+            # "step" is a float32 scalar tensor (float64 under a float64 default dtype), as PyTorch keeps it
+            state["step"] = make(np.array(0.0, dtype=_dtypes.default_float_numpy()))
+            state["exp_avg"] = _zeros_like(p)
+            state["exp_avg_sq"] = _zeros_like(p)
+            if amsgrad:
+                state["max_exp_avg_sq"] = _zeros_like(p)
+        return state
+
+    def step(self, closure=None):
+        """One Adam update of every parameter that has a gradient; returns closure() when given."""
+        loss = self._run_closure(closure)
+        for group in self.param_groups:
+            beta1, beta2 = group["betas"]
+            lr, eps, weight_decay = group["lr"], group["eps"], group["weight_decay"]
+            amsgrad, decoupled = group["amsgrad"], group["decoupled_weight_decay"]
+            for p, grad in _grads(group):
+                state = self._state_of(p, amsgrad)
+                data = p._data
+                if group["maximize"]:
+                    grad = -grad
+                step_t = state["step"]._data
+                step_t += 1
+                if weight_decay != 0:
+                    if decoupled:
+                        data *= 1 - lr * weight_decay
+                    else:
+                        grad = grad + weight_decay * data
+                exp_avg = state["exp_avg"]._data
+                exp_avg_sq = state["exp_avg_sq"]._data
+                _lerp_(exp_avg, grad, 1 - beta1)
+                exp_avg_sq *= beta2
+                exp_avg_sq += (1 - beta2) * grad * grad
+                step = step_t.item()
+                bias_correction1 = 1 - beta1 ** step
+                bias_correction2 = 1 - beta2 ** step
+                step_size = lr / bias_correction1
+                bias_correction2_sqrt = bias_correction2 ** 0.5
+                if amsgrad:
+                    max_exp_avg_sq = state["max_exp_avg_sq"]._data
+                    np.maximum(max_exp_avg_sq, exp_avg_sq, out=max_exp_avg_sq)
+                    denom = np.sqrt(max_exp_avg_sq) / bias_correction2_sqrt + eps
+                else:
+                    denom = np.sqrt(exp_avg_sq) / bias_correction2_sqrt + eps
+                data += -step_size * exp_avg / denom
+                p._version[0] += 1
+        return loss
+
+
+def _lerp_(start, end, weight: float) -> None:
+    """start += weight * (end - start) in place, in the two forms PyTorch's lerp uses (by weight < 0.5)."""
+    if weight < 0.5:
+        start += weight * (end - start)
+    else:
+        np.copyto(start, end - (end - start) * (1 - weight))
+
+
+class AdamW(Adam):
+    """Adam with decoupled weight decay (p scaled by 1 - lr * weight_decay before the Adam update)."""
+
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2, amsgrad=False, *,
+                 maximize=False, foreach=None, capturable=False, differentiable=False, fused=None):
+        super().__init__(params, lr, betas, eps, weight_decay, amsgrad, foreach=foreach, maximize=maximize,
+                         capturable=capturable, differentiable=differentiable, fused=fused,
+                         decoupled_weight_decay=True)

@@ -326,9 +326,18 @@ def nll_loss(input, target, weight=None, size_average=None, ignore_index: int = 
     or (N, C, d1, ...): NllLossBackward0 (NllLoss2DBackward0 for more than 2 dims)."""
     reduction = _reduction(reduction, size_average, reduce)
     _check_class_targets(input, target, weight, ignore_index)
-    op = _NLL_LOSS if input.dim() <= 2 else _NLL_LOSS_2D
-    args = (input, target) if weight is None else (input, target, weight)
-    return apply(op, args, (reduction, int(ignore_index)))
+    ndim = input.dim()
+    static = (reduction, int(ignore_index))
+    if ndim <= 2 or ndim == 4:
+        op = _NLL_LOSS if ndim <= 2 else _NLL_LOSS_2D
+        return apply(op, (input, target) if weight is None else (input, target, weight), static)
+    # 3 or more than 4 dims: PyTorch views the input as (N, C, 1, -1) for nll_loss2d and views back
+    n, c = input.shape[:2]
+    spatial = (1, -1) if input.numel() > 0 else (0, 0)
+    rows = _ops.view(_ops.contiguous(input), n, c, *spatial)
+    labels = make(np.ascontiguousarray(target._data).reshape((n,) + spatial))
+    out = apply(_NLL_LOSS_2D, (rows, labels) if weight is None else (rows, labels, weight), static)
+    return _ops.view(out, n, *input.shape[2:]) if reduction == "none" else out
 
 
 def _check_class_targets(input, target, weight, ignore_index):
