@@ -5,9 +5,12 @@
 2. One training step of a 784-256-10 MLP on a batch of 64: linear, relu, linear, log_softmax cross-entropy,
    backward, SGD update (goal: within 1.3x).
 
-The same code runs with `lib` = torch and `lib` = fgrad.tensor.
+The same code runs with `lib` = torch and `lib` = fgrad.tensor. Repeats alternate between the two
+libraries and the best time of each is kept, so load on the machine affects both alike. `--threads N`
+sets the BLAS threads of numpy (OpenBLAS) and PyTorch's intra-op threads to N (default: both libraries'
+defaults).
 
-    python benchmarks/bench_facade.py [--repeat 7]
+    python benchmarks/bench_facade.py [--repeat 15] [--threads 1]
 """
 from __future__ import annotations
 
@@ -16,7 +19,12 @@ import os
 import sys
 import timeit
 
-import numpy as np
+if "--threads" in sys.argv:             # before numpy loads OpenBLAS
+    _threads = sys.argv[sys.argv.index("--threads") + 1]
+    for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[_var] = _threads
+
+import numpy as np  # noqa: E402
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
@@ -72,25 +80,33 @@ def mlp_step(lib):
     return step
 
 
-def best_time(fn, number, repeat) -> float:
-    fn()                                                  # warm-up: traces and compiles the facade's kernels
-    return min(timeit.repeat(fn, number=number, repeat=repeat)) / number
+def best_times(fns, number, repeat) -> list:
+    """The best time per call of each function, measured in alternation."""
+    for fn in fns:
+        fn()                                              # warm-up: traces and compiles the facade's kernels
+    best = [float("inf")] * len(fns)
+    for _ in range(repeat):
+        for i, fn in enumerate(fns):
+            best[i] = min(best[i], timeit.timeit(fn, number=number) / number)
+    return best
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeat", type=int, default=7)
+    parser.add_argument("--repeat", type=int, default=15)
+    parser.add_argument("--threads", type=int, default=None)
     args = parser.parse_args()
     import torch
     import fgrad.tensor as facade
-    torch.set_num_threads(torch.get_num_threads())
+    if args.threads:
+        torch.set_num_threads(args.threads)
     rows = []
     for name, make, number, goal in [("tutorial loop (seed 002, 100 epochs)", tutorial_loop, 5, 2.0),
                                      ("MLP step 784-256-10, batch 64", mlp_step, 20, 1.3)]:
-        t_torch = best_time(make(torch), number, args.repeat)
-        t_fgrad = best_time(make(facade), number, args.repeat)
+        t_torch, t_fgrad = best_times([make(torch), make(facade)], number, args.repeat)
         rows.append((name, t_torch, t_fgrad, t_fgrad / t_torch, goal))
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads")
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; numpy {np.__version__} "
+          f"(BLAS threads: {os.environ.get('OPENBLAS_NUM_THREADS', 'default')})")
     print(f"{'workload':40s} {'torch':>10s} {'fgrad':>10s} {'ratio':>7s} {'goal':>6s}")
     for name, t_torch, t_fgrad, ratio, goal in rows:
         print(f"{name:40s} {t_torch * 1e3:8.3f}ms {t_fgrad * 1e3:8.3f}ms {ratio:6.2f}x {goal:5.1f}x")

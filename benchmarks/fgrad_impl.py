@@ -21,9 +21,14 @@ import fgrad  # noqa: E402
 import fgrad.numpy as fnp  # noqa: E402
 import workloads as W  # noqa: E402
 
-# Import Numba and its compiler with the library, as the other columns import theirs (W7 excludes imports).
+# Import Numba with the library, as the other columns import theirs (W7 excludes imports). Numba defers
+# importing its numpy support (and SciPy's BLAS bindings) to the first compile or cache load; loading it
+# here is the rest of that import (~0.8 s), not work for any one function.
 import numba  # noqa: E402,F401
+from numba.core.registry import cpu_target  # noqa: E402
 from fgrad.backend import numba_jit  # noqa: E402,F401
+
+cpu_target.target_context.refresh()
 
 
 def _warm(run):

@@ -493,7 +493,7 @@ library import are excluded; median of {w7_repeats} process pair(s).
 
 - CPU: {cpu}, {cores} cores ({platform})
 - Python {python}; {versions}
-- load average before/after the run: {load_before} / {load_after}{nice_note}
+- load average before/after the run: {load_before} / {load_after}
 - thread settings: PyTorch `torch.set_num_threads(2)`; NumPy/OpenBLAS, XLA and
   Numba `prange` use their defaults ({cores} threads)
 
@@ -563,8 +563,6 @@ def write_readme(path, results, opts, meta):
         w7_repeats=opts.w7_repeats, versions=vers, busy_cores=opts.busy_cores,
         max_wait=opts.max_wait, retries=opts.retries, workloads=wl,
         load_before=meta["load_before"], load_after=meta["load_after"],
-        nice_note=(f"; run at niceness {meta['nice']} (`--nice {-meta['nice']}`) because other "
-                   "processes were using the machine" if meta.get("nice") else ""),
         **{k: meta["machine"][k] for k in ("cpu", "cores", "platform", "python")})
     with open(path, "w") as f:
         f.write(text)
@@ -584,9 +582,6 @@ def parse_args(argv=None):
     ap.add_argument("--wait-quiet", type=float, default=None, metavar="S",
                     help="before starting, wait up to S seconds for other processes to "
                          "leave the machine idle (default 0 quick, 300 full)")
-    ap.add_argument("--nice", type=int, default=0, metavar="N",
-                    help="run at niceness -N (needs root; opt-in) so that other "
-                         "processes on a shared machine disturb the timings less")
     ap.add_argument("-v", "--verbose", action="store_true")
     ap.add_argument("--w7-child", default=None, help=argparse.SUPPRESS)
     opts = ap.parse_args(argv)
@@ -630,11 +625,14 @@ def main(argv=None):
             refs.PREPARE[lib]()
         except Exception:  # noqa: BLE001  (reported per cell later)
             pass
-    fgrad_mod, fgrad_err = load_fgrad()
-    libs = [k for k, _ in LIBS if k != "fgrad" or fgrad_mod is not None or fgrad_err]
-    if opts.libs:
-        want = {t.strip() for t in opts.libs.split(",") if t.strip()}
-        libs = [k for k in libs if k in want]
+    want = {t.strip() for t in opts.libs.split(",") if t.strip()} or {k for k, _ in LIBS}
+    unknown = want - set(LABEL)
+    if unknown:
+        log(f"unknown --libs entries: {sorted(unknown)}; known: {[k for k, _ in LIBS]}")
+        return 2
+    fgrad_mod, fgrad_err = load_fgrad() if "fgrad" in want else (None, None)
+    libs = [k for k, _ in LIBS
+            if k in want and (k != "fgrad" or fgrad_mod is not None or fgrad_err)]
     if fgrad_err:
         log(f"WARNING: {fgrad_err}")
     meta = {
@@ -648,13 +646,6 @@ def main(argv=None):
         f"{meta['machine']['cores']} cores; load {meta['load_before']}")
     log("versions: " + ", ".join(f"{k} {v}" for k, v in meta["machine"]["versions"].items()))
 
-    if opts.nice:
-        try:
-            os.setpriority(os.PRIO_PROCESS, 0, -abs(opts.nice))
-            meta["nice"] = -abs(opts.nice)
-            log(f"running at niceness {-abs(opts.nice)}")
-        except (OSError, AttributeError) as exc:
-            log(f"WARNING: could not renice: {exc}")
     if opts.wait_quiet > 0:
         waited = wait_for_quiet_machine(opts.wait_quiet, opts.quiet_cores, log)
         meta["waited_for_quiet_s"] = round(waited, 1)

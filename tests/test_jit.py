@@ -119,6 +119,28 @@ def test_outputs_that_are_inputs_or_constants():
     np.testing.assert_array_equal(ones, np.ones(3))
 
 
+EDGE_CASES = [
+    ("transposed_output", lambda x: x.T, (np.arange(6.0).reshape(2, 3),)),
+    ("empty_arrays", lambda x: (fnp.sum(x), x * 2.0), (np.zeros((0, 3)),)),
+    ("int_and_bool", lambda i, x: (i * 3 + 1, x > 0.5, fnp.where(x > 0.5, i, -i)),
+     (np.arange(4), np.linspace(0, 1, 4))),
+    ("same_output_twice", lambda x: (fnp.sin(x), fnp.sin(x)), (np.ones(3),)),
+    ("broadcast_output", lambda a: fnp.broadcast_to(a[:, None], (3, 4)), (np.arange(3.0),)),
+    ("scalar_reductions", lambda x: (fnp.max(x), fnp.min(x), fnp.argmax(x)), (np.array([3.0, -1.0, 7.0, 7.0]),)),
+]
+
+
+@pytest.mark.parametrize("name, fun, args", EDGE_CASES, ids=[c[0] for c in EDGE_CASES])
+def test_edge_cases_match_numpy(name, fun, args):
+    got = fgrad.tree_util.tree_leaves(fgrad.jit(fun)(*args))
+    want = fgrad.tree_util.tree_leaves(fun(*args))
+    assert len(got) == len(want)
+    for g, w in zip(got, want):
+        w = np.asarray(w)
+        assert isinstance(g, np.ndarray) and g.dtype == w.dtype and g.shape == w.shape
+        np.testing.assert_array_equal(g, w)
+
+
 def test_closed_over_arrays_are_arguments_not_source():
     w = np.arange(6.0).reshape(2, 3)
     f = fgrad.jit(lambda x: fnp.sum(x * w))

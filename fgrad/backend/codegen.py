@@ -319,8 +319,11 @@ def schedule(program: Program) -> list:
 
 
 def member_var(member) -> Var:
-    return member[1] if member[0] == "copy" else member[1].inputs[0] if member[1].prim.numba in REDUCE_TAGS \
-        else member[1].outputs[0]
+    """The Var whose shape is the member's iteration space (a reduction iterates over its input)."""
+    kind, what = member
+    if kind == "copy":
+        return what
+    return what.inputs[0] if what.prim.numba in REDUCE_TAGS else what.outputs[0]
 
 
 # ---- writing source --------------------------------------------------------------------------------

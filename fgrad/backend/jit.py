@@ -282,10 +282,6 @@ class Jitted:
     def __repr__(self) -> str:
         return f"jit({getattr(self.fun, '__qualname__', self.fun)!r})"
 
-    def __get__(self, obj, objtype=None):
-        # As a method decorator: bind like a function would.
-        return self if obj is None else functools.partial(self, obj)
-
 
 def jit(fun=None, *, static_argnums=(), parallel=None, fastmath=False):
     """Compile `fun` with Numba: traced once per argument signature, then one fused native kernel per call.

@@ -90,7 +90,7 @@ with open(os.path.abspath(__file__), "rb") as _f:
 # Numba-compiled helper flags: error_model="numpy" so a division is a plain `vdivpd` (the default
 # "python" model adds a zero check that blocks vectorisation); no fastmath (see the module docstring).
 _JIT = dict(error_model="numpy", nogil=True)
-_njit = numba.njit(inline="never", **_JIT)
+_njit = numba.njit(forceinline=True, **_JIT)
 
 
 # ---- LLVM primitives ------------------------------------------------------------------------------------
@@ -202,18 +202,20 @@ def _pow2_f64(k):
 
 @_njit
 def _reduce_ln2_f64(x):
-    # x = k ln2 + r, |r| <= ln2/2 (a hair more); k as float and as int64.
+    # x = k ln2 + r + c, |r| <= ln2/2 (a hair more), c the rounding error of r; k as float and int64.
     t = fmuladd(x, _INV_LN2, _MAGIC)
     k = t - _MAGIC
     ki = bits(t) - _MAGIC_BITS
-    r = x - k * _LN2_HI
-    r = r - k * _LN2_LO
-    return r, k, ki
+    hi = x - k * _LN2_HI                 # exact
+    lo = k * _LN2_LO
+    r = hi - lo
+    c = (hi - r) - lo
+    return r, c, k, ki
 
 
 @_njit
-def _expm1_poly_f64(r):
-    # expm1(r) for |r| <= ln2/2.
+def _expm1_tail_poly_f64(r):
+    # expm1(r) - r for |r| <= ln2/2: r^2/2 + r^3 P(r).
     p = fmuladd(r, _E9, _E8)
     p = fmuladd(r, p, _E7)
     p = fmuladd(r, p, _E6)
@@ -224,7 +226,18 @@ def _expm1_poly_f64(r):
     p = fmuladd(r, p, _E1)
     p = fmuladd(r, p, _E0)
     p = fmuladd(r, p, 0.5)
-    return fmuladd(r * r, p, r)
+    return r * r * p
+
+
+@_njit
+def _exp_shifted_f64(r, c, u):
+    # u + expm1(r + c) for u in {0} U [0.5, 1] U (-2^60, -1], as hi + lo with hi rounded once: (u + r)
+    # is a TwoSum, the polynomial part and c enter as small corrections.
+    q = _expm1_tail_poly_f64(r)
+    s, e = _two_sum(u, r)
+    rest = e + (q + c * (1.0 + r))
+    hi = s + rest
+    return hi, rest - (hi - s)
 
 
 @_njit
@@ -241,36 +254,49 @@ def _exp_f64(x):
     # comparisons and propagates through the arithmetic.
     x = 710.0 if x > 710.0 else x
     x = -746.0 if x < -746.0 else x
-    r, k, ki = _reduce_ln2_f64(x)
-    return _scale_f64(1.0 + _expm1_poly_f64(r), ki)
+    r, c, k, ki = _reduce_ln2_f64(x)
+    hi, lo = _exp_shifted_f64(r, c, 1.0)
+    return _scale_f64(hi, ki)
 
 
 @_njit
 def _expm1_kernel_f64(x):
-    # expm1(x) for x in [-60, 710], without the x == +-0 sign fix.
-    r, k, ki = _reduce_ln2_f64(x)
-    p = _expm1_poly_f64(r)
+    # expm1(x) = (expm1(r) + 1 - 2^-k) 2^k for x in [-60, 710], as hi + lo and k (the caller scales),
+    # without the x == +-0 sign fix.
+    r, c, k, ki = _reduce_ln2_f64(x)
     # 1 - 2^-k: exact for -60 <= k <= 53, and rounds to 1 (harmlessly) beyond.
     kc = 1000 if ki > 1000 else ki
     u = 1.0 - _pow2_f64(-kc)
-    return _scale_f64(p + u, ki)
+    hi, lo = _exp_shifted_f64(r, c, u)
+    return hi, lo, ki
 
 
 @_njit
 def _expm1_f64(x):
     xc = 710.0 if x > 710.0 else x
     xc = -60.0 if xc < -60.0 else xc
-    y = _expm1_kernel_f64(xc)
+    hi, lo, ki = _expm1_kernel_f64(xc)
+    y = _scale_f64(hi, ki)
     # expm1(x) rounds to x below 2^-54; this also keeps the sign of -0.
     return x if abs(x) < 5.551115123125783e-17 else y
 
 
 @_njit
 def _tanh_f64(x):
+    # tanh(a) = t / (t + 2) with t = expm1(2a) = th + tl, a = |x|. q0 = th / d with d = th + 2 rounded;
+    # the exact residual th - q0 d (an FMA), the rounding error of d and tl correct q0 (one Newton
+    # step, so q0 may be a rounding off).
     a = abs(x)
     a = 20.0 if a > 20.0 else a          # tanh(20) rounds to 1; NaN stays NaN
-    t = _expm1_kernel_f64(a + a)
-    return copysign(t / (t + 2.0), x)
+    hi, lo, ki = _expm1_kernel_f64(a + a)
+    th = _pow2_f64(ki) * hi              # exact: 0 <= ki <= 58
+    tl = _pow2_f64(ki) * lo
+    d, ed = _two_sum(th, 2.0)
+    inv = 1.0 / d
+    q0 = th * inv
+    res = fma(-q0, d, th)
+    q = q0 + (res + tl * (1.0 - q0) - q0 * ed) * inv
+    return copysign(q, x)
 
 
 @_njit
@@ -386,7 +412,8 @@ def _two_over_pi_bits(nbits):
 def _payne_hanek_table():
     # Row s (|x| in [2^s, 2^(s+1))): four 53-bit chunks of 2/pi starting at bit b0 = s - 53 (bit b
     # has weight 2^-b; bits b <= 0 are zero). Earlier bits only add multiples of 4 to x * 2/pi (they
-    # drop out of the quadrant); the 212 bits kept leave an error below 2^-157.
+    # drop out of the quadrant); the 212 bits kept leave an error below 2^-157. Entries are stored
+    # times 2^max(s - 53, 0), and x is scaled by the inverse, so that none underflows.
     total_bits = 1024 + 4 * 53 + 8
     t = _two_over_pi_bits(total_bits)
     table = np.empty((_PH_ROWS, 4))
@@ -398,7 +425,7 @@ def _payne_hanek_table():
             chunk = (t >> lo_shift) & ((1 << 53) - 1)
             if first < 1:                       # bits at weights >= 1 do not exist
                 chunk &= (1 << (53 - (1 - first))) - 1 if first > -52 else 0
-            table[row, j] = float(chunk) * 2.0 ** -(first + 52)
+            table[row, j] = float(chunk) * 2.0 ** (max(b0, 0) - (first + 52))
     return table.ravel()
 
 
@@ -427,6 +454,9 @@ def _reduce_large_f64(a):
     # or of terms below 2^-100, so y0 + y1 is good to ~2^-150 absolute, enough for the worst-case
     # cancellation of any double (|y| ~ 2^-61).
     e = (bits(a) >> 52) - 1023
+    scale = e - 53
+    scale = 0 if scale < 0 else scale
+    a = a * _pow2_f64(-scale)      # exact; the table rows carry the inverse factor
     row = e - _PH_MIN_EXP
     row = 0 if row < 0 else row
     row = _PH_ROWS - 1 if row > _PH_ROWS - 1 else row
@@ -465,15 +495,15 @@ def _reduce_large_f64(a):
 
 @_njit
 def _reduce_pio2_f64(x):
+    # The `if` is a branch in scalar code (the large path is rare and slow) and a select once LLVM
+    # vectorises a loop around it (both paths then run for every element).
+    y0, y1, n = _reduce_medium_f64(x)
     a = abs(x)
-    m0, m1, mn = _reduce_medium_f64(x)
-    l0, l1, ln = _reduce_large_f64(a)
-    neg = x < 0.0
-    l0 = -l0 if neg else l0
-    l1 = -l1 if neg else l1
-    ln = -ln if neg else ln
-    medium = a < _MEDIUM
-    return (m0 if medium else l0), (m1 if medium else l1), (mn if medium else ln)
+    if not a < _MEDIUM:
+        y0, y1, n = _reduce_large_f64(a)
+        if x < 0.0:
+            y0, y1, n = -y0, -y1, -n
+    return y0, y1, n
 
 
 @_njit
@@ -510,3 +540,183 @@ def _sin_f64(x):
 @_njit
 def _cos_f64(x):
     return _sin_quadrant_f64(x, 1)
+
+
+# ---- float32: the same reductions in double precision, shorter polynomials, one rounding at the end ---------
+
+# expm1(r) - r - r^2/2 = r^3 P(r) on |r| <= ln2/2 * 1.0001, degree-4 minimax P, |error| 2^-26.9.
+_F0 = 0.1666666669659684
+_F1 = 0.041666554597257
+_F2 = 0.008333300954657114
+_F3 = 0.001392618580178688
+_F4 = 0.00019899290301109672
+_LN2 = 0.6931471805599453
+
+# musl __sindf / __cosdf (in double): |sin(x)/x - s(x)| < 2^-37.5, |cos(x) - c(x)| < 2^-34.1 on [-pi/4, pi/4].
+_SF1 = float.fromhex("-0x15555554cbac77p-55")
+_SF2 = float.fromhex("0x111110896efbb2p-59")
+_SF3 = float.fromhex("-0x1a00f9e2cae774p-65")
+_SF4 = float.fromhex("0x16cd878c3b46a7p-71")
+_CF0 = float.fromhex("-0x1ffffffd0c5e81p-54")
+_CF1 = float.fromhex("0x155553e1053a42p-57")
+_CF2 = float.fromhex("-0x16c087e80f1e27p-62")
+_CF3 = float.fromhex("0x199342e0ee5069p-68")
+_PIO2F_1 = 1.57079631090164184570e+00    # first 25 bits of pi/2: fn * _PIO2F_1 exact for fn < 2^28
+_PIO2F_1T = 1.58932547735281966916e-08   # pi/2 - _PIO2F_1
+_MEDIUM_F32 = 421657428.0                # ~2^28 pi/2
+
+
+@_njit
+def _expm1_short_f32(xd):
+    # (expm1(r) + u, k) for a double xd = k ln2 + r and u = 1 - 2^-k, good to ~2^-31 relative.
+    t = fmuladd(xd, _INV_LN2, _MAGIC)
+    k = t - _MAGIC
+    ki = bits(t) - _MAGIC_BITS
+    r = xd - k * _LN2                    # k < 200: the error of one-part ln2 stays below 2^-45
+    p = fmuladd(r, _F4, _F3)
+    p = fmuladd(r, p, _F2)
+    p = fmuladd(r, p, _F1)
+    p = fmuladd(r, p, _F0)
+    p = fmuladd(r, p, 0.5)
+    return fmuladd(r * r, p, r), ki
+
+
+@_njit
+def _exp_f32(x):
+    xd = np.float64(x)
+    xd = 90.0 if xd > 90.0 else xd       # float32 exp overflows above 88.73 ...
+    xd = -105.0 if xd < -105.0 else xd   # ... and rounds to 0 below -103.98
+    p, ki = _expm1_short_f32(xd)
+    return np.float32((1.0 + p) * _pow2_f64(ki))
+
+
+@_njit
+def _expm1_f32(x):
+    xd = np.float64(x)
+    xd = 90.0 if xd > 90.0 else xd
+    xd = -30.0 if xd < -30.0 else xd     # expm1 rounds to -1 below -17.3
+    p, ki = _expm1_short_f32(xd)
+    y = np.float32((p + (1.0 - _pow2_f64(-ki))) * _pow2_f64(ki))
+    return x if x == 0.0 else y          # keeps the sign of -0
+
+
+@_njit
+def _tanh_f32(x):
+    a = abs(np.float64(x))
+    a = 10.0 if a > 10.0 else a          # float32 tanh rounds to 1 beyond 9.01
+    p, ki = _expm1_short_f32(a + a)
+    t = (p + (1.0 - _pow2_f64(-ki))) * _pow2_f64(ki)
+    return np.float32(copysign(t / (t + 2.0), np.float64(x)))
+
+
+@_njit
+def _logistic_f32(x):
+    a = abs(np.float64(x))
+    a = 110.0 if a > 110.0 else a        # logistic(-110) rounds to 0 in float32
+    p, ki = _expm1_short_f32(-a)
+    e = (1.0 + p) * _pow2_f64(ki)
+    num = 1.0 if x >= 0.0 else e
+    return np.float32(num / (1.0 + e))
+
+
+@_njit
+def _log_f32(x):
+    return np.float32(_log_f64(np.float64(x)))
+
+
+@_njit
+def _log1p_f32(x):
+    return np.float32(_log1p_f64(np.float64(x)))
+
+
+@_njit
+def _sin_quadrant_f32(x, shift):
+    # sin(x + shift pi/2) for float32 x, in double (musl sinf/cosf, with our Payne-Hanek beyond 2^28 pi/2).
+    xd = np.float64(x)
+    t = fmuladd(xd, _INV_PIO2, _MAGIC)
+    fn = t - _MAGIC
+    n = bits(t) - _MAGIC_BITS
+    y = (xd - fn * _PIO2F_1) - fn * _PIO2F_1T
+    a = abs(xd)
+    if not a < _MEDIUM_F32:
+        y0, y1, n = _reduce_large_f64(a)
+        y = y0 + y1
+        if xd < 0.0:
+            y, n = -y, -n
+    z = y * y
+    w = z * z
+    v = z * y
+    s = (y + v * fmuladd(z, _SF2, _SF1)) + v * w * fmuladd(z, _SF4, _SF3)
+    c = (fmuladd(z, _CF0, 1.0) + w * _CF1) + (w * z) * fmuladd(z, _CF3, _CF2)
+    q = (n + shift) & 3
+    r = c if (q & 1) != 0 else s
+    r = -r if (q & 2) != 0 else r
+    return np.float32(xd - xd) if a == np.inf else np.float32(r)
+
+
+@_njit
+def _sin_f32(x):
+    return _sin_quadrant_f32(x, 0)
+
+
+@_njit
+def _cos_f32(x):
+    return _sin_quadrant_f32(x, 1)
+
+
+# ---- public names ------------------------------------------------------------------------------------------
+
+_MAP_LOOPS = {}
+
+
+def _map_loop(fn):
+    # out[i] = fn(x[i]) over flat arrays: how the public names run when called from Python.
+    loop = _MAP_LOOPS.get(fn)
+    if loop is None:
+        @numba.njit(**_JIT)
+        def loop(x, out):
+            for i in range(x.size):
+                out[i] = fn(x[i])
+        _MAP_LOOPS[fn] = loop
+    return loop
+
+
+def _public(name, impl_f64, impl_f32, summary):
+    def fn(x):
+        arr = np.asarray(x)
+        dtype = np.float32 if arr.dtype == np.float32 else np.float64
+        flat = np.ascontiguousarray(arr, dtype=dtype).reshape(-1)
+        out = np.empty(flat.shape, dtype)
+        _map_loop(fn)(flat, out)
+        return out.reshape(arr.shape) if arr.ndim else out[0]
+
+    fn.__name__ = fn.__qualname__ = name
+    fn.__doc__ = (f"{summary}, elementwise, without libm and without branches (see fgrad.backend.vecmath).\n\n"
+                  f"In Numba code: a float64 or float32 scalar (ints as float64) -> the same type; from Python:\n"
+                  f"a scalar or array -> numpy result of float32 for float32 input, else float64.\n\n"
+                  f"    >>> float({name}(0.5)) == float({name}(np.float64(0.5)))\n    True\n")
+
+    # The overload is a one-line wrapper inlined into the caller; the dtype's implementation is compiled
+    # once with this module's flags and inlined by LLVM (forceinline).
+    @overload(fn, inline="always")
+    def _typed(x):
+        if x == types.float32:
+            return lambda x: impl_f32(x)
+        if isinstance(x, (types.Float, types.Integer, types.Boolean)):
+            return lambda x: impl_f64(np.float64(x))
+        return None
+    return fn
+
+
+vexp = _public("vexp", _exp_f64, _exp_f32, "exp(x)")
+vexpm1 = _public("vexpm1", _expm1_f64, _expm1_f32, "exp(x) - 1, accurate near 0")
+vlog = _public("vlog", _log_f64, _log_f32, "Natural log (log(0) = -inf, log(x < 0) = nan)")
+vlog1p = _public("vlog1p", _log1p_f64, _log1p_f32, "log(1 + x), accurate near 0")
+vsin = _public("vsin", _sin_f64, _sin_f32, "sin(x), right for every finite x (Payne-Hanek beyond 2^20 pi/2)")
+vcos = _public("vcos", _cos_f64, _cos_f32, "cos(x), right for every finite x (Payne-Hanek beyond 2^20 pi/2)")
+vtanh = _public("vtanh", _tanh_f64, _tanh_f32, "tanh(x)")
+vlogistic = _public("vlogistic", _logistic_f64, _logistic_f32, "1 / (1 + exp(-x)), without overflow")
+
+# Primitive name -> function, for the code generator.
+FUNCTIONS = {"exp": vexp, "expm1": vexpm1, "log": vlog, "log1p": vlog1p, "sin": vsin, "cos": vcos,
+             "tanh": vtanh, "logistic": vlogistic}

@@ -8,6 +8,7 @@
 """
 from __future__ import annotations
 
+from collections import OrderedDict, defaultdict
 from dataclasses import dataclass
 
 _NODE_TYPES = {}   # type -> (flatten(x) -> (children, aux), unflatten(aux, children) -> x)
@@ -42,6 +43,12 @@ register_pytree_node(list, lambda l: (l, None), lambda aux, ch: list(ch))
 register_pytree_node(dict, lambda d: ([d[k] for k in sorted(d)], sorted(d)),
                      lambda keys, ch: dict(zip(keys, ch)))
 register_pytree_node(type(None), lambda n: ((), None), lambda aux, ch: None)
+# As in JAX: an OrderedDict keeps its insertion order (it is part of its meaning); a defaultdict sorts its keys
+# like a dict and keeps its default_factory.
+register_pytree_node(OrderedDict, lambda d: (list(d.values()), tuple(d)),
+                     lambda keys, ch: OrderedDict(zip(keys, ch)))
+register_pytree_node(defaultdict, lambda d: ([d[k] for k in sorted(d)], (d.default_factory, tuple(sorted(d)))),
+                     lambda aux, ch: defaultdict(aux[0], zip(aux[1], ch)))
 
 
 @dataclass(frozen=True)

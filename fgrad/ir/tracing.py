@@ -176,8 +176,38 @@ def trace_pytree(fun, args, kwargs=None, static_argnums=()):
         out_tree_box.append(out_tree)
         return out_leaves
 
-    program, captured = trace_flat(flat_fun, [to_value_type(x) for x in leaves])
+    program, captured = trace_flat(flat_fun, input_types(fun, args, kwargs, static_argnums, leaves))
     return program, captured, out_tree_box[0], leaves
+
+
+def input_types(fun, args, kwargs, static_argnums, leaves) -> list:
+    """The ArrayType of each input leaf, or a TypeError naming the argument that holds a value fgrad cannot trace."""
+    try:
+        return [to_value_type(x) for x in leaves]
+    except TypeError:
+        pass
+    partial_hint = "bind it with functools.partial(fun, ...)"
+    static_hint = f"mark it static with static_argnums=... (make_ir, jit) or {partial_hint}"
+    named = [(f"argument {i}", a, static_hint) for i, a in enumerate(args) if i not in static_argnums]
+    named += [(f"keyword argument {k!r}", v, partial_hint) for k, v in kwargs.items()]
+    for where, arg, hint in named:
+        for leaf in pytree.tree_leaves(arg):
+            try:
+                to_value_type(leaf)
+            except TypeError as e:
+                name = getattr(fun, "__name__", None) or type(fun).__name__
+                part = "" if leaf is arg else " (a leaf of it)"
+                raise TypeError(
+                    f"{where} of {name}{part} is {type(leaf).__name__} {_short_repr(leaf)}, which fgrad cannot trace "
+                    f"({e}). Traced arguments are arrays, Python scalars, or pytrees (tuples, lists, dicts, "
+                    f"namedtuples) of them: for a Python value that steers the computation, {hint}; for a container, "
+                    "register its type with fgrad.tree_util.register_pytree_node") from None
+    raise AssertionError("unreachable: some input leaf failed to type")
+
+
+def _short_repr(x) -> str:
+    text = repr(x)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def eval_program(program: Program, *args):

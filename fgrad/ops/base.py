@@ -4,6 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from fgrad.ir import ArrayType, Primitive, TracerBase, canonical_dtype, is_float
+from fgrad.ir.errors import TracerConversionError
 from fgrad.ir.tracing import to_value_type
 
 PYTHON_SCALARS = (bool, int, float)
@@ -23,6 +24,18 @@ def as_value(x, dtype=None):
     if isinstance(x, TracerBase):
         return x
     return np.asarray(x, dtype=dtype)
+
+
+def static_dims(shape) -> tuple:
+    """`shape` (an int or a sequence of ints) as a tuple of Python ints. Shapes are static: a traced value in
+    it is an error that names the user's line (`fnp.zeros(n)` with a traced `n`)."""
+    if isinstance(shape, TracerBase):
+        raise TracerConversionError(shape, "a shape conversion (an array shape must be static Python ints)")
+    shape = (shape,) if isinstance(shape, (int, np.integer)) else tuple(shape)
+    for d in shape:
+        if isinstance(d, TracerBase):
+            raise TracerConversionError(d, "a shape conversion (an array shape must be static Python ints)")
+    return tuple(int(d) for d in shape)
 
 
 def result_dtype(*xs) -> np.dtype:

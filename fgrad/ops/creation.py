@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from fgrad.ir import ArrayType, Primitive, canonical_dtype
-from fgrad.ops.base import is_tracer
+from fgrad.ops.base import is_tracer, static_dims
 from fgrad.ops.shape import normalize_axis
 
 __all__ = ["iota", "iota_p", "full", "full_p"]
@@ -12,10 +12,7 @@ __all__ = ["iota", "iota_p", "full", "full_p"]
 
 def static_shape(shape) -> tuple:
     """`shape` (an int or a sequence of ints) as a tuple of non-negative Python ints."""
-    shape = (shape,) if isinstance(shape, (int, np.integer)) else tuple(shape)
-    if any(is_tracer(d) for d in shape):
-        raise TypeError(f"shape {shape} contains a traced value; shapes are static, pass Python ints")
-    shape = tuple(int(d) for d in shape)
+    shape = static_dims(shape)
     if any(d < 0 for d in shape):
         raise ValueError(f"negative dimensions are not allowed in shape {shape}")
     return shape

@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 
 from fgrad.ir import ArrayType, Primitive, broadcast_shapes
-from fgrad.ops.base import as_value, typeof
+from fgrad.ops.base import as_value, static_dims, typeof
 
 
 def normalize_axis(axis: int, ndim: int) -> int:
@@ -61,7 +61,7 @@ broadcast_to_p = Primitive(
 def broadcast_to(x, shape):
     """`x` broadcast to `shape` (numpy rules); a no-op when the shape already matches."""
     x = as_value(x)
-    shape = tuple(int(d) for d in shape)
+    shape = static_dims(shape)
     if typeof(x).shape == shape:
         return x
     return broadcast_to_p.bind(x, shape=shape)
@@ -85,7 +85,7 @@ reshape_p = Primitive(
 
 def resolve_shape(shape, size: int) -> tuple:
     """numpy's `-1` in a target shape, resolved."""
-    shape = (shape,) if isinstance(shape, (int, np.integer)) else tuple(int(d) for d in shape)
+    shape = static_dims(shape)
     if shape.count(-1) > 1:
         raise ValueError(f"can only specify one unknown dimension (-1) in shape {shape}")
     if -1 in shape:

@@ -45,7 +45,7 @@ class Node:
         self._plan = plan
         self._args = args
         self._saved = saved
-        self._vcs = None
+        self._versions = None
         self._next = next_edges
         self._seq = next(_sequence)
         self._tensor_hooks = None
@@ -90,12 +90,15 @@ class Node:
     def _check_saved(self):
         if self._saved is None:
             raise RuntimeError(BACKWARD_TWICE)
-        if self._vcs is not None:
-            for cell, expected, describe in self._vcs:
+        self._check_versions()
+
+    def _check_versions(self):
+        if self._versions is not None:
+            for cell, expected, saved in self._versions:
                 if cell[0] != expected:
                     raise RuntimeError(
                         "one of the variables needed for gradient computation has been modified by an inplace "
-                        f"operation: {describe()} is at version {cell[0]}; expected version {expected} "
+                        f"operation: {describe_saved(saved)} is at version {cell[0]}; expected version {expected} "
                         "instead. Hint: enable anomaly detection to find the operation that failed to compute "
                         "its gradient, with torch.autograd.set_detect_anomaly(True, check_nan=False).")
 
@@ -106,8 +109,11 @@ class Node:
             self._args = None
 
     def _backward_arrays(self, cts):
-        """Input cotangents (numpy) for the plan's `wrt` inputs, from output cotangents (numpy or None)."""
+        """Input cotangents (numpy) for the plan's `wrt` inputs, from output cotangents (numpy or None);
+        with a flag per result telling whether it is a new array."""
         plan = self._plan
+        if len(cts) == 1 and cts[0] is not None:
+            return plan.backward(*self._saved, cts[0]), plan.fresh
         out_cts = []
         for j, t in zip(plan.diff_outputs, plan.ct_types):
             ct = cts[j]
@@ -298,63 +304,70 @@ def run_backward(roots, retain_graph: bool, create_graph: bool, targets=None, ac
     """Propagate cotangents from `roots` [(node, output number, cotangent)] through the graph.
 
     targets: None to accumulate into every leaf reached; else a dict {(node, output number): slot} of
-    the gradients to capture (autograd.grad, backward(inputs=...)), returned as a list by slot.
+    the gradients to capture (autograd.grad, backward(inputs=...)), returned as a dict by slot.
     accumulate: with targets, whether captured leaf gradients are also accumulated into `.grad`
     (backward(inputs=...)) or only returned (autograd.grad).
     """
     deps = _dependencies([node for node, _, _ in roots])
     needed = None if targets is None else _needed(roots, deps, targets)
     buffers = {}
-    fresh = set()
+    fresh = set()           # ids of cotangent arrays nobody else holds (AccumulateGrad may keep them)
     for node, nr, ct in roots:
         _add_to_buffer(buffers, fresh, node, nr, ct, create_graph)
     ready = []
     tie = count()
-    for node, _, _ in roots:
-        if deps.get(node, 0) == 0 and node in buffers and not any(e[2] is node for e in ready):
+    for node in {node: None for node, _, _ in roots}:
+        if deps.get(node, 0) == 0:
             heapq.heappush(ready, (-node._seq, next(tie), node))
     captured = {} if targets is not None else None
+    heappop, heappush = heapq.heappop, heapq.heappush
     while ready:
-        node = heapq.heappop(ready)[2]
-        cts = buffers.pop(node)
-        if node._tensor_hooks:
+        node = heappop(ready)[2]
+        cts = buffers.pop(node, None)
+        if cts is not None and node._tensor_hooks:
             cts = _run_tensor_hooks(node, cts, create_graph)
-        if targets is not None:
-            for nr in range(len(cts)):
+        if targets is not None and cts is not None:
+            for nr, ct in enumerate(cts):
                 slot = targets.get((node, nr))
-                if slot is not None and cts[nr] is not None:
-                    captured[slot] = cts[nr]
+                if slot is not None and ct is not None:
+                    captured[slot] = ct
         if type(node) is AccumulateGrad:
-            if targets is None or (accumulate and (node, 0) in targets):
-                _accumulate(node.variable, cts[0], id(cts[0]) in fresh, create_graph)
+            if cts is not None and (targets is None or (accumulate and (node, 0) in targets)):
+                ct = cts[0]
+                _accumulate(node.variable, ct, id(ct) in fresh, create_graph)
             continue
         if needed is not None and node not in needed:
             continue
-        if node._prehooks:
-            cts = _run_node_prehooks(node, cts)
-        node._check_saved()
-        if create_graph:
-            in_cts = node._backward_tensors(cts)
-            is_fresh = ()
-        else:
-            in_cts, is_fresh = node._backward_arrays(cts)
-        if node._hooks:
-            in_cts = _run_node_hooks(node, in_cts, cts)
-        if not retain_graph:
-            node._release()
-        for k, (i, ct) in enumerate(zip(node._plan.wrt, in_cts)):
-            edge = node._next[i]
+        in_cts = None
+        if cts is not None:
+            if node._prehooks:
+                cts = _run_node_prehooks(node, cts)
+            node._check_saved()
+            if create_graph:
+                in_cts = node._backward_tensors(cts)
+            else:
+                in_cts, is_fresh = node._backward_arrays(cts)
+                for ct, new in zip(in_cts, is_fresh):
+                    if new:
+                        fresh.add(id(ct))
+            if node._hooks:
+                in_cts = _run_node_hooks(node, in_cts, cts)
+            if not retain_graph:
+                node._release()
+        # every edge counts down its target's dependencies, also when it carries no cotangent
+        next_edges = node._next
+        wrt = node._plan.wrt if node._plan is not None else ()
+        for k, i in enumerate(wrt):
+            edge = next_edges[i]
             if edge is None:
                 continue
-            nxt, nr = edge
-            if ct is not None:
-                if k < len(is_fresh) and is_fresh[k]:
-                    fresh.add(id(ct))
-                _add_to_buffer(buffers, fresh, nxt, nr, ct, create_graph)
+            nxt = edge[0]
+            if in_cts is not None and in_cts[k] is not None:
+                _add_to_buffer(buffers, fresh, nxt, edge[1], in_cts[k], create_graph)
             left = deps[nxt] - 1
             deps[nxt] = left
-            if left == 0 and nxt in buffers:
-                heapq.heappush(ready, (-nxt._seq, next(tie), nxt))
+            if left == 0:
+                heappush(ready, (-nxt._seq, next(tie), nxt))
     return captured
 
 
@@ -476,34 +489,32 @@ def _run_node_hooks(node, in_cts, cts):
 # ---- saved-tensor versions -------------------------------------------------------------------------
 
 def saved_versions(node, plan, args, outputs):
-    """(version cell, version now, description) for each saved input and output of `node`."""
+    """(version cell, version now, what was saved) for each saved input and output of `node`."""
     checks = []
     for _, i in plan.saved_inputs:
         t = args[i]
-        if isinstance(t, np.ndarray):
-            continue
-        checks.append((t._vc, t._vc[0], _describe_input(t)))
+        if type(t) is not np.ndarray:
+            checks.append((t._vc, t._vc[0], t))
     for _, j in plan.saved_outputs:
         t = outputs[j]
-        checks.append((t._vc, t._vc[0], _describe_output(t, node, j)))
+        checks.append((t._vc, t._vc[0], (node, j, t._data.shape, t._data.dtype)))
     return checks or None
 
 
-def _tensor_text(data) -> str:
-    return f"[{legacy_type_name(data.dtype)} [{', '.join(map(str, data.shape))}]]"
+def describe_saved(saved) -> str:
+    """PyTorch's words for a saved tensor: a saved input is named by the node that produced its current
+    value (none for a leaf); a saved output by the node that saved it."""
+    if isinstance(saved, tuple):
+        node, nr, shape, dtype = saved
+        return f"{_tensor_text(shape, dtype)}, which is output {nr} of {_forward_name(node)},"
+    text = _tensor_text(saved._data.shape, saved._data.dtype)
+    if saved._grad_fn is None:
+        return text
+    return f"{text}, which is output {saved._output_nr} of {_forward_name(saved._grad_fn)},"
 
 
-def _describe_input(t):
-    # A saved input is named by the node that produced its current value, as PyTorch's message does.
-    def describe():
-        if t._grad_fn is None:
-            return _tensor_text(t._data)
-        return f"{_tensor_text(t._data)}, which is output {t._output_nr} of {_forward_name(t._grad_fn)},"
-    return describe
-
-
-def _describe_output(t, node, nr):
-    return lambda: f"{_tensor_text(t._data)}, which is output {nr} of {_forward_name(node)},"
+def _tensor_text(shape, dtype) -> str:
+    return f"[{legacy_type_name(dtype)} [{', '.join(map(str, shape))}]]"
 
 
 def _forward_name(node) -> str:

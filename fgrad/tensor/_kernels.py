@@ -72,7 +72,7 @@ class Kernel:
         self.program = trace_op(op, in_types, static)
         self.n_out = len(self.program.outputs)
         self.forward = compile_program(self.program, self.program.outputs, f"{op.name}_forward",
-                                       copy_aliases=not op.view)
+                                       copy_aliases=not op.view, materialize=not op.view)
         self.plans = {}
 
     def plan(self, mask) -> "GradPlan | None":
@@ -102,7 +102,7 @@ class GradPlan:
     `saved_inputs` / `saved_outputs` pair a residual position with an input / output index.
     `fresh[i]` is True when backward's i-th result is a new array nobody else holds.
     """
-    __slots__ = ("kernel", "wrt", "diff_outputs", "forward", "backward", "n_saved", "saved_inputs",
+    __slots__ = ("kernel", "wrt", "wrt_mask", "diff_outputs", "forward", "backward", "n_saved", "saved_inputs",
                  "saved_outputs", "fresh", "backward_program", "ct_types", "id")
 
     @classmethod
@@ -119,6 +119,7 @@ class GradPlan:
         self = cls()
         self.kernel = kernel
         self.wrt = wrt
+        self.wrt_mask = tuple(i in wrt for i in range(len(program.inputs)))
         self.diff_outputs = diff_outputs
         self.id = next(_kernel_ids)
         values = list(program.inputs) + [v for eqn in program.equations for v in eqn.outputs]
@@ -133,9 +134,9 @@ class GradPlan:
         self.saved_outputs = tuple((r, outputs[v]) for r, v in enumerate(residuals) if v in outputs)
         self.forward = compile_program(program, tuple(program.outputs) + tuple(residuals),
                                        f"{kernel.op.name}_forward_saving", copy_aliases=not kernel.op.view,
-                                       n_aliased=len(program.outputs))
+                                       n_aliased=len(program.outputs), materialize=not kernel.op.view)
         self.backward = compile_program(backward_program, backward_program.outputs,
-                                        f"{kernel.op.name}_backward")
+                                        f"{kernel.op.name}_backward", materialize=True)
         self.fresh = fresh_outputs(backward_program)
         return self
 
@@ -181,13 +182,16 @@ def fresh_outputs(program: Program) -> tuple:
 
 # ---- code generation -------------------------------------------------------------------------------
 
-def compile_program(program: Program, outputs, name: str, copy_aliases: bool = False, n_aliased=None):
+def compile_program(program: Program, outputs, name: str, copy_aliases: bool = False, n_aliased=None,
+                    materialize: bool = False):
     """A Python function running `program` on numpy arrays with one impl call per equation, returning
     the tuple of `outputs` (Vars or Literals of the program).
 
     0-d results become 0-d arrays (numpy returns scalars for them). With `copy_aliases`, the first
     `n_aliased` outputs are copied when they could share memory with an input, so an op that is not a
-    view never returns its input's storage.
+    view never returns its input's storage. Shape-only primitives (reshape, expand_dims, squeeze) become
+    `.reshape` to their static result shape; with `materialize`, small broadcasts are filled into a new
+    array (cheaper than numpy's broadcast view) since nothing needs them to alias their input.
     """
     n_aliased = len(outputs) if n_aliased is None else n_aliased
     keep = set(v for v in outputs if type(v) is not Literal)
@@ -210,15 +214,22 @@ def compile_program(program: Program, outputs, name: str, copy_aliases: bool = F
         if eqn in elided:
             names[eqn.outputs[0]] = ref(eqn.inputs[0])
             continue
-        fname = f"{eqn.prim.name}_{k}"
-        namespace[fname] = bound_impl(eqn)
-        args = ", ".join(ref(a) for a in eqn.inputs)
         for j, v in enumerate(eqn.outputs):
             names[v] = f"v{k}_{j}"
         lhs = ", ".join(names[v] for v in eqn.outputs)
         if eqn.prim.multiple_results:
             lhs += "," if len(eqn.outputs) == 1 else ""
-        lines.append(f"    {lhs} = {fname}({args})")
+        out_type = eqn.outputs[0].type
+        if eqn.prim.name in SHAPE_ONLY:
+            lines.append(f"    {lhs} = {ref(eqn.inputs[0])}.reshape({out_type.shape!r})")
+        elif eqn.prim.name == "broadcast_to" and materialize and out_type.size <= SMALL:
+            namespace["_filled"] = _filled
+            lines.append(f"    {lhs} = _filled({ref(eqn.inputs[0])}, {out_type.shape!r})")
+        else:
+            fname = f"{eqn.prim.name}_{k}"
+            namespace[fname] = bound_impl(eqn)
+            args = ", ".join(ref(a) for a in eqn.inputs)
+            lines.append(f"    {lhs} = {fname}({args})")
         if eqn.prim.name in VIEW_PRIMITIVES and any(a in aliases for a in eqn.inputs):
             aliases.update(eqn.outputs)
     results = []
@@ -237,6 +248,17 @@ def compile_program(program: Program, outputs, name: str, copy_aliases: bool = F
     fn = namespace[name]
     fn.source = source
     return fn
+
+
+SHAPE_ONLY = frozenset({"reshape", "expand_dims", "squeeze"})   # same elements in the same order
+SMALL = 4096
+
+
+def _filled(x, shape):
+    """x broadcast to `shape` as a new array."""
+    out = np.empty(shape, x.dtype)
+    out[...] = x
+    return out
 
 
 def bound_impl(eqn):

@@ -30,10 +30,13 @@ def torch_sum(x, *, axes):
     if x.ndim == 1 or (len(axes) == x.ndim and x.flags.c_contiguous):
         flat = x.reshape(-1)
         if flat.size <= ILP:                # 0 + a0 + a1 + ...: numpy's sum adds in the same order
-            return np.sum(flat, dtype=x.dtype)
-        if flat.size < VECTOR and flat.strides[0] == x.itemsize:
-            return _small_row_sum(flat)
-    key = (x.shape, x.strides, x.dtype, axes)
+            return _add_reduce(flat, dtype=x.dtype)
+        if flat.strides[0] == x.itemsize:
+            if flat.size < VECTOR:
+                return _small_row_sum(flat)
+            if flat.size < ILP * VECTOR * 16:
+                return _contiguous_row_sum(flat)
+    key = (x.shape, x.strides, x.dtype, axes)  # the loop nest depends on the layout
     plan = _plans.get(key)
     if plan is None:
         if len(_plans) > 1024:
@@ -43,6 +46,31 @@ def torch_sum(x, *, axes):
 
 
 _plans = {}
+
+
+def _contiguous_row_sum(flat):
+    """vectorized_inner_sum of one contiguous row of 8 <= n < 512 elements (no cascade levels at this size):
+    the 32 lanes summed over rows, folded to 8, then the tail elements and the 8 lanes added one by one."""
+    n = flat.size
+    n_vec = n // VECTOR
+    groups = n_vec // ILP
+    lanes = None
+    if groups:
+        rows = flat[:groups * ILP * VECTOR].reshape(groups, ILP * VECTOR)
+        partial = rows[0]
+        for i in range(1, groups):
+            partial = partial + rows[i]
+        lanes = partial[:VECTOR]
+    for v in range(groups * ILP, n_vec):
+        lanes = _add(lanes, flat[v * VECTOR:(v + 1) * VECTOR])
+    if groups:
+        for k in range(1, ILP):
+            lanes = lanes + partial[k * VECTOR:(k + 1) * VECTOR]
+    f = flat.dtype.type
+    total = f(0)
+    for value in flat[n_vec * VECTOR:].tolist() + lanes.tolist():
+        total = f(total + value)       # a float32 sum rounded from the exact double sum is the float32 sum
+    return np.asarray(total)
 
 
 def _small_row_sum(flat):
@@ -69,9 +97,12 @@ class _SumPlan:
         d0 = dims[0]
         d1 = dims[1] if len(dims) > 1 else _Dim(1, 0, 0, False, ())
         outer = dims[2:]
-        self.perm = _arrangement(x, list(reversed(outer)) + [d1, d0])
+        perm = _arrangement(x, list(reversed(outer)) + [d1, d0])
+        self.perm = None if perm == tuple(range(x.ndim)) else perm
         self.values_shape = (-1, d1.size, d0.size)
         self.kernel = _kernel_for(d0, d1, x.itemsize)
+        # one 2-D loop whose second dim is kept (or absent): its sums are the outputs
+        self.direct = not outer and not (d1.reduced and d1.size > 1)
         # Each output element adds its contributions in iteration order (outer dims, then d1's columns).
         order = list(reversed(outer)) + [d1]
         kept = [i for i, d in enumerate(order) if not d.reduced]
@@ -83,8 +114,10 @@ class _SumPlan:
     def __call__(self, x):
         if self.trivial:
             return np.sum(x, axis=self.axes, dtype=x.dtype)
-        values = np.transpose(x, self.perm).reshape(self.values_shape)
+        values = (x if self.perm is None else np.transpose(x, self.perm)).reshape(self.values_shape)
         sums = self.kernel(values)                                 # (outer combinations, size1)
+        if self.direct:
+            return np.asarray((sums[0] + x.dtype.type(0)).reshape(self.out_shape))
         contributions = np.transpose(sums.reshape(self.contributions_shape), self.contributions_perm)
         contributions = contributions.reshape(self.grouped_shape)
         total = _sequential_last(contributions) + x.dtype.type(0)
@@ -162,10 +195,22 @@ def _add(a, b):
 def _sequential_rows(values):
     """v[..., 0, :] + v[..., 1, :] + ..., in that order (None when there are no rows)."""
     n = values.shape[-2]
+    if n > 2 and values.shape[-1] > 1 and values.flags.c_contiguous and _OUTER_REDUCE_IS_SEQUENTIAL:
+        return _add_reduce(values, axis=-2)
     acc = values[..., 0, :] if n else None
     for i in range(1, n):
         acc = acc + values[..., i, :]
     return acc
+
+
+def _outer_reduce_is_sequential() -> bool:
+    """numpy reduces a C-contiguous array over a non-innermost axis row by row, in order (its pairwise
+    summation only applies along the innermost axis); checked once rather than assumed."""
+    values = np.random.default_rng(0).standard_normal((2, 40, 3)).astype(np.float32) * 1000
+    expected = values[:, 0, :]
+    for i in range(1, values.shape[1]):
+        expected = expected + values[:, i, :]
+    return bool(np.array_equal(np.add.reduce(values, axis=1), expected))
 
 
 def _sequential_last(values):
@@ -182,6 +227,8 @@ def _multi_row_sum(rows):
     level_power = max(4, _ceil_log2(size) // LEVELS)
     step = 1 << level_power
     chunks = size // step
+    if not chunks:
+        return _sequential_rows(rows)
     # acc[1] takes each chunk's sum; every `step` chunks it moves up to acc[2], and every step**2 to acc[3].
     acc = [None] * LEVELS
     carried = None
@@ -254,4 +301,27 @@ def _ceil_log2(n: int) -> int:
     return 1 if n <= 2 else int(n - 1).bit_length()
 
 
-FACADE_IMPLS = {"reduce_sum": torch_sum}
+_add_reduce = np.add.reduce
+_OUTER_REDUCE_IS_SEQUENTIAL = _outer_reduce_is_sequential()
+
+
+def torch_integer_pow(x, *, y):
+    """integer_pow as PyTorch's pow kernel computes small exponents: x*x, x*x*x, 1/x, 1/(x*x)."""
+    if y == 1:
+        return x
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        if y == 2:
+            return np.multiply(x, x)
+        if y == 3:
+            return np.multiply(np.multiply(x, x), x)
+        dtype = np.result_type(x)
+        if dtype.kind == "f" and y == -1:
+            return np.divide(dtype.type(1), x)
+        if dtype.kind == "f" and y == -2:
+            return np.divide(dtype.type(1), np.multiply(x, x))
+        if y < 0 and dtype.kind != "f":
+            raise ValueError("integers to negative integer powers are not allowed")
+        return np.power(x, np.asarray(y, dtype=dtype))
+
+
+FACADE_IMPLS = {"reduce_sum": torch_sum, "integer_pow": torch_integer_pow}

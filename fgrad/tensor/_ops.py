@@ -1679,10 +1679,10 @@ def inplace(self, result):
     self._vc[0] += 1
     if recorded:
         node = result._grad_fn
-        if node._vcs is not None:
+        if node._versions is not None:
             # a saved output is now self's storage: check self's version from here on
-            node._vcs = [(self._vc, self._vc[0], describe) if cell is result._vc
-                              else (cell, expected, describe) for cell, expected, describe in node._vcs]
+            node._versions = [(self._vc, self._vc[0], saved) if cell is result._vc
+                              else (cell, expected, saved) for cell, expected, saved in node._versions]
         self._grad_fn = node
         self._output_nr = result._output_nr
     return self

@@ -63,38 +63,41 @@ def apply(op, args, static=(), multi=False):
         x, y = arrays
         key = (static, x.dtype, x.shape, y.dtype, y.shape)
     else:
-        key = (static,) + tuple((a.dtype, a.shape) for a in arrays)
+        key = (static,) + tuple([(a.dtype, a.shape) for a in arrays])
     kernel = op.kernels.get(key)
     if kernel is None:
         kernel = op.compile(key, arrays, static)
     if any_grad and _grad_state.enabled:
-        mask = tuple(type(a) is not np.ndarray and (a._grad_fn is not None or a._requires_grad) for a in args)
+        mask = tuple([type(a) is not np.ndarray and (a._grad_fn is not None or a._requires_grad) for a in args])
         plan = kernel.plan(mask)
         if plan is not None:
             return _record(op, kernel, plan, args, arrays, multi)
     outs = kernel.forward(*arrays)
     if op.view:
         outs = [_view_of(args[0], o) for o in outs]
-    else:
-        outs = [make(o) for o in outs]
-    return tuple(outs) if multi else outs[0]
+        return tuple(outs) if multi else outs[0]
+    if multi:
+        return tuple([make(o) for o in outs])
+    return make(outs[0])
 
 
 def _record(op, kernel, plan, args, arrays, multi):
     results = plan.forward(*arrays)
     n_out = kernel.n_out
-    edges = tuple(edge_of(args[i]) if i in plan.wrt else None for i in range(len(args)))
+    edges = tuple([edge_of(a) if needs else None for a, needs in zip(args, plan.wrt_mask)])
     node = node_class(op.node_name)(plan, args, results[n_out:], edges)
-    outs = []
     diff = plan.diff_outputs
-    for j in range(n_out):
-        data = results[j]
-        t = make(data, node, j) if j in diff else make(data)
-        if op.view:
-            _share_storage(args[0], t)
-        outs.append(t)
+    if n_out == 1 and not op.view:
+        outs = [make(results[0], node, 0) if diff else make(results[0])]
+    else:
+        outs = []
+        for j in range(n_out):
+            t = make(results[j], node, j) if j in diff else make(results[j])
+            if op.view:
+                _share_storage(args[0], t)
+            outs.append(t)
     if plan.saved_inputs or plan.saved_outputs:
-        node._vcs = saved_versions(node, plan, args, outs)
+        node._versions = saved_versions(node, plan, args, outs)
     return tuple(outs) if multi else outs[0]
 
 

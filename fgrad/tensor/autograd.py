@@ -225,8 +225,7 @@ class BackwardCFunction(CustomNode, FunctionCtx):
     def _check_saved(self):
         if getattr(self, "_released", False):
             raise RuntimeError(BACKWARD_TWICE)
-        if self._vcs is not None:
-            Node._check_saved(self)
+        self._check_versions()
 
     def _release(self):
         if not getattr(self, "_to_save", ()):
@@ -305,18 +304,13 @@ class Function(metaclass=_FunctionMeta):
                              for o in results]
             to_save = getattr(ctx, "_to_save", ())
             ctx._saved_tensors = tuple(to_save)
-            checks = [(t._vc, t._vc[0], _describe_saved(t)) for t in to_save if isinstance(t, Tensor)]
-            ctx._vcs = checks or None
+            checks = [(t._vc, t._vc[0], t) for t in to_save if isinstance(t, Tensor)]
+            ctx._versions = checks or None
             for nr, out in enumerate(results):
                 if isinstance(out, Tensor) and out._data.dtype.kind == "f" and id(outs[nr]) not in non_diff:
                     out._grad_fn = ctx
                     out._output_nr = nr
         return results[0] if single else tuple(results)
-
-
-def _describe_saved(t):
-    from fgrad.tensor._autograd import _describe_input
-    return _describe_input(t)
 
 
 # ---- checking gradients -------------------------------------------------------------------------------------

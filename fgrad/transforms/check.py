@@ -10,7 +10,7 @@ import numpy as np
 
 from fgrad.ir import is_float, pytree
 from fgrad.ops.base import typeof
-from fgrad.transforms.grad import function_name, jvp, vjp
+from fgrad.transforms.grad import function_name, jvp, trace_call, vjp
 
 __all__ = ["check_grads"]
 
@@ -77,8 +77,8 @@ def check_jvp(f, args, settings, name, level, rng):
     for j in float_leaf_indices(leaves):
         v = random_array(typeof(leaves[j]), rng)
         _, out_dot = jvp(f, args, pytree.tree_unflatten(tree, only_leaf(leaves, j, v)))
-        plus = f(*pytree.tree_unflatten(tree, shifted(leaves, j, v, eps)))
-        minus = f(*pytree.tree_unflatten(tree, shifted(leaves, j, v, -eps)))
+        plus = traced_value(f, pytree.tree_unflatten(tree, shifted(leaves, j, v, eps)))
+        minus = traced_value(f, pytree.tree_unflatten(tree, shifted(leaves, j, v, -eps)))
         for k, (d, p, m) in enumerate(zip(pytree.tree_leaves(out_dot), pytree.tree_leaves(plus),
                                           pytree.tree_leaves(minus))):
             if not is_float(typeof(d).dtype):
@@ -152,6 +152,13 @@ def shifted(leaves, j, v, step) -> list:
     t = typeof(leaves[j])
     out[j] = (np.asarray(leaves[j]) + step * v).astype(t.dtype)
     return out
+
+
+def traced_value(f, args):
+    """`f(*args)` traced and evaluated, as the transforms run it: called directly on numpy arrays, `f` could not
+    use what only traced values have (`x.at[i].set(v)`)."""
+    traced = trace_call(f, args, has_aux=False)
+    return pytree.tree_unflatten(traced.main_tree, traced.run(traced.program))
 
 
 def inner(a, b) -> float:

@@ -106,9 +106,14 @@ def check_float_args(fun, args, argnums, what: str):
     """Differentiation is only defined for float inputs: say which argument is not, and its dtype."""
     for i in argnums:
         for leaf in pytree.tree_leaves(args[i]):
-            t = typeof(leaf)
+            where = "" if pytree.tree_structure(args[i]) == pytree.LEAF else " (a leaf of it)"
+            try:
+                t = typeof(leaf)
+            except TypeError as e:
+                raise TypeError(f"{what} can only differentiate with respect to float arrays, but argument {i} of "
+                                f"{function_name(fun)}{where} is {type(leaf).__name__} ({e}); leave argument {i} "
+                                "out of argnums") from None
             if not is_float(t.dtype):
-                where = "" if pytree.tree_structure(args[i]) == pytree.LEAF else " (a leaf of it)"
                 raise TypeError(f"{what} can only differentiate with respect to float inputs, but argument {i} of "
                                 f"{function_name(fun)}{where} has dtype {t.dtype.name} ({t}); pass a float array "
                                 f"(e.g. x.astype(float)), or leave argument {i} out of argnums")

@@ -495,9 +495,11 @@ def broadcast_to_rule(s, inputs, params, out_type):
     inner = s.producer_of(x, "broadcast_to")
     if inner is not None:
         return _Rewrite(broadcast_to_p, inner.inputs, {"shape": out_type.shape})
-    # numpy aligns shapes at the right, so leading 1s added or removed by a reshape change nothing.
+    # numpy aligns shapes at the right, so leading 1s added or removed by a reshape change nothing, as long
+    # as the source has no more axes than the result (broadcast_to never drops axes).
     inner = s.producer_of(x, *RESHAPES)
-    if inner is not None and strip_leading_ones(inner.inputs[0].type.shape) == strip_leading_ones(x.type.shape):
+    if (inner is not None and inner.inputs[0].type.ndim <= len(out_type.shape)
+            and strip_leading_ones(inner.inputs[0].type.shape) == strip_leading_ones(x.type.shape)):
         return _Rewrite(broadcast_to_p, inner.inputs, {"shape": out_type.shape})
     return None
 

@@ -155,6 +155,24 @@ def _weighted_loss(elementwise, weight, reduction):
     return _ops.div(_ops.sum(weighted), _ops.sum(weight))
 
 
+def _apply_loss(op, differentiable, constants, static):
+    """apply(op) where `constants` (class weights, integer targets) follow the `differentiable` inputs.
+
+    PyTorch's loss nodes have edges for their differentiable inputs only (NllLossBackward0 has one, for
+    the log-probabilities), so the trailing constants' slots are dropped from the node's edges; they never
+    need a gradient, which PyTorch enforces for the weights.
+    """
+    for name, value in constants:
+        if value is not None and value.requires_grad:
+            raise RuntimeError(f"The function '{op.name}' is not differentiable with respect to argument "
+                               f"'{name}'. This input cannot have requires_grad True.")
+    args = tuple(differentiable) + tuple(value for _, value in constants if value is not None)
+    out = apply(op, args, static)
+    if out.grad_fn is not None:
+        out.grad_fn._next = out.grad_fn._next[:len(differentiable)]
+    return out
+
+
 # ---- mse_loss and l1_loss -----------------------------------------------------------------------------
 
 def _mse_fn(x, target, dtype, reduction):
@@ -227,10 +245,9 @@ def binary_cross_entropy(input, target, weight=None, size_average=None, reduce=N
                            f"{_ops._dtype_name(input._data.dtype)}")
     _check_probabilities(input, "input")
     _check_probabilities(target, "target")
-    args = (input, target)
-    if weight is not None:
-        args += (_ops.expand(weight, np.broadcast_shapes(target.shape, weight.shape)),)
-    return apply(_BCE, args, (input._data.dtype, reduction))
+    if weight is not None and not weight.requires_grad:
+        weight = _ops.expand(weight, np.broadcast_shapes(target.shape, weight.shape))
+    return _apply_loss(_BCE, (input, target), [("weight", weight)], (input._data.dtype, reduction))
 
 
 def _check_probabilities(t, what):
@@ -276,10 +293,11 @@ def binary_cross_entropy_with_logits(input, target, weight=None, size_average=No
     dtype = _ops.result_type(input, target)
     if dtype.kind != "f":
         dtype = _dtypes.default_float_numpy()
-    args = (input, target) + tuple(w for w in (weight, pos_weight) if w is not None)
-    for extra in args[2:]:
-        np.broadcast_shapes(extra.shape, input.shape)        # PyTorch's broadcasting error, early
-    return apply(_BCE_WITH_LOGITS, args, (dtype, reduction, weight is not None, pos_weight is not None))
+    for extra in (weight, pos_weight):
+        if extra is not None:
+            _ops._check_broadcast(tuple(extra.shape), tuple(input.shape))       # PyTorch's error, early
+    return _apply_loss(_BCE_WITH_LOGITS, (input, target), [("weight", weight), ("pos_weight", pos_weight)],
+                       (dtype, reduction, weight is not None, pos_weight is not None))
 
 
 # ---- nll_loss and cross_entropy --------------------------------------------------------------------------
@@ -316,8 +334,8 @@ def _nll_fn(*args):
     return ops.div(total, ops.reduce_sum(sample_weight, axes))
 
 
-_NLL_LOSS = FacadeOp("nll_loss", _nll_fn, "NllLossBackward0")
-_NLL_LOSS_2D = FacadeOp("nll_loss2d", _nll_fn, "NllLoss2DBackward0")
+_NLL_LOSS = FacadeOp("nll_loss_forward", _nll_fn, "NllLossBackward0")
+_NLL_LOSS_2D = FacadeOp("nll_loss2d_forward", _nll_fn, "NllLoss2DBackward0")
 
 
 def nll_loss(input, target, weight=None, size_average=None, ignore_index: int = -100, reduce=None,
@@ -330,13 +348,13 @@ def nll_loss(input, target, weight=None, size_average=None, ignore_index: int = 
     static = (reduction, int(ignore_index))
     if ndim <= 2 or ndim == 4:
         op = _NLL_LOSS if ndim <= 2 else _NLL_LOSS_2D
-        return apply(op, (input, target) if weight is None else (input, target, weight), static)
+        return _apply_loss(op, (input,), [("target", target), ("weight", weight)], static)
     # 3 or more than 4 dims: PyTorch views the input as (N, C, 1, -1) for nll_loss2d and views back
     n, c = input.shape[:2]
     spatial = (1, -1) if input.numel() > 0 else (0, 0)
     rows = _ops.view(_ops.contiguous(input), n, c, *spatial)
     labels = make(np.ascontiguousarray(target._data).reshape((n,) + spatial))
-    out = apply(_NLL_LOSS_2D, (rows, labels) if weight is None else (rows, labels, weight), static)
+    out = _apply_loss(_NLL_LOSS_2D, (rows,), [("target", labels), ("weight", weight)], static)
     return _ops.view(out, n, *input.shape[2:]) if reduction == "none" else out
 
 
@@ -346,13 +364,17 @@ def _check_class_targets(input, target, weight, ignore_index):
     if ndim < 1:
         raise ValueError(f"Expected 1 or more dimensions (got {ndim})")
     if target._data.dtype.kind not in "iu":
-        raise RuntimeError(f"expected scalar type Long but found {_ops._dtype_name(target._data.dtype)}")
-    if ndim != 1 and input.shape[0] != (target.shape[0] if target.dim() else 1):
-        raise ValueError(f"Expected input batch_size ({input.shape[0]}) to match target batch_size "
-                         f"({target.shape[0] if target.dim() else 1}).")
-    expected = () if ndim == 1 else (input.shape[0],) + tuple(input.shape[2:])
-    if tuple(target.shape) != expected:
-        raise RuntimeError(f"Expected target size {list(expected)}, got {list(target.shape)}")
+        raise RuntimeError(f"expected target dtype to be Long or Byte, but got {_ops._dtype_name(target._data.dtype)}")
+    if ndim == 1:
+        if target.dim() > 1 or target.numel() != 1:
+            raise ValueError(f"For 1D input, 1D target must have size 1, but got target size: {target.numel()}")
+    else:
+        batch = target.shape[0] if target.dim() else 1
+        if input.shape[0] != batch:
+            raise ValueError(f"Expected input batch_size ({input.shape[0]}) to match target batch_size ({batch}).")
+        expected = (input.shape[0],) + tuple(input.shape[2:])
+        if tuple(target.shape) != expected:
+            raise RuntimeError(f"Expected target size {list(expected)}, got {list(target.shape)}")
     n_classes = input.shape[0 if ndim == 1 else 1]
     if weight is not None and tuple(weight.shape) != (n_classes,):
         raise RuntimeError(f"weight tensor should be defined either for all {n_classes} classes or no classes "
@@ -363,7 +385,14 @@ def _check_class_targets(input, target, weight, ignore_index):
         raise IndexError(f"Target {labels[bad].flat[0]} is out of bounds.")
 
 
+# Tensor-and-Python-number arithmetic as PyTorch's C++ composites record it (the Scalar overloads' nodes).
 _DIV_SCALAR = FacadeOp("div", lambda x, divisor: ops.div(x, divisor), "DivBackward1")
+_MUL_SCALAR = FacadeOp("mul", lambda x, factor: ops.mul(x, factor), "MulBackward1")
+_ADD_SCALAR = FacadeOp("add", lambda x, term: ops.add(x, term), "AddBackward1")
+
+
+def _scalar_op(op, x, value):
+    return apply(op, (x,), (float(value),))
 
 
 def cross_entropy(input, target, weight=None, size_average=None, ignore_index: int = -100, reduce=None,
@@ -388,14 +417,12 @@ def cross_entropy(input, target, weight=None, size_average=None, ignore_index: i
             raise RuntimeError("Expected floating point type for target with class probabilities, got "
                                f"{_ops._dtype_name(target._data.dtype)}")
         return _cross_entropy_probabilities(input, target, weight, reduction, label_smoothing, class_dim)
-    if target.is_floating_point():
-        raise RuntimeError(f"expected scalar type Long but found {_ops._dtype_name(target._data.dtype)}")
     log_prob = _ops.log_softmax(input, class_dim)
     loss = nll_loss(log_prob, target, weight, ignore_index=ignore_index, reduction=reduction)
     if label_smoothing > 0.0:
         smooth = _smoothing_term(log_prob, target, weight, ignore_index, reduction, class_dim)
-        loss = _ops.add(_ops.mul(loss, 1 - label_smoothing),
-                        _ops.mul(smooth, label_smoothing / input.shape[class_dim]))
+        loss = _ops.add(_scalar_op(_MUL_SCALAR, loss, 1 - label_smoothing),
+                        _scalar_op(_MUL_SCALAR, smooth, label_smoothing / input.shape[class_dim]))
     return loss
 
 
@@ -408,7 +435,8 @@ def _class_weight_view(weight, ndim, class_dim):
 def _cross_entropy_probabilities(input, target, weight, reduction, label_smoothing, class_dim):
     n_classes = input.shape[class_dim]
     if label_smoothing > 0.0:
-        target = _ops.add(_ops.mul(target, 1 - label_smoothing), label_smoothing / n_classes)
+        target = _scalar_op(_ADD_SCALAR, _scalar_op(_MUL_SCALAR, target, 1 - label_smoothing),
+                            label_smoothing / n_classes)
     products = _ops.mul(_ops.log_softmax(input, class_dim), target)
     if weight is not None:
         products = _ops.mul(products, _class_weight_view(weight, input.dim(), class_dim))
@@ -417,7 +445,7 @@ def _cross_entropy_probabilities(input, target, weight, reduction, label_smoothi
     total = _ops.neg(_ops.sum(products))
     if reduction == "sum":
         return total
-    return apply(_DIV_SCALAR, (total,), (input.numel() // n_classes,))
+    return _scalar_op(_DIV_SCALAR, total, input.numel() // n_classes)
 
 
 def _smoothing_term(log_prob, target, weight, ignore_index, reduction, class_dim):

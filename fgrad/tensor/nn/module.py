@@ -519,7 +519,12 @@ def zero_grad_of(p, set_to_none: bool) -> None:
     else:
         grad.requires_grad_(False)
     grad._data[...] = 0
-    grad._version[0] += 1
+    mark_modified_in_place(grad)
+
+
+def mark_modified_in_place(t) -> None:
+    """Bump `t`'s version counter after writing its numpy array directly, as PyTorch's in-place ops do."""
+    t._vc[0] += 1
 
 
 def _parse_to_dtype(args, kwargs):
