@@ -51,12 +51,39 @@ inf = np.inf
 nan = np.nan
 newaxis = None
 
-# numpy's scalar types: usable as dtype arguments, compare equal to dtypes, and callable (fnp.float32(1)).
-float32 = np.float32
-float64 = np.float64
-int32 = np.int32
-int64 = np.int64
-bool_ = np.bool_
+
+class _ScalarType(type):
+    """The type of fnp.float32 and friends: numpy's scalar type as a dtype argument (it has a `dtype`), equal to it
+    and to its dtype, and callable: on concrete values it is numpy's (fnp.float32(1.5) is np.float32(1.5)), on
+    traced values a cast, as JAX's jnp.float32(x)."""
+
+    def __call__(cls, x):
+        if _contains_tracer([x]):
+            return asarray(x, cls.dtype)
+        return cls.dtype.type(x)
+
+    def __eq__(cls, other) -> bool:
+        return other is cls or other == cls.dtype.type
+
+    def __hash__(cls) -> int:
+        return hash(cls.dtype.type)
+
+    def __instancecheck__(cls, instance) -> bool:
+        return isinstance(instance, cls.dtype.type)
+
+    def __repr__(cls) -> str:
+        return f"fgrad.numpy.{cls.__name__}"
+
+
+def _scalar_type(numpy_type) -> _ScalarType:
+    return _ScalarType(numpy_type.__name__, (), {"dtype": np.dtype(numpy_type)})
+
+
+float32 = _scalar_type(np.float32)
+float64 = _scalar_type(np.float64)
+int32 = _scalar_type(np.int32)
+int64 = _scalar_type(np.int64)
+bool_ = _scalar_type(np.bool_)
 
 
 # ---- argument handling -----------------------------------------------------------------------------
@@ -145,6 +172,17 @@ def positive(x):
     return _arg(x)
 
 
+def copy(a):
+    """numpy.copy. A traced array is returned as it is (arrays are immutable, so no copy is needed); a concrete
+    one is copied, as numpy does.
+
+    >>> fnp.copy(np.array([1.0, 2.0]))
+    array([1., 2.])
+    """
+    a = _arg(a)
+    return a if is_tracer(a) else np.array(a, copy=True)
+
+
 def square(x):
     """numpy.square: x * x, elementwise (an integer_pow equation).
 
@@ -203,6 +241,15 @@ def remainder(x1, x2):
 
 
 mod = remainder
+
+
+def divmod(x1, x2):
+    """numpy.divmod (Python's `divmod(x, y)` on arrays): (floor_divide(x1, x2), remainder(x1, x2)).
+
+    >>> fnp.divmod(np.array([7.0, -7.0]), 2.0)
+    (array([ 3., -4.]), array([1., 1.]))
+    """
+    return floor_divide(x1, x2), remainder(x1, x2)
 
 
 def logaddexp(x1, x2):
@@ -787,6 +834,86 @@ def broadcast_to(array, shape):
     (3, 2)
     """
     return ops.broadcast_to(_arg(array), shape)
+
+
+def flip(m, axis=None):
+    """numpy.flip: reverse the order of elements along `axis` (int, tuple, or None for every axis).
+
+    >>> fnp.flip(np.array([[1.0, 2.0], [3.0, 4.0]]), axis=1)
+    array([[2., 1.],
+           [4., 3.]])
+    """
+    m = _arg(m)
+    axes = _reduction_axes(m, axis)
+    return _getitem(m, tuple(slice(None, None, -1) if d in axes else slice(None) for d in range(typeof(m).ndim)))
+
+
+def diagonal(a, offset=0, axis1=0, axis2=1):
+    """numpy.diagonal: the elements a[..., i, i + offset] of the (axis1, axis2) planes, along a new last axis.
+
+    >>> fnp.diagonal(np.array([[1.0, 2.0], [3.0, 4.0]]))
+    array([1., 4.])
+    """
+    a = _arg(a)
+    shape_ = typeof(a).shape
+    axis1, axis2 = normalize_axis(int(axis1), len(shape_)), normalize_axis(int(axis2), len(shape_))
+    if axis1 == axis2:
+        raise ValueError("axis1 and axis2 cannot be the same")
+    offset = int(offset)
+    rows, cols = shape_[axis1], shape_[axis2]
+    n = builtins.max(0, builtins.min(rows + builtins.min(offset, 0), cols - builtins.max(offset, 0)))
+    planes = moveaxis(a, (axis1, axis2), (-2, -1))
+    i = np.arange(n, dtype=np.int64) - builtins.min(offset, 0)
+    return _getitem(planes, (Ellipsis, i, i + offset))
+
+
+def trace(a, offset=0, axis1=0, axis2=1, dtype=None):
+    """numpy.trace: the sum along the diagonal (see `diagonal`).
+
+    >>> fnp.trace(np.array([[1.0, 2.0], [3.0, 4.0]]))
+    np.float64(5.0)
+    """
+    return sum(diagonal(a, offset, axis1, axis2), axis=-1, dtype=dtype)
+
+
+def diag(v, k=0):
+    """numpy.diag: the k-th diagonal of a 2-D array, or a 2-D array with the 1-D `v` on its k-th diagonal.
+
+    >>> fnp.diag(np.array([1.0, 2.0]))
+    array([[1., 0.],
+           [0., 2.]])
+    """
+    v = _arg(v)
+    t = typeof(v)
+    if t.ndim == 2:
+        return diagonal(v, k)
+    if t.ndim != 1:
+        raise ValueError(f"Input must be 1- or 2-d, got an array of shape {t.shape}")
+    k = int(k)
+    n = t.shape[0] + builtins.abs(k)
+    i = np.arange(t.shape[0], dtype=np.int64) - builtins.min(k, 0)
+    return _IndexUpdateRef(zeros((n, n), t.dtype), (i, i + k)).set(v)
+
+
+def diff(a, n=1, axis=-1):
+    """numpy.diff: the n-th discrete difference a[1:] - a[:-1] along `axis` (bool arrays: a[1:] != a[:-1]).
+
+    >>> fnp.diff(np.array([1.0, 4.0, 9.0]))
+    array([3., 5.])
+    """
+    a = _arg(a)
+    ndim_ = typeof(a).ndim
+    if ndim_ == 0:
+        raise ValueError("diff requires input that is at least one dimensional")
+    axis = normalize_axis(int(axis), ndim_)
+    if n < 0:
+        raise ValueError(f"order must be non-negative but got {n}")
+    later = tuple(slice(1, None) if d == axis else slice(None) for d in range(ndim_))
+    earlier = tuple(slice(None, -1) if d == axis else slice(None) for d in range(ndim_))
+    for _ in range(n):
+        after, before = _getitem(a, later), _getitem(a, earlier)
+        a = not_equal(after, before) if typeof(a).dtype == np.bool_ else subtract(after, before)
+    return a
 
 
 # ---- joining ---------------------------------------------------------------------------------------
@@ -1628,13 +1755,14 @@ def _round_method(self, ndigits=None):
 
 _OPERATORS = {
     "add": add, "sub": subtract, "mul": multiply, "truediv": divide, "floordiv": floor_divide, "mod": remainder,
-    "pow": power, "matmul": matmul, "and": bitwise_and, "or": bitwise_or, "xor": bitwise_xor,
+    "pow": power, "matmul": matmul, "and": bitwise_and, "or": bitwise_or, "xor": bitwise_xor, "divmod": divmod,
 }
 _COMPARISONS = {"eq": equal, "ne": not_equal, "lt": less, "le": less_equal, "gt": greater, "ge": greater_equal}
 _METHODS = {
     "sum": sum, "mean": mean, "max": max, "min": min, "prod": prod, "var": var, "std": std, "all": all, "any": any,
     "argmax": argmax, "argmin": argmin, "cumsum": cumsum, "clip": clip, "dot": dot, "ravel": ravel, "flatten": ravel,
-    "squeeze": squeeze, "swapaxes": swapaxes, "take": take, "round": round,
+    "squeeze": squeeze, "swapaxes": swapaxes, "take": take, "round": round, "copy": copy,
+    "diagonal": diagonal, "trace": trace,
     "reshape": _reshape_method, "transpose": _transpose_method, "astype": _astype_method,
     "item": _concrete_only("item()"), "tolist": _concrete_only("tolist()"),
     "__getitem__": _getitem, "__neg__": negative, "__pos__": positive, "__abs__": abs, "__invert__": invert,
@@ -1647,6 +1775,16 @@ _PROPERTIES = {
 }
 
 
+def _missing_attribute(self, name: str):
+    """Only called when normal lookup fails: name numpy's array methods fgrad lacks, rather than a bare error."""
+    if not name.startswith("_") and hasattr(np.ndarray, name):
+        alternative = (f"fnp.{name}(x) exists as a function" if callable(globals().get(name)) else
+                       "rewrite it with fgrad.numpy functions, or compute it outside the traced function")
+        raise AttributeError(f"{self!r} has no attribute {name!r}: fgrad does not implement numpy.ndarray.{name} "
+                             f"on traced arrays; {alternative}")
+    raise AttributeError(f"'Tracer' object has no attribute {name!r}")
+
+
 def _install_tracer_methods():
     for name, fn in _OPERATORS.items():
         setattr(Tracer, f"__{name}__", _forward(fn))
@@ -1657,6 +1795,7 @@ def _install_tracer_methods():
         setattr(Tracer, name, fn)
     for name, getter in _PROPERTIES.items():
         setattr(Tracer, name, property(getter))
+    Tracer.__getattr__ = _missing_attribute
 
 
 # ---- numpy's functions on traced values ------------------------------------------------------------
@@ -1733,7 +1872,7 @@ __all__ = [
     # elementwise
     "exp", "log", "log1p", "expm1", "sqrt", "sin", "cos", "tan", "tanh", "abs", "absolute", "sign", "negative",
     "positive", "square", "power", "add", "subtract", "multiply", "divide", "true_divide", "floor_divide",
-    "remainder", "mod", "maximum", "minimum", "clip", "where", "nonzero", "logaddexp",
+    "remainder", "mod", "divmod", "maximum", "minimum", "clip", "where", "nonzero", "logaddexp", "copy",
     "equal", "not_equal", "less", "less_equal", "greater", "greater_equal",
     "logical_and", "logical_or", "logical_not", "logical_xor", "bitwise_and", "bitwise_or", "bitwise_xor", "invert",
     "isnan", "isinf", "isfinite", "round", "around", "floor", "ceil", "trunc",
@@ -1741,7 +1880,8 @@ __all__ = [
     "sum", "mean", "var", "std", "max", "min", "amax", "amin", "prod", "all", "any", "cumsum", "argmax", "argmin",
     # shapes and joining
     "shape", "ndim", "size", "reshape", "ravel", "transpose", "swapaxes", "moveaxis", "expand_dims", "squeeze",
-    "broadcast_to", "concatenate", "concat", "stack", "vstack", "hstack",
+    "broadcast_to", "flip", "diagonal", "diag", "trace", "diff",
+    "concatenate", "concat", "stack", "vstack", "hstack",
     # creation
     "zeros", "ones", "full", "zeros_like", "ones_like", "full_like", "arange", "linspace", "eye", "identity",
     "array", "asarray", "allclose",

@@ -41,6 +41,7 @@ def softmax_rows(x, axis=1):
 
 
 LABELS = np.array([0, 2, 1, 3, 2])
+WEIGHTS = rng.uniform(0.1, 2.0, (4, 3)).astype(np.float32)
 LABELS_IGNORED = np.array([0, -100, 3, 3, 1])
 
 
@@ -117,6 +118,10 @@ LOSSES = {
                                  (vals(5), F32, True), (vals(5), F32, True)),
     "mse_module_float64": loss_case(lambda L, x, t, r: L.nn.MSELoss(reduction=r)(x, t),
                                     (vals(2, 3), F64, True), (vals(2, 3), F64, False)),
+    "mse_weight": loss_case(lambda L, x, t, r: L.nn.functional.mse_loss(x, t, reduction=r, weight=L.tensor(WEIGHTS)),
+                            (vals(4, 3), F32, True), (vals(4, 3), F32, False)),
+    "l1_weight": loss_case(lambda L, x, t, r: L.nn.functional.l1_loss(x, t, reduction=r, weight=L.tensor(WEIGHTS)),
+                           (vals(4, 3), F32, True), (vals(4, 3), F32, True)),
     "l1": loss_case(lambda L, x, t, r: L.nn.functional.l1_loss(x, t, reduction=r),
                     (vals(4, 3), F32, True), (vals(4, 3), F32, True)),
     "l1_module": loss_case(lambda L, x, t, r: L.nn.L1Loss(reduction=r)(x, t),
@@ -133,8 +138,8 @@ LOSSES = {
         lambda L, x, t, r: L.nn.functional.binary_cross_entropy_with_logits(x, t, reduction=r),
         (np.array([-120.0, -30.0, 0.0, 30.0, 120.0]), F32, True), (np.array([1.0, 0.0, 0.5, 1.0, 0.0]), F32, False)),
     "bce_logits_weights_module": loss_case(
-        lambda L, x, t, r: L.nn.BCEWithLogitsLoss(weight=L.tensor([1.0, 0.5, 2.0]), pos_weight=L.tensor([3.0, 1.0, 0.2]),
-                                                  reduction=r)(x, t),
+        lambda L, x, t, r: L.nn.BCEWithLogitsLoss(weight=L.tensor([1.0, 0.5, 2.0]),
+                                                  pos_weight=L.tensor([3.0, 1.0, 0.2]), reduction=r)(x, t),
         (vals(4, 3), F32, True), (probs(4, 3), F32, False)),
     "cross_entropy": loss_case(lambda L, x, t, r: L.nn.functional.cross_entropy(x, t, reduction=r),
                                (vals(5, 4), F32, True), (LABELS, I64, False)),
@@ -351,6 +356,11 @@ MODULE_PROGRAMS = {
         {"weight": L.ones(3, 2), "extra": L.ones(1)}, strict=False)),
     "load_state_dict_all_matched": lambda L: repr(mlp(L).load_state_dict(mlp(L).state_dict())),
     "load_state_dict_values": lambda L: fixed_state(mlp(L), L).state_dict(),
+    "load_state_dict_assign": lambda L: (lambda m, sd: (m.load_state_dict(sd, assign=True), [
+        type(m.weight).__name__, m.weight.requires_grad, m.weight, m.bias, m.weight is sd["weight"],
+        sd["weight"].add_(1.0) is not None and m.weight])[1])(
+        L.nn.Linear(2, 1), {"weight": L.ones(1, 2), "bias": L.zeros(1)}),
+    "module_type_conversion": lambda L: str(L.nn.Linear(2, 1).type(L.float64).weight.dtype),
 }
 
 

@@ -76,9 +76,10 @@ def test_trajectory_parity_float64(torch, name):
     check(trajectory(name, dtype="float64"), torch, rtol=1e-12, atol=1e-14)
 
 
-GRADS = [[rng.standard_normal((30, 40)).astype(np.float32), rng.standard_normal(7).astype(np.float32)]
-         for _ in range(8)]
-START = [rng.standard_normal((30, 40)).astype(np.float32), rng.standard_normal(7).astype(np.float32)]
+# a large parameter (the compiled fused multiply-add) and a small one (numpy's float64 route)
+SHAPES = [(200, 200), (7,)]
+GRADS = [[rng.standard_normal(shape).astype(np.float32) for shape in SHAPES] for _ in range(6)]
+START = [rng.standard_normal(shape).astype(np.float32) for shape in SHAPES]
 
 
 def run_with_given_grads(L, name):
@@ -114,14 +115,21 @@ def test_adam_arithmetic_matches_pytorch(torch, name):
             np.testing.assert_allclose(a, e, rtol=2e-6, atol=1e-7)
 
 
-def test_fused_multiply_add_rounds_once():
+@pytest.mark.parametrize("size", [1, 1 << 16], ids=["numpy_route", "compiled_loop"])
+def test_fused_multiply_add_rounds_once(size):
     from fgrad.tensor.optim import fused_multiply_add
     # (1 + 2**-12)**2 = 1 + 2**-11 + 2**-24: float32 drops the 2**-24, which survives the cancellation with -1
-    base, factor, scale = np.float32([-1.0]), np.float32([1 + 2 ** -12]), 1 + 2 ** -12
+    base, factor, scale = np.full(size, -1.0, np.float32), np.full(size, 1 + 2 ** -12, np.float32), 1 + 2 ** -12
     twice = base + np.float32(scale) * factor
     once = fused_multiply_add(base, scale, factor)
-    assert twice[0] == 2 ** -11
-    assert once[0] == 2 ** -11 + 2 ** -24
+    in_place = base.copy()
+    fused_multiply_add(in_place, scale, factor, out=in_place)
+    np.testing.assert_array_equal(in_place, once)
+    assert np.all(twice == 2 ** -11)
+    assert np.all(once == 2 ** -11 + 2 ** -24)
+    per_element = base.copy()
+    fused_multiply_add(per_element, np.full(size, scale, np.float32), factor, out=per_element)
+    np.testing.assert_array_equal(per_element, once)
 
 
 # ---- groups, state, reprs ---------------------------------------------------------------------------------------

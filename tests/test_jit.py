@@ -141,6 +141,22 @@ def test_edge_cases_match_numpy(name, fun, args):
         np.testing.assert_array_equal(g, w)
 
 
+_RNG = np.random.default_rng(3)
+MATMUL_GRADS = [
+    ("matrix_vector", lambda A, b: fnp.sum(fnp.tanh(A @ b)), (_RNG.standard_normal((4, 3)), _RNG.standard_normal(3))),
+    ("vector_transposed", lambda b, A: fnp.sum(fnp.sin(b @ A.T)), (_RNG.standard_normal(3), _RNG.standard_normal((4, 3)))),
+    ("batched_vector", lambda B, b: fnp.sum((B @ b) ** 2), (_RNG.standard_normal((2, 4, 3)), _RNG.standard_normal(3))),
+]
+
+
+@pytest.mark.parametrize("name, fun, args", MATMUL_GRADS, ids=[c[0] for c in MATMUL_GRADS])
+def test_matmul_gradients_with_vector_operands(name, fun, args):
+    # Their adjoints transpose views (expand_dims of a vector) that BLAS must see as arrays.
+    g = fgrad.grad(fun, argnums=(0, 1))
+    for got, want in zip(fgrad.jit(g)(*args), g(*args)):
+        close(got, want)
+
+
 def test_closed_over_arrays_are_arguments_not_source():
     w = np.arange(6.0).reshape(2, 3)
     f = fgrad.jit(lambda x: fnp.sum(x * w))

@@ -12,6 +12,10 @@
 - *Calls*: matmul and solve call np.dot / np.linalg.solve (BLAS and LAPACK); cumsum, argmax, scatter
   and scatter_add are loops of their own.
 
+Calls are scheduled as early as their inputs allow, so elementwise work on both sides of a call fuses.
+A cheap elementwise value read through a view at another index (a shifted slice, a pad) is recomputed
+there from its inputs rather than stored to a temporary; expensive ones (exp, sin, ...) are stored once.
+
 The source is deterministic and independent of array sizes: variables are named by program position
 (`v3` a scalar, `a3` its array, `k0` an array constant, `n2` a size), sizes are read from the input
 arrays or from the `dims` argument, and array constants are kernel arguments, so one Numba compile
@@ -283,10 +287,8 @@ class Planner:
         eqn = self.views.get(var)
         if eqn is None or eqn.prim.numba != "transpose" or var.type.ndim != 2:
             return False
-        base = eqn.inputs[0]
-        if type(base) is Literal:
-            return True
-        self.after(base)
+        if type(eqn.inputs[0]) is Var:
+            self.require_array(eqn.inputs[0])
         return True
 
 

@@ -18,11 +18,12 @@ from fgrad.ir.types import ArrayType, canonical_dtype, type_of_value
 
 class Tracer(TracerBase):
     """A value inside a trace. Array methods and operators are installed by fgrad.numpy."""
-    __slots__ = ("trace", "ir_var", "__weakref__")   # not "var": x.var() is numpy's variance
+    # Not "trace" and "var": x.trace() and x.var() are numpy's methods. `owner` is the trace that made it.
+    __slots__ = ("owner", "ir_var", "__weakref__")
     __array_priority__ = 1000
 
     def __init__(self, trace, var: Var):
-        self.trace = trace
+        self.owner = trace
         self.ir_var = var
 
     type = property(lambda self: self.ir_var.type)
@@ -59,6 +60,11 @@ class Tracer(TracerBase):
     def __complex__(self):
         raise TracerConversionError(self, "complex()")
 
+    def __format__(self, spec: str) -> str:
+        if not spec:
+            return repr(self)
+        raise TracerConversionError(self, f"format() with the spec {spec!r} (e.g. f'{{x:{spec}}}')")
+
     def __array__(self, dtype=None, copy=None):
         raise TypeError(f"{self!r} is a traced value and cannot become a numpy array (np.asarray, np.array). "
                         "Use the fgrad.numpy (fnp) function instead of the numpy one inside traced functions.")
@@ -92,9 +98,9 @@ class TraceInterpreter:
 
     def to_atom(self, x):
         if type(x) is Tracer:
-            if x.trace is self:
+            if x.owner is self:
                 return x.ir_var
-            if not x.trace.alive:
+            if not x.owner.alive:
                 raise EscapedTracerError(x)
             return self._capture(x)
         return self._constant(x)

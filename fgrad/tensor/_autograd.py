@@ -39,10 +39,11 @@ _sequence = count()
 class Node:
     """A grad_fn. Subclasses carry PyTorch's node names; `name()` returns it."""
     __slots__ = ("_plan", "_args", "_saved", "_versions", "_next", "_seq", "_tensor_hooks", "_hooks",
-                 "_prehooks", "__weakref__")
+                 "_prehooks", "_backward", "__weakref__")
 
     def __init__(self, plan, args, saved, next_edges):
         self._plan = plan
+        self._backward = plan.backward if plan is not None else None
         self._args = args
         self._saved = saved
         self._versions = None
@@ -113,12 +114,12 @@ class Node:
         with a flag per result telling whether it is a new array."""
         plan = self._plan
         if len(cts) == 1 and cts[0] is not None:
-            return plan.backward(*self._saved, cts[0]), plan.fresh
+            return self._backward(*self._saved, cts[0]), plan.fresh
         out_cts = []
         for j, t in zip(plan.diff_outputs, plan.ct_types):
             ct = cts[j]
             out_cts.append(np.zeros(t.shape, t.dtype) if ct is None else ct)
-        return plan.backward(*self._saved, *out_cts), plan.fresh
+        return self._backward(*self._saved, *out_cts), plan.fresh
 
     def _backward_tensors(self, cts):
         """Input cotangents as Tensors recorded in the graph (create_graph): the op's primitives and their
@@ -362,8 +363,14 @@ def run_backward(roots, retain_graph: bool, create_graph: bool, targets=None, ac
             if edge is None:
                 continue
             nxt = edge[0]
-            if in_cts is not None and in_cts[k] is not None:
-                _add_to_buffer(buffers, fresh, nxt, edge[1], in_cts[k], create_graph)
+            if in_cts is not None:
+                ct = in_cts[k]
+                if ct is not None:
+                    buf = buffers.get(nxt)
+                    if buf is None and nxt._n_outputs == 1:
+                        buffers[nxt] = [ct]
+                    else:
+                        _add_to_buffer(buffers, fresh, nxt, edge[1], ct, create_graph)
             left = deps[nxt] - 1
             deps[nxt] = left
             if left == 0:
@@ -443,7 +450,13 @@ def _accumulate(variable, ct, is_fresh, create_graph):
         variable._grad = ct if grad is None else _tensor.add_tensors(grad, ct)
         return
     if grad is None:
-        data = ct if is_fresh and ct.flags.writeable else np.array(ct, copy=True)
+        # .grad gets its own array, laid out as the parameter (PyTorch's layout contract), so that updates
+        # like p -= lr * p.grad walk both in the same order
+        order = "C" if variable._data.flags.c_contiguous else "K"
+        if is_fresh and ct.flags.writeable and (order == "K" or ct.flags.c_contiguous):
+            data = ct
+        else:
+            data = np.array(ct, copy=True, order=order)
         variable._grad = _tensor.make(data)
     elif grad._grad_fn is not None or grad._requires_grad:
         variable._grad = _tensor.make(grad._data + ct)

@@ -206,14 +206,14 @@ def _numpy_getitem(self, items):
     for item in items:
         if isinstance(item, slice) and item.step is not None and item.step <= 0:
             raise ValueError("step must be greater than zero")
+    basic = not any(isinstance(item, np.ndarray) for item in items)
+    index = tuple(items) + ((Ellipsis,) if basic and Ellipsis not in items else ())   # a 0-d view, not a scalar
     try:
-        value = self._data[tuple(items)]
+        value = self._data[index]
     except IndexError as e:
         raise IndexError(_torch_index_message(self, items, e)) from None
-    if not isinstance(value, np.ndarray):
-        value = np.asarray(value)
     t = make(value)
-    if np.shares_memory(value, self._data) if value.size else False:
+    if basic:                           # basic indexing gives a view of the same storage, as PyTorch's
         _share_storage(self, t)
     return t
 

@@ -43,15 +43,19 @@ class FacadeOp:
     `view=True` marks ops whose output shares storage with input 0 (view, transpose, slicing, ...),
     so they share its version counter as PyTorch views do. `nondiff` lists the positions of inputs that
     are never differentiated (indices, masks, conditions): PyTorch leaves them out of next_functions.
+    `pytorch_sums=False` for ops whose PyTorch kernel sums in its own order (softmax, var, norm, ...):
+    their reduce_sums use numpy's (faster) sum instead of reproducing torch.sum's rounding order.
     """
-    __slots__ = ("name", "fn", "node_name", "view", "nondiff", "kernels")
+    __slots__ = ("name", "fn", "node_name", "view", "nondiff", "pytorch_sums", "kernels")
 
-    def __init__(self, name: str, fn, node_name: str, view: bool = False, nondiff: tuple = ()):
+    def __init__(self, name: str, fn, node_name: str, view: bool = False, nondiff: tuple = (),
+                 pytorch_sums: bool = True):
         self.name = name
         self.fn = fn
         self.node_name = node_name
         self.view = view
         self.nondiff = nondiff
+        self.pytorch_sums = pytorch_sums
         self.kernels = {}
 
     def __repr__(self) -> str:
@@ -72,7 +76,8 @@ class Kernel:
         self.program = trace_op(op, in_types, static)
         self.n_out = len(self.program.outputs)
         self.forward = compile_program(self.program, self.program.outputs, f"{op.name}_forward",
-                                       copy_aliases=not op.view, materialize=not op.view)
+                                       copy_aliases=not op.view, materialize=not op.view,
+                                       pytorch_sums=op.pytorch_sums)
         self.plans = {}
 
     def plan(self, mask) -> "GradPlan | None":
@@ -101,9 +106,12 @@ class GradPlan:
     `diff_outputs` are the outputs that carry a gradient (float outputs depending on a `wrt` input).
     `saved_inputs` / `saved_outputs` pair a residual position with an input / output index.
     `fresh[i]` is True when backward's i-th result is a new array nobody else holds.
+    `layout_inputs` are the inputs whose cotangent is one matrix product: when such an input is a
+    column-major array (a transposed view, as `W.t()`), `backward_for(layouts)` computes that product
+    column-major too, as PyTorch's mm backward does, so the gradient reaching `W` is row-major like `W`.
     """
     __slots__ = ("kernel", "wrt", "wrt_mask", "diff_outputs", "forward", "backward", "n_saved", "saved_inputs",
-                 "saved_outputs", "fresh", "backward_program", "ct_types", "id")
+                 "saved_outputs", "fresh", "backward_program", "ct_types", "id", "layout_inputs", "variants")
 
     @classmethod
     def build(cls, kernel: Kernel, mask) -> "GradPlan | None":
@@ -112,8 +120,9 @@ class GradPlan:
         if not wrt:
             return None
         active, eqns = active_equations(program, wrt)
+        connected = float_dependents(program, wrt)
         diff_outputs = tuple(j for j, v in enumerate(program.outputs)
-                             if type(v) is not Literal and v in active)
+                             if type(v) is not Literal and v in connected)
         if not diff_outputs:
             return None
         self = cls()
@@ -134,11 +143,49 @@ class GradPlan:
         self.saved_outputs = tuple((r, outputs[v]) for r, v in enumerate(residuals) if v in outputs)
         self.forward = compile_program(program, tuple(program.outputs) + tuple(residuals),
                                        f"{kernel.op.name}_forward_saving", copy_aliases=not kernel.op.view,
-                                       n_aliased=len(program.outputs), materialize=not kernel.op.view)
+                                       n_aliased=len(program.outputs), materialize=not kernel.op.view,
+                                       pytorch_sums=kernel.op.pytorch_sums)
         self.backward = compile_program(backward_program, backward_program.outputs,
-                                        f"{kernel.op.name}_backward", materialize=True)
+                                        f"{kernel.op.name}_backward", materialize=True,
+                                        pytorch_sums=kernel.op.pytorch_sums)
         self.fresh = fresh_outputs(backward_program)
+        self.layout_inputs = matmul_cotangents(backward_program, wrt)
+        self.variants = {}
         return self
+
+    def backward_for(self, column_major) -> object:
+        """The backward computing the cotangents of the inputs flagged in `column_major` (one flag per
+        `layout_inputs` entry) as column-major products."""
+        fn = self.variants.get(column_major)
+        if fn is None:
+            outputs = {self.backward_program.outputs[k] for (k, _), flag in zip(self.layout_inputs, column_major)
+                       if flag}
+            fn = self.variants[column_major] = compile_program(
+                self.backward_program, self.backward_program.outputs, f"{self.kernel.op.name}_backward",
+                materialize=True, pytorch_sums=self.kernel.op.pytorch_sums, column_major=outputs)
+        return fn
+
+
+def matmul_cotangents(program: Program, wrt) -> tuple:
+    """(output position, input index) for the backward's outputs made by one 2-D matmul equation."""
+    producer = {v: eqn for eqn in program.equations for v in eqn.outputs}
+    found = []
+    for k, (v, i) in enumerate(zip(program.outputs, wrt)):
+        eqn = producer.get(v) if type(v) is not Literal else None
+        if eqn is not None and eqn.prim.name == "matmul" and all(a.type.ndim == 2 for a in eqn.inputs):
+            found.append((k, i))
+    return tuple(found)
+
+
+def float_dependents(program: Program, wrt) -> set:
+    """The Vars that depend on the `wrt` inputs through float values: PyTorch gives these a grad_fn, also
+    where the derivative is zero by declaration (sign, floor), but not past a bool or int value, nor past
+    stop_gradient (a detach)."""
+    reached = {program.inputs[i] for i in wrt}
+    for eqn in program.equations:
+        if eqn.prim.name != "stop_gradient" and any(type(a) is not Literal and a in reached for a in eqn.inputs):
+            reached.update(v for v in eqn.outputs if is_float(v.type.dtype))
+    return reached
 
 
 def adjoint_program(program: Program, values, active, eqns, wrt, diff_outputs):
@@ -183,7 +230,7 @@ def fresh_outputs(program: Program) -> tuple:
 # ---- code generation -------------------------------------------------------------------------------
 
 def compile_program(program: Program, outputs, name: str, copy_aliases: bool = False, n_aliased=None,
-                    materialize: bool = False):
+                    materialize: bool = False, pytorch_sums: bool = True, column_major=frozenset()):
     """A Python function running `program` on numpy arrays with one impl call per equation, returning
     the tuple of `outputs` (Vars or Literals of the program).
 
@@ -191,7 +238,10 @@ def compile_program(program: Program, outputs, name: str, copy_aliases: bool = F
     `n_aliased` outputs are copied when they could share memory with an input, so an op that is not a
     view never returns its input's storage. Shape-only primitives (reshape, expand_dims, squeeze) become
     `.reshape` to their static result shape; with `materialize`, small broadcasts are filled into a new
-    array (cheaper than numpy's broadcast view) since nothing needs them to alias their input.
+    array (cheaper than numpy's broadcast view) since nothing needs them to alias their input. Primitives
+    with a facade implementation (_numerics.FACADE_IMPLS) use it; reduce_sum only with `pytorch_sums`.
+    The matmuls producing the Vars in `column_major` compute (b.T @ a.T).T: the same product, laid out
+    column-major.
     """
     n_aliased = len(outputs) if n_aliased is None else n_aliased
     keep = set(v for v in outputs if type(v) is not Literal)
@@ -222,12 +272,16 @@ def compile_program(program: Program, outputs, name: str, copy_aliases: bool = F
         out_type = eqn.outputs[0].type
         if eqn.prim.name in SHAPE_ONLY:
             lines.append(f"    {lhs} = {ref(eqn.inputs[0])}.reshape({out_type.shape!r})")
+        elif eqn.prim.name == "matmul" and eqn.outputs[0] in column_major:
+            namespace["_matmul"] = np.matmul
+            a, b = (ref(x) for x in eqn.inputs)
+            lines.append(f"    {lhs} = _matmul({b}.T, {a}.T).T")
         elif eqn.prim.name == "broadcast_to" and materialize and out_type.size <= SMALL:
             namespace["_filled"] = _filled
             lines.append(f"    {lhs} = _filled({ref(eqn.inputs[0])}, {out_type.shape!r})")
         else:
             fname = f"{eqn.prim.name}_{k}"
-            namespace[fname] = bound_impl(eqn)
+            namespace[fname] = bound_impl(eqn, pytorch_sums)
             args = ", ".join(ref(a) for a in eqn.inputs)
             lines.append(f"    {lhs} = {fname}({args})")
         if eqn.prim.name in VIEW_PRIMITIVES and any(a in aliases for a in eqn.inputs):
@@ -261,8 +315,10 @@ def _filled(x, shape):
     return out
 
 
-def bound_impl(eqn):
+def bound_impl(eqn, pytorch_sums=True):
     impl = _numerics.FACADE_IMPLS.get(eqn.prim.name, eqn.prim.impl)
+    if eqn.prim.name == "reduce_sum" and not pytorch_sums:
+        impl = eqn.prim.impl
     return functools.partial(impl, **eqn.params) if eqn.params else impl
 
 

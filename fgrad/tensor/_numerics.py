@@ -24,8 +24,9 @@ GRAIN = 32768           # at::internal::GRAIN_SIZE: larger full reductions are p
 def torch_sum(x, *, axes):
     """reduce_sum rounding like torch.sum on CPU (see the module docstring)."""
     x = np.asarray(x)
-    full = all(n == 1 for i, n in enumerate(x.shape) if i not in axes)
-    if x.dtype.kind != "f" or x.size == 0 or not axes or (full and x.size > GRAIN):
+    if x.dtype.kind != "f" or x.size == 0 or not axes:
+        return np.sum(x, axis=axes, dtype=x.dtype)
+    if x.size > GRAIN and all(n == 1 for i, n in enumerate(x.shape) if i not in axes):
         return np.sum(x, axis=axes, dtype=x.dtype)
     if x.ndim == 1 or (len(axes) == x.ndim and x.flags.c_contiguous):
         flat = x.reshape(-1)

@@ -17,6 +17,7 @@ import numpy as np
 from fgrad import ops
 from fgrad.ops.control import stop_gradient
 from fgrad.tensor import _dtypes
+from fgrad.tensor._grad_mode import state as _grad_state
 from fgrad.tensor._kernels import FacadeOp
 from fgrad.tensor._tensor import Tensor, _dim, apply, make
 
@@ -844,8 +845,8 @@ def _var_fn(x, axes, correction, keepdim, take_sqrt):
     return _keep(y, axes, keepdim)
 
 
-_VAR = FacadeOp("var", _var_fn, "VarBackward0")
-_STD = FacadeOp("std", _var_fn, "StdBackward0")
+_VAR = FacadeOp("var", _var_fn, "VarBackward0", pytorch_sums=False)
+_STD = FacadeOp("std", _var_fn, "StdBackward0", pytorch_sums=False)
 
 
 def _var_args(input, dim, unbiased, keepdim, correction):
@@ -890,7 +891,7 @@ def _norm_fn(x, p, axes, keepdim, dtype):
     return _keep(y, axes, keepdim)
 
 
-_NORM = FacadeOp("norm", _norm_fn, "LinalgVectorNormBackward0")
+_NORM = FacadeOp("norm", _norm_fn, "LinalgVectorNormBackward0", pytorch_sums=False)
 
 
 def norm(input, p="fro", dim=None, keepdim=False, dtype=None):
@@ -922,7 +923,7 @@ def _stable_shift(x, axes):
     return ops.expand_dims(m, axes)
 
 
-_LOGSUMEXP = FacadeOp("logsumexp", _logsumexp_fn, "LogsumexpBackward0")
+_LOGSUMEXP = FacadeOp("logsumexp", _logsumexp_fn, "LogsumexpBackward0", pytorch_sums=False)
 
 
 def logsumexp(input, dim, keepdim=False):
@@ -944,8 +945,8 @@ def _log_softmax_fn(x, axis, dtype):
     return ops.sub(z, ops.expand_dims(ops.log(ops.reduce_sum(ops.exp(z), axis)), axis))
 
 
-_SOFTMAX = FacadeOp("softmax", _softmax_fn, "SoftmaxBackward0")
-_LOG_SOFTMAX = FacadeOp("log_softmax", _log_softmax_fn, "LogSoftmaxBackward0")
+_SOFTMAX = FacadeOp("softmax", _softmax_fn, "SoftmaxBackward0", pytorch_sums=False)
+_LOG_SOFTMAX = FacadeOp("log_softmax", _log_softmax_fn, "LogSoftmaxBackward0", pytorch_sums=False)
 
 
 def _softmax_args(input, dim, dtype):
@@ -1705,8 +1706,7 @@ def _keep_original(node, self):
 
 
 def _check_inplace_allowed(self):
-    from fgrad.tensor._grad_mode import state
-    if not state.enabled:
+    if not _grad_state.enabled:
         return
     if self._grad_fn is None and self._requires_grad:
         raise RuntimeError("a leaf Variable that requires grad is being used in an in-place operation.")
@@ -1722,10 +1722,12 @@ def _check_inplace_allowed(self):
 
 def check_leaf_inplace(self):
     """The error PyTorch raises before running an in-place op on a leaf that requires grad."""
-    from fgrad.tensor._grad_mode import state
-    if state.enabled and self._grad_fn is None and self._requires_grad:
+    if not _grad_state.enabled:
+        return
+    if self._grad_fn is None and self._requires_grad:
         raise RuntimeError("a leaf Variable that requires grad is being used in an in-place operation.")
-    if state.enabled and self._base is not None and self._base._grad_fn is None and self._base._requires_grad:
+    base = self._base
+    if base is not None and base._grad_fn is None and base._requires_grad:
         raise RuntimeError("a view of a leaf Variable that requires grad is being used in an in-place operation.")
 
 

@@ -86,6 +86,10 @@ def _record(op, kernel, plan, args, arrays, multi):
     n_out = kernel.n_out
     edges = tuple([edge_of(a) if needs else None for a, needs in zip(args, plan.wrt_mask)])
     node = node_class(op.node_name)(plan, args, results[n_out:], edges)
+    if plan.layout_inputs:
+        column_major = tuple([_column_major(arrays[i]) for _, i in plan.layout_inputs])
+        if True in column_major:
+            node._backward = plan.backward_for(column_major)
     diff = plan.diff_outputs
     if n_out == 1 and not op.view:
         outs = [make(results[0], node, 0) if diff else make(results[0])]
@@ -99,6 +103,11 @@ def _record(op, kernel, plan, args, arrays, multi):
     if plan.saved_inputs or plan.saved_outputs:
         node._versions = saved_versions(node, plan, args, outs)
     return tuple(outs) if multi else outs[0]
+
+
+def _column_major(a) -> bool:
+    flags = a.flags
+    return flags.f_contiguous and not flags.c_contiguous
 
 
 def _view_of(base, data):
@@ -255,6 +264,17 @@ class Tensor:
 
     def backward(self, gradient=None, retain_graph=None, create_graph=False, inputs=None):
         """Accumulate d(self)/d(leaf) into each leaf's `.grad` (see fgrad.autograd.backward)."""
+        if (gradient is None and inputs is None and not create_graph and self._grad_fn is not None
+                and self._data.size == 1):
+            # the common `loss.backward()`, without the general argument handling
+            prev = _grad_state.enabled
+            _grad_state.enabled = False
+            try:
+                _autograd.run_backward([(self._grad_fn, self._output_nr, np.ones(self._data.shape, self._data.dtype))],
+                                       bool(retain_graph), False)
+            finally:
+                _grad_state.enabled = prev
+            return
         from fgrad.tensor import autograd
         autograd.backward(self, gradient, retain_graph, create_graph, inputs=inputs)
 

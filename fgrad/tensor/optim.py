@@ -166,33 +166,51 @@ def _state_value_for(param, key, value):
 
 
 def _grads(group):
-    """(parameter, its gradient as a numpy array) for the parameters of `group` that have a gradient."""
+    """(parameter, its gradient as a numpy array) for the parameters of `group` that have a gradient; a
+    gradient laid out differently from its parameter (a transposed matmul result) is copied into the
+    parameter's layout once, rather than every update op walking the two in different orders."""
     for p in group["params"]:
         grad = p._grad
         if grad is not None:
-            yield p, grad._data
+            data = grad._data
+            if p._data.flags.c_contiguous and not data.flags.c_contiguous:
+                data = np.ascontiguousarray(data)
+            yield p, data
 
 
 def _zeros_like(param) -> Tensor:
     return make(np.zeros_like(param._data))
 
 
+# From this many elements on, a float32 in-place fused multiply-add runs as one compiled loop (no float64
+# temporaries: ~10x faster than numpy's route on 200k elements); below it, numpy costs less than loading
+# the loop. Both compute the same float64 sum and round it once.
+COMPILED_FMA_MIN_SIZE = 1 << 15
+
+
 def fused_multiply_add(base, scale, factor, out=None):
     """base + scale * factor rounded once, as the FMA in PyTorch's CPU kernels; `scale` is a Python number
-    (rounded to base's dtype first, as PyTorch casts a Scalar) or an array.
+    (rounded to base's dtype first, as PyTorch casts a Scalar) or an array shaped like `factor`.
 
     float32 goes through float64, where the product of two float32 values is exact, so the only rounding
     that matters is the final one (a double rounding differs from the fused result in about 2**-29 of
     cases). float64 has no wider numpy type; it is rounded twice.
 
-    >>> fused_multiply_add(np.float32([1.0]), 0.5, np.float32([3.0]))
-    array([2.5], dtype=float32)
+    >>> fused_multiply_add(np.float32([-1.0]), 1 + 2 ** -12, np.float32([1 + 2 ** -12])) == 2 ** -11 + 2 ** -24
+    array([ True])
     """
     if base.dtype != np.float32:
         result = base + scale * factor
     else:
         if not isinstance(scale, np.ndarray):
             scale = np.float32(scale)
+        if out is base and base.size >= COMPILED_FMA_MIN_SIZE and _same_flat_layout(base, factor, scale):
+            fma_scalar, fma_elementwise = _compiled_fma_loops()
+            if scale.ndim == 0:
+                fma_scalar(base.reshape(-1), scale, factor.reshape(-1))
+            else:
+                fma_elementwise(base.reshape(-1), scale.reshape(-1), factor.reshape(-1))
+            return out
         wide = np.multiply(factor, scale, dtype=np.float64)
         wide += base
         result = wide.astype(np.float32)
@@ -200,6 +218,37 @@ def fused_multiply_add(base, scale, factor, out=None):
         return result
     np.copyto(out, result)
     return out
+
+
+def _same_flat_layout(base, factor, scale) -> bool:
+    """All C-contiguous float32 arrays of one shape (so their flat views line up element for element)."""
+    arrays = (base, factor) if scale.ndim == 0 else (base, factor, scale)
+    return all(a.flags.c_contiguous and a.shape == base.shape and a.dtype == np.float32 for a in arrays)
+
+
+_fma_loops = None
+
+
+def _compiled_fma_loops():
+    """Numba loops for base[i] = float32(base[i] + scale * factor[i]) computed in float64, with a scalar
+    scale and with a scale per element; compiled on first use. They update `base` in place: with a
+    separate output that may alias it, LLVM does not vectorize the loop (5x slower)."""
+    global _fma_loops
+    if _fma_loops is None:
+        import numba
+
+        @numba.njit(cache=True, nogil=True)
+        def fma_scalar(base, scale, factor):
+            wide_scale = np.float64(scale)
+            for i in range(base.size):
+                base[i] = np.float32(np.float64(base[i]) + wide_scale * np.float64(factor[i]))
+
+        @numba.njit(cache=True, nogil=True)
+        def fma_elementwise(base, scale, factor):
+            for i in range(base.size):
+                base[i] = np.float32(np.float64(base[i]) + np.float64(scale[i]) * np.float64(factor[i]))
+        _fma_loops = (fma_scalar, fma_elementwise)
+    return _fma_loops
 
 
 # ---- SGD ----------------------------------------------------------------------------------------------

@@ -148,10 +148,15 @@ def trace_primal(fun, args, nondiff_argnums):
 
 
 def positional_args(fun, args, kwargs) -> tuple:
-    """Keyword arguments moved to their positions, so nondiff_argnums and the rules see one argument list."""
-    if not kwargs:
+    """Keyword arguments moved to their positions and defaults filled in (as JAX does), so nondiff_argnums and
+    the rules see one argument list, the same whether or not the caller spelled out the defaults."""
+    try:
+        signature = inspect.signature(fun)
+    except (TypeError, ValueError):      # no signature to read (some builtins): positional calls only
+        if kwargs:
+            raise
         return args
-    bound = inspect.signature(fun).bind(*args, **kwargs)
+    bound = signature.bind(*args, **kwargs)
     bound.apply_defaults()
     if bound.kwargs:
         raise TypeError(f"{fun!r}: custom_vjp/custom_jvp functions cannot take keyword-only arguments")

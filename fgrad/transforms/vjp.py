@@ -16,12 +16,22 @@ def active_equations(program: Program, wrt) -> tuple[set, list]:
     active = {program.inputs[i] for i in wrt if is_float(program.inputs[i].type.dtype)}
     eqns = []
     for eqn in program.equations:
-        if any(type(a) is not Literal and a in active for a in eqn.inputs):
+        if passes_derivative(eqn, active):
             float_outs = [v for v in eqn.outputs if is_float(v.type.dtype)]
             if float_outs:
                 active.update(float_outs)
                 eqns.append(eqn)
     return active, eqns
+
+
+def passes_derivative(eqn, active: set) -> bool:
+    """Whether an active input of `eqn` reaches its outputs through a VJP rule not declared zero (stop_gradient's
+    output, like a comparison's, is a constant to reverse mode)."""
+    rules = eqn.prim.vjp
+    reads = [i for i, a in enumerate(eqn.inputs) if type(a) is not Literal and a in active]
+    if not isinstance(rules, tuple):
+        return bool(reads)
+    return any(rules[i] is not None for i in reads)
 
 
 def accumulate(ct_env, var, ct):

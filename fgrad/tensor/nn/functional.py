@@ -143,9 +143,9 @@ def _float_pair(input, target):
     return input, target, dtype
 
 
-def _weighted_loss(elementwise, weight, reduction):
+def _weighted_loss(elementwise, weight, reduction, input_shape):
     # PyTorch's mse_loss / l1_loss with `weight`: a composite whose mean divides by the weights' sum.
-    if weight.shape != elementwise.shape:
+    if weight.shape != input_shape:
         raise ValueError("Weights and input must have the same size.")
     weighted = _ops.mul(elementwise, weight)
     if reduction == "none":
@@ -192,9 +192,10 @@ def mse_loss(input, target, size_average=None, reduce=None, reduction: str = "me
     """
     _warn_target_size(input, target)
     reduction = _reduction(reduction, size_average, reduce)
+    input_shape = input.shape
     input, target, dtype = _float_pair(input, target)
     if weight is not None:
-        return _weighted_loss(_ops.pow(_ops.sub(input, target), 2), weight, reduction)
+        return _weighted_loss(_ops.pow(_ops.sub(input, target), 2), weight, reduction, input_shape)
     return apply(_MSE_LOSS, (input, target), (dtype, reduction))
 
 
@@ -203,10 +204,11 @@ def l1_loss(input, target, size_average=None, reduce=None, reduction: str = "mea
     sub, abs and mean/sum, so its node is MeanBackward0 (SumBackward0, AbsBackward0)."""
     _warn_target_size(input, target)
     reduction = _reduction(reduction, size_average, reduce)
+    input_shape = input.shape
     input, target, _ = _float_pair(input, target)
     errors = _ops.abs(_ops.sub(input, target))
     if weight is not None:
-        return _weighted_loss(errors, weight, reduction)
+        return _weighted_loss(errors, weight, reduction, input_shape)
     if reduction == "mean":
         return _ops.mean(errors)
     return _ops.sum(errors) if reduction == "sum" else errors

@@ -384,7 +384,7 @@ class Module:
             module._save_to_state_dict(destination, name + "." if name else "", keep_vars)
         return destination
 
-    def _load_from_state_dict(self, state_dict, prefix, missing_keys, unexpected_keys, error_msgs):
+    def _load_from_state_dict(self, state_dict, prefix, missing_keys, unexpected_keys, error_msgs, assign=False):
         persistent = {k: v for k, v in self._buffers.items() if k not in self._non_persistent_buffers_set}
         local_state = {k: v for k, v in itertools.chain(self._parameters.items(), persistent.items())
                        if v is not None}
@@ -404,8 +404,11 @@ class Module:
                 error_msgs.append(f"size mismatch for {key}: copying a param with shape {value.shape} from "
                                   f"checkpoint, the shape in current model is {param.shape}.")
                 continue
-            with _grad_mode.no_grad():
-                param.copy_(value)
+            if assign:
+                self._assign_loaded(name, param, value)
+            else:
+                with _grad_mode.no_grad():
+                    param.copy_(value)
         for key in state_dict:
             if key.startswith(prefix):
                 head = key[len(prefix):].split(".", 1)
@@ -413,20 +416,25 @@ class Module:
                 if head[0] not in known:
                     unexpected_keys.append(key)
 
+    def _assign_loaded(self, name, param, value):
+        # assign=True: the loaded tensor itself becomes the parameter (as a Parameter keeping requires_grad)
+        if isinstance(param, Parameter):
+            value = value.requires_grad_(param.requires_grad) if isinstance(value, Parameter) \
+                else Parameter(value, requires_grad=param.requires_grad)
+        setattr(self, name, value)
+
     def load_state_dict(self, state_dict, strict: bool = True, assign: bool = False):
-        """Copy tensors from `state_dict` into the parameters and buffers (under no_grad). With strict, keys
-        missing from it or unknown to the module raise, with PyTorch's message."""
+        """Copy tensors from `state_dict` into the parameters and buffers (under no_grad); with assign=True,
+        the loaded tensors replace them. With strict, keys missing from it or unknown to the module raise,
+        with PyTorch's message."""
         if not hasattr(state_dict, "keys") or not hasattr(state_dict, "__getitem__"):
             raise TypeError(f"Expected state_dict to be dict-like, got {type(state_dict)}.")
-        if assign:
-            raise NotImplementedError("fgrad's load_state_dict copies into the existing parameters; "
-                                      "assign=True is not supported")
         missing_keys, unexpected_keys, error_msgs = [], [], []
         state_dict = OrderedDict(state_dict)
         for prefix, module in self.named_modules(remove_duplicate=False):
             prefix = prefix + "." if prefix else ""
             local = {k: v for k, v in state_dict.items() if k.startswith(prefix)}
-            module._load_from_state_dict(local, prefix, missing_keys, unexpected_keys, error_msgs)
+            module._load_from_state_dict(local, prefix, missing_keys, unexpected_keys, error_msgs, assign)
         if strict:
             if unexpected_keys:
                 error_msgs.insert(0, "Unexpected key(s) in state_dict: {}. ".format(
@@ -475,7 +483,7 @@ class Module:
         return self._apply(lambda t: t.float() if t.is_floating_point() else t)
 
     def type(self, dst_type):
-        return self._apply(lambda t: t.to(dst_type))
+        return self._apply(lambda t: t.type(dst_type))
 
     def cpu(self):
         return self
