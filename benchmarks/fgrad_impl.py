@@ -26,7 +26,7 @@ import workloads as W  # noqa: E402
 # here is the rest of that import (~0.8 s), not work for any one function.
 import numba  # noqa: E402,F401
 from numba.core.registry import cpu_target  # noqa: E402
-from fgrad.backend import numba_jit  # noqa: E402,F401
+from fgrad.backend import numba_jit, vecmath  # noqa: E402,F401
 
 cpu_target.target_context.refresh()
 

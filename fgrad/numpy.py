@@ -37,7 +37,6 @@ import numpy as np
 
 import fgrad.ops as ops
 from fgrad.ir import canonical_dtype, is_float
-from fgrad.ir.errors import TracerConversionError
 from fgrad.ir.tracing import Tracer
 from fgrad.ops.base import PYTHON_SCALARS, float_dtype, is_tracer, result_dtype, typeof
 from fgrad.ops.control import stop_gradient
@@ -1745,7 +1744,7 @@ def _astype_method(self, dtype, copy=True):
 
 def _concrete_only(what: str):
     def method(self, *args, **kwargs):
-        raise TracerConversionError(self, what)
+        raise self.conversion_error(what)
     return method
 
 

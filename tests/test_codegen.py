@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import pathlib
+import re
 
 import numpy as np
 import pytest
@@ -44,7 +45,9 @@ GOLDEN = [
 
 def lowered_text(fun, args, parallel=False) -> str:
     lowered = fgrad.jit(fun, parallel=parallel).lower(*args)
-    return f"{lowered.program}\n\n{lowered.source}"
+    # The kernel names the hash of fgrad.backend.vecmath's source, which changes with every edit there.
+    source = re.sub(r"# vecmath [0-9a-f]+", "# vecmath <hash>", lowered.source)
+    return f"{lowered.program}\n\n{source}"
 
 
 @pytest.mark.parametrize("name, fun, args", GOLDEN, ids=[g[0] for g in GOLDEN])
@@ -59,8 +62,9 @@ def test_source_matches_golden(name, fun, args):
 
 def test_w1_gradient_is_one_loop_without_temporaries():
     source = fgrad.jit(fgrad.value_and_grad(w1_loss)).lower(np.ones(8)).source
-    assert source.count("for ") == 1
-    assert source.count("np.empty") == 1        # the gradient, the only array output
+    assert source.count("for i0 in") == 1         # one pass over x (blocked for the sum)
+    assert source.count("np.empty((n0,)") == 1     # the gradient is the only array of x's size
+    assert "vsin(v0)" in source and "np.sin" not in source
 
 
 def test_source_does_not_depend_on_sizes():

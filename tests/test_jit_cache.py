@@ -68,6 +68,6 @@ def test_a_damaged_cache_is_rebuilt(tmp_path):
 def test_a_damaged_kernel_file_is_rewritten(tmp_path):
     first, _ = run_child(tmp_path)
     path = Path(first["path"])
-    path.write_text(path.read_text().replace("np.sin", "np.cos"))
+    path.write_text(path.read_text().replace("def kernel(", "def damaged("))
     rebuilt, stderr = run_child(tmp_path)
     assert rebuilt["ok"] and "did not match its hash" in stderr

@@ -478,3 +478,30 @@ def test_nn_linear_sgd_step():
     # d/dw mean((w x + b - y)^2) = mean(2 (wx + b - y) x) = ((-2.5) * 1 + (-4) * 2) = -10.5
     np.testing.assert_allclose(values(model.weight), [[0.5 + 0.1 * 10.5]], rtol=1e-6)
     assert repr(model) == "Linear(in_features=1, out_features=1, bias=True)"
+
+
+def test_weight_gradient_keeps_the_weight_layout():
+    torch.manual_seed(0)
+    W = torch.randn(4, 3, requires_grad=True)
+    X = torch.randn(5, 3)
+    (X @ W.t()).sum().backward()
+    assert W.grad.numpy().flags.c_contiguous          # computed column-major for W.t(), as PyTorch's mm
+    np.testing.assert_allclose(W.grad.numpy(), np.ones((5, 4)).T @ X.numpy(), rtol=1e-5)
+
+
+def test_sign_and_floor_like_ops_keep_the_graph():
+    x = torch.tensor([-1.5, 2.0], requires_grad=True)
+    y = x.sign()
+    assert type(y.grad_fn).__name__ == "SignBackward0"
+    (y * x).sum().backward()
+    assert values(x.grad) == [-1.0, 1.0]
+    assert (x > 0).grad_fn is None and not (x > 0).requires_grad
+
+
+@pytest.mark.parametrize("op", [lambda x: x ** 1, lambda x: x.repeat(1), lambda x: x.clone(), lambda x: x.flip(()),
+                                lambda x: x * 1], ids=["pow_one", "repeat_one", "clone", "flip_none", "mul_one"])
+def test_ops_that_are_not_views_never_share_storage(op):
+    x = torch.ones(3)
+    y = op(x)
+    y.add_(1)
+    assert values(x) == [1.0, 1.0, 1.0] and x._version == 0

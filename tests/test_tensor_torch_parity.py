@@ -877,3 +877,21 @@ def test_float32_sums_round_like_pytorch(shape, data, seed):
     x = (r.standard_normal(shape) * 1000).astype(np.float32)
     check(lambda L: (L.tensor(x).sum(dims), L.tensor(x).mean(dims), L.tensor(x).t().sum(0) if len(shape) == 2
                      else L.tensor(x).sum()), torch, rtol=0, atol=0)
+
+
+SORTING = {
+    "sort": lambda L, x: tuple(L.sort(x, dim=1)),
+    "sort_descending": lambda L, x: tuple(x.sort(0, descending=True)),
+    "argsort": lambda L, x: L.argsort(x, dim=1),
+    "topk": lambda L, x: tuple(L.topk(x, 2, dim=1)),
+    "topk_smallest": lambda L, x: tuple(x.topk(1, dim=0, largest=False)),
+}
+
+
+@pytest.mark.parametrize("name", list(SORTING), ids=list(SORTING))
+def test_sorting(name):
+    check(with_grads(SORTING[name], (vals(3, 4, seed=11), F32, True)), torch)
+
+
+def test_unique():
+    check(lambda L: L.unique(L.tensor([3, 1, 3, 2, 1]), return_inverse=True, return_counts=True), torch)

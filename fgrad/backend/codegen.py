@@ -41,6 +41,9 @@ ENTRY = "kernel"
 # A value read through a view (a slice, a pad, a broadcast) at another index is recomputed there when it
 # takes at most this many cheap operations, rather than stored to a temporary array and loaded.
 RECOMPUTE_LIMIT = 16
+# Primitives with a vectorisable implementation in fgrad.backend.vecmath (its FUNCTIONS, by name).
+VECTOR_MATH = {"exp": "vexp", "expm1": "vexpm1", "log": "vlog", "log1p": "vlog1p", "sin": "vsin",
+               "cos": "vcos", "tanh": "vtanh", "logistic": "vlogistic"}
 EXPENSIVE = frozenset({"exp", "log", "log1p", "expm1", "sin", "cos", "tan", "tanh", "logistic", "pow", "sqrt"})
 BLOCK = 4096          # elements per prange block of a 1-D full reduction
 
@@ -357,9 +360,13 @@ def cast_expr(expr: str, dtype) -> str:
 class Writer:
     """Writes the kernel source for a plan."""
 
-    def __init__(self, plan: Planner, parallel: bool):
+    def __init__(self, plan: Planner, parallel: bool, vector_math: bool):
         self.plan = plan
         self.parallel = parallel
+        self.vector_math = vector_math
+        self.vector_functions = set()   # fgrad.backend.vecmath functions the kernel calls
+        self.in_loop = False            # vecmath only pays inside loops (LLVM vectorises them)
+        self.reduction_sink = None      # reduction -> buffer element the body stores its value to
         self.uses_prange = False
         self.number = {}
         for v in plan.program.inputs:
@@ -459,6 +466,11 @@ class Writer:
 
     def expression(self, eqn, args) -> str:
         """The scalar expression of an elementwise equation on argument expressions."""
+        if (self.vector_math and self.in_loop and eqn.prim.name in VECTOR_MATH
+                and eqn.outputs[0].type.dtype.kind == "f"):
+            name = VECTOR_MATH[eqn.prim.name]
+            self.vector_functions.add(name)
+            return cast_expr(f"{name}({args[0]})", eqn.outputs[0].type.dtype)
         emitter = eqn.prim.numba
         expr = emitter(args, **eqn.params) if callable(emitter) else emitter.format(*args, **eqn.params)
         return cast_expr(expr, eqn.outputs[0].type.dtype)
@@ -594,6 +606,11 @@ class Writer:
         head = ["import numpy as np"]
         if self.uses_prange:
             head.append("from numba import prange")
+        if self.vector_functions:
+            from fgrad.backend import vecmath
+            # The hash names vecmath's source: Numba's cache of this file holds their compiled code.
+            head.append(f"from fgrad.backend.vecmath import {', '.join(sorted(self.vector_functions))}"
+                        f"  # vecmath {vecmath.SOURCE_HASH}")
         head += ["", "", f"def {ENTRY}({', '.join(params)}):"]
         body = ["    " + line for line in self.size_lines] + self.lines
         body.append(f"    return ({', '.join(returned)}{',' if len(returned) == 1 else ''})")
@@ -678,7 +695,9 @@ class Writer:
 
     def write_full_reduction(self, group, reductions, idx, order, extents, parallel):
         accs = [f"r{self.number[e.outputs[0]]}" for e in reductions]
-        if not parallel:
+        if len(order) == 1:
+            self.write_blocked_reduction(group, reductions, idx, extents[0], parallel)
+        elif not parallel:
             for eqn, acc in zip(reductions, accs):
                 self.emit(1, f"{acc} = {reduce_init(eqn)}")
             depth = 1
@@ -691,25 +710,17 @@ class Writer:
             self.uses_prange = True
             first = order[0]
             gid = group.index
-            if len(order) == 1:
-                self.emit(1, f"nb{gid} = ({extents[first]} + {BLOCK - 1}) // {BLOCK}")
-            else:
-                self.emit(1, f"nb{gid} = {extents[first]}")
+            self.emit(1, f"nb{gid} = {extents[first]}")
             for eqn in reductions:
                 self.emit(1, f"p{self.number[eqn.outputs[0]]} = np.empty(nb{gid}, {accumulator_dtype(eqn)})")
             self.emit(1, f"for b{gid} in prange(nb{gid}):")
             for eqn, acc in zip(reductions, accs):
                 self.emit(2, f"{acc} = {reduce_init(eqn)}")
-            if len(order) == 1:
-                self.emit(2, f"for {idx[first]} in range(b{gid} * {BLOCK}, min(b{gid} * {BLOCK} + {BLOCK}, "
-                             f"{extents[first]})):")
-                depth = 3
-            else:
-                self.emit(2, f"{idx[first]} = b{gid}")
-                depth = 2
-                for k in order[1:]:
-                    self.emit(depth, f"for {idx[k]} in range({extents[k]}):")
-                    depth += 1
+            self.emit(2, f"{idx[first]} = b{gid}")
+            depth = 2
+            for k in order[1:]:
+                self.emit(depth, f"for {idx[k]} in range({extents[k]}):")
+                depth += 1
             self.write_body(group, idx, depth)
             for eqn, acc in zip(reductions, accs):
                 self.emit(2, f"p{self.number[eqn.outputs[0]]}[b{gid}] = {acc}")
@@ -722,12 +733,47 @@ class Writer:
             out = eqn.outputs[0]
             self.emit(1, f"{self.scalar(out)} = {cast_expr(acc, out.type.dtype)}")
 
+    def write_blocked_reduction(self, group, reductions, idx, n, parallel):
+        """A 1-D full reduction in blocks: the body stores the values to reduce in a block buffer (so the
+        loop has no carried dependency and LLVM vectorises it), a short loop sums the buffer, and the
+        block results are combined in order. Serial and prange kernels add in the same order."""
+        gid = group.index
+        i = idx[0]
+        names = [self.number[e.outputs[0]] for e in reductions]
+        self.emit(1, f"nb{gid} = ({n} + {BLOCK - 1}) // {BLOCK}")
+        for eqn, k in zip(reductions, names):
+            self.emit(1, f"p{k} = np.empty(nb{gid}, {accumulator_dtype(eqn)})")
+            if not parallel:
+                self.emit(1, f"t{k} = np.empty({BLOCK}, {accumulator_dtype(eqn)})")
+        self.uses_prange |= parallel
+        self.emit(1, f"for b{gid} in {'prange' if parallel else 'range'}(nb{gid}):")
+        self.emit(2, f"lo{gid} = b{gid} * {BLOCK}")
+        self.emit(2, f"hi{gid} = min(lo{gid} + {BLOCK}, {n})")
+        if parallel:
+            for eqn, k in zip(reductions, names):
+                self.emit(2, f"t{k} = np.empty({BLOCK}, {accumulator_dtype(eqn)})")
+        self.emit(2, f"for {i} in range(lo{gid}, hi{gid}):")
+        self.reduction_sink = {eqn: f"t{k}[{i} - lo{gid}]" for eqn, k in zip(reductions, names)}
+        self.write_body(group, idx, 3)
+        self.reduction_sink = None
+        for eqn, k in zip(reductions, names):
+            self.emit(2, f"r{k} = {reduce_init(eqn)}")
+            self.emit(2, f"for j{gid} in range(hi{gid} - lo{gid}):")
+            self.emit(3, reduce_update(eqn, f"r{k}", f"t{k}[j{gid}]"))
+            self.emit(2, f"p{k}[b{gid}] = r{k}")
+        for eqn, k in zip(reductions, names):
+            self.emit(1, f"r{k} = {reduce_init(eqn)}")
+        self.emit(1, f"for b{gid} in range(nb{gid}):")
+        for eqn, k in zip(reductions, names):
+            self.emit(2, reduce_update(eqn, f"r{k}", f"p{k}[b{gid}]"))
+
     def member_out(self, member) -> Var:
         kind, what = member
         return what if kind == "copy" else what.outputs[0]
 
     def write_body(self, group: Group, idx, depth: int):
         plan = self.plan
+        self.in_loop = bool(group.space)
         loaded = set()
 
         def value(atom) -> str:
@@ -750,8 +796,10 @@ class Writer:
                 self.emit(depth, f"{self.scalar(out)} = {self.load(out, idx)}")
                 loaded.add(self.scalar(out))
             elif what.prim.numba in REDUCE_TAGS:
-                acc = f"r{self.number[what.outputs[0]]}"
-                self.emit(depth, reduce_update(what, acc, value(what.inputs[0])))
+                if self.reduction_sink is not None:
+                    self.emit(depth, f"{self.reduction_sink[what]} = {value(what.inputs[0])}")
+                else:
+                    self.emit(depth, reduce_update(what, f"r{self.number[what.outputs[0]]}", value(what.inputs[0])))
                 continue
             else:
                 out = what.outputs[0]
@@ -1045,12 +1093,15 @@ def reduce_update(eqn, acc: str, value: str) -> str:
     return f"{acc} = {value} if ({value} {better} {acc} or {value} != {value}) else {acc}"
 
 
-def generate(program: Program, parallel: bool = False) -> LoweredKernel:
+def generate(program: Program, parallel: bool = False, vector_math: bool = True) -> LoweredKernel:
     """The kernel source for `program` (already simplified), with prange loops when `parallel`.
+
+    With `vector_math`, exp, log, sin, ... call fgrad.backend.vecmath's branch-free versions (within
+    ~1 ulp, IEEE special values kept), which LLVM vectorises; without, Numba's scalar libm calls.
 
     >>> import fgrad, fgrad.numpy as fnp
     >>> lowered = generate(fgrad.make_ir(lambda x: fnp.sum(fnp.sin(x)))(fnp.ones(3)))  # doctest: +SKIP
     >>> print(lowered.source)                                                          # doctest: +SKIP
     """
     program = inline_calls(program)
-    return Writer(Planner(program).run(), parallel).write()
+    return Writer(Planner(program).run(), parallel, vector_math).write()

@@ -146,7 +146,6 @@ class Entry:
                 results.append(out[what])
         return self.build(results)
 
-
     def explain(self, exc) -> str:
         from fgrad.backend.numba_jit import KernelCompileError
         if isinstance(exc, KernelCompileError):
@@ -170,6 +169,20 @@ def _raised_while_compiling(exc) -> bool:
     return False
 
 
+def _plain_key(args):
+    """The signature of positional numpy arrays and Python scalars (None if any argument is another kind)."""
+    key = []
+    for a in args:
+        t = type(a)
+        if t is np.ndarray:
+            key.append((a.dtype.char, a.shape))
+        elif t is float or t is int or t is bool:
+            key.append(t)
+        else:
+            return None
+    return tuple(key)
+
+
 class Jitted:
     """A function compiled by `jit`: call it like the original; `.lower(*args)` shows what runs."""
 
@@ -185,20 +198,11 @@ class Jitted:
         functools.update_wrapper(self, fun)
 
     def __call__(self, *args, **kwargs):
+        # The hot path: plain arrays and Python scalars, a key of dtypes and shapes, one dict lookup.
         if not kwargs and not self.static_argnums and type(current_interpreter()) is EvalInterpreter:
-            key = []
-            for a in args:
-                t = type(a)
-                if t is np.ndarray:
-                    key.append((a.dtype.char, a.shape))
-                elif t is float or t is int or t is bool:
-                    key.append(t)
-                else:
-                    break
-            else:
-                entry = self._fast.get(tuple(key))
-                if entry is not None and not _config.config.disable_jit:
-                    return entry(args)
+            entry = self._fast.get(_plain_key(args))
+            if entry is not None and not _config.config.disable_jit:
+                return entry(args)
         return self._call(args, kwargs)
 
     def _call(self, args, kwargs):
@@ -212,27 +216,12 @@ class Jitted:
                 outs = evaluate(program, *leaves)
                 return pytree.tree_unflatten(out_tree, outs)
             entry = self._traces[key] = self._compile(_simplify(program), out_tree)
-            fast = self._fast_key(args, kwargs)
-            if fast is not None:
-                self._fast[fast] = entry
+            if not kwargs and not self.static_argnums and _plain_key(args) is not None:
+                self._fast[_plain_key(args)] = entry
         elif _config.config.disable_jit:
             program, out_tree = self._trace(args, kwargs)
             return pytree.tree_unflatten(out_tree, evaluate(program, *leaves))
         return entry(leaves)
-
-    def _fast_key(self, args, kwargs):
-        if kwargs or self.static_argnums:
-            return None
-        key = []
-        for a in args:
-            t = type(a)
-            if t is np.ndarray:
-                key.append((a.dtype.char, a.shape))
-            elif t is float or t is int or t is bool:
-                key.append(t)
-            else:
-                return None
-        return tuple(key)
 
     def _static_positions(self, nargs: int) -> tuple:
         for i in self.static_argnums:

@@ -1,12 +1,10 @@
-"""Branch-free exp, log, sin, cos, tanh, log1p, expm1 and logistic that LLVM vectorises inside Numba loops.
+"""Branch-free exp, expm1, log, log1p, sin, cos, tanh and logistic that LLVM vectorises in Numba loops.
 
-Numba lowers `np.sin` & co. to scalar libm calls (~10-30 ns each on this machine: llvmlite is not
-SVML-patched), and a loop that calls libm is not vectorised. The functions here are straight-line
-arithmetic: polynomials, bit manipulation through LLVM bitcasts, `x if c else y` selects and no
-data-dependent branch or call, so a loop that calls them becomes packed AVX2/AVX-512 code
-(`vfmadd...pd %zmm` in `dispatcher.inspect_asm()`).
-
-Use them from jitted code by name; one name serves float64 and float32 (and ints, as float64):
+Numba lowers `np.sin` & co. to scalar libm calls (10-30 ns each here: llvmlite is not SVML-patched),
+and a loop that calls libm is not vectorised. These functions are straight-line arithmetic --
+polynomials, bit manipulation through LLVM bitcasts, `a if c else b` selects, no call -- so a loop that
+calls them becomes packed AVX2/AVX-512 code (`vfmadd...pd %zmm` in `dispatcher.inspect_asm()`).
+One name serves float64 and float32 (ints compute as float64):
 
     >>> import numba, numpy as np
     >>> from fgrad.backend.vecmath import vsin
@@ -18,56 +16,58 @@ Use them from jitted code by name; one name serves float64 and float32 (and ints
     >>> bool(np.allclose(out, np.sin(x), rtol=1e-15, atol=0))
     True
 
-Called from Python they map over a scalar or array (a Numba loop, compiled on first use).
+From Python they map over a scalar or an array (a Numba loop compiled on first use). `FUNCTIONS` maps
+primitive names to them for the code generator.
 
-Each public name is a Numba `overload` compiled once per dtype as its own function (inline="never") with
-its own flags, and LLVM inlines it into the caller when the caller's module is optimised: that keeps
-the caller's `fastmath` flags (which would license LLVM to drop NaN/inf selects and to reassociate the
-Cody-Waite reductions) out of these bodies, and Numba-level inlining measured no faster.
-`SOURCE_HASH` changes whenever this file does: a kernel cache that stores code calling these functions
-must include it in its key (Numba's `cache=True` only checks the caller's own source file).
+How they are compiled. Each public name is an `overload` whose one-line body calls the dtype's
+implementation: an njit function compiled once per dtype with this module's flags (`_JIT`: explicit
+fastmath=False, error_model="numpy") and `forceinline=True`, i.e. LLVM `alwaysinline`, so LLVM inlines
+the whole body into the caller's loop before vectorising it, and the instructions keep their own
+(IEEE) flags inside a fastmath caller. Measured alternatives: plain inline="never" leaves sin's body
+(too big for LLVM's inliner) as a call and the loop scalar; Numba's inline="always" would hand the
+caller's fastmath to these bodies, and fastmath lets LLVM drop the NaN/inf selects and cancel TwoSum
+error terms. The codegen may import the names into generated source; a disk-cached kernel stores the
+inlined code (tested), so a kernel cache key must include `SOURCE_HASH` (Numba's cache=True only
+checks the kernel's own source file).
 
-Methods (float64; float32 inputs run the same reductions in double precision with shorter
-polynomials and round once at the end, musl-style, so they are correctly rounded but for ~1e-3 ulp):
+Where to use them: in loops. Called in scalar code they cost about what libm does (a sin+cos chain,
+W5-like: 24.4 ns/step vs 23.4 with libm). Requires FMA hardware for speed (Payne-Hanek and the tanh /
+logistic corrections use llvm.fma; without FMA that becomes a correct but slow libm call).
 
-- exp, expm1: k = rint(x/ln2) and r = x - k*ln2 in two parts (Cody-Waite), expm1(r) = r + r^2/2 +
-  r^3 P(r) with a degree-9 (float32: 4) minimax P fitted for this module, scaled by 2^k built from
-  exponent bits in two factors (so overflow, gradual underflow and subnormal results round once);
-  expm1(x) = (expm1(r) + (1 - 2^-k)) * 2^k.
-- log, log1p: fdlibm. x = 2^k m with m in [sqrt(2)/2, sqrt(2)) by integer arithmetic on the bits,
-  f = m - 1, s = f/(2+f), log = k ln2 + f - (f^2/2 - s (f^2/2 + R(s^2))). log1p adds the exact
-  rounding error of u = 1 + x (a TwoSum) as a correction c/u, like fdlibm's log1p.
-- sin, cos: fdlibm. |x| < 2^20 pi/2: three-round Cody-Waite reduction by pi/2 (fdlibm's "medium" case,
-  unconditionally); larger |x|: Payne-Hanek with a table of 2/pi bits (4 doubles per exponent, built at
-  import from an exact integer computation of pi), exact FMA products and TwoSum accumulation, good to
-  ~2^-150, so the result is right for every finite double. Both paths run for every element (a select
-  picks one); the large one costs ~40% of sin's time (measured; a per-element libm fallback behind an
-  `if` made the loop 50x slower, because LLVM if-converts the call and runs it for every element).
-  Then the fdlibm sin and cos kernels on [-pi/4, pi/4] with the reduction's tail, and a quadrant select.
-- tanh(x) = sign(x) t/(t+2), t = expm1(2 min(|x|, 20)): one expm1 and one division for all x.
-- logistic(x) = (1 if x >= 0 else e)/(1 + e), e = exp(-|x|): never overflows, keeps subnormal results.
+Methods (float64; float32 runs the same reductions in double with shorter polynomials and rounds once,
+as musl's float functions do, so its results are correctly rounded but for rare double roundings):
 
-Measured (this machine: AMD EPYC Zen 5, AVX-512, 2 cores; numpy 2.4, numba 0.68): max error in ulp
-against the correctly rounded result (mpmath/glibc), over dense grids of the whole domain and the
-special values; time per element of `out[i] = f(x[i])` in a serial Numba loop over 1e6 elements in
-range (tanh, logistic: [-20, 20]; exp, expm1: [-50, 50]; log, log1p: [1e-3, 1e3]; sin, cos: [-10, 10]),
-against the same loop calling np.* (libm) and against numpy's own SIMD ufunc on the array:
+- exp, expm1: k = rint(x/ln2), r = x - k ln2 in two parts (Cody-Waite) with its rounding error c;
+  expm1(r) = r + r^2/2 + r^3 P(r), P a degree-9 (float32: 4) minimax fit (Remez, mpmath) made for this
+  module; u + expm1(r + c) is formed with a TwoSum and scaled by 2^k built from exponent bits in two
+  factors (overflow, gradual underflow and subnormal results round once). exp: u = 1;
+  expm1 = (expm1(r) + 1 - 2^-k) 2^k.
+- log, log1p: fdlibm. x = 2^k m, m in [sqrt(2)/2, sqrt(2)), by integer arithmetic on the bits; f = m - 1,
+  s = f/(2+f), log = k ln2 + f - (f^2/2 - s (f^2/2 + R(s^2))). log1p adds the exact rounding error of
+  u = 1 + x (a TwoSum) as the correction c/u, as fdlibm's log1p does.
+- sin, cos: |x| < 2^20 pi/2: Cody-Waite by pi/2 in three 33-bit parts (fdlibm's "medium" case) with
+  TwoSums; beyond: Payne-Hanek with a table of 2/pi (four 53-bit chunks per exponent, built at import
+  from pi computed exactly with integers), exact FMA products and TwoSums, good to ~2^-150, so every
+  finite double is right, the worst case (6381956970095103 * 2^797, |reduced x| ~ 2^-61) included.
+  Then fdlibm's sin and cos kernels on [-pi/4, pi/4] with the reduction's tail and a quadrant select.
+  The large path is an `if`: a well-predicted branch in scalar code, but a vectorised loop runs both
+  paths for every element, which makes vsin ~3x the cost of `vsin_bounded` (medium path only, NaN
+  beyond |x| = 1647099; float32: 4.2e8), the opt-in for callers that accept that contract. (The
+  other way out, `if |x| > limit: np.sin(x)` per element, made the loop 50x slower: LLVM speculates the
+  libm call and runs it for every element.) sin and cos of one x share all their work after LLVM's CSE.
+- tanh(a) = t/(t+2), t = expm1(2 min(|a|, 20)) carried as a double-double, one division and one
+  correction step (exact residual by FMA); copysign.
+- logistic(x) = (1 if x >= 0 else e)/(1 + e), e = exp(-|x|) as a double-double: no overflow, subnormal
+  results kept, one division and a correction step.
 
-    float64    max ulp   vecmath ns   libm loop ns   numpy ufunc ns
-    exp         0.51        0.6           4.5           1.5
-    expm1       0.63        0.7           6.4           5.9
-    log         0.52        0.9           4.6           1.3
-    log1p       0.63        1.1          12.8          11.1
-    sin         0.54        1.4          12.5           1.6
-    cos         0.55        1.4          12.6           1.7
-    tanh        1.07        1.1          13.9           2.5
-    logistic    1.04        1.0           5.7           3.4
+Measured on this machine (AMD EPYC Zen 5, AVX-512, 2 cores shared with other jobs; numpy 2.4,
+numba 0.68): max error in ulp against exact values (mpmath) over dense grids of the whole domain (the
+300 points farthest from numpy plus 20,000 random ones are checked exactly); time per element of
+`out[i] = f(x[i])` in a serial loop over 1e6 elements in range (exp, expm1: [-50, 50]; log, log1p:
+[1e-3, 1e3]; sin, cos: [-10, 10]; tanh, logistic: [-20, 20]), against the same loop calling np.* (libm)
+and numpy's ufunc on the array. Regenerate with `python benchmarks/bench_vecmath.py --table`.
 
-    float32    max ulp   vecmath ns   libm loop ns   numpy ufunc ns
-    exp         0.50        0.4           3.3           0.3
-    ...
-
-(The tables are regenerated by `python benchmarks/bench_vecmath.py --table`.)
+@@TABLE@@
 """
 from __future__ import annotations
 
@@ -87,9 +87,12 @@ __all__ = ["vexp", "vexpm1", "vlog", "vlog1p", "vsin", "vcos", "vtanh", "vlogist
 with open(os.path.abspath(__file__), "rb") as _f:
     SOURCE_HASH = hashlib.sha256(_f.read()).hexdigest()[:16]
 
-# Numba-compiled helper flags: error_model="numpy" so a division is a plain `vdivpd` (the default
-# "python" model adds a zero check that blocks vectorisation); no fastmath (see the module docstring).
-_JIT = dict(error_model="numpy", nogil=True)
+# Flags of every function here: error_model="numpy" so a division is a plain `vdivpd` (the default
+# "python" model adds a zero check that blocks vectorisation), and fastmath=False *explicitly*: Numba
+# compiles a callee with its caller's fastmath unless the callee sets it, and the first caller's flags
+# would then stick to the cached compile (fastmath licenses LLVM to drop the NaN/inf selects and to
+# cancel the TwoSum error terms).
+_JIT = dict(error_model="numpy", nogil=True, fastmath=False)
 _njit = numba.njit(forceinline=True, **_JIT)
 
 
@@ -438,10 +441,10 @@ def _chunks_of_two_over_pi(starts, count, scale_exps):
 def _payne_hanek_table():
     # Row s (|x| in [2^s, 2^(s+1))): four 53-bit chunks of 2/pi starting at bit b0 = s - 53. Earlier
     # bits only add multiples of 4 to x * 2/pi (they drop out of the quadrant); the 212 bits kept leave
-    # an error below 2^-157. Entries are stored times 2^max(s - 53, 0), and x is scaled by the
-    # inverse, so that none underflows.
+    # an error below 2^-157. Entries are stored times 2^(s - 53) (so none underflows), and x is
+    # scaled by the inverse.
     b0 = np.arange(_PH_ROWS) + _PH_MIN_EXP - 53
-    return _chunks_of_two_over_pi(b0, 4, np.maximum(b0, 0))
+    return _chunks_of_two_over_pi(b0, 4, b0)
 
 
 _PH_TABLE = _payne_hanek_table()
@@ -463,48 +466,47 @@ def _reduce_medium_f64(x):
     return y0, y1, n
 
 
+_SIGN_AND_MANTISSA = np.int64(-0x7ff0000000000001)     # 0x800fffffffffffff
+_EXPONENT_OF_2_53 = (1023 + 53) << 52
+
+
 @_njit
-def _reduce_large_f64(a):
-    # a = n pi/2 + (y0 + y1) for finite a >= 2^20 (Payne-Hanek). All sums below are exact (TwoSum)
-    # or of terms below 2^-100, so y0 + y1 is good to ~2^-150 absolute, enough for the worst-case
-    # cancellation of any double (|y| ~ 2^-61).
-    e = (bits(a) >> 52) - 1023
-    scale = e - 53
-    scale = 0 if scale < 0 else scale
-    a = a * _pow2_f64(-scale)      # exact; the table rows carry the inverse factor
-    row = e - _PH_MIN_EXP
-    row = 0 if row < 0 else row
-    row = _PH_ROWS - 1 if row > _PH_ROWS - 1 else row
+def _reduce_large_f64(x):
+    # x = n pi/2 + (y0 + y1) for finite |x| >= 2^20 (Payne-Hanek). Every sum is exact (TwoSum, or
+    # shown exact in the comments) except the last tail, of terms below 2^-100, so y0 + y1 is good to
+    # ~2^-150 absolute: enough for the worst cancellation of any double (|y| ~ 2^-61).
+    ix = bits(x)
+    # The row of the exponent, clamped (before the subtraction: LLVM turns a subtract-then-compare into
+    # llvm.usub.with.overflow, which does not vectorise).
+    biased = (ix >> 52) & 0x7ff
+    biased = 1023 + _PH_MIN_EXP if biased < 1023 + _PH_MIN_EXP else biased
+    biased = 1023 + _PH_MIN_EXP + _PH_ROWS - 1 if biased > 1023 + _PH_MIN_EXP + _PH_ROWS - 1 else biased
+    row = biased - (1023 + _PH_MIN_EXP)
+    # a = x * 2^(53 - e): the same sign and mantissa with the exponent of 2^53 (the rows carry 2^(e - 53))
+    a = from_bits((ix & _SIGN_AND_MANTISSA) | _EXPONENT_OF_2_53)
     i = 4 * row
     t0 = _PH_TABLE[i]
     t1 = _PH_TABLE[i + 1]
     t2 = _PH_TABLE[i + 2]
     t3 = _PH_TABLE[i + 3]
     h0 = a * t0
-    l0 = fma(a, t0, -h0)           # a*t0 == h0 + l0, both multiples of 2^-51, |h0| < 2^55
+    l0 = fma(a, t0, -h0)           # a t0 == h0 + l0, both on the 2^-51 grid, |h0| < 2^55, |l0| <= 2
     h1 = a * t1
-    l1 = fma(a, t1, -h1)           # |h1| < 4
+    l1 = fma(a, t1, -h1)           # |h1| < 4; l1 on the 2^-104 grid
     h2 = a * t2
     l2 = fma(a, t2, -h2)           # |h2| < 2^-51
-    h3 = a * t3                    # < 2^-104
-    # (h0 + l0) mod 4, exactly: each step's result is representable.
-    h0 = h0 - 4.0 * rint(0.25 * h0)
-    q0 = h0 + l0
-    q0 = q0 - 4.0 * rint(0.25 * q0)
-    bh, bl = _two_sum(q0, h1)
-    n = rint(bh)
-    bh = bh - n
-    d_hi, d_lo = _two_sum(bl, l1)
-    ch, cl = _two_sum(bh, d_hi)
-    eh, el = _two_sum(cl + d_lo, h2)    # cl + d_lo is exact (both on the 2^-104 grid, < 2^-53)
-    tail = el + l2 + h3
-    fh, fl = _two_sum(ch, eh)
+    h3 = a * t3                    # |h3| < 2^-104
+    h0 = h0 - 4.0 * rint(0.25 * h0)      # mod 4: exact, and then h0 + l0 is exact (2^-51 grid, <= 4)
+    v, ev = _two_sum(h0 + l0, h1)
+    n = rint(v)
+    v = v - n                      # x 2/pi = n + v + ev + l1 + h2 + l2 + h3 (mod 4), |v| <= 1/2
+    s, se1 = _two_sum(ev, l1)      # |ev|, |l1| <= 2^-51
+    s, se2 = _two_sum(s, h2)
+    tail = (se1 + se2) + (l2 + h3)
+    fh, fl = _two_sum(v, s)
     fl = fl + tail
-    fh, fl = _two_sum(fh, fl)
-    # (fh + fl) * pi/2 as a double-double
-    y0 = fh * _PIO2_HI
-    y1 = fma(fh, _PIO2_HI, -y0) + (fh * _PIO2_LO + fl * _PIO2_HI)
-    y0, y1 = _two_sum(y0, y1)
+    y0 = fh * _PIO2_HI             # (fh + fl) pi/2 as a double-double
+    y1 = fma(fh, _PIO2_HI, -y0) + fma(fl, _PIO2_HI, fh * _PIO2_LO)
     return y0, y1, bits(n + _MAGIC) - _MAGIC_BITS
 
 
@@ -513,11 +515,8 @@ def _reduce_pio2_f64(x):
     # The `if` is a branch in scalar code (the large path is rare and slow) and a select once LLVM
     # vectorises a loop around it (both paths then run for every element).
     y0, y1, n = _reduce_medium_f64(x)
-    a = abs(x)
-    if not a < _MEDIUM:
-        y0, y1, n = _reduce_large_f64(a)
-        if x < 0.0:
-            y0, y1, n = -y0, -y1, -n
+    if not abs(x) < _MEDIUM:
+        y0, y1, n = _reduce_large_f64(x)
     return y0, y1, n
 
 
@@ -547,16 +546,14 @@ def _sin_of_quadrant_f64(y0, y1, n):
 @_njit
 def _sin_f64(x):
     y0, y1, n = _reduce_pio2_f64(x)
-    r = _sin_of_quadrant_f64(y0, y1, n)
-    r = x if x == 0.0 else r             # the reduction loses the sign of -0
-    return x - x if abs(x) == np.inf else r
+    r = _sin_of_quadrant_f64(y0, y1, n) + (x - x)     # + NaN for +-inf and NaN
+    return x if x == 0.0 else r          # the reduction loses the sign of -0
 
 
 @_njit
 def _cos_f64(x):
     y0, y1, n = _reduce_pio2_f64(x)
-    r = _sin_of_quadrant_f64(y0, y1, n + 1)
-    return x - x if abs(x) == np.inf else r
+    return _sin_of_quadrant_f64(y0, y1, n + 1) + (x - x)
 
 
 @_njit
@@ -685,31 +682,28 @@ def _medium_f32(xd):
 
 
 @_njit
-def _reduce_large_f32(a):
-    # a = n pi/2 + y for a float32-valued a >= 2^28 (Payne-Hanek with two chunks; see the table).
-    e = (bits(a) >> 52) - 1023
-    row = e - _PHF_MIN_EXP
-    row = 0 if row < 0 else row
-    row = _PHF_ROWS - 1 if row > _PHF_ROWS - 1 else row
+def _reduce_large_f32(xd):
+    # xd = n pi/2 + y for a float32-valued xd with |xd| >= 2^28 (Payne-Hanek with two chunks).
+    biased = (bits(xd) >> 52) & 0x7ff    # clamped before subtracting, as in _reduce_large_f64
+    biased = 1023 + _PHF_MIN_EXP if biased < 1023 + _PHF_MIN_EXP else biased
+    biased = 1023 + _PHF_MIN_EXP + _PHF_ROWS - 1 if biased > 1023 + _PHF_MIN_EXP + _PHF_ROWS - 1 else biased
+    row = biased - (1023 + _PHF_MIN_EXP)
     t0 = _PHF_TABLE[2 * row]
     t1 = _PHF_TABLE[2 * row + 1]
-    h0 = a * t0
-    l0 = fma(a, t0, -h0)          # exact; both on the 2^-51 grid, |h0| < 2^26
+    h0 = xd * t0
+    l0 = fma(xd, t0, -h0)          # exact; both on the 2^-51 grid, |h0| < 2^26
     h0 = h0 - 4.0 * rint(0.25 * h0)
-    v = h0 + l0                   # exact: on the 2^-51 grid and below 4
+    v = h0 + l0                    # exact: on the 2^-51 grid and at most 4
     n = rint(v)
-    f = (v - n) + a * t1          # the first difference is exact; the sum rounds relative to f
+    f = (v - n) + xd * t1          # the difference is exact; the sum rounds relative to f
     return f * _PIO2_HI, bits(n + _MAGIC) - _MAGIC_BITS
 
 
 @_njit
 def _reduce_pio2_f32(xd):
     y, n = _medium_f32(xd)
-    a = abs(xd)
-    if not a < _MEDIUM_F32:
-        y, n = _reduce_large_f32(a)
-        if xd < 0.0:
-            y, n = -y, -n
+    if not abs(xd) < _MEDIUM_F32:
+        y, n = _reduce_large_f32(xd)
     return y, n
 
 

@@ -114,6 +114,37 @@ def tree_leaves(tree, is_leaf=None) -> list:
     return tree_flatten(tree, is_leaf)[0]
 
 
+def tree_leaves_with_path(tree) -> list:
+    """(path, leaf) pairs in flattening order; the path is the indexing that reaches the leaf, as text.
+
+    >>> tree_leaves_with_path({"w": (1.0, 2.0), "b": None})
+    [("['w'][0]", 1.0), ("['w'][1]", 2.0)]
+    """
+    out = []
+    stack = [("", tree)]
+    while stack:
+        path, x = stack.pop()
+        node = _node_of(x)
+        if node is None:
+            out.append((path, x))
+            continue
+        children, _ = node[0](x)
+        keys = _child_keys(x, len(children))
+        stack.extend((path + key, child) for key, child in reversed(list(zip(keys, children))))
+    return out
+
+
+def _child_keys(x, n: int) -> list:
+    """How each child of container `x` is reached: `['key']` for dicts, `.field` for namedtuples, else `[i]`."""
+    if isinstance(x, OrderedDict):
+        return [f"[{k!r}]" for k in x]
+    if isinstance(x, dict):
+        return [f"[{k!r}]" for k in sorted(x)]
+    if _is_namedtuple(x):
+        return [f".{name}" for name in type(x)._fields]
+    return [f"[{i}]" for i in range(n)]
+
+
 def tree_structure(tree):
     return tree_flatten(tree)[1]
 
@@ -134,5 +165,5 @@ def tree_map(fn, tree, *rest, is_leaf=None):
     return tree_unflatten(treedef, [fn(*xs) for xs in zip(leaves, *others)])
 
 
-__all__ = ["register_pytree_node", "tree_flatten", "tree_unflatten", "tree_leaves", "tree_structure",
-           "tree_map", "TreeDef"]
+__all__ = ["register_pytree_node", "tree_flatten", "tree_unflatten", "tree_leaves", "tree_leaves_with_path",
+           "tree_structure", "tree_map", "TreeDef"]

@@ -45,27 +45,36 @@ class Tracer(TracerBase):
             raise TypeError("iteration over a 0-d traced array")
         return (self[i] for i in range(self.shape[0]))
 
+    def conversion_error(self, what: str) -> Exception:
+        """The error for `what` asking for this tracer's concrete value: it has none while its trace runs, and
+        a tracer whose trace has ended has escaped (which is the thing to fix)."""
+        if not self.owner.alive:
+            return EscapedTracerError(self)
+        return TracerConversionError(self, what)
+
     def __bool__(self):
-        raise TracerConversionError(self, "bool() (an `if`, `while`, `and`/`or` or `assert` on the value)")
+        raise self.conversion_error("bool() (an `if`, `while`, `and`/`or` or `assert` on the value)")
 
     def __float__(self):
-        raise TracerConversionError(self, "float()")
+        raise self.conversion_error("float()")
 
     def __int__(self):
-        raise TracerConversionError(self, "int()")
+        raise self.conversion_error("int()")
 
     def __index__(self):
-        raise TracerConversionError(self, "an integer conversion (`__index__`, e.g. using it as a Python index)")
+        raise self.conversion_error("an integer conversion (`__index__`, e.g. using it as a Python index)")
 
     def __complex__(self):
-        raise TracerConversionError(self, "complex()")
+        raise self.conversion_error("complex()")
 
     def __format__(self, spec: str) -> str:
         if not spec:
             return repr(self)
-        raise TracerConversionError(self, f"format() with the spec {spec!r} (e.g. f'{{x:{spec}}}')")
+        raise self.conversion_error(f"format() with the spec {spec!r} (e.g. f'{{x:{spec}}}')")
 
     def __array__(self, dtype=None, copy=None):
+        if not self.owner.alive:
+            raise EscapedTracerError(self)
         raise TypeError(f"{self!r} is a traced value and cannot become a numpy array (np.asarray, np.array). "
                         "Use the fgrad.numpy (fnp) function instead of the numpy one inside traced functions.")
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 import numpy as np
 
 from fgrad.ir import ArrayType, Primitive, TracerBase, canonical_dtype, is_float
-from fgrad.ir.errors import TracerConversionError
 from fgrad.ir.tracing import to_value_type
 
 PYTHON_SCALARS = (bool, int, float)
@@ -29,12 +28,13 @@ def as_value(x, dtype=None):
 def static_dims(shape) -> tuple:
     """`shape` (an int or a sequence of ints) as a tuple of Python ints. Shapes are static: a traced value in
     it is an error that names the user's line (`fnp.zeros(n)` with a traced `n`)."""
+    what = "a shape conversion (an array shape must be static Python ints)"
     if isinstance(shape, TracerBase):
-        raise TracerConversionError(shape, "a shape conversion (an array shape must be static Python ints)")
+        raise shape.conversion_error(what)
     shape = (shape,) if isinstance(shape, (int, np.integer)) else tuple(shape)
     for d in shape:
         if isinstance(d, TracerBase):
-            raise TracerConversionError(d, "a shape conversion (an array shape must be static Python ints)")
+            raise d.conversion_error(what)
     return tuple(int(d) for d in shape)
 
 

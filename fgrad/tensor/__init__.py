@@ -41,10 +41,22 @@ return one array or a tuple (pass `multi=True` to `apply` for a tuple of Tensors
 are constants (indices, masks) can be numpy arrays in `args`: they are inputs without edges. Check
 arguments in the wrapper and raise PyTorch's exception types and messages. One FacadeOp is one node: to
 reproduce a PyTorch op that records several nodes (`F.linear` is TBackward0 then AddmmBackward0), call
-several facade ops. Ops that share storage with input 0 (views) pass `view=True`. A op that PyTorch
-differentiates differently at a kink than the primitives do (relu, abs, clamp) selects the kink apart
-(see `_ops.relu`). In-place variants: `_ops.inplace(self, out_of_place_result)` after
-`_ops.check_leaf_inplace(self)`. Ops with a hand-written backward: fgrad.tensor.autograd.Function.
+several facade ops. Ops that share storage with input 0 (views) pass `view=True`; inputs that are never
+differentiated (indices, masks) are listed in `nondiff=` (PyTorch leaves them out of next_functions); ops
+whose PyTorch kernel does not use torch.sum's rounding order pass `pytorch_sums=False` (numpy's faster
+sum then runs their reduce_sums). An op that PyTorch differentiates differently at a kink than the
+primitives do (relu, abs, clamp) selects the kink apart (see `_ops.relu`). In-place variants:
+`_ops.inplace(self, out_of_place_result)` after `_ops.check_leaf_inplace(self)`. Ops with a hand-written
+backward: fgrad.tensor.autograd.Function.
+
+Why traced kernels rather than interpreting each call: the fgrad.ops wrappers spend 5-40us per call on
+promotion and broadcasting logic, which PyTorch does in C++. Tracing once per signature keeps that cost
+out of training loops (the seed tutorial's loop runs within 1.5x of PyTorch eager), gives one node per
+PyTorch op for free (the op's program), and lets the backward be straight-line code of the VJP rules with
+exactly the residuals they read (PyTorch's saved tensors, so version-counter errors match).
+
+Importing: once `fgrad` re-exports this package's names, `fgrad.tensor` is the function `tensor`; reach
+the package with `importlib.import_module("fgrad.tensor")` (or `from fgrad.tensor import ...`).
 """
 from fgrad.tensor import _dtypes
 from fgrad.tensor._dtypes import dtype, get_default_dtype, set_default_dtype
@@ -72,7 +84,7 @@ from fgrad.tensor._ops import (abs, absolute, add, addmm, all, allclose, amax, a
                                squeeze, stack, std, sub, subtract, sum, swapaxes, swapdims, t, take, tan, tanh,
                                tensor_split, trace, transpose, true_divide, trunc, unbind, unflatten, unsqueeze,
                                var, vstack, where)
-from fgrad.tensor._methods import addcdiv, addcmul, lerp
+from fgrad.tensor._methods import addcdiv, addcmul, argsort, lerp, sort, topk, unique
 from fgrad.tensor import autograd
 from fgrad.tensor import nn
 from fgrad.tensor import optim
@@ -101,7 +113,7 @@ def promote_types(type1, type2):
 
 
 def can_cast(from_, to):
-    from fgrad.tensor._ops import _can_cast
+    from fgrad.tensor._inplace import _can_cast
     return _can_cast(_dtypes.to_numpy(from_), _dtypes.to_numpy(to))
 
 
@@ -118,11 +130,29 @@ def is_nonzero(input):
     return input.__bool__()
 
 
+class cuda:
+    """torch.cuda for code that checks for a GPU: fgrad runs on the CPU only."""
+
+    @staticmethod
+    def is_available() -> bool:
+        return False
+
+    @staticmethod
+    def device_count() -> int:
+        return 0
+
+    @staticmethod
+    def manual_seed(seed) -> None:
+        pass
+
+    manual_seed_all = manual_seed
+
+
 __all__ = [
     # tensors, dtypes, devices
     "Tensor", "tensor", "Size", "dtype", "device", "float32", "float", "float64", "double", "int32", "int",
     "int64", "long", "bool", "strided", "get_default_dtype", "set_default_dtype", "promote_types", "result_type",
-    "can_cast", "is_tensor", "is_floating_point", "numel", "broadcast_shapes", "is_nonzero",
+    "can_cast", "is_tensor", "is_floating_point", "numel", "broadcast_shapes", "is_nonzero", "cuda",
     # grad mode
     "no_grad", "enable_grad", "set_grad_enabled", "is_grad_enabled", "inference_mode", "is_inference_mode_enabled",
     # creation and random
@@ -143,7 +173,8 @@ __all__ = [
     "logical_or", "logical_xor", "logsumexp", "lt", "masked_fill", "matmul", "max", "maximum", "mean", "min",
     "minimum", "mm", "mul", "multiply", "mv", "narrow", "ne", "neg", "negative", "nonzero", "norm", "not_equal",
     "outer", "permute", "pow", "prod", "reciprocal", "relu", "remainder", "repeat", "reshape", "return_types",
-    "round", "rsqrt", "rsub", "sigmoid", "sign", "sin", "softmax", "split", "sqrt", "square", "squeeze", "stack",
+    "round", "rsqrt", "rsub", "sigmoid", "sign", "sin", "softmax", "sort", "argsort", "topk", "unique", "split",
+    "sqrt", "square", "squeeze", "stack",
     "std", "sub", "subtract", "sum", "swapaxes", "swapdims", "t", "take", "tan", "tanh", "tensor_split", "trace",
     "transpose", "true_divide", "trunc", "unbind", "unflatten", "unsqueeze", "var", "vstack", "where",
     # submodules

@@ -15,7 +15,8 @@ import numpy as np
 from fgrad import ops
 from fgrad.tensor import _grad_mode
 from fgrad.tensor._kernels import FacadeOp
-from fgrad.tensor._ops import _SLICE, _UNSQUEEZE, check_leaf_inplace, inplace
+from fgrad.tensor._ops import check_leaf_inplace, inplace   # first: _ops imports the op families in order
+from fgrad.tensor._shapes import _SLICE, _UNSQUEEZE
 from fgrad.tensor._tensor import Tensor, _share_storage, apply, make
 
 _SELECT = FacadeOp("select", lambda x, axis, i: ops.squeeze(ops.static_slice(x, *_select_bounds(x.shape, axis, i)),

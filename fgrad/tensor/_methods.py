@@ -330,3 +330,19 @@ def topk(self, k, dim=-1, largest=True, sorted=True):
 Tensor.argsort = argsort
 Tensor.sort = sort
 Tensor.topk = topk
+
+
+def unique(input, sorted=True, return_inverse=False, return_counts=False, dim=None):
+    """The distinct values (sorted), optionally with inverse indices and counts (no gradient)."""
+    if dim is not None:
+        raise NotImplementedError("fgrad's unique supports dim=None only")
+    values, inverse, counts = np.unique(input._data, return_inverse=True, return_counts=True)
+    out = [make(values)]
+    if return_inverse:
+        out.append(make(inverse.reshape(input._data.shape).astype(np.int64)))
+    if return_counts:
+        out.append(make(counts.astype(np.int64)))
+    return out[0] if len(out) == 1 else tuple(out)
+
+
+Tensor.unique = unique

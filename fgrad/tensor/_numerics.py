@@ -309,7 +309,7 @@ _OUTER_REDUCE_IS_SEQUENTIAL = _outer_reduce_is_sequential()
 def torch_integer_pow(x, *, y):
     """integer_pow as PyTorch's pow kernel computes small exponents: x*x, x*x*x, 1/x, 1/(x*x)."""
     if y == 1:
-        return x
+        return np.positive(x)           # a new array: kernels treat integer_pow's result as their own
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         if y == 2:
             return np.multiply(x, x)

@@ -9,8 +9,7 @@ import contextlib
 import numpy as np
 
 from fgrad.tensor import _grad_mode
-from fgrad.tensor._autograd import (BACKWARD_TWICE, CustomNode, Node, accumulator, edge_of, node_class,
-                                    run_backward, saved_versions)
+from fgrad.tensor._autograd import BACKWARD_TWICE, CustomNode, Node, edge_of, run_backward
 from fgrad.tensor._grad_mode import enable_grad, no_grad, set_grad_enabled  # noqa: F401
 from fgrad.tensor._tensor import Size, Tensor, make
 
@@ -114,7 +113,6 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
     if is_grads_batched:
         raise NotImplementedError("fgrad's autograd.grad does not support is_grads_batched")
     outputs = _as_tuple(outputs)
-    inputs_was_tensor = isinstance(inputs, Tensor)
     inputs = _as_tuple(inputs)
     if allow_unused is None:
         allow_unused = materialize_grads
@@ -382,14 +380,12 @@ def gradgradcheck(func, inputs, grad_outputs=None, *, eps=1e-6, atol=1e-5, rtol=
                   **kwargs):
     """gradcheck of the first derivative (the backward run with create_graph)."""
     inputs = _as_tuple(inputs)
-    diff_inputs = [x for x in inputs if isinstance(x, Tensor) and x.requires_grad]
 
     def first_derivative(*args):
         outs = _as_tuple(func(*args))
         seeds = [make(np.ones(o._data.shape, o._data.dtype)) for o in outs]
         return grad(outs, [a for a in args if isinstance(a, Tensor) and a.requires_grad], seeds,
                     create_graph=True, allow_unused=True, materialize_grads=True)
-    del diff_inputs
     return gradcheck(first_derivative, inputs, eps=eps, atol=atol, rtol=rtol, raise_exception=raise_exception)
 
 

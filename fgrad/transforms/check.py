@@ -41,7 +41,8 @@ def check_grads(f, args, order=2, modes=("fwd", "rev"), atol=None, rtol=None, ep
     settings = dict(atol=DEFAULT_TOL[dtype] if atol is None else atol,
                     rtol=DEFAULT_TOL[dtype] if rtol is None else rtol,
                     eps=DEFAULT_EPS[dtype] if eps is None else eps)
-    _check(f, args, order, tuple(modes), settings, function_name(f), level=1)
+    labels = Labels(lambda j: argument_name(args, j), lambda k: f"output leaf {k}")
+    _check(f, args, order, tuple(modes), settings, function_name(f), 1, labels)
 
 
 def lowest_float_precision(args) -> np.dtype:
@@ -51,26 +52,46 @@ def lowest_float_precision(args) -> np.dtype:
     return min(dtypes, key=lambda d: d.itemsize)
 
 
-def _check(f, args, order, modes, settings, name, level):
+class Labels:
+    """What a failure calls flat input leaf `j` and output leaf `k` of the function checked at some order:
+    at order 2 and above that function is jvp(f) or vjp(f), whose leaves are the user's in other roles."""
+
+    def __init__(self, input_leaf, output_leaf):
+        self.input_leaf, self.output_leaf = input_leaf, output_leaf
+
+    def of_jvp(self, num_inputs: int, num_outputs: int) -> "Labels":
+        """jvp(f) takes (primals, tangents) and returns (outputs, output tangents)."""
+        return Labels(lambda j: (f"the primal of {self.input_leaf(j)}" if j < num_inputs
+                                 else f"the tangent of {self.input_leaf(j - num_inputs)}"),
+                      lambda k: (f"the value of {self.output_leaf(k)}" if k < num_outputs
+                                 else f"the tangent of {self.output_leaf(k - num_outputs)}"))
+
+    def of_vjp(self) -> "Labels":
+        """vjp(f) takes the primals and returns one cotangent per primal."""
+        return Labels(self.input_leaf, lambda k: f"the cotangent of {self.input_leaf(k)}")
+
+
+def _check(f, args, order, modes, settings, name, level, labels):
     rng = np.random.default_rng(level)
     if "fwd" in modes:
-        check_jvp(f, args, settings, name, level, rng)
+        check_jvp(f, args, settings, name, level, rng, labels)
         if order > 1:
             tangents = random_like(args, rng)
+            num_outputs = len(pytree.tree_leaves(traced_value(f, args)))
             _check(lambda primals, tangents: jvp(f, primals, tangents), (args, tangents), order - 1, modes,
-                   settings, f"jvp({name})", level + 1)
+                   settings, f"jvp({name})", level + 1, labels.of_jvp(len(pytree.tree_leaves(args)), num_outputs))
     if "rev" in modes:
-        check_vjp(f, args, settings, name, level, rng)
+        check_vjp(f, args, settings, name, level, rng, labels)
         if order > 1:
             def f_vjp(*primals):
                 out, vjp_fn = vjp(f, *primals)
                 return vjp_fn(out)
-            _check(f_vjp, args, order - 1, modes, settings, f"vjp({name})", level + 1)
+            _check(f_vjp, args, order - 1, modes, settings, f"vjp({name})", level + 1, labels.of_vjp())
 
 
 # ---- the two checks ---------------------------------------------------------------------------------
 
-def check_jvp(f, args, settings, name, level, rng):
+def check_jvp(f, args, settings, name, level, rng, labels):
     """For each float argument leaf: jvp(f) along a random direction vs central finite differences."""
     leaves, tree = pytree.tree_flatten(args)
     eps = settings["eps"]
@@ -86,11 +107,12 @@ def check_jvp(f, args, settings, name, level, rng):
             fd = (np.asarray(p, np.float64) - np.asarray(m, np.float64)) / (2 * eps)
             compare(np.asarray(d, np.float64), fd, settings,
                     lambda detail: (f"check_grads, order {level}: forward mode (JVP vs central finite differences, "
-                                    f"eps={eps:g}) of {name} disagrees for {argument_name(args, j)}, output leaf "
-                                    f"{k}: {detail}; the JVP is the first value, finite differences the second"))
+                                    f"eps={eps:g}) of {name} disagrees for {labels.input_leaf(j)}, "
+                                    f"{labels.output_leaf(k)}: {detail}; the JVP is the first value, finite "
+                                    "differences the second"))
 
 
-def check_vjp(f, args, settings, name, level, rng):
+def check_vjp(f, args, settings, name, level, rng, labels):
     """For each float argument leaf: <vjp(u), v> vs <u, jvp(v)> for random u and v (the dot-product test)."""
     leaves, tree = pytree.tree_flatten(args)
     out, vjp_fn = vjp(f, *args)
@@ -104,7 +126,7 @@ def check_vjp(f, args, settings, name, level, rng):
         reverse = inner(ct_leaves[j], v)
         compare(np.asarray(reverse), np.asarray(forward), settings,
                 lambda detail: (f"check_grads, order {level}: reverse mode (VJP vs JVP, dot-product test) of {name} "
-                                f"disagrees for {argument_name(args, j)}: <vjp(u), v> = {reverse!r} but "
+                                f"disagrees for {labels.input_leaf(j)}: <vjp(u), v> = {reverse!r} but "
                                 f"<u, jvp(v)> = {forward!r}; {detail}"))
 
 
@@ -166,13 +188,11 @@ def inner(a, b) -> float:
 
 
 def argument_name(args, j: int) -> str:
-    """'argument 1' or 'argument 1 (leaf 2 of its pytree)' for flat leaf index `j` of `args`."""
+    """'argument 1', or 'argument 1['w'][0]' for a leaf inside a pytree, for flat leaf index `j` of `args`."""
     start = 0
     for i, a in enumerate(args):
-        n = len(pytree.tree_leaves(a))
-        if j < start + n:
-            if pytree.tree_structure(a) == pytree.LEAF:
-                return f"argument {i}"
-            return f"argument {i} (leaf {j - start} of its pytree)"
-        start += n
+        paths = pytree.tree_leaves_with_path(a)
+        if j < start + len(paths):
+            return f"argument {i}{paths[j - start][0]}"
+        start += len(paths)
     raise IndexError(j)

@@ -1,0 +1,143 @@
+"""In-place writes: PyTorch's checks (leaves, views, dtypes), version bumps, the node hand-over; fill_, zero_, copy_."""
+from __future__ import annotations
+
+import numpy as np
+
+from fgrad import ops
+from fgrad.tensor._grad_mode import state as _grad_state
+from fgrad.tensor._kernels import FacadeOp
+from fgrad.tensor._ops import _cast, _dtype_name, as_tensor_arg
+from fgrad.tensor._tensor import Tensor, apply, make
+
+__all__ = ["inplace", "check_leaf_inplace", "fill_", "zero_", "copy_"]
+
+
+# ---- in-place ------------------------------------------------------------------------------------------------
+
+def _can_cast(src: np.dtype, dst: np.dtype) -> bool:
+    """PyTorch's canCast: no float -> integral, no non-bool -> bool."""
+    if src.kind == "f" and dst.kind in "iub":
+        return False
+    if src.kind != "b" and dst.kind == "b":
+        return False
+    return True
+
+
+def inplace(self, result):
+    """Write `result` (an op's out-of-place result) into `self`'s storage, as PyTorch's in-place ops:
+    checks (leaf, views, dtype, shape), a version bump, and the recorded node becomes self's grad_fn."""
+    recorded = result._grad_fn is not None
+    if recorded:
+        _check_inplace_allowed(self)
+    data = self._data
+    value = result._data
+    if value.shape != data.shape:
+        raise RuntimeError(f"output with shape [{', '.join(map(str, data.shape))}] doesn't match the broadcast "
+                           f"shape [{', '.join(map(str, value.shape))}]")
+    if value.dtype != data.dtype and not _can_cast(value.dtype, data.dtype):
+        raise RuntimeError(f"result type {_dtype_name(value.dtype)} can't be cast to the desired output type "
+                           f"{_dtype_name(data.dtype)}")
+    if not data.flags.writeable:
+        raise RuntimeError("unsupported operation: more than one element of the written-to tensor refers to a "
+                           "single memory location. Please clone() the tensor before performing the operation.")
+    if recorded:
+        _keep_original(result._grad_fn, self)
+    np.copyto(data, value, casting="unsafe")
+    self._vc[0] += 1
+    if recorded:
+        node = result._grad_fn
+        if node._versions is not None:
+            # a saved output is now self's storage: check self's version from here on
+            node._versions = [(self._vc, self._vc[0], saved) if cell is result._vc
+                              else (cell, expected, saved) for cell, expected, saved in node._versions]
+        self._grad_fn = node
+        self._output_nr = result._output_nr
+    return self
+
+
+def _keep_original(node, self):
+    """The node of `self op= other` may have saved self (mul_ saves it for other's gradient): it keeps the
+    value from before the write, as PyTorch's original_self, with self's old place in the graph."""
+    if node._args is None or not any(a is self for a in node._args):
+        return
+    original = make(np.array(self._data, copy=True), self._grad_fn, self._output_nr, self._requires_grad)
+    saved = list(node._saved)
+    for r, i in node._plan.saved_inputs:
+        if node._args[i] is self:
+            saved[r] = original._data
+    node._saved = tuple(saved)
+    if node._versions is not None:
+        node._versions = [check for check in node._versions if check[0] is not self._vc] or None
+    node._args = tuple(original if a is self else a for a in node._args)
+
+
+def _check_inplace_allowed(self):
+    if not _grad_state.enabled:
+        return
+    if self._grad_fn is None and self._requires_grad:
+        raise RuntimeError("a leaf Variable that requires grad is being used in an in-place operation.")
+    base = self._base
+    if base is not None:
+        if base._grad_fn is None and base._requires_grad:
+            raise RuntimeError("a view of a leaf Variable that requires grad is being used in an in-place "
+                               "operation.")
+        raise RuntimeError("fgrad's facade does not record in-place operations on views (PyTorch rewrites the "
+                           "base tensor's graph); apply the operation out of place, or assign through the base "
+                           "tensor with index assignment (base[index] = value)")
+
+
+def check_leaf_inplace(self):
+    """The error PyTorch raises before running an in-place op on a leaf that requires grad."""
+    if not _grad_state.enabled:
+        return
+    if self._grad_fn is None and self._requires_grad:
+        raise RuntimeError("a leaf Variable that requires grad is being used in an in-place operation.")
+    base = self._base
+    if base is not None and base._grad_fn is None and base._requires_grad:
+        raise RuntimeError("a view of a leaf Variable that requires grad is being used in an in-place operation.")
+
+
+def _fill_fn(x, value):
+    return ops.select(np.ones(x.shape, np.bool_), value, x)
+
+
+_FILL = FacadeOp("fill", _fill_fn, "FillBackward0")
+_ZERO = FacadeOp("zero", _fill_fn, "ZeroBackward0")
+
+
+def fill_(self, value):
+    """Every element set to `value` (in place)."""
+    check_leaf_inplace(self)
+    if isinstance(value, Tensor):
+        value = value.item()
+    op = _ZERO if value == 0 else _FILL
+    return inplace(self, apply(op, (self,), (np.asarray(value, self._data.dtype).item(),)))
+
+
+def zero_(self):
+    """Every element set to 0 (in place)."""
+    check_leaf_inplace(self)
+    if self._grad_fn is None and not self._requires_grad:
+        self._data[...] = 0         # the common case (a .grad buffer): no graph to record
+        self._vc[0] += 1
+        return self
+    return inplace(self, apply(_ZERO, (self,), (0,)))
+
+
+_COPY = FacadeOp("copy_", lambda src, shape, dtype: ops.broadcast_to(_cast(src, dtype), shape), "CopyBackwards")
+
+
+def copy_(self, src, non_blocking=False):
+    """src's values (broadcast and cast) written into self."""
+    check_leaf_inplace(self)
+    src = as_tensor_arg(src)
+    try:
+        np.broadcast_shapes(src._data.shape, self._data.shape)
+        if np.broadcast_shapes(src._data.shape, self._data.shape) != self._data.shape:
+            raise ValueError
+    except ValueError:
+        raise RuntimeError(f"The size of tensor a ({self._data.shape[-1] if self._data.ndim else 1}) must match "
+                           f"the size of tensor b ({src._data.shape[-1] if src._data.ndim else 1}) at "
+                           f"non-singleton dimension {self._data.ndim - 1}") from None
+    result = apply(_COPY, (src,), (self._data.shape, self._data.dtype))
+    return inplace(self, result)
