@@ -5,7 +5,7 @@
 2. One training step of a 784-256-10 MLP on a batch of 64: linear, relu, linear, log_softmax cross-entropy,
    backward, SGD update (goal: within 1.3x).
 
-The same code runs with `lib` = torch and `lib` = fgrad.tensor. Repeats alternate between the two
+The same code runs with `lib` = torch and `lib` = fgrad.facade. Repeats alternate between the two
 libraries and the best time of each is kept, so load on the machine affects both alike. `--threads N`
 sets the BLAS threads of numpy (OpenBLAS) and PyTorch's intra-op threads to N (default: both libraries'
 defaults).
@@ -98,7 +98,7 @@ def main():
     parser.add_argument("--threads", type=int, default=None)
     args = parser.parse_args()
     import torch
-    facade = importlib.import_module("fgrad.tensor")     # the package, also once fgrad re-exports `tensor`
+    facade = importlib.import_module("fgrad.facade")     # the package, also once fgrad re-exports `tensor`
     if args.threads:
         torch.set_num_threads(args.threads)
     rows = []

@@ -1,10 +1,23 @@
-"""fgrad: trace NumPy-style Python into a typed SSA IR, differentiate it, compile it with Numba."""
+"""fgrad: trace NumPy-style Python into a typed SSA IR, differentiate it, compile it with Numba.
+
+`import fgrad as torch` also works: the PyTorch-compatible facade (fgrad.facade) is re-exported here,
+with `fgrad.nn`, `fgrad.optim` and `fgrad.autograd` registered as modules.
+"""
+import sys as _sys
+
 from fgrad import numpy  # noqa: F401  (installs the array methods on tracers)
 from fgrad.api import (check_grads, custom_jvp, custom_vjp, grad, hessian, jacfwd, jacobian, jacrev, jvp,
                        jit, linearize, make_ir, show_source, stop_gradient, value_and_grad, vjp)
 from fgrad.ir import Program, check
 from fgrad.ir import pytree as tree_util
+from fgrad import facade as _facade
+from fgrad.facade import *  # noqa: F401,F403  (tensor, Tensor, no_grad, sin, ..., nn, optim, autograd)
 
-__all__ = ["make_ir", "Program", "check", "numpy", "tree_util",
-           "grad", "value_and_grad", "vjp", "jvp", "linearize", "jacfwd", "jacrev", "jacobian", "hessian",
-           "stop_gradient", "custom_vjp", "custom_jvp", "check_grads", "jit", "show_source"]
+# `import fgrad.nn.functional as F` must give the facade's modules, not load them a second time.
+for _name in ("nn", "nn.functional", "nn.init", "optim", "autograd"):
+    _sys.modules[f"fgrad.{_name}"] = _sys.modules[f"fgrad.facade.{_name}"]
+
+_TRANSFORMS = ["make_ir", "Program", "check", "numpy", "tree_util",
+               "grad", "value_and_grad", "vjp", "jvp", "linearize", "jacfwd", "jacrev", "jacobian", "hessian",
+               "stop_gradient", "custom_vjp", "custom_jvp", "check_grads", "jit", "show_source"]
+__all__ = _TRANSFORMS + list(_facade.__all__)

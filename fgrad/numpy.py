@@ -29,6 +29,7 @@ numpy functions applied to traced values dispatch here through `__array_ufunc__`
 from __future__ import annotations
 
 import builtins
+import inspect
 import math
 import sys
 import types
@@ -1838,15 +1839,32 @@ def _array_ufunc(self, ufunc, method, *inputs, **kwargs):
         raise _unsupported(self, what, ufunc.__name__)
     fn = _UFUNC_METHODS.get((ufunc, method))
     if fn is not None:
-        return fn(*inputs, **kwargs)
+        return _call_supported(self, fn, f"{name}.{method}", f"{ufunc.__name__}.{method}", inputs, kwargs)
     raise _unsupported(self, f"{name}.{method}", f"{ufunc.__name__}.{method}")
 
 
 def _array_function(self, func, types, args, kwargs):
     """numpy functions on traced values (np.sum(x), np.concatenate([x, y])) run the fnp function of the same name."""
     fn = _FUNCTIONS.get(func)
+    name = _numpy_name(func)
     if fn is None:
-        raise _unsupported(self, _numpy_name(func), getattr(func, "__name__", "this function"))
+        raise _unsupported(self, name, getattr(func, "__name__", "this function"))
+    if kwargs.get("out") is not None:
+        raise TypeError(f"{name}(..., out=...) cannot store a traced value in an array: fgrad arrays are immutable. "
+                        "Use the returned value instead")
+    kwargs = {k: v for k, v in kwargs.items() if not (k == "out" and v is None)}
+    return _call_supported(self, fn, name, func.__name__, args, kwargs)
+
+
+def _call_supported(tracer, fn, name: str, short: str, args, kwargs):
+    """fn(*args, **kwargs), or the unsupported-function error naming the numpy arguments fgrad does not take
+    (np.sum(x, where=m) would otherwise fail with a bare "sum() got an unexpected keyword argument")."""
+    signature = inspect.signature(fn)
+    try:
+        signature.bind(*args, **kwargs)
+    except TypeError:
+        unknown = [f"{k}=..." for k in sorted(kwargs) if k not in signature.parameters]
+        raise _unsupported(tracer, f"{name} with {', '.join(unknown)}" if unknown else name, short) from None
     return fn(*args, **kwargs)
 
 

@@ -1,4 +1,4 @@
-"""Helpers for the facade's PyTorch parity tests: run one program with torch and with fgrad.tensor, compare.
+"""Helpers for the facade's PyTorch parity tests: run one program with torch and with fgrad.facade, compare.
 
 A program is `fn(lib) -> observation`, written once against the PyTorch API. Observations are Tensors
 (compared by dtype, shape, values, grad_fn name and requires_grad), strings (reprs, compared exactly),
@@ -11,7 +11,7 @@ import math
 
 import numpy as np
 
-fg = importlib.import_module("fgrad.tensor")
+fg = importlib.import_module("fgrad.facade")
 
 
 class Raised:

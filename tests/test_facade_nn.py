@@ -1,6 +1,6 @@
-"""fgrad.tensor.nn and nn.functional: parity with PyTorch (skipped without torch) and semantics of their own.
+"""fgrad.facade.nn and nn.functional: parity with PyTorch (skipped without torch) and semantics of their own.
 
-Parity programs are written once against the PyTorch API (`L` is torch or fgrad.tensor) and compared by
+Parity programs are written once against the PyTorch API (`L` is torch or fgrad.facade) and compared by
 tensor_parity: values, gradients, grad_fn names one level down, reprs, exception types and messages.
 Modules get their parameters from fixed numpy values (load_state_dict), since random init differs.
 """
@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 
-import fgrad.tensor as ft
+import fgrad.facade as ft
 from tensor_parity import check, with_grads
 
 F32, F64, I64 = "float32", "float64", "int64"

@@ -1,4 +1,4 @@
-"""fgrad.tensor.optim: trajectories, state, reprs and errors against PyTorch (skipped without torch), and the
+"""fgrad.facade.optim: trajectories, state, reprs and errors against PyTorch (skipped without torch), and the
 optimizers' own semantics.
 
 Two kinds of trajectory tests: with gradients each library computes itself (values agree to float32
@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-import fgrad.tensor as ft
+import fgrad.facade as ft
 from tensor_parity import check
 
 rng = np.random.default_rng(7)
@@ -117,7 +117,7 @@ def test_adam_arithmetic_matches_pytorch(torch, name):
 
 @pytest.mark.parametrize("size", [1, 1 << 16], ids=["numpy_route", "compiled_loop"])
 def test_fused_multiply_add_rounds_once(size):
-    from fgrad.tensor.optim import fused_multiply_add
+    from fgrad.facade.optim import fused_multiply_add
     # (1 + 2**-12)**2 = 1 + 2**-11 + 2**-24: float32 drops the 2**-24, which survives the cancellation with -1
     base, factor, scale = np.full(size, -1.0, np.float32), np.full(size, 1 + 2 ** -12, np.float32), 1 + 2 ** -12
     twice = base + np.float32(scale) * factor

@@ -8,11 +8,11 @@ import warnings
 import numpy as np
 import pytest
 
-torch = importlib.import_module("fgrad.tensor")      # the facade package (fgrad's top level re-exports it)
+torch = importlib.import_module("fgrad.facade")      # the facade package (fgrad's top level re-exports it)
 from fgrad import ops  # noqa: E402
-from fgrad.tensor import _autograd, _numerics, _ops  # noqa: E402
-from fgrad.tensor._kernels import FacadeOp  # noqa: E402
-from fgrad.tensor._tensor import apply  # noqa: E402
+from fgrad.facade import _autograd, _numerics, _ops  # noqa: E402
+from fgrad.facade._kernels import FacadeOp  # noqa: E402
+from fgrad.facade._tensor import apply  # noqa: E402
 
 BACKWARD_TWICE = ("Trying to backward through the graph a second time (or directly access saved tensors after they "
                   "have already been freed). Saved intermediate values of the graph are freed when you call "

@@ -1,10 +1,10 @@
-"""fgrad.tensor: a PyTorch-compatible facade over fgrad's primitives (`import fgrad as torch`).
+"""fgrad.facade: the PyTorch-compatible facade over fgrad's primitives (`import fgrad as torch`).
 
 The facade has no derivative rules of its own. A PyTorch op is a function of fgrad ops; its backward is
 the adjoint its primitives' VJP rules give (fgrad.transforms.vjp). What the facade adds is PyTorch's
 surface: Tensor and its metadata, type promotion, node names, errors, reprs, grad mode, the engine.
 
-How an op runs (fgrad/tensor/_kernels.py, _tensor.py, _autograd.py)
+How an op runs (fgrad/facade/_kernels.py, _tensor.py, _autograd.py)
 ----------------------------------------------------------------
     y = x.sin()  ->  apply(SIN, (x,), (float32,))
 
@@ -19,11 +19,11 @@ iteratively, summing cotangents of re-used tensors. With create_graph=True a nod
 primitives and their VJP rules on Tensors under the facade interpreter (FacadeInterpreter: each bound
 primitive becomes a one-primitive facade op), so the gradients have grad_fns themselves.
 
-Defining a new op (what fgrad.tensor.nn.functional and fgrad.tensor.optim build on)
+Defining a new op (what fgrad.facade.nn.functional and fgrad.facade.optim build on)
 ---------------------------------------------------------------------------------
     from fgrad import ops
-    from fgrad.tensor._kernels import FacadeOp
-    from fgrad.tensor._tensor import apply
+    from fgrad.facade._kernels import FacadeOp
+    from fgrad.facade._tensor import apply
 
     def _softplus_fn(x, beta):                       # arrays first, then static arguments
         return ops.div(ops.log1p(ops.exp(ops.mul(x, beta))), beta)
@@ -47,7 +47,7 @@ whose PyTorch kernel does not use torch.sum's rounding order pass `pytorch_sums=
 sum then runs their reduce_sums). An op that PyTorch differentiates differently at a kink than the
 primitives do (relu, abs, clamp) selects the kink apart (see `_ops.relu`). In-place variants:
 `_ops.inplace(self, out_of_place_result)` after `_ops.check_leaf_inplace(self)`. Ops with a hand-written
-backward: fgrad.tensor.autograd.Function.
+backward: fgrad.facade.autograd.Function.
 
 Why traced kernels rather than interpreting each call: the fgrad.ops wrappers spend 5-40us per call on
 promotion and broadcasting logic, which PyTorch does in C++. Tracing once per signature keeps that cost
@@ -55,22 +55,23 @@ out of training loops (the seed tutorial's loop runs within 1.5x of PyTorch eage
 PyTorch op for free (the op's program), and lets the backward be straight-line code of the VJP rules with
 exactly the residuals they read (PyTorch's saved tensors, so version-counter errors match).
 
-Importing: once `fgrad` re-exports this package's names, `fgrad.tensor` is the function `tensor`; reach
-the package with `importlib.import_module("fgrad.tensor")` (or `from fgrad.tensor import ...`).
+Naming: the package is `fgrad.facade`, not `fgrad.tensor` as design.md first sketched, because
+`import fgrad as torch` needs `fgrad.tensor` to be the `tensor()` function. `fgrad/__init__.py`
+re-exports this package's names and registers `fgrad.nn`, `fgrad.optim`, `fgrad.autograd` as modules.
 """
-from fgrad.tensor import _dtypes
-from fgrad.tensor._dtypes import dtype, get_default_dtype, set_default_dtype
-from fgrad.tensor._grad_mode import (enable_grad, inference_mode, is_grad_enabled, is_inference_mode_enabled,
+from fgrad.facade import _dtypes
+from fgrad.facade._dtypes import dtype, get_default_dtype, set_default_dtype
+from fgrad.facade._grad_mode import (enable_grad, inference_mode, is_grad_enabled, is_inference_mode_enabled,
                                      no_grad, set_grad_enabled)
-from fgrad.tensor._tensor import Size, Tensor, device
-from fgrad.tensor._printing import get_printoptions, set_printoptions
-from fgrad.tensor._random import (Generator, default_generator, get_rng_state, initial_seed, manual_seed, seed,
+from fgrad.facade._tensor import Size, Tensor, device
+from fgrad.facade._printing import get_printoptions, set_printoptions
+from fgrad.facade._random import (Generator, default_generator, get_rng_state, initial_seed, manual_seed, seed,
                                   set_rng_state)
-from fgrad.tensor._creation import (arange, as_tensor, asarray, bernoulli, empty, empty_like, eye, from_numpy,
+from fgrad.facade._creation import (arange, as_tensor, asarray, bernoulli, empty, empty_like, eye, from_numpy,
                                     full, full_like, is_tensor, linspace, logspace, multinomial, normal, numel,
                                     ones, ones_like, rand, rand_like, randint, randint_like, randn, randn_like,
                                     randperm, tensor, tril, triu, zeros, zeros_like)
-from fgrad.tensor._ops import (abs, absolute, add, addmm, all, allclose, amax, amin, any, argmax, argmin,
+from fgrad.facade._ops import (abs, absolute, add, addmm, all, allclose, amax, amin, any, argmax, argmin,
                                bitwise_and, bitwise_not, bitwise_or, bitwise_xor, bmm, broadcast_tensors,
                                broadcast_to, cat, ceil, chunk, clamp, clamp_max, clamp_min, clip, clone, concat,
                                concatenate, cos, count_nonzero, cumsum, diag, div, divide, dot, eq, equal, exp, exp2,
@@ -84,10 +85,10 @@ from fgrad.tensor._ops import (abs, absolute, add, addmm, all, allclose, amax, a
                                squeeze, stack, std, sub, subtract, sum, swapaxes, swapdims, t, take, tan, tanh,
                                tensor_split, trace, transpose, true_divide, trunc, unbind, unflatten, unsqueeze,
                                var, vstack, where)
-from fgrad.tensor._methods import addcdiv, addcmul, argsort, lerp, sort, topk, unique
-from fgrad.tensor import autograd
-from fgrad.tensor import nn
-from fgrad.tensor import optim
+from fgrad.facade._methods import addcdiv, addcmul, argsort, lerp, sort, topk, unique
+from fgrad.facade import autograd
+from fgrad.facade import nn
+from fgrad.facade import optim
 
 float32 = _dtypes.float32
 float = _dtypes.float32
@@ -103,7 +104,7 @@ strided = "torch.strided"
 
 def result_type(tensor, other):
     """torch.result_type of two operands (tensors or Python scalars)."""
-    from fgrad.tensor._ops import result_type as _result_type
+    from fgrad.facade._ops import result_type as _result_type
     return _dtypes.from_numpy(_result_type(tensor, other))
 
 
@@ -113,7 +114,7 @@ def promote_types(type1, type2):
 
 
 def can_cast(from_, to):
-    from fgrad.tensor._inplace import _can_cast
+    from fgrad.facade._inplace import _can_cast
     return _can_cast(_dtypes.to_numpy(from_), _dtypes.to_numpy(to))
 
 

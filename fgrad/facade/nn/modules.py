@@ -8,12 +8,12 @@ from itertools import islice
 
 import numpy as np
 
-from fgrad.tensor import _dtypes
-from fgrad.tensor._tensor import make
-from fgrad.tensor.nn import functional as F
-from fgrad.tensor.nn import init
-from fgrad.tensor.nn.module import Module
-from fgrad.tensor.nn.parameter import Parameter
+from fgrad.facade import _dtypes
+from fgrad.facade._tensor import make
+from fgrad.facade.nn import functional as F
+from fgrad.facade.nn import init
+from fgrad.facade.nn.module import Module
+from fgrad.facade.nn.parameter import Parameter
 
 
 def _empty_parameter(shape, dtype) -> Parameter:

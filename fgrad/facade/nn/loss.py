@@ -1,8 +1,8 @@
 """Loss modules: thin Modules holding a reduction (and weights as buffers) around nn.functional's losses."""
 from __future__ import annotations
 
-from fgrad.tensor.nn import functional as F
-from fgrad.tensor.nn.module import Module
+from fgrad.facade.nn import functional as F
+from fgrad.facade.nn.module import Module
 
 
 class _Loss(Module):

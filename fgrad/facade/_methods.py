@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from fgrad.tensor import _dtypes, _indexing, _ops
-from fgrad.tensor._ops import check_leaf_inplace, inplace
-from fgrad.tensor._tensor import Tensor, apply, make
+from fgrad.facade import _dtypes, _indexing, _ops
+from fgrad.facade._ops import check_leaf_inplace, inplace
+from fgrad.facade._tensor import Tensor, apply, make
 
 _METHODS = [
     "add", "sub", "subtract", "mul", "multiply", "div", "divide", "true_divide", "floor_divide", "remainder",
@@ -133,7 +133,7 @@ def _ufunc_inplace(name, prim):
     return method
 
 
-from fgrad.tensor._grad_mode import state as _grad_mode_state  # noqa: E402
+from fgrad.facade._grad_mode import state as _grad_mode_state  # noqa: E402
 from fgrad.ops import add_p, mul_p, sub_p  # noqa: E402
 
 for _name in ["div", "pow", "clamp", "clamp_min", "clamp_max", "neg", "abs", "sqrt", "exp",
@@ -216,7 +216,7 @@ def to(self, *args, **kwargs):
         elif arg is not None:
             device = arg
     if device is not None:
-        from fgrad.tensor._tensor import device as device_cls
+        from fgrad.facade._tensor import device as device_cls
         device_cls(device)
     target = self._data.dtype if dtype is None else _dtypes.to_numpy(dtype)
     if target == self._data.dtype:
@@ -249,7 +249,7 @@ Tensor.type_as = lambda self, other: to(self, other.dtype)
 # ---- new tensors of the same dtype --------------------------------------------------------------------------
 
 def _new(self, shape, fill, dtype, requires_grad=False):
-    from fgrad.tensor._creation import _shape
+    from fgrad.facade._creation import _shape
     np_dtype = self._data.dtype if dtype is None else _dtypes.to_numpy(dtype)
     return make(np.full(_shape(shape), fill, np_dtype), requires_grad=requires_grad)
 
@@ -264,7 +264,7 @@ Tensor.new_full = lambda self, size, fill_value, *, dtype=None, device=None, req
 
 
 def new_tensor(self, data, dtype=None, device=None, requires_grad=False):
-    from fgrad.tensor._creation import tensor
+    from fgrad.facade._creation import tensor
     return tensor(data, dtype=self.dtype if dtype is None else dtype, requires_grad=requires_grad)
 
 
@@ -274,7 +274,7 @@ Tensor.new_tensor = new_tensor
 # ---- random fills ------------------------------------------------------------------------------------------------
 
 def uniform_(self, a=0.0, b=1.0, *, generator=None):
-    from fgrad.tensor._random import generator_of
+    from fgrad.facade._random import generator_of
     check_leaf_inplace(self)
     self._data[...] = generator_of(generator).uniform(a, b, self._data.shape)
     self._vc[0] += 1
@@ -282,7 +282,7 @@ def uniform_(self, a=0.0, b=1.0, *, generator=None):
 
 
 def normal_(self, mean=0.0, std=1.0, *, generator=None):
-    from fgrad.tensor._random import generator_of
+    from fgrad.facade._random import generator_of
     check_leaf_inplace(self)
     self._data[...] = mean + std * generator_of(generator).standard_normal(self._data.shape)
     self._vc[0] += 1

@@ -7,9 +7,9 @@ import warnings
 
 import numpy as np
 
-from fgrad.tensor import _dtypes
-from fgrad.tensor._random import generator_of
-from fgrad.tensor._tensor import Tensor, make
+from fgrad.facade import _dtypes
+from fgrad.facade._random import generator_of
+from fgrad.facade._tensor import Tensor, make
 
 
 def _shape(size) -> tuple:
@@ -148,7 +148,7 @@ def numel(input) -> int:
 
 def _check_device(device):
     if device is not None:
-        from fgrad.tensor._tensor import device as device_cls
+        from fgrad.facade._tensor import device as device_cls
         device_cls(device)
 
 
@@ -244,13 +244,13 @@ def logspace(start, end, steps, base=10.0, *, dtype=None, requires_grad=False):
 
 
 def tril(input, diagonal=0):
-    from fgrad.tensor import _ops
+    from fgrad.facade import _ops
     mask = np.tril(np.ones(input._data.shape[-2:], np.bool_), diagonal)
     return _ops.where(make(np.broadcast_to(mask, input._data.shape).copy()), input, 0)
 
 
 def triu(input, diagonal=0):
-    from fgrad.tensor import _ops
+    from fgrad.facade import _ops
     mask = np.triu(np.ones(input._data.shape[-2:], np.bool_), diagonal)
     return _ops.where(make(np.broadcast_to(mask, input._data.shape).copy()), input, 0)
 

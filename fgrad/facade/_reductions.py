@@ -8,10 +8,10 @@ import numpy as np
 
 from fgrad import ops
 from fgrad.ops.control import stop_gradient
-from fgrad.tensor import _dtypes
-from fgrad.tensor._kernels import FacadeOp
-from fgrad.tensor._ops import _axes, _cast, _dtype_name, _f, maximum, minimum, zeros_like
-from fgrad.tensor._tensor import Tensor, _dim, apply
+from fgrad.facade import _dtypes
+from fgrad.facade._kernels import FacadeOp
+from fgrad.facade._ops import _axes, _cast, _dtype_name, _f, maximum, minimum, zeros_like
+from fgrad.facade._tensor import Tensor, _dim, apply
 
 __all__ = ["sum", "mean", "take_along_axis", "return_types", "max", "min", "amax", "amin", "argmax", "argmin",
            "prod", "var", "std", "norm", "logsumexp", "softmax", "log_softmax", "cumsum"]

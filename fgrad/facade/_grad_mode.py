@@ -83,7 +83,7 @@ class _GradModeContext:
 class no_grad(_GradModeContext):
     """Ops inside do not record the graph: their results have requires_grad=False.
 
-    >>> x = fgrad.tensor(1.0, requires_grad=True)
+    >>> x = fgrad.facade(1.0, requires_grad=True)
     >>> with fgrad.no_grad():
     ...     y = x * 2
     >>> y.requires_grad

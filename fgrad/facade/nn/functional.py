@@ -14,9 +14,9 @@ import warnings
 import numpy as np
 
 from fgrad import ops
-from fgrad.tensor import _dtypes, _ops
-from fgrad.tensor._kernels import FacadeOp
-from fgrad.tensor._tensor import Size, apply, make
+from fgrad.facade import _dtypes, _ops
+from fgrad.facade._kernels import FacadeOp
+from fgrad.facade._tensor import Size, apply, make
 
 __all__ = ["relu", "sigmoid", "tanh", "softmax", "log_softmax", "linear", "mse_loss", "l1_loss",
            "binary_cross_entropy", "binary_cross_entropy_with_logits", "cross_entropy", "nll_loss"]

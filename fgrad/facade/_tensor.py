@@ -10,8 +10,8 @@ import warnings
 
 import numpy as np
 
-from fgrad.tensor import _autograd, _dtypes, _grad_mode
-from fgrad.tensor._autograd import edge_of, node_class, saved_versions
+from fgrad.facade import _autograd, _dtypes, _grad_mode
+from fgrad.facade._autograd import edge_of, node_class, saved_versions
 
 _grad_state = _grad_mode.state
 _new = object.__new__
@@ -126,7 +126,7 @@ def _share_storage(base, view):
 
 def add_tensors(a, b):
     """a + b recorded in the graph (the engine sums cotangents this way under create_graph)."""
-    from fgrad.tensor import _ops
+    from fgrad.facade import _ops
     return _ops.add(a, b)
 
 
@@ -275,7 +275,7 @@ class Tensor:
             finally:
                 _grad_state.enabled = prev
             return
-        from fgrad.tensor import autograd
+        from fgrad.facade import autograd
         autograd.backward(self, gradient, retain_graph, create_graph, inputs=inputs)
 
     def detach(self):
@@ -444,7 +444,7 @@ class Tensor:
         return object.__format__(self, spec)
 
     def __repr__(self, *, tensor_contents=None):
-        from fgrad.tensor import _printing
+        from fgrad.facade import _printing
         return _printing.tensor_repr(self, tensor_contents)
 
     __str__ = __repr__
@@ -554,4 +554,4 @@ class device:
 _device_cpu = device("cpu")
 
 
-from fgrad.tensor import _methods  # noqa: E402,F401  (installs the op methods on Tensor)
+from fgrad.facade import _methods  # noqa: E402,F401  (installs the op methods on Tensor)

@@ -19,9 +19,9 @@ import math
 import numpy as np
 
 from fgrad import ops
-from fgrad.tensor import _dtypes
-from fgrad.tensor._kernels import FacadeOp
-from fgrad.tensor._tensor import Tensor, _dim, apply, make
+from fgrad.facade import _dtypes
+from fgrad.facade._kernels import FacadeOp
+from fgrad.facade._tensor import Tensor, _dim, apply, make
 
 _f = _dtypes.default_float_numpy
 
@@ -48,7 +48,7 @@ def as_tensor_arg(x) -> Tensor:
     """A Tensor operand from a Tensor, a numpy array or nested lists."""
     if isinstance(x, Tensor):
         return x
-    from fgrad.tensor._creation import tensor
+    from fgrad.facade._creation import tensor
     return tensor(x)
 
 
@@ -599,18 +599,18 @@ def _axes_or_none(dim, input):
 # ---- creation helpers used above (full definitions in _creation) ------------------------------------------
 
 def full_like(input, fill_value, *, dtype=None):
-    from fgrad.tensor._creation import full_like as _full_like
+    from fgrad.facade._creation import full_like as _full_like
     return _full_like(input, fill_value, dtype=dtype)
 
 
 def zeros_like(input, *, dtype=None):
-    from fgrad.tensor._creation import zeros_like as _zeros_like
+    from fgrad.facade._creation import zeros_like as _zeros_like
     return _zeros_like(input, dtype=dtype)
 
 
 # The other families of ops, re-exported so that `_ops` names every facade op (they import the operand
 # and promotion helpers above; imported last for that reason).
-from fgrad.tensor._reductions import *  # noqa: E402,F401,F403
-from fgrad.tensor._shapes import *  # noqa: E402,F401,F403
-from fgrad.tensor._linalg import *  # noqa: E402,F401,F403
-from fgrad.tensor._inplace import *  # noqa: E402,F401,F403
+from fgrad.facade._reductions import *  # noqa: E402,F401,F403
+from fgrad.facade._shapes import *  # noqa: E402,F401,F403
+from fgrad.facade._linalg import *  # noqa: E402,F401,F403
+from fgrad.facade._inplace import *  # noqa: E402,F401,F403

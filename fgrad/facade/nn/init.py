@@ -8,7 +8,7 @@ from __future__ import annotations
 import math
 import warnings
 
-from fgrad.tensor import _grad_mode
+from fgrad.facade import _grad_mode
 
 __all__ = ["calculate_gain", "uniform_", "normal_", "constant_", "ones_", "zeros_", "xavier_uniform_",
            "xavier_normal_", "kaiming_uniform_", "kaiming_normal_"]

@@ -12,7 +12,7 @@ import math
 
 import numpy as np
 
-from fgrad.tensor import _dtypes
+from fgrad.facade import _dtypes
 
 
 @dataclasses.dataclass
@@ -168,7 +168,7 @@ def _add_suffixes(text, suffixes, indent, force_newline=False) -> str:
 
 def tensor_repr(t, tensor_contents=None) -> str:
     """repr(t) as PyTorch prints it."""
-    from fgrad.tensor._tensor import Tensor
+    from fgrad.facade._tensor import Tensor
     plain = type(t) is Tensor or type(t).__name__ == "Parameter"
     prefix = "tensor(" if plain else f"{type(t).__name__}("
     indent = len(prefix)

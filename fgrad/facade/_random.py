@@ -38,7 +38,7 @@ class Generator:
 
     @property
     def device(self):
-        from fgrad.tensor._tensor import device
+        from fgrad.facade._tensor import device
         return device("cpu")
 
 

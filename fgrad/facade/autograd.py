@@ -8,10 +8,10 @@ import contextlib
 
 import numpy as np
 
-from fgrad.tensor import _grad_mode
-from fgrad.tensor._autograd import BACKWARD_TWICE, CustomNode, Node, edge_of, run_backward
-from fgrad.tensor._grad_mode import enable_grad, no_grad, set_grad_enabled  # noqa: F401
-from fgrad.tensor._tensor import Size, Tensor, make
+from fgrad.facade import _grad_mode
+from fgrad.facade._autograd import BACKWARD_TWICE, CustomNode, Node, edge_of, run_backward
+from fgrad.facade._grad_mode import enable_grad, no_grad, set_grad_enabled  # noqa: F401
+from fgrad.facade._tensor import Size, Tensor, make
 
 __all__ = ["backward", "grad", "Function", "FunctionCtx", "gradcheck", "gradgradcheck", "GradcheckError",
            "set_detect_anomaly", "detect_anomaly", "Variable", "no_grad", "enable_grad", "set_grad_enabled",
@@ -413,4 +413,4 @@ def is_anomaly_enabled() -> bool:
     return _anomaly
 
 
-from fgrad.tensor import _autograd_functional as functional  # noqa: E402
+from fgrad.facade import _autograd_functional as functional  # noqa: E402

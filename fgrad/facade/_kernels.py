@@ -23,7 +23,7 @@ from fgrad.ir import Literal, Program, is_float, trace_flat
 from fgrad.ir.types import ArrayType
 from fgrad.transforms.jvp import instantiate
 from fgrad.transforms.vjp import active_equations, backward_pass
-from fgrad.tensor import _numerics
+from fgrad.facade import _numerics
 
 # Primitives whose numpy impl may return a view of (or the very array of) an input.
 VIEW_PRIMITIVES = frozenset({"broadcast_to", "reshape", "transpose", "squeeze", "expand_dims", "slice",

@@ -17,9 +17,9 @@ from itertools import chain
 
 import numpy as np
 
-from fgrad.tensor import _dtypes, _grad_mode
-from fgrad.tensor._tensor import Tensor, make
-from fgrad.tensor.nn.module import _typename, mark_modified_in_place, zero_grad_of
+from fgrad.facade import _dtypes, _grad_mode
+from fgrad.facade._tensor import Tensor, make
+from fgrad.facade.nn.module import _typename, mark_modified_in_place, zero_grad_of
 
 __all__ = ["Optimizer", "SGD", "Adam", "AdamW"]
 

@@ -13,11 +13,11 @@ from __future__ import annotations
 import numpy as np
 
 from fgrad import ops
-from fgrad.tensor import _grad_mode
-from fgrad.tensor._kernels import FacadeOp
-from fgrad.tensor._ops import check_leaf_inplace, inplace   # first: _ops imports the op families in order
-from fgrad.tensor._shapes import _SLICE, _UNSQUEEZE
-from fgrad.tensor._tensor import Tensor, _share_storage, apply, make
+from fgrad.facade import _grad_mode
+from fgrad.facade._kernels import FacadeOp
+from fgrad.facade._ops import check_leaf_inplace, inplace   # first: _ops imports the op families in order
+from fgrad.facade._shapes import _SLICE, _UNSQUEEZE
+from fgrad.facade._tensor import Tensor, _share_storage, apply, make
 
 _SELECT = FacadeOp("select", lambda x, axis, i: ops.squeeze(ops.static_slice(x, *_select_bounds(x.shape, axis, i)),
                                                                 axis), "SelectBackward0", view=True)

@@ -22,9 +22,9 @@ import numpy as np
 from fgrad.ir import TracerBase
 from fgrad.ir.primitive import pop_interpreter, push_interpreter
 from fgrad.ir.types import ArrayType
-from fgrad.tensor import _grad_mode
-from fgrad.tensor._dtypes import legacy_type_name
-from fgrad.tensor._kernels import FacadeOp
+from fgrad.facade import _grad_mode
+from fgrad.facade._dtypes import legacy_type_name
+from fgrad.facade._kernels import FacadeOp
 from fgrad.transforms.vjp import active_equations, backward_pass, forward_pass
 
 BACKWARD_TWICE = (
@@ -539,8 +539,8 @@ def _forward_name(node) -> str:
 
 
 class CustomNode(Node):
-    """Base of the nodes of autograd.Function subclasses (defined in fgrad.tensor.autograd)."""
+    """Base of the nodes of autograd.Function subclasses (defined in fgrad.facade.autograd)."""
     __slots__ = ()
 
 
-from fgrad.tensor import _tensor  # noqa: E402  (Tensor creation for hooks and gradients; _tensor imports this)
+from fgrad.facade import _tensor  # noqa: E402  (Tensor creation for hooks and gradients; _tensor imports this)

@@ -4,10 +4,10 @@ from __future__ import annotations
 import numpy as np
 
 from fgrad import ops
-from fgrad.tensor._grad_mode import state as _grad_state
-from fgrad.tensor._kernels import FacadeOp
-from fgrad.tensor._ops import _cast, _dtype_name, as_tensor_arg
-from fgrad.tensor._tensor import Tensor, apply, make
+from fgrad.facade._grad_mode import state as _grad_state
+from fgrad.facade._kernels import FacadeOp
+from fgrad.facade._ops import _cast, _dtype_name, as_tensor_arg
+from fgrad.facade._tensor import Tensor, apply, make
 
 __all__ = ["inplace", "check_leaf_inplace", "fill_", "zero_", "copy_"]
 

@@ -6,11 +6,11 @@ import builtins
 import numpy as np
 
 from fgrad import ops
-from fgrad.tensor._kernels import FacadeOp
-from fgrad.tensor._ops import _check_broadcast, _dtype_name, mul
-from fgrad.tensor._reductions import sum
-from fgrad.tensor._shapes import _SQUEEZE_INPLACE, _UNSAFE_VIEW, expand, reshape, squeeze, unsqueeze
-from fgrad.tensor._tensor import apply, make
+from fgrad.facade._kernels import FacadeOp
+from fgrad.facade._ops import _check_broadcast, _dtype_name, mul
+from fgrad.facade._reductions import sum
+from fgrad.facade._shapes import _SQUEEZE_INPLACE, _UNSAFE_VIEW, expand, reshape, squeeze, unsqueeze
+from fgrad.facade._tensor import apply, make
 
 __all__ = ["mm", "mv", "dot", "bmm", "matmul", "addmm", "outer", "trace", "diag", "inner", "ger"]
 

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from fgrad.tensor import _tensor
-from fgrad.tensor._tensor import Tensor
+from fgrad.facade import _tensor
+from fgrad.facade._tensor import Tensor
 
 
 class Parameter(Tensor):

@@ -4,12 +4,12 @@
 Layers compute with the facade's ops, so their graphs hold PyTorch's nodes (nn.Linear on a batch records
 TBackward0 and AddmmBackward0), and modules print, name their parameters and save state as PyTorch's.
 """
-from fgrad.tensor.nn import functional, init
-from fgrad.tensor.nn.loss import (BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, L1Loss, MSELoss, NLLLoss)
-from fgrad.tensor.nn.module import Module
-from fgrad.tensor.nn.modules import (Flatten, Identity, Linear, LogSoftmax, ModuleList, ReLU, Sequential, Sigmoid,
+from fgrad.facade.nn import functional, init
+from fgrad.facade.nn.loss import (BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, L1Loss, MSELoss, NLLLoss)
+from fgrad.facade.nn.module import Module
+from fgrad.facade.nn.modules import (Flatten, Identity, Linear, LogSoftmax, ModuleList, ReLU, Sequential, Sigmoid,
                                      Softmax, Tanh)
-from fgrad.tensor.nn.parameter import Buffer, Parameter
+from fgrad.facade.nn.parameter import Buffer, Parameter
 
 __all__ = ["Module", "Parameter", "Buffer", "Linear", "Identity", "Flatten", "Sequential", "ModuleList", "ReLU",
            "Tanh", "Sigmoid", "Softmax", "LogSoftmax", "MSELoss", "L1Loss", "BCELoss", "BCEWithLogitsLoss",

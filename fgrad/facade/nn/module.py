@@ -12,10 +12,10 @@ from collections import OrderedDict, namedtuple
 
 import numpy as np
 
-from fgrad.tensor import _dtypes, _grad_mode
-from fgrad.tensor._autograd import _add_hook
-from fgrad.tensor._tensor import Tensor
-from fgrad.tensor.nn.parameter import Buffer, Parameter
+from fgrad.facade import _dtypes, _grad_mode
+from fgrad.facade._autograd import _add_hook
+from fgrad.facade._tensor import Tensor
+from fgrad.facade.nn.parameter import Buffer, Parameter
 
 
 class _IncompatibleKeys(namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])):
