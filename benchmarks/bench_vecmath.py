@@ -197,7 +197,7 @@ def run_table(n=10**6, wait=60.0):
     from run import wait_for_quiet_machine
     wait_for_quiet_machine(wait, 0.3, print, window=1.0, need=3)
     for dtype in (np.float64, np.float32):
-        print(f"\n    {np.dtype(dtype).name:9s} max ulp   vecmath ns   libm loop ns   numpy ufunc ns")
+        print(f"\n    {np.dtype(dtype).name:12s} max ulp   vecmath ns   libm loop ns   numpy ufunc ns")
         rng = np.random.default_rng(0)
         for name in [*vm.FUNCTIONS, "sin_bounded", "cos_bounded"]:
             x = rng.uniform(*DOMAINS[name.replace("_bounded", "")], n).astype(dtype)
@@ -206,7 +206,7 @@ def run_table(n=10**6, wait=60.0):
             stats = interleaved_medians({"vec": lambda: vec(x, out), "libm": lambda: libm(x, out),
                                          "numpy": lambda: _numpy_ufunc(name, x, out)}, budget=1.0)
             per = {k: v[1] / n * 1e9 for k, v in stats.items()}      # min: the quietest round
-            print(f"    {name:9s} {max_ulp_error(name, dtype):7.2f}    {per['vec']:8.1f}      {per['libm']:8.1f}"
+            print(f"    {name:12s} {max_ulp_error(name, dtype):7.2f}    {per['vec']:8.1f}      {per['libm']:8.1f}"
                   f"         {per['numpy']:8.1f}")
 
 

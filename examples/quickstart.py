@@ -30,3 +30,11 @@ print()
 print("The gradient w.r.t. w:", grad_loss(w, x, y))
 print("Its program (forward and reverse sweep, simplified):")
 print(fgrad.make_ir(grad_loss)(w, x, y))
+
+# The PyTorch-style facade: the same primitives and VJP rules behind .backward().
+t = fgrad.tensor([0.5, -0.25, 1.0], requires_grad=True)
+z = (t.sin() ** 2).sum()
+z.backward()
+print()
+print("Facade:", z)
+print("t.grad:", t.grad)

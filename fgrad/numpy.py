@@ -39,7 +39,7 @@ import numpy as np
 import fgrad.ops as ops
 from fgrad.ir import canonical_dtype, is_float
 from fgrad.ir.tracing import Tracer
-from fgrad.ops.base import PYTHON_SCALARS, float_dtype, is_tracer, result_dtype, typeof
+from fgrad.ops.base import PYTHON_SCALARS, float_dtype, is_tracer, promotion_operand, result_dtype, typeof
 from fgrad.ops.control import stop_gradient
 from fgrad.ops.shape import normalize_axes, normalize_axis
 
@@ -1166,8 +1166,9 @@ def _nested_leaves(seq) -> list:
 
 def _weak_result_dtype(leaves) -> np.dtype:
     """result_dtype over many leaves: each distinct strong dtype once, Python scalars (weak) once per kind."""
-    strong = {typeof(x).dtype for x in leaves if type(x) not in PYTHON_SCALARS}
-    weak = {type(x): x for x in leaves if type(x) in PYTHON_SCALARS}
+    operands = [promotion_operand(x) for x in leaves]
+    strong = {x for x in operands if type(x) not in PYTHON_SCALARS}
+    weak = {type(x): x for x in operands if type(x) in PYTHON_SCALARS}
     return canonical_dtype(np.result_type(*strong, *weak.values()))
 
 

@@ -240,6 +240,18 @@ def test_parallel_reductions_agree_within_round_off():
     np.testing.assert_array_equal(parallel(x)[1], np.max(x, axis=1))
 
 
+SUM_PAIR = _parallel_pair(lambda x: (fnp.sum(fnp.exp(-x * x)), fnp.max(fnp.sin(x))))
+
+
+def test_parallel_full_reductions_of_vectors_are_bit_identical():
+    # Serial and prange kernels sum the same blocks in the same order.
+    x = np.random.default_rng(4).standard_normal(50_000)
+    serial, parallel = SUM_PAIR
+    for a, b in zip(parallel(x), serial(x)):
+        np.testing.assert_array_equal(a, b)
+    np.testing.assert_allclose(serial(x)[0], np.sum(np.exp(-x * x)), rtol=1e-12)
+
+
 def test_parallel_is_chosen_by_size():
     f = fgrad.jit(lambda x: fnp.sum(fnp.sin(x)))
     assert not f.lower(np.ones(10)).parallel

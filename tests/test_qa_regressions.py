@@ -208,3 +208,44 @@ def test_check_grads_names_the_roles_of_leaves_at_second_order():
     with pytest.raises(AssertionError, match=r"order 2: forward mode .* of jvp\(cube\) disagrees for the primal of "
                                              r"argument 0, the tangent of output leaf 0:"):
         fgrad.check_grads(cube, (np.array([0.5, 1.5]),), order=2)
+
+
+def test_a_custom_jvp_rule_that_is_not_linear_is_refused_by_reverse_mode():
+    # Its VJP at zero tangents used to give a silent zero gradient.
+    @fgrad.custom_jvp
+    def f(x):
+        return fnp.sin(x)
+    f.defjvp(lambda p, t: (f(p[0]), t[0] ** 2))
+    assert float(fgrad.jvp(f, (0.5,), (3.0,))[1]) == 9.0      # forward mode runs the rule as written
+    with pytest.raises(TypeError, match=r"JVP rule <lambda> of custom_jvp function f is not linear in its tangents"):
+        fgrad.grad(f)(0.5)
+
+
+def test_a_linear_custom_jvp_rule_branching_on_the_primal_is_accepted():
+    @fgrad.custom_jvp
+    def relu(x):
+        return fnp.maximum(x, 0.0)
+    relu.defjvp(lambda p, t: (relu(p[0]), fnp.where(p[0] > 0, t[0], 0.0)))
+    np.testing.assert_array_equal(fgrad.grad(lambda x: fnp.sum(relu(x)))(np.array([-1.0, 2.0])), [0.0, 1.0])
+
+
+# ---- escaped tracers and numpy dispatch ----------------------------------------------------------------
+
+@pytest.mark.parametrize("use", [float, bool, int, np.asarray, lambda t: f"{t:.2f}", lambda t: t.item()],
+                         ids=["float", "bool", "int", "np.asarray", "format", "item"])
+def test_asking_an_escaped_tracer_for_its_value_says_it_escaped(use):
+    leaked = []
+    fgrad.grad(lambda x: leaked.append(fnp.sin(x)) or x)(1.0)
+    with pytest.raises(fgrad.ir.EscapedTracerError, match="escaped from the function fgrad traced it in"):
+        use(leaked[0])
+
+
+@pytest.mark.parametrize("fn, expected", [
+    (lambda a: np.sum(a, where=a > 0), r"numpy.sum with where=\.\.\. was applied to a traced value .* fnp.sum"),
+    (lambda a: np.max(a, initial=0.0), r"numpy.max with initial=\.\.\. was applied to a traced value"),
+    (lambda a: np.sum(a, out=np.zeros(())), r"numpy.sum\(\.\.\., out=\.\.\.\) cannot store a traced value"),
+], ids=["where", "initial", "out"])
+def test_numpy_arguments_fgrad_does_not_take_are_named(fn, expected):
+    with pytest.raises(TypeError, match=expected):
+        fgrad.make_ir(fn)(np.ones(3))
+    assert fgrad.make_ir(lambda a: np.clip(a, 0.0, 1.0, out=None))(np.ones(3))   # out=None is numpy's default

@@ -19,12 +19,14 @@ from fgrad.ir.types import ArrayType, canonical_dtype, type_of_value
 class Tracer(TracerBase):
     """A value inside a trace. Array methods and operators are installed by fgrad.numpy."""
     # Not "trace" and "var": x.trace() and x.var() are numpy's methods. `owner` is the trace that made it.
-    __slots__ = ("owner", "ir_var", "__weakref__")
+    # `weak`: the tracer stands for a Python scalar argument, which promotes as a Python scalar does (weakly).
+    __slots__ = ("owner", "ir_var", "weak", "__weakref__")
     __array_priority__ = 1000
 
-    def __init__(self, trace, var: Var):
+    def __init__(self, trace, var: Var, weak: bool = False):
         self.owner = trace
         self.ir_var = var
+        self.weak = weak
 
     type = property(lambda self: self.ir_var.type)
     shape = property(lambda self: self.ir_var.type.shape)
@@ -100,10 +102,10 @@ class TraceInterpreter:
         self.constants = {}     # id(array) -> (array, Literal)
         self.alive = True
 
-    def new_input(self, type: ArrayType) -> Tracer:
+    def new_input(self, type: ArrayType, weak: bool = False) -> Tracer:
         v = Var(type)
         self.inputs.append(v)
-        return Tracer(self, v)
+        return Tracer(self, v, weak)
 
     def to_atom(self, x):
         if type(x) is Tracer:
@@ -140,16 +142,18 @@ class TraceInterpreter:
         return Tracer(self, out)
 
 
-def trace_flat(fun, in_types) -> tuple[Program, list]:
+def trace_flat(fun, in_types, weak=()) -> tuple[Program, list]:
     """Trace `fun(*tracers) -> list of outputs` into a Program.
 
     Returns the program and its captured values: the program's inputs are the `in_types` inputs followed
     by one input per captured outer tracer; call it with `eval_program(program, *args, *captured)`.
+    `weak[i]` marks input i as standing for a Python scalar (see `is_weak`).
     """
     trace = TraceInterpreter()
     push_interpreter(trace)
     try:
-        tracers = [trace.new_input(t) for t in in_types]
+        weak = list(weak) + [False] * (len(in_types) - len(weak))
+        tracers = [trace.new_input(t, w) for t, w in zip(in_types, weak)]
         outs = fun(*tracers)
         out_atoms = tuple(trace.to_atom(_as_output(o)) for o in outs)
     finally:
@@ -191,8 +195,15 @@ def trace_pytree(fun, args, kwargs=None, static_argnums=()):
         out_tree_box.append(out_tree)
         return out_leaves
 
-    program, captured = trace_flat(flat_fun, input_types(fun, args, kwargs, static_argnums, leaves))
+    program, captured = trace_flat(flat_fun, input_types(fun, args, kwargs, static_argnums, leaves),
+                                   [is_weak(x) for x in leaves])
     return program, captured, out_tree_box[0], leaves
+
+
+def is_weak(x) -> bool:
+    """Whether `x` promotes as a Python scalar does: by kind only, so a float32 array times it stays float32.
+    Python scalars are weak, and so are the tracers that stand for them when a function is traced on them."""
+    return type(x) in (bool, int, float) or (type(x) is Tracer and x.weak)
 
 
 def input_types(fun, args, kwargs, static_argnums, leaves) -> list:

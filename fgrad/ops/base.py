@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from fgrad.ir import ArrayType, Primitive, TracerBase, canonical_dtype, is_float
-from fgrad.ir.tracing import to_value_type
+from fgrad.ir.tracing import is_weak, to_value_type
 
 PYTHON_SCALARS = (bool, int, float)
 
@@ -38,9 +38,23 @@ def static_dims(shape) -> tuple:
     return tuple(int(d) for d in shape)
 
 
+def promotion_operand(x):
+    """What numpy's promotion sees for `x`: its dtype, or for a weak value (a Python scalar, or the tracer of a
+    Python scalar argument) a Python scalar of its kind, which numpy promotes by kind only."""
+    if type(x) in PYTHON_SCALARS:
+        return x
+    if is_weak(x):
+        return WEAK_STAND_INS[typeof(x).dtype.kind]
+    return typeof(x).dtype
+
+
+WEAK_STAND_INS = {"b": False, "i": 0, "f": 0.0}
+
+
 def result_dtype(*xs) -> np.dtype:
-    """numpy's promotion, with Python scalars weak: a float32 array times 2.0 stays float32."""
-    return canonical_dtype(np.result_type(*[x if type(x) in PYTHON_SCALARS else typeof(x).dtype for x in xs]))
+    """numpy's promotion, with Python scalars weak: a float32 array times 2.0 stays float32 (also when 2.0 was
+    an argument of the traced function)."""
+    return canonical_dtype(np.result_type(*[promotion_operand(x) for x in xs]))
 
 
 def float_dtype(dtype) -> np.dtype:

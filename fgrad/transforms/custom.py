@@ -14,10 +14,12 @@ from __future__ import annotations
 import functools
 import inspect
 
-from fgrad.ir import MissingRuleError, Primitive, eval_program, is_float, pytree, trace_flat
+from fgrad.ir import Literal, MissingRuleError, Primitive, eval_program, is_float, pytree, trace_flat
+from fgrad.ir.tracing import is_weak
 from fgrad.ops.base import is_tracer, typeof
 from fgrad.ops.elementwise import cast
 from fgrad.transforms.jvp import instantiate, jvp_eval, zeros_of
+from fgrad.transforms.simplify import simplify
 from fgrad.transforms.vjp import vjp_eval
 
 __all__ = ["custom_vjp", "custom_jvp", "custom_vjp_call_p", "custom_jvp_call_p"]
@@ -65,7 +67,19 @@ class Static:
         return hash(self._key())
 
     def __repr__(self) -> str:
-        return repr(self.value) if self._key()[0] else f"<{type(self.value).__name__}>"
+        return describe_static(self.value)
+
+
+def describe_static(value) -> str:
+    """Stable text for a static value in program text: no memory addresses, which would differ between runs."""
+    if isinstance(value, (bool, int, float, str, type(None))):
+        return repr(value)
+    if isinstance(value, (tuple, list)):
+        inner = ", ".join(describe_static(v) for v in value) + ("," if len(value) == 1 and type(value) is tuple else "")
+        return f"({inner})" if type(value) is tuple else f"[{inner}]"
+    if callable(value):
+        return getattr(value, "__qualname__", None) or getattr(value, "__name__", None) or type(value).__name__
+    return f"<{type(value).__name__}>"
 
 
 # ---- the shared shape of both call primitives -------------------------------------------------------
@@ -143,7 +157,7 @@ def trace_primal(fun, args, nondiff_argnums):
         out_tree_box.append(out_tree)
         return out_leaves
 
-    program, captured = trace_flat(flat_primal, [typeof(x) for x in leaves])
+    program, captured = trace_flat(flat_primal, [typeof(x) for x in leaves], [is_weak(x) for x in leaves])
     return program, captured, leaves, in_tree, out_tree_box[0], nondiff
 
 
@@ -270,21 +284,43 @@ def _custom_jvp_jvp(primals, tangents, outs, *, primal, fun, jvp, in_tree, out_t
 
 
 def _custom_jvp_vjp(cts, outs, primals, needs, *, primal, fun, jvp, in_tree, out_tree, nondiff, num_consts):
-    # The rule is linear in its tangents, so the VJP of the tangent map at t = 0 is its transpose.
+    # The rule is linear in its tangents, so the VJP of the tangent map at t = 0 is its transpose. A VJP that
+    # still reads the tangents shows a rule that is not linear: its VJP at 0 would be a wrong gradient.
     diff, _ = split_consts(primals, num_consts)
     refuse_differentiated_closure(fun, "custom_jvp", needs[len(diff):])
-    tangent_types = primal.in_types[:len(diff)]
+    tangent_types = list(primal.in_types[:len(diff)])
 
     def tangent_map(*tangents):
         return call_jvp_rule(jvp, fun, nondiff, in_tree, out_tree, primal, diff, tangents)
 
-    program, captured = trace_flat(tangent_map, list(tangent_types))
+    program, captured = trace_flat(tangent_map, tangent_types)
     wrt = [i for i, t in enumerate(tangent_types) if is_float(t.dtype)]
-    _, wrt_cts = vjp_eval(program, [zeros_of(t) for t in tangent_types] + captured, wrt, cts)
+    given = [i for i, ct in enumerate(cts) if ct is not None]
+
+    def transpose(*args):
+        tangents, ct_args = args[:len(tangent_types)], iter(args[len(tangent_types):])
+        full_cts = [next(ct_args) if ct is not None else None for ct in cts]
+        return vjp_eval(program, list(tangents) + captured, wrt, full_cts)[1]
+
+    transposed, extra = trace_flat(transpose, tangent_types + [primal.out_types[i] for i in given])
+    transposed = simplify(transposed)
+    refuse_nonlinear_rule(jvp, fun, transposed, [transposed.inputs[i] for i in wrt])
+    wrt_cts = eval_program(transposed, *[zeros_of(t) for t in tangent_types], *[cts[i] for i in given], *extra)
     in_cts = [None] * len(primals)
     for i, ct in zip(wrt, wrt_cts):
         in_cts[i] = ct
     return in_cts
+
+
+def refuse_nonlinear_rule(rule, fun, transposed, tangent_vars):
+    """A TypeError if the transposed tangent map `transposed` reads one of the tangents `tangent_vars`."""
+    tangent_vars = set(tangent_vars)
+    reads = [a for eqn in transposed.equations for a in eqn.inputs] + list(transposed.outputs)
+    if any(type(a) is not Literal and a in tangent_vars for a in reads):
+        raise TypeError(f"the JVP rule {rule!r} of custom_jvp function {fun!r} is not linear in its tangents, and "
+                        "reverse mode (grad, vjp, jacrev) transposes it: its tangent output must be a linear function "
+                        "of the input tangents, such as `g(x) * x_dot` (never `x_dot ** 2`, `abs(x_dot)` or a "
+                        "branch on x_dot). Forward mode (jvp, jacfwd) runs the rule as it is.")
 
 
 custom_jvp_call_p = Primitive(
