@@ -85,6 +85,7 @@ def format_program(program: Program, full_literals: bool = False) -> str:
     header = " ".join(namer.define(v) for v in program.inputs)
     lines = [f"program({header}) {{"]
     lines += ["  " + format_equation(eqn, namer) for eqn in program.equations]
-    lines.append("  return " + ", ".join(namer(v) for v in program.outputs))
+    outputs = ", ".join(namer(v) for v in program.outputs)
+    lines.append(f"  return {outputs}".rstrip())     # no trailing space when there is nothing to return
     lines.append("}")
     return "\n".join(lines)

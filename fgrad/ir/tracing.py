@@ -64,7 +64,8 @@ class Tracer(TracerBase):
         raise self.conversion_error("int()")
 
     def __index__(self):
-        raise self.conversion_error("an integer conversion (`__index__`, e.g. using it as a Python index)")
+        raise self.conversion_error("an integer conversion (`__index__`, e.g. using it as a Python index or in "
+                                    "range(); to pick elements by a traced index use fnp.take(a, i, axis=0))")
 
     def __complex__(self):
         raise self.conversion_error("complex()")
@@ -78,7 +79,8 @@ class Tracer(TracerBase):
         if not self.owner.alive:
             raise EscapedTracerError(self)
         raise TypeError(f"{self!r} is a traced value and cannot become a numpy array (np.asarray, np.array). "
-                        "Use the fgrad.numpy (fnp) function instead of the numpy one inside traced functions.")
+                        "Use the fgrad.numpy (fnp) function instead of the numpy one inside traced functions; to "
+                        "index a numpy array W by a traced index i, write fnp.take(W, i, axis=0).")
 
     def __setitem__(self, index, value):
         raise TypeError("fgrad arrays are immutable: item assignment on a traced value is not supported. "
