@@ -38,3 +38,9 @@ z.backward()
 print()
 print("Facade:", z)
 print("t.grad:", t.grad)
+
+# fgrad.jit: the gradient program becomes one fused Numba kernel (compiled once, cached on disk).
+fast_grad = fgrad.jit(fgrad.value_and_grad(loss))
+value, gradient = fast_grad(w, x, y)
+print()
+print("jit(value_and_grad):", value, gradient)
