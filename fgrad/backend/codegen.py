@@ -28,6 +28,7 @@ elements; a full reduction then sums per-block partials serially afterwards (nev
 from __future__ import annotations
 
 import heapq
+import re
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -45,7 +46,8 @@ RECOMPUTE_LIMIT = 16
 VECTOR_MATH = {"exp": "vexp", "expm1": "vexpm1", "log": "vlog", "log1p": "vlog1p", "sin": "vsin",
                "cos": "vcos", "tanh": "vtanh", "logistic": "vlogistic"}
 EXPENSIVE = frozenset({"exp", "log", "log1p", "expm1", "sin", "cos", "tan", "tanh", "logistic", "pow", "sqrt"})
-BLOCK = 4096          # elements per prange block of a 1-D full reduction
+BLOCK = 4096          # elements per block of a 1-D full reduction (the unit of work of a prange)
+LANES = 8             # independent accumulators that reduce a block
 
 VIEW_TAGS = frozenset({"broadcast", "transpose", "reshape", "slice", "pad", "concatenate", "gather", "iota",
                        "full"})
@@ -352,6 +354,16 @@ def format_scalar(value, dtype) -> str:
     return f"{_CAST[dtype.name]}({text})"
 
 
+_PLAIN_INDEX = re.compile(r"[ij]\d+|\d+")
+
+
+def subscript(idx) -> str:
+    """Index expressions as a subscript. Computed ones are non-negative by construction (offsets inside
+    their guards, gathered indices normalised by the op) and become unsigned, which spares Numba's
+    negative-index wraparound: that select on every load keeps LLVM from vectorising the loop."""
+    return ", ".join(i if _PLAIN_INDEX.fullmatch(i) else f"np.uint64({i})" for i in idx)
+
+
 def cast_expr(expr: str, dtype) -> str:
     name = np.dtype(dtype).name
     return expr if name in _NATIVE else f"{_CAST[name]}({expr})"
@@ -447,11 +459,11 @@ class Writer:
         if type(atom) is Literal:
             if atom.type.ndim == 0:
                 return format_scalar(atom.value, atom.type.dtype)
-            return f"{self.constant(atom)}[{', '.join(idx)}]"
+            return f"{self.constant(atom)}[{subscript(idx)}]"
         if self.stored(atom):
             if atom.type.ndim == 0:
                 return self.scalar(atom)
-            return f"{self.array(atom)}[{', '.join(idx)}]"
+            return f"{self.array(atom)}[{subscript(idx)}]"
         if atom in self.plan.recompute:
             eqn = self.plan.defining[atom]
             self.views_read.append(eqn)
@@ -753,19 +765,34 @@ class Writer:
             for eqn, k in zip(reductions, names):
                 self.emit(2, f"t{k} = np.empty({BLOCK}, {accumulator_dtype(eqn)})")
         self.emit(2, f"for {i} in range(lo{gid}, hi{gid}):")
-        self.reduction_sink = {eqn: f"t{k}[{i} - lo{gid}]" for eqn, k in zip(reductions, names)}
+        self.reduction_sink = {eqn: f"t{k}[{subscript([f'{i} - lo{gid}'])}]" for eqn, k in zip(reductions, names)}
         self.write_body(group, idx, 3)
         self.reduction_sink = None
+        self.emit(2, f"m{gid} = hi{gid} - lo{gid}")
         for eqn, k in zip(reductions, names):
-            self.emit(2, f"r{k} = {reduce_init(eqn)}")
-            self.emit(2, f"for j{gid} in range(hi{gid} - lo{gid}):")
-            self.emit(3, reduce_update(eqn, f"r{k}", f"t{k}[j{gid}]"))
+            self.write_lane_reduction(eqn, k, gid)
             self.emit(2, f"p{k}[b{gid}] = r{k}")
         for eqn, k in zip(reductions, names):
             self.emit(1, f"r{k} = {reduce_init(eqn)}")
         self.emit(1, f"for b{gid} in range(nb{gid}):")
         for eqn, k in zip(reductions, names):
             self.emit(2, reduce_update(eqn, f"r{k}", f"p{k}[b{gid}]"))
+
+    def write_lane_reduction(self, eqn, k, gid):
+        """Reduce the block buffer t{k}[:m] into r{k} with LANES independent accumulators (element j goes
+        to lane j % LANES, then the lanes and the tail combine in order): a fixed order, and LLVM runs
+        the lanes as one vector instead of waiting on one accumulator's latency for every element."""
+        lanes = [f"r{k}_{lane}" for lane in range(LANES)]
+        for acc in lanes:
+            self.emit(2, f"{acc} = {reduce_init(eqn)}")
+        self.emit(2, f"for j{gid} in range(0, m{gid} - {LANES - 1}, {LANES}):")
+        for lane, acc in enumerate(lanes):
+            self.emit(3, reduce_update(eqn, acc, f"t{k}[j{gid} + {lane}]"))
+        self.emit(2, f"r{k} = {lanes[0]}")
+        for acc in lanes[1:]:
+            self.emit(2, reduce_update(eqn, f"r{k}", acc))
+        self.emit(2, f"for j{gid} in range(m{gid} - m{gid} % {LANES}, m{gid}):")
+        self.emit(3, reduce_update(eqn, f"r{k}", f"t{k}[j{gid}]"))
 
     def member_out(self, member) -> Var:
         kind, what = member
@@ -974,7 +1001,7 @@ class Writer:
             depth += 1
         m = indices.type.ndim
         position = self.load(indices, uidx[axis:axis + m])
-        where = ", ".join(uidx[:axis] + [position] + uidx[axis + m:])
+        where = subscript(uidx[:axis] + [position] + uidx[axis + m:])
         value = self.load(updates, uidx)
         if accumulate:
             self.emit(depth, f"{target}[{where}] = {cast_expr(f'{target}[{where}] + {value}', out.type.dtype)}"
