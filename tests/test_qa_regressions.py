@@ -285,9 +285,6 @@ def test_a_program_without_outputs_prints_without_trailing_space():
     assert str(fgrad.make_ir(lambda x: None)(1.0)) == "program(a:f64[]) {\n  return\n}"
 
 
-@pytest.mark.xfail(strict=True, reason="fgrad/backend/jit.py keys its trace cache on input types only; a Python "
-                   "float (weak) and a numpy float64 (strong) argument need different programs. Fix: key "
-                   "Jitted._signature on (to_value_type(x), is_weak(x)); then drop this mark.")
 def test_jit_keys_weak_and_strong_scalar_arguments_apart():
     w = np.ones(2, np.float32)
     step = fgrad.jit(lambda w, lr: w - lr * w)
@@ -303,3 +300,8 @@ def test_indexing_a_numpy_array_by_a_traced_index_points_to_take():
         fgrad.make_ir(lambda x: [1.0, 2.0, 3.0][fnp.argmax(x)])(np.ones(3))
     program = fgrad.make_ir(lambda x: fnp.take(W, fnp.argmax(x), axis=0))(np.ones(3))
     assert program.out_types[0].shape == (2,)
+
+
+def test_jit_integer_floor_division_floors_like_numpy():
+    a, b = np.array([7, -7, 9], np.int64), np.array([2, 2, -4], np.int64)
+    np.testing.assert_array_equal(fgrad.jit(lambda a, b: a // b)(a, b), a // b)

@@ -142,7 +142,7 @@ def tag_of(prim) -> str:
         raise UnsupportedPrimitiveError(
             f"primitive '{prim.name}' has no Numba emitter; add `numba=` to the block that declares "
             f"{prim.name}_p (a scalar template like \"np.sin({{0}})\" or a structural tag)")
-    if callable(emitter) or "{" in emitter:
+    if callable(emitter) or isinstance(emitter, tuple) or "{" in emitter:
         return "elementwise"
     if emitter in VIEW_TAGS or emitter in REDUCE_TAGS or emitter in CALL_TAGS:
         return emitter
@@ -484,6 +484,8 @@ class Writer:
             self.vector_functions.add(name)
             return cast_expr(f"{name}({args[0]})", eqn.outputs[0].type.dtype)
         emitter = eqn.prim.numba
+        if isinstance(emitter, tuple):    # ((dtype kind, template), ...): chosen by the inputs' kind
+            emitter = dict(emitter)[eqn.inputs[0].type.dtype.kind]
         expr = emitter(args, **eqn.params) if callable(emitter) else emitter.format(*args, **eqn.params)
         return cast_expr(expr, eqn.outputs[0].type.dtype)
 

@@ -22,6 +22,7 @@ from fgrad import config as _config
 from fgrad.backend.codegen import generate
 from fgrad.backend.numpy_exec import evaluate
 from fgrad.ir import EvalInterpreter, Program, current_interpreter, pytree, trace_pytree, to_value_type
+from fgrad.ir.tracing import is_weak
 
 __all__ = ["jit", "Jitted", "Lowered", "JitCompileError", "PARALLEL_THRESHOLD"]
 
@@ -277,7 +278,8 @@ class Jitted:
             raise TypeError(f"static arguments must be hashable (they key jit's cache), got "
                             f"{[type(s).__name__ for s in statics]}; pass arrays as non-static arguments or "
                             "convert lists to tuples") from None
-        types = tuple(to_value_type(x) for x in leaves)
+        # Weakness is part of the type: a Python float and a numpy float64 promote differently.
+        types = tuple((to_value_type(x), is_weak(x)) for x in leaves)
         return (tree, statics, types), leaves
 
     def _trace(self, args, kwargs):

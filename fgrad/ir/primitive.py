@@ -37,7 +37,8 @@ class Primitive:
       vjp: per-input tuple of (out_ct, out, *primals, **params) -> in_ct, None for a zero derivative;
            or for variadic primitives a function (i, out_ct, out, *primals, **params) -> in_ct
       batch(args, dims, **params) -> (out, out_dim)
-      numba: the emitter the Numba codegen looks up
+      numba: the emitter the Numba codegen looks up: a scalar template ("np.sin({0})"), a callable
+             (args, **params) -> str, ((dtype kind, template), ...) chosen by the inputs' kind, or a tag
     """
 
     def __init__(self, name, *, shape_rule, impl, jvp=MISSING, vjp=MISSING, batch=MISSING,

@@ -106,7 +106,7 @@ div_p = Primitive(
     "div", shape_rule=equal_types, impl=_div_impl,
     jvp=(lambda x_dot, out, x, y: div(x_dot, y), lambda y_dot, out, x, y: neg(mul(y_dot, div(out, y)))),
     vjp=(lambda out_ct, out, x, y: div(out_ct, y), lambda out_ct, out, x, y: neg(mul(out_ct, div(out, y)))),
-    numba="({0} / {1})")
+    numba=(("f", "({0} / {1})"), ("i", "({0} // {1})")))   # ints floor-divide, as the impl does
 
 
 def div(x, y):
