@@ -21,14 +21,10 @@ import fgrad  # noqa: E402
 import fgrad.numpy as fnp  # noqa: E402
 import workloads as W  # noqa: E402
 
-# Import Numba with the library, as the other columns import theirs (W7 excludes imports). Numba defers
-# importing its numpy support (and SciPy's BLAS bindings) to the first compile or cache load; loading it
-# here is the rest of that import (~0.8 s), not work for any one function.
+# Import Numba with the library, as the other columns import theirs (W7 excludes imports). Numba's lazy
+# set-up of its numpy support on the first compile or cache load (~0.3 s) is NOT excluded: JAX's lazy
+# backend set-up is inside its W7 time too.
 import numba  # noqa: E402,F401
-from numba.core.registry import cpu_target  # noqa: E402
-from fgrad.backend import numba_jit, vecmath  # noqa: E402,F401
-
-cpu_target.target_context.refresh()
 
 
 def _warm(run):
