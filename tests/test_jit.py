@@ -252,19 +252,6 @@ def test_parallel_full_reductions_of_vectors_are_bit_identical():
     np.testing.assert_allclose(serial(x)[0], np.sum(np.exp(-x * x)), rtol=1e-12)
 
 
-def test_kernels_with_blas_restore_the_callers_blas_threads():
-    setter = jit_module.blas_thread_setter()
-    if setter is None:
-        pytest.skip("SciPy's OpenBLAS (the BLAS Numba calls) was not found")
-    before = setter(3)
-    try:
-        f = fgrad.jit(lambda a, b: fnp.tanh(a @ b))
-        close(f(np.eye(3), np.ones(3)), np.tanh(np.ones(3)))
-        assert setter(3) == 3, "the kernel ran BLAS on one thread and put the caller's setting back"
-    finally:
-        setter(before)
-
-
 def test_parallel_is_chosen_by_size():
     f = fgrad.jit(lambda x: fnp.sum(fnp.sin(x)))
     assert not f.lower(np.ones(10)).parallel

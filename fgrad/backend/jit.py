@@ -80,33 +80,6 @@ def calls_blas(program: Program) -> bool:
     return any(e.prim.numba in ("matmul", "solve") for e in program.equations)
 
 
-@functools.cache
-def blas_thread_setter():
-    """`set(n) -> previous` for the BLAS thread count of the calling thread, or None if unavailable.
-
-    Numba's np.dot and np.linalg.solve call SciPy's OpenBLAS. Kernels run it on their own thread: on
-    this 2-core machine its thread pool fights whatever else runs (measured: W2 16 ms with 2 BLAS
-    threads, 6.5 ms with 1; W3 13-37 ms against 4.3 ms). `openblas_set_num_threads_local` changes
-    the calling thread only, and the previous value is restored after each call.
-    """
-    import ctypes
-    import glob
-    import os
-    try:
-        import scipy
-    except ImportError:
-        return None
-    libs = os.path.join(os.path.dirname(os.path.dirname(scipy.__file__)), "scipy.libs")
-    for path in sorted(glob.glob(os.path.join(libs, "libscipy_openblas*.so*"))):
-        lib = ctypes.CDLL(path)
-        for name in ("openblas_set_num_threads_local", "scipy_openblas_set_num_threads_local"):
-            setter = getattr(lib, name, None)
-            if setter is not None:
-                setter.argtypes, setter.restype = [ctypes.c_int], ctypes.c_int
-                return setter
-    return None
-
-
 def choose_parallel(program: Program) -> bool:
     """prange loops for programs over at least PARALLEL_THRESHOLD elements, unless the program calls
     BLAS/LAPACK: their own threads and Numba's fight for the cores (measured 3-4x slower on 2 cores)."""
@@ -152,7 +125,6 @@ class Entry:
         self.simple_outputs = all(kind == "kernel" and dtype is None for kind, _, dtype in self.outputs) \
             and [what for _, what, _ in self.outputs] == list(range(len(self.outputs)))
         self.build = _tree_builder(out_tree)
-        self.blas_threads = blas_thread_setter() if calls_blas(program) else None
 
     def __call__(self, leaves):
         if self.scalar_inputs:
@@ -161,16 +133,14 @@ class Entry:
                 x = leaves[i]
                 if type(x) not in _PLAIN_SCALARS:
                     leaves[i] = np.asarray(x)[()]
-        previous = self.blas_threads(1) if self.blas_threads is not None else None
+        # BLAS keeps its own thread count: measured on a quiet 2-core machine, W3 2.8 ms with 2 OpenBLAS
+        # threads against 4.5 ms with 1, W2 7.0 against 8.8 ms.
         try:
             out = self.kernel(*leaves, *self.extra)
         except Exception as exc:
             if _raised_while_compiling(exc):
                 raise JitCompileError(self.explain(exc)) from exc
             raise
-        finally:
-            if previous is not None:
-                self.blas_threads(previous)
         if self.simple_outputs:
             return self.build(out)
         results = []
