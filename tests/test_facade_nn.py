@@ -413,8 +413,6 @@ def test_zero_grad_parity(torch):
     check(program, torch)
 
 
-@pytest.mark.xfail(strict=True, reason="core facade: detach() links the result to the leaf as a view (_base), so "
-                                       "an in-place op on it raises; PyTorch's detach() result is not a view")
 def test_state_dict_shares_storage(torch):
     def program(L):
         model = fixed_state(L.nn.Linear(2, 1), L)

@@ -281,7 +281,9 @@ class Tensor:
     def detach(self):
         """A tensor sharing this one's storage (and version counter), outside the graph."""
         t = make(self._data)
-        _share_storage(self, t)
+        # A non-differentiable view, as PyTorch's: it shares the version counter but has no `_base`, so an
+        # in-place op on it is allowed (and a saved original still sees the bump at backward time).
+        t._vc = self._vc
         return t
 
     def detach_(self):
