@@ -1,4 +1,6 @@
-"""One frozen config object read from the environment. Stdlib only: any layer may import it."""
+"""One frozen config object read from the environment. Stdlib only: any layer may import it.
+
+The kernel cache directory (FGRAD_CACHE_DIR) is read by fgrad.backend.numba_jit.cache_dir() on each call."""
 import os
 from dataclasses import dataclass
 
@@ -9,7 +11,6 @@ def _flag(name: str) -> bool:
 
 @dataclass(frozen=True)
 class Config:
-    cache_dir: str | None   # FGRAD_CACHE_DIR; None means the user cache dir
     disable_jit: bool       # FGRAD_DISABLE_JIT=1 runs programs through the reference executor
     fastmath: bool          # FGRAD_FASTMATH=1 turns on Numba fastmath by default (breaks NaN/inf semantics)
 
@@ -17,7 +18,6 @@ class Config:
 def read_config() -> Config:
     """Read the configuration from the environment (called at import, and by tests after monkeypatching)."""
     return Config(
-        cache_dir=os.environ.get("FGRAD_CACHE_DIR") or None,
         disable_jit=_flag("FGRAD_DISABLE_JIT"),
         fastmath=_flag("FGRAD_FASTMATH"),
     )

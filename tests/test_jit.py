@@ -205,7 +205,7 @@ def test_repeated_calls_hit_the_fast_path():
 
 
 def test_disable_jit_runs_the_reference_executor(monkeypatch):
-    monkeypatch.setattr(fgrad_config, "config", fgrad_config.Config(None, True, False))
+    monkeypatch.setattr(fgrad_config, "config", fgrad_config.Config(disable_jit=True, fastmath=False))
     f = fgrad.jit(w1_loss)
     calls = []
     original = jit_module.evaluate

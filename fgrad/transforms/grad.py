@@ -17,9 +17,9 @@ from fgrad.ops.base import as_value, is_tracer, typeof
 from fgrad.ops.elementwise import cast
 from fgrad.ops.shape import expand_dims, reshape
 from fgrad.ops.slicing import concatenate
-from fgrad.transforms.jvp import instantiate, jvp_eval, zeros_of
+from fgrad.transforms.jvp import jvp_function, zeros_of
 from fgrad.transforms.simplify import simplify
-from fgrad.transforms.vjp import vjp_eval
+from fgrad.transforms.vjp import vjp_eval, vjp_function
 
 __all__ = ["grad", "value_and_grad", "vjp", "jvp", "linearize", "jacfwd", "jacrev", "jacobian", "hessian",
            "partial_eval"]
@@ -279,16 +279,8 @@ def grad(fun, argnums=0, has_aux=False):
 
 
 def vjp_joint_program(program: Program, wrt, num_main: int) -> tuple[Program, list]:
-    """inputs (program inputs..., cotangents of the first `num_main` outputs..., extra...), outputs
-    (outputs..., cotangents of the inputs `wrt`...). Aux outputs after the main ones get no cotangent."""
-    n = len(program.inputs)
-    no_cts = [None] * (len(program.outputs) - num_main)
-
-    def fun(*args):
-        outs, in_cts = vjp_eval(program, args[:n], wrt, list(args[n:]) + no_cts)
-        return outs + in_cts
-
-    return derive(fun, list(program.in_types) + list(program.out_types[:num_main]))
+    """The adjoint program of `vjp_function`, simplified, allowing the extra inputs custom rules capture."""
+    return derive(*vjp_function(program, wrt, num_main))
 
 
 def vjp(fun, *primals, has_aux=False):
@@ -369,16 +361,8 @@ def jvp(fun, primals, tangents, has_aux=False):
 
 
 def jvp_joint_program(program: Program, mask) -> tuple[Program, list]:
-    """inputs (program inputs..., tangents of the `mask`ed inputs..., extra...), outputs (outputs..., output
-    tangents...): `jvp_program`, but allowing the extra inputs that custom rules capture (see `derive`)."""
-    n = len(program.inputs)
-
-    def fun(*args):
-        tangent_args = iter(args[n:])
-        outs, out_dots = jvp_eval(program, args[:n], [next(tangent_args) if m else None for m in mask])
-        return outs + [instantiate(d, v.type) for d, v in zip(out_dots, program.outputs)]
-
-    return derive(fun, list(program.in_types) + [t for t, m in zip(program.in_types, mask) if m])
+    """The JVP program of `jvp_function`, simplified, allowing the extra inputs custom rules capture."""
+    return derive(*jvp_function(program, mask))
 
 
 def as_arg_tuple(xs, what: str) -> tuple:

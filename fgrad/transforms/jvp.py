@@ -66,11 +66,10 @@ def jvp_eval(program: Program, primals, tangents):
     return [read(v) for v in program.outputs], [read_tangent(v) for v in program.outputs]
 
 
-def jvp_program(program: Program, tangent_mask) -> Program:
-    """The JVP of `program`: inputs (primals..., tangents of the masked inputs...), outputs
-    (outputs..., output tangents...). Zero output tangents are instantiated as zeros."""
+def jvp_function(program: Program, tangent_mask):
+    """The function a JVP program is traced from, and its input types: inputs (primals..., tangents of the
+    masked inputs...), outputs (outputs..., output tangents...), zero output tangents instantiated."""
     n = len(program.inputs)
-    tangent_types = [v.type for v, m in zip(program.inputs, tangent_mask) if m]
 
     def fun(*args):
         primals, tangent_args = args[:n], iter(args[n:])
@@ -78,6 +77,11 @@ def jvp_program(program: Program, tangent_mask) -> Program:
         outs, out_dots = jvp_eval(program, primals, tangents)
         return outs + [instantiate(t, v.type) for t, v in zip(out_dots, program.outputs)]
 
-    derived, captured = trace_flat(fun, list(program.in_types) + tangent_types)
+    return fun, list(program.in_types) + [v.type for v, m in zip(program.inputs, tangent_mask) if m]
+
+
+def jvp_program(program: Program, tangent_mask) -> Program:
+    """The JVP of `program` (see `jvp_function`), for a program that captures nothing."""
+    derived, captured = trace_flat(*jvp_function(program, tangent_mask))
     assert not captured
     return derived

@@ -99,15 +99,23 @@ def vjp_eval(program: Program, args, wrt, out_cts):
     return outs, in_cts
 
 
-def vjp_program(program: Program, wrt) -> Program:
-    """The adjoint of `program` w.r.t. inputs `wrt`: inputs (inputs..., output cotangents...),
-    outputs (outputs..., input cotangents...)."""
+def vjp_function(program: Program, wrt, num_main=None):
+    """The function an adjoint program is traced from, and its input types: inputs (inputs..., cotangents
+    of the first `num_main` outputs (all by default)...), outputs (outputs..., cotangents of inputs `wrt`...).
+    Outputs after the first `num_main` (auxiliary ones) get no cotangent."""
     n = len(program.inputs)
+    num_main = len(program.outputs) if num_main is None else num_main
+    no_cts = [None] * (len(program.outputs) - num_main)
 
     def fun(*args):
-        outs, in_cts = vjp_eval(program, args[:n], wrt, args[n:])
+        outs, in_cts = vjp_eval(program, args[:n], wrt, list(args[n:]) + no_cts)
         return outs + in_cts
 
-    derived, captured = trace_flat(fun, list(program.in_types) + list(program.out_types))
+    return fun, list(program.in_types) + list(program.out_types[:num_main])
+
+
+def vjp_program(program: Program, wrt) -> Program:
+    """The adjoint of `program` w.r.t. inputs `wrt` (see `vjp_function`), for a program that captures nothing."""
+    derived, captured = trace_flat(*vjp_function(program, wrt))
     assert not captured
     return derived
