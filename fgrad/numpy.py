@@ -41,7 +41,7 @@ from fgrad.ir import canonical_dtype, is_float
 from fgrad.ir.tracing import Tracer
 from fgrad.ops.base import PYTHON_SCALARS, float_dtype, is_tracer, promotion_operand, result_dtype, typeof
 from fgrad.ops.control import stop_gradient
-from fgrad.ops.shape import normalize_axes, normalize_axis
+from fgrad.ops.core import normalize_axes, normalize_axis
 
 # ---- constants and dtypes --------------------------------------------------------------------------
 

@@ -55,12 +55,6 @@ class ArrayType:
     __repr__ = __str__
 
 
-def type_of_value(x) -> ArrayType:
-    """The ArrayType of a concrete numpy value."""
-    x = np.asarray(x)
-    return ArrayType(x.shape, x.dtype)
-
-
 def promote_dtypes(*dtypes) -> np.dtype:
     """numpy's promotion of array dtypes: `promote_dtypes(int32, float32)` is float64, as in numpy."""
     return canonical_dtype(np.result_type(*dtypes))
