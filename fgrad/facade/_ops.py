@@ -323,11 +323,19 @@ cos = _float_unary("cos", "CosBackward0", ops.cos)
 tan = _float_unary("tan", "TanBackward0", ops.tan)
 tanh = _float_unary("tanh", "TanhBackward0", ops.tanh)
 sigmoid = _float_unary("sigmoid", "SigmoidBackward0", ops.logistic)
-rsqrt = _float_unary("rsqrt", "RsqrtBackward0", lambda x: ops.pow(x, -0.5))
-reciprocal = _float_unary("reciprocal", "ReciprocalBackward0", lambda x: ops.div(1.0, x))
-log2 = _float_unary("log2", "Log2Backward0", lambda x: ops.div(ops.log(x), math.log(2.0)))
-log10 = _float_unary("log10", "Log10Backward0", lambda x: ops.div(ops.log(x), math.log(10.0)))
-exp2 = _float_unary("exp2", "Exp2Backward0", lambda x: ops.pow(2.0, x))
+rsqrt = _float_unary("rsqrt", "RsqrtBackward0", ops.rsqrt)
+reciprocal = _float_unary("reciprocal", "ReciprocalBackward0", ops.reciprocal)
+log2 = _float_unary("log2", "Log2Backward0", ops.log2)
+log10 = _float_unary("log10", "Log10Backward0", ops.log10)
+exp2 = _float_unary("exp2", "Exp2Backward0", ops.exp2)
+asin = arcsin = _float_unary("asin", "AsinBackward0", ops.arcsin)
+acos = arccos = _float_unary("acos", "AcosBackward0", ops.arccos)
+atan = arctan = _float_unary("atan", "AtanBackward0", ops.arctan)
+sinh = _float_unary("sinh", "SinhBackward0", ops.sinh)
+cosh = _float_unary("cosh", "CoshBackward0", ops.cosh)
+asinh = arcsinh = _float_unary("asinh", "AsinhBackward0", ops.arcsinh)
+acosh = arccosh = _float_unary("acosh", "AcoshBackward0", ops.arccosh)
+atanh = arctanh = _float_unary("atanh", "AtanhBackward0", ops.arctanh)
 
 
 def _same_dtype_unary(name, node, op):
@@ -422,6 +430,23 @@ def _minmax_fn(op):
 
 _MAXIMUM = FacadeOp("maximum", _minmax_fn(ops.maximum), "MaximumBackward0")
 _MINIMUM = FacadeOp("minimum", _minmax_fn(ops.minimum), "MinimumBackward0")
+
+
+def _float_binary(name, node, op):
+    """A float op of two tensors (or a tensor and a scalar); ints compute in the default float dtype."""
+    facade_op = FacadeOp(name, _binary_fn(op), node)
+
+    def fn(input, other, *, out=None):
+        a, b, dtype = binary_operands(input, other)
+        dtype = dtype if dtype.kind == "f" else _f()
+        return _out(apply(facade_op, (a, b), (dtype,)), out)
+    fn.__name__ = name
+    fn.__doc__ = f"Elementwise {name} with broadcasting ({node})."
+    return fn
+
+
+atan2 = arctan2 = _float_binary("atan2", "Atan2Backward0", ops.arctan2)
+hypot = _float_binary("hypot", "HypotBackward0", ops.hypot)
 
 
 def maximum(input, other, *, out=None):
