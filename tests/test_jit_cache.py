@@ -174,3 +174,17 @@ def test_memory_holding_structures_stay_bounded_over_thousands_of_shapes(monkeyp
     assert len(jit_module._LOWERED) <= 50
     # Kernel sources do not depend on sizes: the compiled kernel modules do not grow with shapes.
     assert len(numba_jit._KERNELS) - kernels <= 2
+
+
+def test_threads_sharing_a_small_cache_get_right_results():
+    # Eviction by one thread while another is between lookup and use must not raise.
+    from concurrent.futures import ThreadPoolExecutor
+    f = fgrad.jit(double_plus_one, cache_size=2)
+
+    def work(seed):
+        sizes = np.random.default_rng(seed).integers(1, 7, size=60)
+        return all(np.array_equal(f(np.ones(n)), np.full(n, 3.0)) for n in sizes)
+
+    with ThreadPoolExecutor(4) as pool:
+        assert all(pool.map(work, range(4)))
+    assert len(f._traces) <= 2 and len(f._fast) <= 2

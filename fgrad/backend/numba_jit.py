@@ -323,22 +323,29 @@ def _ensure_file(path: Path, key: str, data: bytes) -> str | None:
         existing = path.read_bytes()
     except OSError:  # missing, or the cache directory is missing, unreadable or a file
         existing = None
-    if existing is not None:
-        if hashlib.sha256(existing).hexdigest()[:_HASH_LEN] == key:
-            return "intact"  # leave the file and its mtime alone
-        warnings.warn(f"fgrad: kernel file {path} did not match its hash; rewriting it", RuntimeWarning, stacklevel=5)
+    if existing is not None and hashlib.sha256(existing).hexdigest()[:_HASH_LEN] == key:
+        return "intact"  # leave the file and its mtime alone
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         _write_atomic(path, data)
+        written = True
     except OSError as exc:
         _cannot_write(path.parent, exc)
+        written = False
+    if existing is not None:
+        what = "rewrote it" if written else "compiling the kernel in memory"
+        warnings.warn(f"fgrad: kernel file {path} did not match its hash; {what}", RuntimeWarning, stacklevel=5)
+    if not written:
         return None
     if existing is None:
         return "written"
     # Python's .pyc check is mtime (whole seconds) plus size, so a same-size
     # repair within one second could reuse bytecode from the damaged file.
     for pyc in (path.parent / "__pycache__").glob(f"{path.stem}.*.pyc"):
-        pyc.unlink(missing_ok=True)
+        try:
+            pyc.unlink(missing_ok=True)
+        except OSError:
+            pass  # then Python's own check decides; a same-size, same-second repair is all it misses
     return "repaired"
 
 
