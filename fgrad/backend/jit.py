@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import functools
 import threading
-from collections import OrderedDict
 
 import numpy as np
 
@@ -48,7 +47,7 @@ DEFAULT_CACHE_SIZE = 128
 
 _PLAIN_SCALARS = (float, int, bool)
 _LOCK = threading.Lock()
-_LOWERED = OrderedDict()     # (program digest, parallel, fastmath) -> (LoweredKernel, KernelModule), LRU
+_LOWERED = {}     # (program digest, parallel, fastmath) -> (LoweredKernel, KernelModule), LRU (see _remember)
 
 
 class JitCompileError(Exception):
@@ -80,7 +79,7 @@ def lower_program(program: Program, parallel: bool, fastmath: bool):
     with _LOCK:
         hit = _LOWERED.get(key)
         if hit is not None:
-            _LOWERED.move_to_end(key)
+            _remember(_LOWERED, key, hit, LOWERED_CACHE_SIZE)
             return hit
     from fgrad.backend.numba_jit import load_kernel
     lowered = generate(program, parallel=parallel)
@@ -91,15 +90,21 @@ def lower_program(program: Program, parallel: bool, fastmath: bool):
     return hit
 
 
-def _remember(cache: OrderedDict, key, value, size) -> None:
-    """Put `key` first in the LRU `cache` of at most `size` entries (None: unbounded). Hold _LOCK."""
+def _remember(cache: dict, key, value, size) -> None:
+    """Make `key` the most recently used entry of the LRU `cache` of at most `size` entries (None: unbounded).
+
+    The LRU caches are plain dicts in least-to-most recently used order (dicts keep insertion order): a use
+    pops the key and puts it back at the end. On the fast path that measured cheaper than an OrderedDict
+    (whose .get is not specialised by CPython 3.11 and whose move_to_end costs more). Call with _LOCK held.
+    """
     if size == 0:
         return
+    cache.pop(key, None)
     cache[key] = value
-    cache.move_to_end(key)
-    if size is not None:
-        while len(cache) > size:
-            cache.popitem(last=False)
+    if size is not None and len(cache) > size:
+        # list() takes the keys in one step, which a fast-path use in another thread cannot interleave with.
+        for oldest in list(cache)[: len(cache) - size]:
+            cache.pop(oldest, None)
 
 
 def largest_size(program: Program) -> int:
@@ -250,22 +255,23 @@ class Jitted:
         self.parallel = parallel
         self.fastmath = bool(fastmath or _config.config.fastmath)
         self.cache_size = _check_cache_size(cache_size)
-        # Both LRU, at most cache_size entries each; _fast is an index of plain calls into the same entries.
-        self._fast = OrderedDict()       # tuple of per-argument keys (plain arrays and scalars only) -> Entry
-        self._traces = OrderedDict()     # full signature -> Entry
+        # Both LRU (see _remember), at most cache_size entries each; _fast indexes plain calls into the entries.
+        self._fast = {}       # tuple of per-argument keys (plain arrays and scalars only) -> Entry
+        self._traces = {}     # full signature -> Entry
         functools.update_wrapper(self, fun)
 
     def __call__(self, *args, **kwargs):
-        # The hot path: plain arrays and Python scalars, a key of dtypes and shapes, one dict lookup.
+        # The hot path: plain arrays and Python scalars, a key of dtypes and shapes, one dict lookup. Popping
+        # the entry and putting it back marks it most recently used (_remember); not locked: a thread that
+        # finds it popped by another takes the slow path, which puts it back.
         if not kwargs and not self.static_argnums and type(current_interpreter()) is EvalInterpreter:
             key = _plain_key(args)
-            entry = self._fast.get(key)
-            if entry is not None and not _config.config.disable_jit:
-                try:
-                    self._fast.move_to_end(key)
-                except KeyError:
-                    pass              # another thread evicted it meanwhile; the entry still works
-                return entry(args)
+            fast = self._fast
+            entry = fast.pop(key, None)
+            if entry is not None:
+                fast[key] = entry
+                if not _config.config.disable_jit:
+                    return entry(args)
         return self._call(args, kwargs)
 
     def _call(self, args, kwargs):

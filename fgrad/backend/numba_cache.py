@@ -22,7 +22,7 @@ either verified or ignored:
   and the signature is compiled afresh. A data file that the index names but that is gone is a plain
   miss, as in Numba.
 
-What is hooked, on numba 0.68.1 (numba/core/caching.py), and why:
+What is hooked, on numba 0.68.1 (numba/core/caching.py; the same names exist back to 0.60), and why:
 
 - ``Dispatcher._cache``. ``njit(cache=True)`` sets it to ``FunctionCache(py_func)``
   (``Dispatcher.enable_caching``); fgrad compiles with ``cache=False`` and sets it to a `KernelCache`.
@@ -150,8 +150,8 @@ class CheckedIndexDataCacheFile(caching.IndexDataCacheFile):
     def save(self, key, data):
         try:
             overloads = self._load_index()
-        except (DamagedCacheFile, OSError, pickle.UnpicklingError, EOFError, ValueError):
-            overloads = {}  # unreadable: it is about to be replaced
+        except Exception:  # damaged or unreadable: it is about to be replaced
+            overloads = {}
         name = overloads.get(key)
         if name is None:
             taken = set(overloads.values())
