@@ -2,7 +2,8 @@
 
 This module knows nothing about fgrad's IR. It gets the text of a complete
 Python module from the code generator and returns a callable backed by
-``numba.njit(cache=True)``, so a second process reuses the machine code.
+``numba.njit`` with a disk cache (Numba's, with checked files), so a second
+process reuses the machine code.
 
     >>> import numpy as np
     >>> src = '''
