@@ -50,35 +50,26 @@ def run_child(cache_dir, n=50):
     return json.loads(proc.stdout.strip().splitlines()[-1]), proc.stderr
 
 
-def test_a_second_process_loads_the_kernel_from_disk(tmp_path):
+def test_fresh_processes_load_the_kernel_from_disk_and_rebuild_damaged_files(tmp_path):
+    # Few processes (each pays Numba's start-up): one cold, one warm, one per kind of damage.
+    # tests/test_numba_cache.py damages every kind of cache file in one child process.
     first, _ = run_child(tmp_path)
     assert first["ok"] and (first["cache_hits"], first["cache_misses"]) == (0, 1)
-    second, _ = run_child(tmp_path, n=77)          # another size: the same kernel
+    second, _ = run_child(tmp_path, n=77)          # another size: the same kernel, from disk
     assert second["ok"] and (second["cache_hits"], second["cache_misses"]) == (1, 0)
     assert second["path"] == first["path"]
 
-
-def test_a_damaged_cache_is_rebuilt(tmp_path):
-    first, _ = run_child(tmp_path)
-    index_files = list(Path(first["cache_path"]).glob("k_*.nbi"))
-    data_files = list(Path(first["cache_path"]).glob("k_*.nbc"))
-    assert index_files and data_files
-    for f in data_files:
+    for f in Path(first["cache_path"]).glob("k_*.nbc"):  # Numba's own reader would unpickle this
         f.write_bytes(b"\x80\x04garbage")
-    for f in index_files:
-        f.write_bytes(f.read_bytes()[:20])
     rebuilt, stderr = run_child(tmp_path)
-    assert rebuilt["ok"] and rebuilt["cache_misses"] == 1
-    again, _ = run_child(tmp_path)
-    assert again["ok"] and (again["cache_hits"], again["cache_misses"]) == (1, 0)
+    assert rebuilt["ok"] and (rebuilt["cache_hits"], rebuilt["cache_misses"]) == (0, 1)
+    assert "damaged Numba cache file" in stderr
 
-
-def test_a_damaged_kernel_file_is_rewritten(tmp_path):
-    first, _ = run_child(tmp_path)
     path = Path(first["path"])
     path.write_text(path.read_text().replace("def kernel(", "def damaged("))
-    rebuilt, stderr = run_child(tmp_path)
-    assert rebuilt["ok"] and "did not match its hash" in stderr
+    rewritten, stderr = run_child(tmp_path)
+    assert rewritten["ok"] and (rewritten["cache_hits"], rewritten["cache_misses"]) == (0, 1)
+    assert "did not match its hash" in stderr
 
 
 # ---- byte order ----------------------------------------------------------------------------------------
