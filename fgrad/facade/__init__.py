@@ -99,6 +99,7 @@ int = _dtypes.int32
 int64 = _dtypes.int64
 long = _dtypes.int64
 bool = _dtypes.bool_
+uint8 = _dtypes.uint8
 strided = "torch.strided"
 
 
@@ -152,7 +153,7 @@ class cuda:
 __all__ = [
     # tensors, dtypes, devices
     "Tensor", "tensor", "Size", "dtype", "device", "float32", "float", "float64", "double", "int32", "int",
-    "int64", "long", "bool", "strided", "get_default_dtype", "set_default_dtype", "promote_types", "result_type",
+    "int64", "long", "bool", "uint8", "strided", "get_default_dtype", "set_default_dtype", "promote_types", "result_type",
     "can_cast", "is_tensor", "is_floating_point", "numel", "broadcast_shapes", "is_nonzero", "cuda",
     # grad mode
     "no_grad", "enable_grad", "set_grad_enabled", "is_grad_enabled", "inference_mode", "is_inference_mode_enabled",
