@@ -221,6 +221,10 @@ def to(self, *args, **kwargs):
     target = self._data.dtype if dtype is None else _dtypes.to_numpy(dtype)
     if target == self._data.dtype:
         return _ops.clone(self) if copy else self
+    if np.uint8 in (target, self._data.dtype):
+        # uint8 is storage only (fgrad's ops do not compute on it): convert the values directly, with no
+        # gradient (integer results never have one)
+        return make(self._data.astype(target))
     return apply(_TO_COPY, (self,), (target,))
 
 
@@ -323,9 +327,8 @@ def bernoulli_(self, p=0.5, *, generator=None):
     gen = _random.generator_of(generator)
     data = self._data
     if isinstance(p, Tensor):
-        probs = np.broadcast_to(p._data, data.shape)
-        values = _random.bernoulli_tensor(gen, np.ascontiguousarray(_random.memory_order(probs)).reshape(-1),
-                                          data.dtype)
+        probs = np.broadcast_to(p._data, data.shape).transpose(_random.memory_order(data))
+        values = _random.bernoulli_tensor(gen, probs.reshape(-1), data.dtype)
     else:
         values = _random.bernoulli_scalar(gen, data.size, float(p), data.dtype)
     return _random_fill(self, values)

@@ -612,16 +612,17 @@ def dropout_mask(shape, p: float, dtype, generator=None) -> np.ndarray:
 
 # ---- writing samples into a tensor -------------------------------------------------------------------
 
-def memory_order(array: np.ndarray) -> np.ndarray:
-    """A view of `array` whose C order is the order PyTorch's TensorIterator visits its elements in: the
-    dimensions sorted by decreasing stride (a transposed or sliced tensor is filled in memory order)."""
+def memory_order(array: np.ndarray) -> tuple:
+    """The axes of `array` in the order PyTorch's TensorIterator walks an output tensor: by decreasing
+    stride, so `array.transpose(axes)` in C order visits memory in order (a transposed or sliced tensor is
+    filled in memory order). Inputs of the same op follow the output's order."""
     if array.flags.c_contiguous or array.ndim < 2:
-        return array
-    axes = sorted(range(array.ndim), key=lambda axis: -abs(array.strides[axis]) if array.shape[axis] > 1 else 0)
-    return array.transpose(axes)
+        return tuple(range(array.ndim))
+    return tuple(sorted(range(array.ndim),
+                        key=lambda axis: -abs(array.strides[axis]) if array.shape[axis] > 1 else 0))
 
 
 def fill_in_memory_order(array: np.ndarray, values: np.ndarray) -> None:
     """Write the flat `values` (in sampling order) into `array` in PyTorch's visiting order."""
-    view = memory_order(array)
+    view = array.transpose(memory_order(array))
     view[...] = values.reshape(view.shape)
