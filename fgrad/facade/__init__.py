@@ -89,6 +89,9 @@ from fgrad.facade._methods import addcdiv, addcmul, argsort, lerp, sort, topk, u
 from fgrad.facade import autograd
 from fgrad.facade import nn
 from fgrad.facade import optim
+from fgrad.facade.optim import lr_scheduler as _lr_scheduler  # noqa: F401  (torch.optim.lr_scheduler)
+from fgrad.facade import utils
+from fgrad.facade import _module_alias
 
 float32 = _dtypes.float32
 float = _dtypes.float32
@@ -180,5 +183,5 @@ __all__ = [
     "std", "sub", "subtract", "sum", "swapaxes", "swapdims", "t", "take", "tan", "tanh", "tensor_split", "trace",
     "transpose", "true_divide", "trunc", "unbind", "unflatten", "unsqueeze", "var", "vstack", "where",
     # submodules
-    "autograd", "nn", "optim",
+    "autograd", "nn", "optim", "utils",
 ]
