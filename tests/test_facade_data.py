@@ -157,8 +157,17 @@ def test_loader_over_a_plain_dataset_matches_torch(torch):
                                                                                                    batch_size=2)))
 
 
+def test_collating_tensors_keeps_torchs_graph_and_promotion(torch):
+    a = fgrad.zeros(2, requires_grad=True)
+    assert type(fdata.default_collate([a, a]).grad_fn).__name__ == "StackBackward0"
+    mixed = fdata.default_collate([fgrad.zeros(2), fgrad.zeros(2, dtype=fgrad.float64), fgrad.ones(2)])
+    assert_same(mixed, torch.utils.data.default_collate([torch.zeros(2), torch.zeros(2, dtype=torch.float64),
+                                                         torch.ones(2)]))
+
+
 COLLATE_ERRORS = [
     ("unequal-lengths", [[1, 2], [3]]),
+    ("unequal-tensor-sizes", "tensors of sizes 2 and 3"),
     ("unsupported-type", [object(), object()]),
     ("string-arrays", [np.array(["a"]), np.array(["b"])]),
 ]
@@ -166,10 +175,13 @@ COLLATE_ERRORS = [
 
 @pytest.mark.parametrize("batch", [b for _, b in COLLATE_ERRORS], ids=[name for name, _ in COLLATE_ERRORS])
 def test_collate_errors_match_torch(torch, batch):
+    theirs_batch = ours_batch = batch
+    if batch == "tensors of sizes 2 and 3":
+        theirs_batch, ours_batch = [torch.zeros(2), torch.zeros(3)], [fgrad.zeros(2), fgrad.zeros(3)]
     with pytest.raises(Exception) as theirs:
-        torch.utils.data.default_collate(batch)
+        torch.utils.data.default_collate(theirs_batch)
     with pytest.raises(Exception) as ours:
-        fdata.default_collate(batch)
+        fdata.default_collate(ours_batch)
     assert type(ours.value) is type(theirs.value)
     assert str(ours.value).replace("fgrad.facade._tensor", "torch") == str(theirs.value)
 

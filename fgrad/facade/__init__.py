@@ -57,7 +57,12 @@ exactly the residuals they read (PyTorch's saved tensors, so version-counter err
 
 Naming: the package is `fgrad.facade`, not `fgrad.tensor` as design.md first sketched, because
 `import fgrad as torch` needs `fgrad.tensor` to be the `tensor()` function. `fgrad/__init__.py`
-re-exports this package's names and registers `fgrad.nn`, `fgrad.optim`, `fgrad.autograd` as modules.
+re-exports this package's names and registers `fgrad.nn`, `fgrad.optim` (with `optim.lr_scheduler`),
+`fgrad.autograd` and `fgrad.utils` (with `utils.data`) as modules; `_module_alias` lets
+`from torch.utils.data import DataLoader` work after `sys.modules["torch"] = fgrad`.
+
+Random numbers (`_random`, `_random_kernels`) are PyTorch's CPU streams bit for bit: the same mt19937
+and the same ATen transforms, so seeded code draws the same data, initial weights and shuffles.
 """
 from fgrad.facade import _dtypes
 from fgrad.facade._dtypes import dtype, get_default_dtype, set_default_dtype

@@ -374,7 +374,7 @@ def randperm(n, *, generator=None, dtype=None, device=None, requires_grad=False,
 
     >>> import fgrad as torch
     >>> _ = torch.manual_seed(0); torch.randperm(5)
-    tensor([2, 0, 1, 3, 4])
+    tensor([4, 0, 1, 3, 2])
     """
     _check_device(device)
     n = int(n)
@@ -425,7 +425,7 @@ def normal(mean=0.0, std=1.0, size=None, *, generator=None, dtype=None, out=None
 
     >>> import fgrad as torch
     >>> _ = torch.manual_seed(0); torch.normal(2.0, 3.0, (3,))
-    tensor([ 6.6230,  1.1197, -4.5363])
+    tensor([ 6.6230,  1.1197, -4.5364])
     """
     from fgrad.facade import _ops
     gen = _random.generator_of(generator)

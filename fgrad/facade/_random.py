@@ -321,7 +321,7 @@ def uniform(gen: Generator, count: int, dtype, low: float = 0.0, high: float = 1
     """`count` samples of U(low, high) in `dtype`, as uniform_ fills them.
 
     >>> uniform(Generator().manual_seed(0), 2, np.dtype(np.float32))
-    array([0.4962566 , 0.76822126], dtype=float32)
+    array([0.4962566, 0.7682218], dtype=float32)
     """
     dtype = np.dtype(dtype)
     _check_floating(dtype, "check_uniform_bounds")
@@ -391,7 +391,7 @@ def normal(gen: Generator, count: int, dtype, mean: float = 0.0, std: float = 1.
     (`contiguous`: whether that tensor is, which selects ATen's block algorithm from 16 elements on).
 
     >>> normal(Generator().manual_seed(0), 3, np.dtype(np.float32))
-    array([ 1.5409961 , -0.2934289 , -2.1787894 ], dtype=float32)
+    array([ 1.5409961, -0.2934289, -2.1787894], dtype=float32)
     """
     dtype = np.dtype(dtype)
     _check_floating(dtype, "normal_kernel_cpu")
@@ -473,7 +473,7 @@ def permutation(gen: Generator, n: int) -> np.ndarray:
     `_fisher_yates`).
 
     >>> permutation(Generator().manual_seed(0), 5)
-    array([2, 0, 1, 3, 4])
+    array([4, 0, 1, 3, 2])
     """
     if n <= 1:
         return np.arange(n, dtype=np.int64)

@@ -9,7 +9,7 @@ torch.manual_seed, or with a Generator seeded alike, the batches come out in PyT
     >>> loader = DataLoader(TensorDataset(torch.arange(6.0)), batch_size=4,
     ...                     shuffle=True, generator=torch.Generator().manual_seed(0))
     >>> [batch for batch, in loader]
-    [tensor([2., 0., 1., 3.]), tensor([4., 5.])]
+    [tensor([5., 1., 0., 3.]), tensor([2., 4.])]
 """
 from fgrad.facade.utils.data.collate import default_collate, default_convert
 from fgrad.facade.utils.data.dataloader import DataLoader, get_worker_info

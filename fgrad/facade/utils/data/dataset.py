@@ -183,7 +183,7 @@ def random_split(dataset, lengths, generator=_random.default_generator):
 
     >>> import fgrad as torch
     >>> [list(s.indices) for s in random_split(range(5), [0.6, 0.4], generator=torch.Generator().manual_seed(0))]
-    [[2, 0, 1], [3, 4]]
+    [[4, 0, 1], [3, 2]]
     """
     if math.isclose(sum(lengths), 1) and sum(lengths) <= 1:
         subset_lengths = []
