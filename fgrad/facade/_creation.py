@@ -279,6 +279,7 @@ def rand(*size, generator=None, dtype=None, device=None, requires_grad=False, ou
             [0.0885, 0.1320]])
     """
     _check_device(device)
+    _no_out(out, "rand")
     shape = _random_size(size, kwargs.pop("size", None))
     _no_extra(kwargs, "rand")
     values = _random.uniform(_random.generator_of(generator), math.prod(shape), _float_dtype(dtype))
@@ -294,10 +295,17 @@ def randn(*size, generator=None, dtype=None, device=None, requires_grad=False, o
     tensor([ 1.5410, -0.2934, -2.1788])
     """
     _check_device(device)
+    _no_out(out, "randn")
     shape = _random_size(size, kwargs.pop("size", None))
     _no_extra(kwargs, "randn")
     values = _random.normal(_random.generator_of(generator), math.prod(shape), _float_dtype(dtype))
     return _finish(values.reshape(shape), requires_grad)
+
+
+def _no_out(out, name):
+    if out is not None:
+        raise TypeError(f"fgrad's {name}() does not write into out=; use the tensor it returns (out.copy_(result) "
+                        "writes it into an existing tensor)")
 
 
 def _no_extra(kwargs, name):
@@ -315,6 +323,7 @@ def randint(*args, low=None, high=None, size=None, generator=None, dtype=None, d
     tensor([4, 9, 3, 0, 3])
     """
     _check_device(device)
+    _no_out(out, "randint")
     positional = list(args)
     if size is None and positional and isinstance(positional[-1], (tuple, list, Size)):
         size = positional.pop()
@@ -377,6 +386,7 @@ def randperm(n, *, generator=None, dtype=None, device=None, requires_grad=False,
     tensor([4, 0, 1, 3, 2])
     """
     _check_device(device)
+    _no_out(out, "randperm")
     n = int(n)
     if n < 0:
         raise RuntimeError(f"Trying to create tensor with negative dimension {n}: [{n}]")
@@ -421,13 +431,16 @@ def randint_like(input, low=0, high=None, *, dtype=None, layout=None, device=Non
 def normal(mean=0.0, std=1.0, size=None, *, generator=None, dtype=None, out=None, layout=None, device=None,
            requires_grad=False, pin_memory=False):
     """Samples of N(mean, std**2): numbers with a `size`, or tensors (broadcast), as PyTorch computes them
-    (standard normals scaled by std, then mean added, each rounded in the result's dtype).
+    (standard normals scaled by std, then mean added, each rounded in the result's dtype). Gradients flow
+    to tensor arguments through the scale and shift (grad_fn MulBackward0/AddBackward0 where PyTorch
+    names its nodes NormalBackward).
 
     >>> import fgrad as torch
     >>> _ = torch.manual_seed(0); torch.normal(2.0, 3.0, (3,))
     tensor([ 6.6230,  1.1197, -4.5364])
     """
     from fgrad.facade import _ops
+    _no_out(out, "normal")
     gen = _random.generator_of(generator)
     mean_is_tensor, std_is_tensor = isinstance(mean, Tensor), isinstance(std, Tensor)
     if not mean_is_tensor and not std_is_tensor:
@@ -443,14 +456,14 @@ def normal(mean=0.0, std=1.0, size=None, *, generator=None, dtype=None, out=None
             raise RuntimeError(f"normal expects std >= 0.0, but found std {_random._num(std)}")
         data = mean._data
         noise = _random.normal(gen, data.size, data.dtype, 0.0, float(std)).reshape(data.shape)
-        return _ops.add(make(noise), mean.detach())
+        return _ops.add(make(noise), mean)
     reference = mean if mean_is_tensor else std
     shape = np.broadcast_shapes(mean._data.shape if mean_is_tensor else (),
                                 std._data.shape if std_is_tensor else ())
     dtype_ = reference._data.dtype
     noise = make(_random.normal(gen, math.prod(shape), dtype_).reshape(shape))
-    mean_tensor = mean.detach() if mean_is_tensor else make(np.array(mean, dtype=dtype_))
-    return _ops.add(_ops.mul(noise, std.detach()), mean_tensor)
+    mean_tensor = mean if mean_is_tensor else make(np.array(mean, dtype=dtype_))
+    return _ops.add(_ops.mul(noise, std), mean_tensor)
 
 
 def bernoulli(input, p=None, *, generator=None, out=None):
@@ -460,6 +473,7 @@ def bernoulli(input, p=None, *, generator=None, out=None):
     >>> _ = torch.manual_seed(0); torch.bernoulli(torch.full((5,), 0.5))
     tensor([1., 0., 1., 1., 1.])
     """
+    _no_out(out, "bernoulli")
     gen = _random.generator_of(generator)
     data = input._data
     if p is None:
@@ -472,6 +486,7 @@ def bernoulli(input, p=None, *, generator=None, out=None):
 def multinomial(input, num_samples, replacement=False, *, generator=None, out=None):
     """Indices drawn from the rows of `input` (weights), PyTorch's way: with replacement a uniform searched
     in each row's normalised running sum; without (or for one sample) argmax/topk of input / Exp(1)."""
+    _no_out(out, "multinomial")
     data = input._data
     if data.dtype.kind != "f":
         raise RuntimeError(f"multinomial only supports floating-point dtypes for input, got: "

@@ -130,31 +130,25 @@ def box_muller_avx2_f32(data, mean, std):
             data[j + 8] = fma(radius * s, std, mean)
 
 
-def _make_box_muller_libm(ftype):
-    """ATen's generic NormalFill16 for one float type: libm's log/cos/sin in that type, theta rounded from
-    the double product 2*pi*u2, std::fma for the scale."""
-    one = ftype(1.0)
-    minus_two = ftype(-2.0)
-
-    @numba.njit(cache=True)
-    def box_muller(data, mean, std):
-        for start in range(0, data.size, 16):
-            for j in range(start, start + 8):
-                u1 = one - data[j]
-                radius = math.sqrt(minus_two * math.log(u1))
-                theta = ftype(2.0 * math.pi * np.float64(data[j + 8]))
-                data[j] = fma(radius * math.cos(theta), std, mean)
-                data[j + 8] = fma(radius * math.sin(theta), std, mean)
-    return box_muller
-
-
-_BOX_MULLER_LIBM = {np.dtype(np.float32): _make_box_muller_libm(np.float32),
-                    np.dtype(np.float64): _make_box_muller_libm(np.float64)}
+@numba.njit(cache=True)
+def _box_muller_libm(data, mean, std, one, minus_two):
+    """ATen's generic NormalFill16 in data's float type (mean, std, one and minus_two typed alike): libm's
+    log/cos/sin of that type, theta rounded to it from the double product 2*pi*u2, std::fma for the
+    scale."""
+    theta = np.empty(1, dtype=data.dtype)          # a store rounds the double product to data's type
+    for start in range(0, data.size, 16):
+        for j in range(start, start + 8):
+            u1 = one - data[j]
+            radius = math.sqrt(minus_two * math.log(u1))
+            theta[0] = 2.0 * math.pi * np.float64(data[j + 8])
+            data[j] = fma(radius * math.cos(theta[0]), std, mean)
+            data[j + 8] = fma(radius * math.sin(theta[0]), std, mean)
 
 
 def box_muller_libm(data, mean, std):
     """In place on float32 or float64 uniforms, blocks of 16 (see box_muller_avx2_f32)."""
-    _BOX_MULLER_LIBM[data.dtype](data, data.dtype.type(mean), data.dtype.type(std))
+    as_type = data.dtype.type
+    _box_muller_libm(data, as_type(mean), as_type(std), as_type(1.0), as_type(-2.0))
 
 
 @numba.njit(cache=True)
