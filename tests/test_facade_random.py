@@ -199,10 +199,26 @@ def test_state_bytes_cross_between_libraries(torch):
     assert_bitwise(fgrad.randn(33), torch.randn(33, generator=g))
 
 
+def test_hand_made_positions_follow_torch(torch):
+    """A state whose position is not one PyTorch reaches by drawing (2 words left at index 5): PyTorch
+    reads those words, then regenerates; fgrad too. One reading past the array is refused."""
+    torch.manual_seed(3)
+    state = torch.get_rng_state().numpy().copy()
+    header = state[:24].view(np.int32)
+    header[2], header[4] = 3, 5                    # left = 3, next = 5 (little-endian low words)
+    g_theirs = torch.Generator()
+    g_theirs.set_state(torch.from_numpy(state.copy()))
+    g_ours = fgrad.Generator().set_state(fgrad.from_numpy(state.copy()))
+    assert_bitwise(fgrad.randint(0, 2 ** 20, (700,), generator=g_ours),
+                   torch.randint(0, 2 ** 20, (700,), generator=g_theirs))
+    header[2], header[4] = 600, 100
+    with pytest.raises(RuntimeError, match="Invalid mt19937 state"):
+        fgrad.Generator().set_state(fgrad.from_numpy(state.copy()))
+
+
 def test_generator_copies_and_pickles_with_its_state():
     g = fgrad.Generator().manual_seed(4)
-    g.randn = None                                   # an attribute a copy must not need
-    fgrad.rand(2, generator=g)
+    fgrad.randn(3, generator=g)                      # mid-block, with a cached normal value
     for clone in (copy.deepcopy(g), pickle.loads(pickle.dumps(g))):
         assert clone.initial_seed() == 4
         assert_bitwise(fgrad.randn(3, generator=clone), fgrad.randn(3, generator=copy.deepcopy(g)))

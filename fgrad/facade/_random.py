@@ -159,7 +159,9 @@ class Generator:
                                f"state size to be {data.size}")
         record = np.frombuffer(np.ascontiguousarray(data).tobytes(), dtype=_STATE_LAYOUT)[0]
         left, seeded, next_ = int(record["left"]), int(record["seeded"]), int(record["next"])
-        if seeded != 1 or not 0 < left <= _N or not 0 <= next_ <= _N:
+        # PyTorch's own check, plus: the words before the next regeneration must lie in the state (PyTorch
+        # would read past its array)
+        if seeded != 1 or not 0 < left <= _N or not 0 <= next_ <= _N or next_ + left - 1 > _N:
             raise RuntimeError("Invalid mt19937 state")
         self._seed = int(record["the_initial_seed"])
         self._mt = record["state"].astype(np.uint32)
