@@ -226,7 +226,8 @@ def test_generator_copies_and_pickles_with_its_state():
 
 def test_seeds_wrap_and_overflow_as_in_torch(torch):
     for value in (-1, -2 ** 63, 2 ** 64 - 1, 2 ** 32 + 7):
-        assert fgrad.Generator().manual_seed(value).initial_seed() == torch.Generator().manual_seed(value).initial_seed()
+        ours, theirs = fgrad.Generator().manual_seed(value), torch.Generator().manual_seed(value)
+        assert ours.initial_seed() == theirs.initial_seed()
     for bad, error in ((2 ** 64, ValueError), (-2 ** 63 - 1, ValueError), (1.5, RuntimeError), (True, RuntimeError)):
         with pytest.raises(error) as ours:
             fgrad.manual_seed(bad)
@@ -386,6 +387,19 @@ def test_vectorised_fisher_yates_equals_the_loop(seed, n):
     for i, j in enumerate(targets):
         expected[i], expected[j] = expected[j], expected[i]
     np.testing.assert_array_equal(_random._fisher_yates(targets, n), expected)
+
+
+def test_randperm_switches_to_random64_at_its_threshold(monkeypatch):
+    """PyTorch's threshold (n >= 2**32 / 20, read from libtorch_cpu.so) is too large to compare against;
+    the switch itself is checked with a lowered threshold against a plain Fisher-Yates loop."""
+    monkeypatch.setattr(_random, "_RANDPERM_64BIT_FROM", 50)
+    for n, draw in ((49, "random"), (50, "random64")):
+        words = getattr(fgrad.Generator().manual_seed(1), draw)(n - 1)
+        expected = list(range(n))
+        for i in range(n - 1):
+            j = i + int(words[i]) % (n - i)
+            expected[i], expected[j] = expected[j], expected[i]
+        np.testing.assert_array_equal(_random.permutation(fgrad.Generator().manual_seed(1), n), expected)
 
 
 def test_fma_float32_rounds_once():
