@@ -1,7 +1,8 @@
 """fgrad: trace NumPy-style Python into a typed SSA IR, differentiate it, compile it with Numba.
 
 `import fgrad as torch` also works: the PyTorch-compatible facade (fgrad.facade) is re-exported here,
-with `fgrad.nn`, `fgrad.optim` and `fgrad.autograd` registered as modules.
+with `fgrad.nn`, `fgrad.optim`, `fgrad.autograd` and `fgrad.utils` registered as modules. After
+`sys.modules["torch"] = fgrad`, `from torch.utils.data import DataLoader` imports work too.
 """
 import sys as _sys
 
@@ -14,8 +15,9 @@ from fgrad import facade as _facade
 from fgrad.facade import *  # noqa: F401,F403  (tensor, Tensor, no_grad, sin, ..., nn, optim, autograd)
 
 # `import fgrad.nn.functional as F` must give the facade's modules, not load them a second time.
-for _name in ("nn", "nn.functional", "nn.init", "optim", "autograd"):
+for _name in ("nn", "nn.functional", "nn.init", "optim", "optim.lr_scheduler", "autograd", "utils", "utils.data"):
     _sys.modules[f"fgrad.{_name}"] = _sys.modules[f"fgrad.facade.{_name}"]
+_facade._module_alias.install(_sys.modules[__name__])
 
 _TRANSFORMS = ["make_ir", "Program", "check", "numpy", "tree_util",
                "vmap", "grad", "value_and_grad", "vjp", "jvp", "linearize", "jacfwd", "jacrev", "jacobian", "hessian",

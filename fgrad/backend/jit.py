@@ -3,10 +3,18 @@
 The layers of caching:
 - per jitted function, a trace cache keyed by the argument signature (pytree structure, shapes, dtypes,
   static arguments) holding a ready-to-call `Entry`; plain positional arrays and Python scalars take a
-  fast path whose key is built with a few tuple operations and no pytree walk;
-- per process, lowered kernels keyed by program digest (equal programs from different functions share);
+  fast path whose key is built with a few tuple operations and no pytree walk. Both are LRU caches of
+  `jit(..., cache_size=128)` entries (functools.lru_cache's default size and meaning: None is
+  unbounded), so a long-running process that sees ever new shapes does not grow without limit;
+- per process, lowered kernels keyed by program digest (equal programs from different functions share),
+  an LRU cache of LOWERED_CACHE_SIZE entries. Programs carry shapes, so there is one per shape, as in
+  the per-function caches; the compiled kernel module behind them is shared by source text, which does
+  not depend on sizes (fgrad.backend.numba_jit keeps those);
 - on disk, Numba's cache of the content-addressed kernel file (fgrad.backend.numba_jit). The source
   does not depend on array sizes, so one Numba compile serves every size of the same ranks and dtypes.
+
+Arrays stored in non-native byte order (e.g. '>f8' on x86) are copied to native order on input, as JAX
+does: kernels take native arrays only. Such calls take the slow path; their copies are not cached.
 
 Called while another transform traces (grad(jit(f)), jit(jit(f))), a jitted function just runs `f`, so
 the transform sees its equations.
@@ -24,14 +32,22 @@ from fgrad.backend.numpy_exec import evaluate
 from fgrad.ir import EvalInterpreter, Program, current_interpreter, pytree, trace_pytree, typeof
 from fgrad.ir.tracing import is_weak
 
-__all__ = ["jit", "Jitted", "Lowered", "JitCompileError", "PARALLEL_THRESHOLD"]
+__all__ = ["jit", "Jitted", "Lowered", "JitCompileError", "PARALLEL_THRESHOLD", "LOWERED_CACHE_SIZE"]
 
 # Kernels whose largest array has at least this many elements run the prange variant (parallel=None).
 PARALLEL_THRESHOLD = 2 ** 16
 
+# How many lowered programs the process keeps (LRU). Each jitted function's own cache holds its entries'
+# kernels too, so this bounds only the sharing between functions and re-traces, and the memory of the
+# programs no function holds any more.
+LOWERED_CACHE_SIZE = 1024
+
+# jit's default per-function cache size: functools.lru_cache's default.
+DEFAULT_CACHE_SIZE = 128
+
 _PLAIN_SCALARS = (float, int, bool)
 _LOCK = threading.Lock()
-_LOWERED = {}     # (program digest, parallel, fastmath) -> (LoweredKernel, KernelModule)
+_LOWERED = {}     # (program digest, parallel, fastmath) -> (LoweredKernel, KernelModule), LRU (see _remember)
 
 
 class JitCompileError(Exception):
@@ -60,14 +76,35 @@ def _simplify(program: Program) -> Program:
 def lower_program(program: Program, parallel: bool, fastmath: bool):
     """(LoweredKernel, KernelModule) for a simplified program, shared in-process by program digest."""
     key = (program.digest, parallel, fastmath)
-    hit = _LOWERED.get(key)
-    if hit is not None:
-        return hit
+    with _LOCK:
+        hit = _LOWERED.get(key)
+        if hit is not None:
+            _remember(_LOWERED, key, hit, LOWERED_CACHE_SIZE)
+            return hit
     from fgrad.backend.numba_jit import load_kernel
     lowered = generate(program, parallel=parallel)
     kernel = load_kernel(lowered.source, lowered.entry, parallel=lowered.uses_prange, fastmath=fastmath)
     with _LOCK:
-        return _LOWERED.setdefault(key, (lowered, kernel))
+        hit = _LOWERED.get(key) or (lowered, kernel)     # another thread may have lowered it meanwhile
+        _remember(_LOWERED, key, hit, LOWERED_CACHE_SIZE)
+    return hit
+
+
+def _remember(cache: dict, key, value, size) -> None:
+    """Make `key` the most recently used entry of the LRU `cache` of at most `size` entries (None: unbounded).
+
+    The LRU caches are plain dicts in least-to-most recently used order (dicts keep insertion order): a use
+    pops the key and puts it back at the end. On the fast path that measured cheaper than an OrderedDict
+    (whose .get is not specialised by CPython 3.11 and whose move_to_end costs more). Call with _LOCK held.
+    """
+    if size == 0:
+        return
+    cache.pop(key, None)
+    cache[key] = value
+    if size is not None and len(cache) > size:
+        # list() takes the keys in one step, which a fast-path use in another thread cannot interleave with.
+        for oldest in list(cache)[: len(cache) - size]:
+            cache.pop(oldest, None)
 
 
 def largest_size(program: Program) -> int:
@@ -159,8 +196,9 @@ class Entry:
             return f"{exc}\n\nthe (simplified) program:\n{self.program}"
         lines = self.lowered.source.splitlines()
         numbered = "\n".join(f"{i:>3} | {line}" for i, line in enumerate(lines, 1))
+        where = self.kernel.path or "compiled in memory"
         return (f"Numba could not compile the kernel: {type(exc).__name__}: {exc}\n\ngenerated source "
-                f"({self.kernel.path}):\n{numbered}\n\nthe (simplified) program:\n{self.program}")
+                f"({where}):\n{numbered}\n\nthe (simplified) program:\n{self.program}")
 
 
 def _raised_while_compiling(exc) -> bool:
@@ -177,12 +215,14 @@ def _raised_while_compiling(exc) -> bool:
 
 
 def _plain_key(args):
-    """The signature of positional numpy arrays and Python scalars (None if any argument is another kind)."""
+    """The signature of positional numpy arrays and Python scalars (None if any argument is another kind).
+
+    The dtype itself, not its one-letter code, so that '>f8' and '<f8' differ (and it measured no slower)."""
     key = []
     for a in args:
         t = type(a)
         if t is np.ndarray:
-            key.append((a.dtype.char, a.shape))
+            key.append((a.dtype, a.shape))
         elif t is float or t is int or t is bool:
             key.append(t)
         else:
@@ -190,44 +230,70 @@ def _plain_key(args):
     return tuple(key)
 
 
+def _native_byte_order(x):
+    """`x`, or a copy in native byte order if it is an array stored in the other one (as JAX converts)."""
+    if isinstance(x, np.ndarray) and not x.dtype.isnative:
+        return x.astype(x.dtype.newbyteorder("="))
+    return x
+
+
+def _check_cache_size(cache_size):
+    if cache_size is None or (type(cache_size) is int and cache_size >= 0):
+        return cache_size
+    raise TypeError(f"jit's cache_size must be an int >= 0 (the number of input signatures each jitted function "
+                    f"keeps compiled) or None (unbounded), got {cache_size!r}")
+
+
 class Jitted:
     """A function compiled by `jit`: call it like the original; `.lower(*args)` shows what runs."""
 
-    def __init__(self, fun, static_argnums=(), parallel=None, fastmath=False):
+    def __init__(self, fun, static_argnums=(), parallel=None, fastmath=False, cache_size=DEFAULT_CACHE_SIZE):
         if isinstance(fun, Jitted) and not static_argnums:
             static_argnums = fun.static_argnums
         self.fun = fun
         self.static_argnums = (static_argnums,) if isinstance(static_argnums, int) else tuple(static_argnums)
         self.parallel = parallel
         self.fastmath = bool(fastmath or _config.config.fastmath)
+        self.cache_size = _check_cache_size(cache_size)
+        # Both LRU (see _remember), at most cache_size entries each; _fast indexes plain calls into the entries.
         self._fast = {}       # tuple of per-argument keys (plain arrays and scalars only) -> Entry
         self._traces = {}     # full signature -> Entry
         functools.update_wrapper(self, fun)
 
     def __call__(self, *args, **kwargs):
-        # The hot path: plain arrays and Python scalars, a key of dtypes and shapes, one dict lookup.
+        # The hot path: plain arrays and Python scalars, a key of dtypes and shapes, one dict lookup. Popping
+        # the entry and putting it back marks it most recently used (_remember); not locked: a thread that
+        # finds it popped by another takes the slow path, which puts it back.
         if not kwargs and not self.static_argnums and type(current_interpreter()) is EvalInterpreter:
-            entry = self._fast.get(_plain_key(args))
-            if entry is not None and not _config.config.disable_jit:
-                return entry(args)
+            key = _plain_key(args)
+            fast = self._fast
+            entry = fast.pop(key, None)
+            if entry is not None:
+                fast[key] = entry
+                if not _config.config.disable_jit:
+                    return entry(args)
         return self._call(args, kwargs)
 
     def _call(self, args, kwargs):
         if type(current_interpreter()) is not EvalInterpreter:
             return self.fun(*args, **kwargs)      # inside a transform: trace inline
-        key, leaves = self._signature(args, kwargs)
+        key, leaves, args, kwargs = self._signature(args, kwargs)
         entry = self._traces.get(key)
         if entry is None:
             program, out_tree = self._trace(args, kwargs)
             if _config.config.disable_jit:
                 outs = evaluate(program, *leaves)
                 return pytree.tree_unflatten(out_tree, outs)
-            entry = self._traces[key] = self._compile(_simplify(program), out_tree)
-            if not kwargs and not self.static_argnums and _plain_key(args) is not None:
-                self._fast[_plain_key(args)] = entry
+            entry = self._compile(_simplify(program), out_tree)
         elif _config.config.disable_jit:
             program, out_tree = self._trace(args, kwargs)
             return pytree.tree_unflatten(out_tree, evaluate(program, *leaves))
+        # args are in native byte order here, so their plain key is one the fast path may serve.
+        fast_key = None if kwargs or self.static_argnums else _plain_key(args)
+        with _LOCK:
+            _remember(self._traces, key, entry, self.cache_size)
+            if fast_key is not None:
+                _remember(self._fast, fast_key, entry, self.cache_size)
         return entry(leaves)
 
     def _static_positions(self, nargs: int) -> tuple:
@@ -238,9 +304,16 @@ class Jitted:
         return tuple(sorted(i % nargs for i in self.static_argnums))
 
     def _signature(self, args, kwargs):
+        """(cache key, input leaves, args, kwargs), arrays in native byte order in all three."""
         static = self._static_positions(len(args))
         dynamic = [a for i, a in enumerate(args) if i not in static]
         leaves, tree = pytree.tree_flatten((dynamic, kwargs))
+        native = [_native_byte_order(x) for x in leaves]
+        if any(n is not x for n, x in zip(native, leaves)):
+            leaves = native
+            dynamic, kwargs = pytree.tree_unflatten(tree, leaves)
+            it = iter(dynamic)
+            args = tuple(a if i in static else next(it) for i, a in enumerate(args))
         statics = tuple(args[i] for i in static)
         try:
             hash(statics)
@@ -250,7 +323,7 @@ class Jitted:
                             "convert lists to tuples") from None
         # Weakness is part of the type: a Python float and a numpy float64 promote differently.
         types = tuple((typeof(x), is_weak(x)) for x in leaves)
-        return (tree, statics, types), leaves
+        return (tree, statics, types), leaves, args, kwargs
 
     def _trace(self, args, kwargs):
         program, captured, out_tree, _ = trace_pytree(self.fun, args, kwargs, self._static_positions(len(args)))
@@ -271,6 +344,7 @@ class Jitted:
         >>> import fgrad, fgrad.numpy as fnp
         >>> print(fgrad.jit(lambda x: fnp.sin(x) * 2.0).lower(fnp.ones(3)).source)   # doctest: +SKIP
         """
+        _, _, args, kwargs = self._signature(args, kwargs)
         program, _ = self._trace(args, kwargs)
         program = _simplify(program)
         parallel = self.use_parallel(program)
@@ -280,12 +354,18 @@ class Jitted:
         return f"jit({getattr(self.fun, '__qualname__', self.fun)!r})"
 
 
-def jit(fun=None, *, static_argnums=(), parallel=None, fastmath=False):
+def jit(fun=None, *, static_argnums=(), parallel=None, fastmath=False, cache_size=DEFAULT_CACHE_SIZE):
     """Compile `fun` with Numba: traced once per argument signature, then one fused native kernel per call.
 
     `parallel=None` runs kernels over at least 2**16 elements with prange loops, `True`/`False` forces it;
     `fastmath=True` lets LLVM reorder float arithmetic (breaks NaN/inf semantics). FGRAD_DISABLE_JIT=1
     runs the traced program through the numpy reference executor instead.
+
+    `cache_size` is how many argument signatures (shapes, dtypes, pytree structures, static values) the
+    function keeps traced and compiled, least recently used first out, as in `functools.lru_cache`
+    (whose default, 128, it shares): None keeps every one, 0 none. A signature that fell out is traced
+    again when it comes back; its kernel is usually still compiled. Arrays in non-native byte order are
+    copied to native order, as in JAX.
 
     >>> import fgrad, fgrad.numpy as fnp
     >>> f = fgrad.jit(lambda x: fnp.sum(fnp.sin(x) ** 2))
@@ -293,5 +373,6 @@ def jit(fun=None, *, static_argnums=(), parallel=None, fastmath=False):
     array(0.)
     """
     if fun is None:
-        return functools.partial(jit, static_argnums=static_argnums, parallel=parallel, fastmath=fastmath)
-    return Jitted(fun, static_argnums=static_argnums, parallel=parallel, fastmath=fastmath)
+        return functools.partial(jit, static_argnums=static_argnums, parallel=parallel, fastmath=fastmath,
+                                 cache_size=cache_size)
+    return Jitted(fun, static_argnums=static_argnums, parallel=parallel, fastmath=fastmath, cache_size=cache_size)

@@ -2,7 +2,8 @@
 
 This module knows nothing about fgrad's IR. It gets the text of a complete
 Python module from the code generator and returns a callable backed by
-``numba.njit(cache=True)``, so a second process reuses the machine code.
+``numba.njit`` with a disk cache (Numba's, with checked files), so a second
+process reuses the machine code.
 
     >>> import numpy as np
     >>> src = '''
@@ -30,9 +31,22 @@ How the disk cache works, and why it works like this (checked on numba 0.68.1):
 - A file that already exists is never rewritten. Numba 0.68.1 stamps its
   index with a hash of the contents, so an identical rewrite would be harmless
   there. Older Numbas stamped with mtime, and a rewrite would lose the cache.
-- Numba does *not* survive a damaged ``.nbi``/``.nbc``: unpickling raises from
-  inside the dispatcher call. Each dispatcher's cache loader is wrapped here
-  so that a failed load deletes the kernel's cache files and counts as a miss.
+  A file whose contents do not match its name is damaged: it is rewritten
+  (with a warning) and Numba's cache files for it are dropped.
+- Numba's own cache files (``__pycache__/k_<hash>.*.nbi`` and ``.nbc``) carry
+  a checksum that is verified before Numba reads them, so a damaged, truncated
+  or swapped file is rebuilt with a warning instead of crashing the process
+  inside LLVM (fgrad.backend.numba_cache says how, and which Numba internals it
+  hooks). The functions are jitted with ``cache=False`` and given that checked
+  cache, which is what ``cache=True`` does with Numba's own.
+- A cache directory that cannot be written (read-only, uncreatable, or
+  ``FGRAD_CACHE_DIR`` naming a file) is still read: kernels and compiled code
+  found there are loaded. What is missing is compiled in memory, with one
+  warning per process naming the directory and ``FGRAD_CACHE_DIR``. A kernel
+  with no file on disk is executed from its text (``linecache`` holds the
+  text, so tracebacks and Numba's messages still show the lines) and jitted
+  without a disk cache. This is what Numba and JAX do with a cache they cannot
+  write.
 
 ``import numba`` happens lazily, on the first ``load_kernel``, so that
 importing fgrad does not pay for it.
@@ -42,6 +56,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import importlib.util
+import linecache
 import os
 import re
 import sys
@@ -63,6 +78,7 @@ __all__ = [
 _HASH_LEN = 24  # hex digits of sha256 in the file name; 96 bits
 _KERNELS: dict[tuple[str, str], "KernelModule"] = {}  # (directory, hash) -> kernel
 _LOCK = threading.Lock()  # one thread writes and imports a given kernel file at a time
+_UNWRITABLE: set[str] = set()  # cache directories already warned about in this process
 
 
 class KernelCompileError(Exception):
@@ -95,24 +111,45 @@ def _kernel_dir() -> Path:
         # XDG says to ignore a relative XDG_CACHE_HOME.
         xdg = os.environ.get("XDG_CACHE_HOME", "")
         base = (Path(xdg) if os.path.isabs(xdg) else Path.home() / ".cache") / "fgrad"
-    # A folder per Numba and Python version: after an upgrade no stale kernel
-    # or cache file is ever looked at.
+    # A folder per cache layout (v2: checksummed Numba cache files, see
+    # numba_cache), Numba version and Python version: after an upgrade no stale
+    # kernel or cache file is ever looked at.
     py = f"py{sys.version_info[0]}{sys.version_info[1]}{getattr(sys, 'abiflags', '')}"
-    return base / f"kernels-numba{_numba_version()}-{py}"
+    return base / f"kernels-v2-numba{_numba_version()}-{py}"
 
 
 def cache_dir() -> Path:
-    """Return the kernel cache directory, creating it if needed.
+    """Return the kernel cache directory, creating it if it can.
 
     ``$FGRAD_CACHE_DIR`` if set, else ``$XDG_CACHE_HOME/fgrad`` or ``~/.cache/fgrad``,
-    plus a subfolder per Numba and Python version. It is never inside site-packages.
+    plus a subfolder per cache layout, Numba version and Python version. It is never inside site-packages.
+    If it cannot be created, kernels are compiled in memory (see `load_kernel`).
 
     >>> cache_dir().name                        # doctest: +SKIP
-    'kernels-numba0.68.1-py311'
+    'kernels-v2-numba0.68.1-py311'
     """
     path = _kernel_dir()
-    path.mkdir(parents=True, exist_ok=True)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        pass
     return path
+
+
+def _cannot_write(directory: Path, exc: OSError) -> None:
+    """Warn, once per process and directory, that kernels are compiled in memory."""
+    if str(directory) in _UNWRITABLE:
+        return
+    _UNWRITABLE.add(str(directory))
+    root = os.environ.get("FGRAD_CACHE_DIR")
+    now = f" (now {root!r})" if root else ""
+    warnings.warn(
+        f"fgrad: cannot write to the kernel cache directory {directory} ({type(exc).__name__}: {exc}). "
+        "Kernels not already cached there are compiled in memory and will be compiled again by the next "
+        f"process. Set FGRAD_CACHE_DIR{now} to a writable directory to keep them.",
+        RuntimeWarning,
+        stacklevel=5,
+    )
 
 
 # --------------------------------------------------------------------------- the kernel
@@ -122,9 +159,10 @@ class KernelModule:
     """A loaded kernel. Call it like its entry function.
 
     Attributes: ``entry`` (its name), ``dispatcher`` (the Numba dispatcher),
-    ``module``, ``path`` (the ``.py`` file), ``key`` (its hash) and ``source``.
-    Calling through this object, not ``dispatcher``, is what turns Numba's
-    compile errors into `KernelCompileError`.
+    ``module``, ``path`` (the ``.py`` file, or None for a kernel compiled in
+    memory because the cache directory cannot be written), ``key`` (its hash)
+    and ``source``. Calling through this object, not ``dispatcher``, is what
+    turns Numba's compile errors into `KernelCompileError`.
 
     >>> kernel = load_kernel("def entry(a, b):\\n    return a + b\\n", "entry")
     >>> kernel(1.0, 2.0)
@@ -154,7 +192,7 @@ class KernelModule:
             raise _compile_error(f"Numba could not compile kernel {self.entry!r}", self.path, self.source, exc) from exc
 
     def __repr__(self):
-        return f"<KernelModule {self.entry!r} from {self.path}>"
+        return f"<KernelModule {self.entry!r} from {_where(self.path)}>"
 
 
 def compile_stats(kernel: KernelModule) -> dict:
@@ -162,6 +200,8 @@ def compile_stats(kernel: KernelModule) -> dict:
 
     Counts are summed over signatures. ``cache_hits`` counts loads from disk and
     ``cache_misses`` counts fresh compiles. Both stay 0 until the first call.
+    ``cache_path`` is the directory of Numba's cache files, or None for a kernel
+    compiled in memory.
 
     >>> import numpy as np
     >>> kernel = load_kernel("def entry(x):\\n    return x * 2.0\\n", "entry")
@@ -176,7 +216,7 @@ def compile_stats(kernel: KernelModule) -> dict:
     return {
         "cache_hits": sum(stats.cache_hits.values()),
         "cache_misses": sum(stats.cache_misses.values()),
-        "cache_path": str(stats.cache_path),
+        "cache_path": None if stats.cache_path is None else str(stats.cache_path),
         "signatures": [str(sig) for sig in kernel.dispatcher.signatures],
     }
 
@@ -184,11 +224,13 @@ def compile_stats(kernel: KernelModule) -> dict:
 def clear_memory_cache() -> None:
     """Forget every kernel loaded in this process. The disk cache is kept.
 
-    The next `load_kernel` imports the file again and gets a new dispatcher.
+    The next `load_kernel` imports the file again and gets a new dispatcher,
+    and a cache directory that cannot be written is warned about again.
     Tests use this to act like a new process without starting one.
     """
     with _LOCK:
         _KERNELS.clear()
+        _UNWRITABLE.clear()
 
 
 def load_kernel(source: str, entry: str, *, parallel: bool = False, fastmath: bool = False) -> KernelModule:
@@ -198,11 +240,12 @@ def load_kernel(source: str, entry: str, *, parallel: bool = False, fastmath: bo
     np``, ``math`` and ``numba.prange``. The function ``entry`` is jitted, and
     so is every function named in a module-level ``__njit__ = ("helper", ...)``
     tuple, so that the entry can call them. All of them use
-    ``njit(cache=True, error_model="numpy", parallel=parallel, fastmath=fastmath, nogil=True)``.
+    ``njit(error_model="numpy", parallel=parallel, fastmath=fastmath, nogil=True)``
+    with fgrad's checked disk cache (see the module docstring).
     Compilation happens lazily, on the first call with each signature.
 
     >>> import numpy as np
-    >>> kernel = load_kernel('''
+    >>> kernel = load_kernel(\'\'\'
     ... __njit__ = ("twice",)
     ... def twice(v):
     ...     return 2.0 * v
@@ -210,7 +253,7 @@ def load_kernel(source: str, entry: str, *, parallel: bool = False, fastmath: bo
     ...     for i in range(x.shape[0]):
     ...         out[i] = twice(x[i])
     ...     return out
-    ... ''', "entry")
+    ... \'\'\', "entry")
     >>> kernel(np.arange(3.0), np.empty(3))
     array([0., 2., 4.])
     """
@@ -235,21 +278,18 @@ def load_kernel(source: str, entry: str, *, parallel: bool = False, fastmath: bo
 def _load(directory: Path, key: str, data: bytes, text: str, entry: str, parallel: bool, fastmath: bool):
     import numba
 
-    directory.mkdir(parents=True, exist_ok=True)
+    from fgrad.backend import numba_cache
+
     name = f"k_{key}"
     path = directory / f"{name}.py"
-    damaged = _ensure_file(path, key, data)
+    state = _ensure_file(path, key, data)
+    if state is None:
+        path = None
+        module = _module_in_memory(name, text)
+    else:
+        module = _import_file(name, path, text)
 
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module  # before exec: Numba rebuilds cached code via import_module(name)
-    try:
-        spec.loader.exec_module(module)
-    except Exception as exc:
-        sys.modules.pop(name, None)
-        raise _compile_error(f"kernel module {name} failed to import", path, text, exc) from exc
-
-    options = dict(cache=True, error_model="numpy", parallel=parallel, fastmath=fastmath, nogil=True)
+    options = dict(error_model="numpy", parallel=parallel, fastmath=fastmath, nogil=True)
     helpers = getattr(module, "__njit__", ())
     if isinstance(helpers, str):  # ("f") is a string, not a tuple: a likely slip
         helpers = (helpers,)
@@ -266,31 +306,48 @@ def _load(directory: Path, key: str, data: bytes, text: str, entry: str, paralle
             raise _compile_error(f"numba.njit rejected {fname!r}", path, text, exc) from exc
         setattr(module, fname, dispatchers[fname])
 
-    cache_path = Path(dispatchers[entry].stats.cache_path)
-    if damaged:
-        # Cache files built from the damaged text must not be trusted.
-        _drop_numba_cache(cache_path, name)
-    for dispatcher in dispatchers.values():
-        _survive_broken_cache(dispatcher, cache_path, name)
+    if path is not None:
+        cache_path = path.parent / "__pycache__"
+        if state == "repaired":
+            # Cache files built from the damaged text must not be trusted.
+            numba_cache.drop_cache_files(cache_path, name)
+        for dispatcher in dispatchers.values():
+            # What njit(cache=True) does (Dispatcher.enable_caching), with checked cache files.
+            dispatcher._cache = numba_cache.KernelCache(dispatcher.py_func, _cannot_write)
     return KernelModule(entry, dispatchers[entry], module, path, key, text)
 
 
-def _ensure_file(path: Path, key: str, data: bytes) -> bool:
-    """Make sure ``path`` holds ``data``. Return True if a damaged file had to be replaced."""
+def _ensure_file(path: Path, key: str, data: bytes) -> str | None:
+    """Make sure ``path`` holds ``data``: "intact", "written", "repaired" (a damaged file was
+    replaced) or None (no such file can be written there: compile in memory)."""
     try:
         existing = path.read_bytes()
-    except FileNotFoundError:
+    except OSError:  # missing, or the cache directory is missing, unreadable or a file
+        existing = None
+    if existing is not None and hashlib.sha256(existing).hexdigest()[:_HASH_LEN] == key:
+        return "intact"  # leave the file and its mtime alone
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
         _write_atomic(path, data)
-        return False
-    if hashlib.sha256(existing).hexdigest()[:_HASH_LEN] == key:
-        return False  # intact: leave the file and its mtime alone
-    warnings.warn(f"fgrad: kernel file {path} did not match its hash; rewriting it", RuntimeWarning, stacklevel=4)
-    _write_atomic(path, data)
+        written = True
+    except OSError as exc:
+        _cannot_write(path.parent, exc)
+        written = False
+    if existing is not None:
+        what = "rewrote it" if written else "compiling the kernel in memory"
+        warnings.warn(f"fgrad: kernel file {path} did not match its hash; {what}", RuntimeWarning, stacklevel=5)
+    if not written:
+        return None
+    if existing is None:
+        return "written"
     # Python's .pyc check is mtime (whole seconds) plus size, so a same-size
     # repair within one second could reuse bytecode from the damaged file.
     for pyc in (path.parent / "__pycache__").glob(f"{path.stem}.*.pyc"):
-        pyc.unlink(missing_ok=True)
-    return True
+        try:
+            pyc.unlink(missing_ok=True)
+        except OSError:
+            pass  # then Python's own check decides; a same-size, same-second repair is all it misses
+    return "repaired"
 
 
 def _write_atomic(path: Path, data: bytes) -> None:
@@ -308,48 +365,46 @@ def _write_atomic(path: Path, data: bytes) -> None:
         tmp.unlink(missing_ok=True)
 
 
-def _drop_numba_cache(cache_path: Path, stem: str) -> None:
-    """Delete Numba's index and data files for every function in the kernel module ``stem``."""
-    # File names are "<stem>.<qualname>-<line>.pyXY.nbi" and "....<n>.nbc".
-    for file in cache_path.glob(f"{stem}.*"):
-        if file.suffix in (".nbi", ".nbc"):
-            file.unlink(missing_ok=True)
+def _import_file(name: str, path: Path, text: str) -> types.ModuleType:
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # before exec: Numba rebuilds cached code via import_module(name)
+    try:
+        spec.loader.exec_module(module)
+    except Exception as exc:
+        sys.modules.pop(name, None)
+        raise _compile_error(f"kernel module {name} failed to import", path, text, exc) from exc
+    return module
 
 
-def _survive_broken_cache(dispatcher, cache_path: Path, stem: str) -> None:
-    # Numba 0.68.1 calls dispatcher._cache.load_overload(sig, ctx) before it
-    # compiles, and a truncated or garbled .nbi/.nbc raises out of there
-    # (UnpicklingError, EOFError, UnicodeDecodeError, ...) and out of the call.
-    # Wrapping that one method on this dispatcher's own cache object turns any
-    # load failure into: delete the files, count a miss, compile afresh. Numba
-    # then writes new cache files.
-    cache = getattr(dispatcher, "_cache", None)
-    load = getattr(cache, "load_overload", None)
-    if load is None:
-        return
+def _module_in_memory(name: str, text: str) -> types.ModuleType:
+    """The kernel module executed from its text, for a cache directory that cannot be written.
 
-    def load_overload(sig, target_context):
-        try:
-            return load(sig, target_context)
-        except Exception as exc:
-            warnings.warn(
-                f"fgrad: unreadable Numba cache for {stem} in {cache_path} "
-                f"({type(exc).__name__}: {exc}); deleting it and recompiling",
-                RuntimeWarning,
-                stacklevel=2,
-            )
-            _drop_numba_cache(cache_path, stem)
-            return None
+    Not registered in ``sys.modules``: nothing imports it by name, as there is no disk cache to
+    rebuild from. Its text goes into ``linecache`` under a pseudo file name, so that tracebacks,
+    ``inspect.getsource`` and Numba's error messages show the lines.
+    """
+    filename = f"<fgrad kernel {name}>"
+    linecache.cache[filename] = (len(text), None, text.splitlines(True), filename)
+    module = types.ModuleType(name)
+    module.__file__ = filename
+    try:
+        exec(compile(text, filename, "exec"), module.__dict__)  # noqa: S102  (fgrad's own generated source)
+    except Exception as exc:
+        raise _compile_error(f"kernel module {name} failed to import", None, text, exc) from exc
+    return module
 
-    cache.load_overload = load_overload
+
+def _where(path: Path | None) -> str:
+    return "compiled in memory" if path is None else str(path)
 
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")  # Numba highlights its messages with terminal escapes
 
 
-def _compile_error(what: str, path: Path, text: str, exc: BaseException | None) -> KernelCompileError:
+def _compile_error(what: str, path: Path | None, text: str, exc: BaseException | None) -> KernelCompileError:
     lines = text.splitlines()
     width = len(str(len(lines)))
     numbered = "\n".join(f"{i:>{width}} | {line}" for i, line in enumerate(lines, 1))
     reason = "" if exc is None else f"\n{type(exc).__name__}: {_ANSI.sub('', str(exc)).strip()}\n"
-    return KernelCompileError(f"{what}{reason}\ngenerated source ({path}):\n{numbered}")
+    return KernelCompileError(f"{what}{reason}\ngenerated source ({_where(path)}):\n{numbered}")

@@ -57,7 +57,12 @@ exactly the residuals they read (PyTorch's saved tensors, so version-counter err
 
 Naming: the package is `fgrad.facade`, not `fgrad.tensor` as design.md first sketched, because
 `import fgrad as torch` needs `fgrad.tensor` to be the `tensor()` function. `fgrad/__init__.py`
-re-exports this package's names and registers `fgrad.nn`, `fgrad.optim`, `fgrad.autograd` as modules.
+re-exports this package's names and registers `fgrad.nn`, `fgrad.optim` (with `optim.lr_scheduler`),
+`fgrad.autograd` and `fgrad.utils` (with `utils.data`) as modules; `_module_alias` lets
+`from torch.utils.data import DataLoader` work after `sys.modules["torch"] = fgrad`.
+
+Random numbers (`_random`, `_random_kernels`) are PyTorch's CPU streams bit for bit: the same mt19937
+and the same ATen transforms, so seeded code draws the same data, initial weights and shuffles.
 """
 from fgrad.facade import _dtypes
 from fgrad.facade._dtypes import dtype, get_default_dtype, set_default_dtype
@@ -91,6 +96,9 @@ from fgrad.facade._methods import addcdiv, addcmul, argsort, lerp, sort, topk, u
 from fgrad.facade import autograd
 from fgrad.facade import nn
 from fgrad.facade import optim
+from fgrad.facade.optim import lr_scheduler as _lr_scheduler  # noqa: F401  (torch.optim.lr_scheduler)
+from fgrad.facade import utils
+from fgrad.facade import _module_alias
 
 float32 = _dtypes.float32
 float = _dtypes.float32
@@ -101,6 +109,7 @@ int = _dtypes.int32
 int64 = _dtypes.int64
 long = _dtypes.int64
 bool = _dtypes.bool_
+uint8 = _dtypes.uint8
 strided = "torch.strided"
 
 
@@ -154,7 +163,7 @@ class cuda:
 __all__ = [
     # tensors, dtypes, devices
     "Tensor", "tensor", "Size", "dtype", "device", "float32", "float", "float64", "double", "int32", "int",
-    "int64", "long", "bool", "strided", "get_default_dtype", "set_default_dtype", "promote_types", "result_type",
+    "int64", "long", "bool", "uint8", "strided", "get_default_dtype", "set_default_dtype", "promote_types", "result_type",
     "can_cast", "is_tensor", "is_floating_point", "numel", "broadcast_shapes", "is_nonzero", "cuda",
     # grad mode
     "no_grad", "enable_grad", "set_grad_enabled", "is_grad_enabled", "inference_mode", "is_inference_mode_enabled",
@@ -183,5 +192,5 @@ __all__ = [
     "acos", "acosh", "arccos", "arccosh", "arcsin", "arcsinh", "arctan", "arctan2", "arctanh", "asin", "asinh", "atan",
     "atan2", "atanh", "cosh", "cumprod", "hypot", "sinh",
     # submodules
-    "autograd", "nn", "optim",
+    "autograd", "nn", "optim", "utils",
 ]

@@ -39,8 +39,10 @@ float64 = dtype("float64", np.float64, "DoubleTensor")
 int32 = dtype("int32", np.int32, "IntTensor")
 int64 = dtype("int64", np.int64, "LongTensor")
 bool_ = dtype("bool", np.bool_, "BoolTensor")
+# uint8 holds bytes (a generator's state, images as loaded); fgrad's ops do not compute on it
+uint8 = dtype("uint8", np.uint8, "ByteTensor")
 
-DTYPES = (float32, float64, int32, int64, bool_)
+DTYPES = (float32, float64, int32, int64, bool_, uint8)
 ALIASES = {"float": float32, "double": float64, "int": int32, "long": int64}
 _BY_NUMPY = {d.numpy: d for d in DTYPES}
 _BY_NAME = {**{d.name: d for d in DTYPES}, **ALIASES}
@@ -61,7 +63,8 @@ def from_numpy(np_dtype) -> dtype:
     d = np.dtype(np_dtype)
     if d in _BY_NUMPY:
         return _BY_NUMPY[d]
-    raise TypeError(f"fgrad tensors do not support dtype {d}; use one of float32, float64, int32, int64, bool")
+    raise TypeError(f"fgrad tensors do not support dtype {d}; use one of float32, float64, int32, int64, bool, "
+                    "uint8")
 
 
 def to_numpy(d) -> np.dtype:

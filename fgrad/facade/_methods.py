@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from fgrad.facade import _dtypes, _indexing, _ops
+from fgrad.facade import _dtypes, _indexing, _ops, _random
 from fgrad.facade._ops import check_leaf_inplace, inplace
 from fgrad.facade._tensor import Tensor, apply, make
 
@@ -223,6 +223,10 @@ def to(self, *args, **kwargs):
     target = self._data.dtype if dtype is None else _dtypes.to_numpy(dtype)
     if target == self._data.dtype:
         return _ops.clone(self) if copy else self
+    if np.uint8 in (target, self._data.dtype):
+        # uint8 is storage only (fgrad's ops do not compute on it): convert the values directly, with no
+        # gradient (integer results never have one)
+        return make(self._data.astype(target))
     return apply(_TO_COPY, (self,), (target,))
 
 
@@ -273,26 +277,89 @@ def new_tensor(self, data, dtype=None, device=None, requires_grad=False):
 Tensor.new_tensor = new_tensor
 
 
-# ---- random fills ------------------------------------------------------------------------------------------------
+# ---- random fills (PyTorch's streams, fgrad.facade._random), in place in memory order ------------------------
 
-def uniform_(self, a=0.0, b=1.0, *, generator=None):
-    from fgrad.facade._random import generator_of
-    check_leaf_inplace(self)
-    self._data[...] = generator_of(generator).uniform(a, b, self._data.shape)
+def _random_fill(self, values):
+    """Write sampled values into self's elements in the order PyTorch visits them, as an in-place op."""
+    _random.fill_in_memory_order(self._data, values)
     self._vc[0] += 1
     return self
+
+
+def uniform_(self, a=0.0, b=1.0, *, generator=None):
+    """Fill with samples of U(a, b), PyTorch's stream (nn.init and nn.Linear's initialisation use it)."""
+    check_leaf_inplace(self)
+    gen = _random.generator_of(generator)
+    return _random_fill(self, _random.uniform(gen, self._data.size, self._data.dtype, float(a), float(b)))
 
 
 def normal_(self, mean=0.0, std=1.0, *, generator=None):
-    from fgrad.facade._random import generator_of
+    """Fill with samples of N(mean, std**2), PyTorch's stream (block algorithm for contiguous tensors of
+    16 or more elements, per-element pairs otherwise)."""
     check_leaf_inplace(self)
-    self._data[...] = mean + std * generator_of(generator).standard_normal(self._data.shape)
-    self._vc[0] += 1
-    return self
+    gen = _random.generator_of(generator)
+    data = self._data
+    values = _random.normal(gen, data.size, data.dtype, float(mean), float(std), contiguous=data.flags.c_contiguous)
+    return _random_fill(self, values)
+
+
+def random_(self, from_=None, to=None, *, generator=None, **kwargs):
+    """random_() integers in [0, 2**mantissa] (floats) or [0, max] (integers); random_(to) in [0, to);
+    random_(from, to) in [from, to)."""
+    from fgrad.facade._creation import random_from_to
+    check_leaf_inplace(self)
+    if "from" in kwargs:
+        from_ = kwargs.pop("from")
+    if kwargs:
+        raise TypeError(f"random_() got an unexpected keyword argument '{next(iter(kwargs))}'")
+    gen = _random.generator_of(generator)
+    data = self._data
+    if from_ is None and to is None:
+        values = _random.random_full(gen, data.size, data.dtype)
+    else:
+        if to is None:
+            from_, to = 0, from_
+        values = random_from_to(gen, data.size, data.dtype, int(from_), int(to))
+    return _random_fill(self, values)
+
+
+def bernoulli_(self, p=0.5, *, generator=None):
+    """Fill with 0/1 draws of probability p (a number, or a tensor broadcast to self)."""
+    check_leaf_inplace(self)
+    gen = _random.generator_of(generator)
+    data = self._data
+    if isinstance(p, Tensor):
+        probs = np.broadcast_to(p._data, data.shape).transpose(_random.memory_order(data))
+        values = _random.bernoulli_tensor(gen, probs.reshape(-1), data.dtype)
+    else:
+        values = _random.bernoulli_scalar(gen, data.size, float(p), data.dtype)
+    return _random_fill(self, values)
+
+
+def bernoulli(self, p=None, *, generator=None):
+    from fgrad.facade._creation import bernoulli as bernoulli_fn
+    return bernoulli_fn(self, p, generator=generator)
+
+
+def exponential_(self, lambd=1.0, *, generator=None):
+    """Fill with samples of Exp(lambd)."""
+    check_leaf_inplace(self)
+    gen = _random.generator_of(generator)
+    return _random_fill(self, _random.exponential(gen, self._data.size, self._data.dtype, float(lambd)))
+
+
+def multinomial(self, num_samples, replacement=False, *, generator=None):
+    from fgrad.facade._creation import multinomial as multinomial_fn
+    return multinomial_fn(self, num_samples, replacement, generator=generator)
 
 
 Tensor.uniform_ = uniform_
 Tensor.normal_ = normal_
+Tensor.random_ = random_
+Tensor.bernoulli_ = bernoulli_
+Tensor.bernoulli = bernoulli
+Tensor.exponential_ = exponential_
+Tensor.multinomial = multinomial
 
 
 # ---- sorting (indices computed by numpy, values gathered so the gradient flows) ----------------------------------

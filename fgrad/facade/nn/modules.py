@@ -25,7 +25,7 @@ class Linear(Module):
     """y = x @ weight.T + bias, with weight (out_features, in_features).
 
     Initialised as PyTorch's: kaiming_uniform_(a=sqrt(5)) for the weight and U(-1/sqrt(in), 1/sqrt(in))
-    for the bias (fgrad's random stream, so the values differ from PyTorch's).
+    for the bias, from PyTorch's random stream (after the same torch.manual_seed, the same values).
 
     >>> import fgrad as torch
     >>> torch.nn.Linear(2, 3)

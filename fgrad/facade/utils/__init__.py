@@ -1,0 +1,4 @@
+"""torch.utils for the facade: `data` (datasets, samplers, DataLoader)."""
+from fgrad.facade.utils import data
+
+__all__ = ["data"]
