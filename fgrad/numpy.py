@@ -11,6 +11,9 @@ Python scalars) the ops run their numpy implementations at once, so `fnp.sin(np.
 Semantics follow numpy (broadcasting, dtype promotion, creation functions default to float64), except:
 - Python scalars are weak, as in JAX: a float32 array times 2.0 stays float32 (`fnp.array` of traced values
   and Python scalars promotes the same way).
+- Results are new arrays the caller owns: where numpy returns an argument or a view of one (`reshape`,
+  `transpose`, `broadcast_to`, `asarray` of an array, `array(copy=False)`), fgrad.numpy returns a writable copy,
+  as JAX's independent arrays (fgrad.ir.ownership; results that are already new arrays are not copied).
 - Arrays are immutable. `x.at[idx].set(v)` / `.add(v)` / `.multiply(v)` / `.get()` return updated copies
   (JAX's functional updates; `.set` keeps the last of repeated indices, `.add` and `.multiply` apply every
   repeat as np.add.at / np.multiply.at). `.at` exists on traced values only: numpy arrays cannot grow
@@ -29,6 +32,7 @@ numpy functions applied to traced values dispatch here through `__array_ufunc__`
 from __future__ import annotations
 
 import builtins
+import functools
 import inspect
 import math
 import sys
@@ -38,6 +42,7 @@ import numpy as np
 
 import fgrad.ops as ops
 from fgrad.ir import canonical_dtype, is_float
+from fgrad.ir.ownership import owned_results
 from fgrad.ir.tracing import Tracer
 from fgrad.ops.base import PYTHON_SCALARS, float_dtype, is_tracer, promotion_operand, result_dtype, typeof
 from fgrad.ops.control import stop_gradient
@@ -1907,5 +1912,47 @@ __all__ = [
     "take", "take_along_axis", "matmul", "dot", "vdot", "outer", "tensordot", "linalg",
 ]
 
+
+# ---- eager results the caller owns -----------------------------------------------------------------
+
+def _array_leaves(args, kwargs) -> list:
+    """The numpy arrays among the arguments, inside lists and tuples too (concatenate's sequence)."""
+    found, stack = [], [*args, *kwargs.values()]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, np.ndarray):
+            found.append(item)
+        elif isinstance(item, (list, tuple)):
+            stack.extend(item)
+    return found
+
+
+def _owning(fn):
+    """`fn` whose concrete results are arrays the caller owns (fgrad.ir.ownership): where numpy would return
+    an argument, a view of one (reshape, transpose, asarray) or a read-only broadcast, a copy is returned."""
+    @functools.wraps(fn)
+    def owning(*args, **kwargs):
+        out = fn(*args, **kwargs)
+        if isinstance(out, np.ndarray):
+            return owned_results([out], _array_leaves(args, kwargs))[0]
+        if type(out) is tuple and builtins.any(isinstance(x, np.ndarray) for x in out):
+            return tuple(owned_results(out, _array_leaves(args, kwargs)))
+        return out
+    return owning
+
+
+def _install_owning_results():
+    """Every public function's eager results are the caller's own arrays: one wrapper, installed here, so
+    that no function needs its own copy logic (traced results pass through untouched)."""
+    module = globals()
+    for name in __all__:
+        fn = module[name]
+        if isinstance(fn, types.FunctionType):
+            module[name] = _owning(fn)
+    linalg.norm = _owning(linalg.norm)
+    linalg.solve = _owning(linalg.solve)
+
+
+_install_owning_results()
 _install_tracer_methods()
 _register_numpy_counterparts()
