@@ -343,7 +343,9 @@ def logaddexp(x1, x2):
     Written m + log1p(s) with m = max(x1, x2) and s = exp(x1 - m) + exp(x2 - m) - 1, where the -1 is taken
     exactly by expm1 on the larger side: the value is numpy's formula x + log1p(exp(y - x)) (within an ulp:
     numpy's loop calls the scalar libm functions, fgrad's ops the vectorized ufuncs), and the derivative is the
-    softmax weight exp(x - out) everywhere, ties included (m's kink cancels).
+    softmax weight exp(x - out) everywhere, ties included (m's kink cancels). With an infinite input the
+    derivative is that limit: 1 for the larger and 0 for the other, 1/2 each for equal infinities (JAX's
+    rule gives e for logaddexp(inf, 1.0)'s second input, and nan at (-inf, -inf)).
 
     >>> fnp.logaddexp(np.array([0.0]), np.array([0.0]))
     array([0.69314718])
