@@ -392,16 +392,29 @@ class Tensor:
         return self._data.tolist()
 
     def numpy(self, force=False):
-        """The numpy array behind this tensor (shared memory), as PyTorch's numpy()."""
-        if self.requires_grad and not force:
-            raise RuntimeError("Can't call numpy() on Tensor that requires grad. Use tensor.detach().numpy() "
-                               "instead.")
+        """The numpy array behind this tensor (shared memory), as PyTorch's numpy(). A tensor that requires
+        grad raises while grad mode is on (its values would leave the graph unnoticed): use
+        tensor.detach().numpy(), or force=True."""
+        if not force:
+            self._check_leaving_graph()
         return self._data
 
     def __array__(self, dtype=None, copy=None):
-        if dtype is None:
-            return self._data
-        return self._data.astype(dtype)
+        """What np.asarray(t) (shared memory) and np.array(t) (a copy) see, as PyTorch's: a tensor that
+        requires grad raises, as numpy() does."""
+        self._check_leaving_graph()
+        data = self._data
+        if dtype is not None and np.dtype(dtype) != data.dtype:
+            if copy is False:
+                raise ValueError(f"converting a {data.dtype} tensor to {np.dtype(dtype)} needs a copy, but copy=False "
+                                 "was asked for")
+            return data.astype(dtype)
+        return data.copy() if copy else data
+
+    def _check_leaving_graph(self):
+        if self.requires_grad and _grad_state.enabled:
+            raise RuntimeError("Can't call numpy() on Tensor that requires grad. Use tensor.detach().numpy() "
+                               "instead.")
 
     def __float__(self):
         return float(self._scalar_value("float"))
