@@ -21,7 +21,8 @@ import numpy as np
 from fgrad import ops
 from fgrad.facade import _dtypes
 from fgrad.facade._kernels import FacadeOp
-from fgrad.facade._tensor import Tensor, _dim, apply, make
+from fgrad.facade._tensor import Tensor, _dim, apply, facade_op_on_traced_value, make
+from fgrad.ir.tracing import Tracer
 
 _f = _dtypes.default_float_numpy
 
@@ -48,6 +49,8 @@ def as_tensor_arg(x) -> Tensor:
     """A Tensor operand from a Tensor, a numpy array or nested lists."""
     if isinstance(x, Tensor):
         return x
+    if isinstance(x, Tracer):
+        raise facade_op_on_traced_value(x)
     from fgrad.facade._creation import tensor
     return tensor(x)
 
