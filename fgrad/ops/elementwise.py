@@ -122,9 +122,11 @@ def div(x, y):
 # as JAX's lax.rem. numpy's float remainder and floor_divide are built on it with numpy's sign fix-ups (fgrad.numpy).
 # d/dx = 1. d/dy = -(x - out) / y, the truncated quotient as numpy's divmod computes it: nearly integral, and
 # right where JAX's -trunc(x / y) is off by one because x / y rounds onto an integer (1.0 / 0.1 is 10.0, the
-# quotient 9). Floats only: integer remainders are exact in fgrad.numpy through div's floor division.
+# quotient 9); where out is nan (y == 0, or x infinite) it is x / y (±inf, or nan), as JAX's and PyTorch's
+# rules give. Floats only: integer remainders are exact in fgrad.numpy through div's floor division.
 def _rem_quotient(out, x, y):
-    return div(sub(x, out), y)
+    undefined = ne(out, out)
+    return select(undefined, div(x, select(undefined, y, 1.0)), div(sub(x, out), y))
 
 
 def _rem_impl(x, y):
