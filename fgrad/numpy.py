@@ -2009,6 +2009,16 @@ def _array_leaves(args, kwargs) -> list:
     return found
 
 
+def _passed_in(out, args, kwargs) -> bool:
+    for a in args:
+        if a is out:
+            return True
+    for a in kwargs.values():
+        if a is out:
+            return True
+    return False
+
+
 def _owning(fn):
     """`fn` whose concrete results are arrays the caller owns (fgrad.ir.ownership): where numpy would return
     an argument, a view of one (reshape, transpose, asarray) or a read-only broadcast, a copy is returned."""
@@ -2016,6 +2026,8 @@ def _owning(fn):
     def owning(*args, **kwargs):
         out = fn(*args, **kwargs)
         if isinstance(out, np.ndarray):
+            if out.base is None and out.flags.writeable and not _passed_in(out, args, kwargs):
+                return out          # a new array, the common case: no search, no copy
             return owned_results([out], _array_leaves(args, kwargs))[0]
         if type(out) is tuple and builtins.any(isinstance(x, np.ndarray) for x in out):
             return tuple(owned_results(out, _array_leaves(args, kwargs)))
