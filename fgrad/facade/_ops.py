@@ -3,9 +3,13 @@
 Every op is a `FacadeOp(name, fn, node_name)` plus a wrapper that does what PyTorch does before its kernel
 runs: argument checking with PyTorch's messages, type promotion (torch.result_type), dims normalized. `fn`
 receives the arrays (tracers while it is traced, once per input signature) followed by the static
-arguments, and may only call fgrad.ops; its primitives' VJP rules are the op's backward. Kink conventions
-follow PyTorch where they differ from the primitives' (JAX's): abs and relu have derivative 0 at 0, clamp
-passes the gradient at its bounds.
+arguments, and may only call fgrad.ops; its primitives' VJP rules are the op's backward. Values and
+gradients at kinks, NaN, infinities and signed zeros follow PyTorch where they differ from the primitives'
+(numpy's values, JAX's derivatives): relu keeps NaN, abs and sign have derivative 0 at 0 and NaN, clamp
+passes the gradient at its bounds but not at NaN, maximum passes it to both inputs at NaN, rsqrt and pow by
+±0.5 take PyTorch's sqrt shortcuts (tests/test_facade_special_values.py compares every op with torch).
+Scalar constants that can be -0.0 (clamp bounds, fill values, rsub, a pow base) are passed as 0-d input
+arrays rather than statics: statics key the kernel cache, and -0.0 == 0.0.
 
 This module holds the operand and promotion helpers, arithmetic, elementwise functions and comparisons;
 the other families live in _reductions, _shapes, _linalg and _inplace and are re-exported here, so
@@ -251,7 +255,7 @@ _REMAINDER = FacadeOp("remainder", _remainder_fn, "RemainderBackward1")
 _REMAINDER_SCALAR = FacadeOp("remainder", _remainder_fn, "RemainderBackward0", nondiff=(1,))
 
 
-def _modulo(input, other, name, tensor_op, scalar_op, np_fn):
+def _modulo(input, other, tensor_op, scalar_op, np_fn):
     a, b, dtype = binary_operands(input, other)
     if dtype.kind != "f":          # integers: exact, no gradient (0 for a zero divisor, where PyTorch raises)
         x = a._data if isinstance(a, Tensor) else a
@@ -263,12 +267,12 @@ def _modulo(input, other, name, tensor_op, scalar_op, np_fn):
 
 def remainder(input, other):
     """Python's modulo: the sign of the divisor (RemainderBackward0 / RemainderBackward1)."""
-    return _modulo(input, other, "remainder", _REMAINDER, _REMAINDER_SCALAR, np.mod)
+    return _modulo(input, other, _REMAINDER, _REMAINDER_SCALAR, np.mod)
 
 
 def fmod(input, other):
     """C's fmod: the sign of the dividend (FmodBackward0 / FmodBackward1)."""
-    return _modulo(input, other, "fmod", _FMOD, _FMOD_SCALAR, np.fmod)
+    return _modulo(input, other, _FMOD, _FMOD_SCALAR, np.fmod)
 
 
 def _integer_power(exponent) -> bool:
