@@ -132,7 +132,7 @@ CASES = [
                          "abs", "sign", "stop_gradient")],
     shaped("integer_pow_3", "integer_pow", lambda x: p("integer_pow").bind(x, y=3), lambda d: [sizes(d, 2)]),
     shaped("integer_pow_-2", "integer_pow", lambda x: p("integer_pow").bind(x, y=-2), lambda d: [sizes(d, 2)]),
-    *[binary(n) for n in ("add", "sub", "mul", "div", "pow", "maximum", "minimum", "eq", "ne", "lt", "le", "gt",
+    *[binary(n) for n in ("add", "sub", "mul", "div", "rem", "pow", "maximum", "minimum", "eq", "ne", "lt", "le", "gt",
                           "ge")],
     binary("add", dtypes=(np.dtype("int32"), np.dtype("int64")), id="add_int"),
     binary("maximum", dtypes=(np.dtype("int32"),), id="maximum_int"),

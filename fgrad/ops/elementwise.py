@@ -10,8 +10,8 @@ from __future__ import annotations
 import numpy as np
 
 from fgrad.ir import ArrayType, Primitive, broadcast_shapes, canonical_dtype, is_float
-from fgrad.ops.base import (as_value, compare_type, equal_types, float_dtype, is_tracer, result_dtype,
-                            same_type, typeof, zero_rules)
+from fgrad.ops.base import (as_value, compare_type, equal_types, float_dtype, float_only, is_tracer,
+                            result_dtype, same_type, typeof, zero_rules)
 
 
 # ---- the op wrappers' argument handling --------------------------------------------------------
@@ -102,6 +102,9 @@ def _div_impl(x, y):
         return np.divide(x, y) if is_float(np.result_type(x)) else np.floor_divide(x, y)
 
 
+# The y rule is -ct * (out / y), not JAX's -ct * x / y**2: y**2 cannot overflow or underflow, so d(x/x)/dx is
+# exactly 0 (JAX: nan below |x| ~ 1e-154, 1e-300 at 1e300) and d(x/y)/dx is ct / y, finite wherever 1/y is.
+# Where fgrad and JAX differ at such edges, JAX's is the rounding artefact (tests/test_special_values.py).
 div_p = Primitive(
     "div", shape_rule=equal_types, impl=_div_impl,
     jvp=(lambda x_dot, out, x, y: div(x_dot, y), lambda y_dot, out, x, y: neg(mul(y_dot, div(out, y)))),
@@ -113,6 +116,35 @@ def div(x, y):
     """x / y (true division: ints compute in float64, as numpy's `/`)."""
     dtype = float_dtype(result_dtype(x, y))
     return div_p.bind(*elementwise_args(x, y, dtype=dtype))
+
+
+# rem: C's fmod, x - trunc(x / y) * y computed exactly, with the sign of x (nan where y == 0 or x is infinite),
+# as JAX's lax.rem. numpy's float remainder and floor_divide are built on it with numpy's sign fix-ups (fgrad.numpy).
+# d/dx = 1. d/dy = -(x - out) / y, the truncated quotient as numpy's divmod computes it: nearly integral, and
+# right where JAX's -trunc(x / y) is off by one because x / y rounds onto an integer (1.0 / 0.1 is 10.0, the
+# quotient 9); where out is nan (y == 0, or x infinite) it is x / y (±inf, or nan), as JAX's and PyTorch's
+# rules give. Floats only: integer remainders are exact in fgrad.numpy through div's floor division.
+def _rem_quotient(out, x, y):
+    undefined = ne(out, out)
+    return select(undefined, div(x, select(undefined, y, 1.0)), div(sub(x, out), y))
+
+
+def _rem_impl(x, y):
+    with np.errstate(invalid="ignore"):
+        return np.fmod(x, y)
+
+
+rem_p = Primitive(
+    "rem", shape_rule=float_only(equal_types), impl=_rem_impl,
+    jvp=(lambda x_dot, out, x, y: x_dot, lambda y_dot, out, x, y: neg(mul(y_dot, _rem_quotient(out, x, y)))),
+    vjp=(lambda out_ct, out, x, y: out_ct, lambda out_ct, out, x, y: neg(mul(out_ct, _rem_quotient(out, x, y)))),
+    numba="np.fmod({0}, {1})")
+
+
+def rem(x, y):
+    """fmod(x, y): the remainder of x / y truncated toward zero, with the sign of x (ints compute in float64)."""
+    dtype = float_dtype(result_dtype(x, y))
+    return rem_p.bind(*elementwise_args(x, y, dtype=dtype))
 
 
 def _replace_zero(x):
@@ -132,8 +164,17 @@ def _pow_jvp_y(y_dot, out, x, y):
 
 
 def _pow_impl(x, y):
+    # C's pow everywhere, as the Numba kernel computes it. numpy's power loop swaps pow for sqrt when the
+    # exponent is one scalar 0.5 (a 0-d or broadcast exponent: stride 0), which differs at -inf (nan, not inf),
+    # at -0.0 (-0.0, not 0.0) and in float32's last bit; so such an exponent is made a real array first.
+    # (fgrad.numpy's power takes numpy's `x ** 0.5` answer by binding sqrt for a scalar exponent 0.5.)
+    x, y = np.asarray(x), np.asarray(y)
+    shape = np.broadcast_shapes(x.shape, y.shape)
+    if y.shape != shape or not shape or 0 in y.strides:
+        y = np.array(np.broadcast_to(y, shape or (1,)))
     with np.errstate(divide="ignore", invalid="ignore"):
-        return np.power(x, y)
+        out = np.power(x, y)
+    return out if shape else out.reshape(())
 
 
 pow_p = Primitive(

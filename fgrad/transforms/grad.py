@@ -12,12 +12,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from fgrad.ir import ArrayType, Literal, Program, eval_program, is_float, pytree, trace_flat, trace_pytree
+from fgrad.ir import Literal, Program, eval_program, is_float, pytree, trace_flat, trace_pytree
+from fgrad.ir.ownership import owned_results, program_constants
 from fgrad.ops.base import as_value, is_tracer, typeof
+from fgrad.ops.creation import full
 from fgrad.ops.elementwise import cast
 from fgrad.ops.shape import expand_dims, reshape
 from fgrad.ops.slicing import concatenate
-from fgrad.transforms.jvp import jvp_function, zeros_of
+from fgrad.transforms.jvp import jvp_function
 from fgrad.transforms.simplify import simplify
 from fgrad.transforms.vjp import vjp_eval, vjp_function
 
@@ -47,8 +49,16 @@ class TracedCall:
 
 
 def run_program(program: Program, *args) -> list:
-    """eval_program, with concrete results as numpy arrays (0-d included) rather than numpy scalars."""
-    return [x if is_tracer(x) else np.asarray(x) for x in eval_program(program, *args)]
+    """eval_program, with concrete results as arrays the caller owns: numpy arrays (0-d included, not numpy
+    scalars), writable, and sharing memory with none of `args`, the program's constants or each other.
+
+    Every result a transform hands to the user, and every value `Staged` keeps between calls, comes from
+    here, so `g *= lr` can never change the user's inputs, a closed-over array or a kept residual.
+    """
+    results = [x if is_tracer(x) else np.asarray(x) for x in eval_program(program, *args)]
+    if all(is_tracer(x) for x in results):
+        return results
+    return owned_results(results, [*args, *program_constants(program)])
 
 
 def trace_call(fun, args, has_aux: bool) -> TracedCall:
@@ -445,7 +455,7 @@ def one_hot(t, k: int):
 def stack_blocks(blocks, block_shape: tuple, axis_end: bool, final_shape: tuple, dtype):
     """Join the flat list `blocks` (each of `block_shape`) along a new last (or first) axis, then reshape."""
     if not blocks:
-        return zeros_of(ArrayType(final_shape, dtype))
+        return full(final_shape, 0, dtype)      # a new array (zeros_of would be a read-only broadcast view)
     if len(blocks) == 1:
         return reshape(blocks[0], final_shape)
     axis = len(block_shape) if axis_end else 0
