@@ -11,6 +11,9 @@ Python scalars) the ops run their numpy implementations at once, so `fnp.sin(np.
 Semantics follow numpy (broadcasting, dtype promotion, creation functions default to float64), except:
 - Python scalars are weak, as in JAX: a float32 array times 2.0 stays float32 (`fnp.array` of traced values
   and Python scalars promotes the same way).
+- Results are new arrays the caller owns: where numpy returns an argument or a view of one (`reshape`,
+  `transpose`, `broadcast_to`, `asarray` of an array, `array(copy=False)`), fgrad.numpy returns a writable copy,
+  as JAX's independent arrays (fgrad.ir.ownership; results that are already new arrays are not copied).
 - Arrays are immutable. `x.at[idx].set(v)` / `.add(v)` / `.multiply(v)` / `.get()` return updated copies
   (JAX's functional updates; `.set` keeps the last of repeated indices, `.add` and `.multiply` apply every
   repeat as np.add.at / np.multiply.at). `.at` exists on traced values only: numpy arrays cannot grow
@@ -19,8 +22,9 @@ Semantics follow numpy (broadcasting, dtype promotion, creation functions defaul
   are static; index with traced integer arrays instead (`x[i + fnp.arange(3)]`). A numpy array indexed by a
   traced value (`W[i]`) cannot dispatch here; write `fnp.take(W, i, axis=0)`.
 - `round`, `floor`, `ceil` and `trunc` have zero derivative (a stop_gradient around an exact computation
-  through an int64 round trip). `floor_divide` and `remainder` on floats compute floor(x / y), which can
-  differ from numpy's fmod-based result when x / y rounds onto an integer (1.0 // 0.1 is 10.0, not 9.0).
+  through an int64 round trip). Float `floor_divide`, `remainder` and `divmod` are numpy's fmod-based
+  definitions, bit for bit (1.0 // 0.1 is 9.0, inf // 1.5 is nan, 1.0 % inf is 1.0), eager and jitted.
+- `power` by a concrete scalar 0.5 is `sqrt`, as numpy's (nan at -inf, -0.0 at -0.0); other powers are C's pow.
 - `power` of integer arrays by an integer array computes in float64: exact while results stay below 2**53.
 
 numpy functions applied to traced values dispatch here through `__array_ufunc__` / `__array_function__`
@@ -29,6 +33,7 @@ numpy functions applied to traced values dispatch here through `__array_ufunc__`
 from __future__ import annotations
 
 import builtins
+import functools
 import inspect
 import math
 import sys
@@ -38,6 +43,7 @@ import numpy as np
 
 import fgrad.ops as ops
 from fgrad.ir import canonical_dtype, is_float
+from fgrad.ir.ownership import owned_results
 from fgrad.ir.tracing import Tracer
 from fgrad.ops.base import PYTHON_SCALARS, float_dtype, is_tracer, promotion_operand, result_dtype, typeof
 from fgrad.ops.control import stop_gradient
@@ -217,41 +223,120 @@ def power(x1, x2):
     if type(x2) is int:
         return ops.integer_pow(x1, y=x2)
     dtype = result_dtype(x1, x2)
+    if _is_scalar_half(x2):
+        # numpy computes a power by one scalar 0.5 as sqrt: nan at -inf and -0.0 at -0.0, where pow gives inf
+        # and 0.0 (also torch's `t ** 0.5`). The pow primitive is C's pow everywhere (eager and jitted).
+        return ops.sqrt(ops.cast(x1, float_dtype(dtype)))
     if dtype.kind in "iu":
         as_float = ops.pow(ops.cast(x1, np.float64), ops.cast(x2, np.float64))
         return ops.cast(round(as_float), dtype)
     return ops.pow(x1, x2)
 
 
+def _is_scalar_half(x) -> bool:
+    """Whether `x` is a concrete scalar (a Python or numpy scalar, or a 0-d array) equal to 0.5."""
+    if is_tracer(x) or not isinstance(x, (float, np.floating, np.ndarray)) or np.ndim(x) != 0:
+        return False
+    return np.asarray(x).dtype.kind == "f" and builtins.bool(x == 0.5)
+
+
 def floor_divide(x1, x2):
-    """numpy.floor_divide (`//`): exact for ints; floor(x1 / x2) for floats (see the module notes).
-    Zero derivative.
+    """numpy.floor_divide (`//`): exact for ints (0 for a zero divisor, as numpy); floats follow numpy's divmod
+    exactly (see `_float_divmod`), so 1.0 // 0.1 is 9.0 and inf // 1.5 is nan. Zero derivative.
 
     >>> fnp.floor_divide(np.array([7, -7]), 2)
     array([ 3, -4])
+    >>> fnp.floor_divide(np.array([1.0, np.inf]), np.array([0.1, 1.5]))
+    array([ 9., nan])
     """
     x1, x2 = _arg(x1), _arg(x2)
-    dtype = result_dtype(x1, x2)
+    dtype = _divmod_dtype(x1, x2, "floor_divide")
     if is_float(dtype):
-        return floor(ops.div(x1, x2))
-    if dtype == np.bool_:
-        raise TypeError("floor_divide of bool arrays is not supported; cast them to an integer dtype first")
+        return stop_gradient(_float_divmod(x1, x2, dtype)[0])
     # div_p floor-divides integer inputs (numpy's floor_divide, 0 for division by zero).
     return ops.div_p.bind(*ops.elementwise_args(x1, x2))
 
 
 def remainder(x1, x2):
     """numpy.remainder (`%`): the result has the sign of x2. Ints are exact (0 for a zero divisor, as numpy);
-    floats compute x1 - floor(x1 / x2) * x2.
+    floats follow numpy's divmod exactly (fmod with Python's sign convention, see `_float_divmod`):
+    1.0 % inf is 1.0, and a zero remainder takes x2's sign. The derivative is 1 in x1 and -(x1 // x2) in x2
+    (the truncated quotient of the rem primitive's rule, plus 1 where the sign was fixed), as JAX's and PyTorch's.
 
     >>> fnp.remainder(np.array([-3.5, 7.0]), 2.0)
     array([0.5, 1. ])
     """
     x1, x2 = _arg(x1), _arg(x2)
+    dtype = _divmod_dtype(x1, x2, "remainder")
+    if is_float(dtype):
+        return _float_divmod(x1, x2, dtype)[1]
     rest = ops.sub(x1, ops.mul(floor_divide(x1, x2), x2))
-    if is_float(typeof(rest).dtype):
-        return rest
     return ops.select(ops.eq(x2, 0), 0, rest)
+
+
+def fmod(x1, x2):
+    """numpy.fmod: the remainder with the sign of x1 (C's fmod; rounded toward zero). Floats bind the rem
+    primitive (nan for a zero divisor); ints are exact (0 for a zero divisor, as numpy).
+
+    >>> fnp.fmod(np.array([-7.0, 7.0]), 2.0)
+    array([-1.,  1.])
+    """
+    x1, x2 = _arg(x1), _arg(x2)
+    dtype = _divmod_dtype(x1, x2, "fmod")
+    if is_float(dtype):
+        return ops.rem(*ops.elementwise_args(x1, x2, dtype=dtype))
+    rest = remainder(x1, x2)          # the sign of x2: move it to x1's side where they differ
+    moved = logical_and(ops.ne(rest, 0), ops.ne(ops.lt(rest, 0), ops.lt(x1, 0)))
+    return ops.select(moved, ops.sub(rest, x2), rest)
+
+
+def _divmod_dtype(x1, x2, name: str):
+    dtype = result_dtype(x1, x2)
+    if dtype == np.bool_:
+        raise TypeError(f"{name} of bool arrays is not supported; cast them to an integer dtype first")
+    return dtype
+
+
+def _float_divmod(x1, x2, dtype):
+    """(floor_divide, remainder) of floats, as numpy's npy_divmod computes them (numpy/_core/src/npymath).
+
+    mod = fmod(a, b) is exact. Where b == 0 the quotient is a / b and the remainder fmod's nan. Otherwise
+    div = (a - mod) / b is very nearly an integer; where mod is nonzero with a sign other than b's, mod += b
+    and div -= 1; a zero mod takes b's sign. The quotient is div snapped to the nearest integer, and a zero
+    div takes the sign of a / b. Every branch is computed on values that keep the arithmetic quiet (no inf -
+    inf), so eager evaluation raises no numpy warnings.
+    """
+    a, b = ops.elementwise_args(x1, x2, dtype=dtype)
+    fmod_ = ops.rem(a, b)
+    div = ops.div(ops.sub(a, fmod_), b)
+    sign_fixed = logical_and(ops.ne(fmod_, 0), ops.ne(ops.lt(b, 0), ops.lt(fmod_, 0)))
+    mod = ops.select(sign_fixed, ops.add(fmod_, b), fmod_)
+    div = ops.select(sign_fixed, ops.sub(div, 1.0), div)
+    mod = _zero_with_sign_of(mod, b)
+    # Snap div to the nearest integer where it can have a fraction; larger values, inf and nan are kept.
+    small, safe = _split_small(div)
+    below = _floor(safe)
+    snapped = ops.select(ops.gt(ops.sub(safe, below), 0.5), ops.add(below, 1.0), below)
+    quotient = ops.select(small, snapped, div)
+    div_is_zero = ops.eq(div, 0)
+    zero_quotient = ops.mul(ops.select(div_is_zero, ops.div(a, b), 0.0), 0.0)     # copysign(0, a / b)
+    quotient = ops.select(div_is_zero, zero_quotient, quotient)
+    quotient = ops.select(ops.eq(b, 0), ops.div(a, b), quotient)
+    return quotient, mod
+
+
+def _zero_with_sign_of(mod, b):
+    """`mod` with its zeros signed as `b` (numpy's copysign(0, b)), keeping mod's derivative there too.
+
+    No sum or product of zeros flips a zero's sign while passing its derivative through, except this one:
+    z - z is +0 (z = stop_gradient(mod) where mod is zero), so -(z - mod) is -0 with derivative +d(mod), and
+    copysign(0, b) + -0 is copysign(0, b). Where mod is not zero (b is never 0 or nan there) it is unchanged.
+    """
+    is_zero = ops.eq(mod, 0)
+    zero = ops.select(is_zero, mod, 0.0)
+    negative_zero = ops.neg(ops.sub(stop_gradient(zero), zero))
+    signed = ops.add(ops.div(0.0, ops.select(is_zero, b, 1.0)), negative_zero)
+    return ops.select(is_zero, signed, mod)
 
 
 mod = remainder
@@ -272,7 +357,9 @@ def logaddexp(x1, x2):
     Written m + log1p(s) with m = max(x1, x2) and s = exp(x1 - m) + exp(x2 - m) - 1, where the -1 is taken
     exactly by expm1 on the larger side: the value is numpy's formula x + log1p(exp(y - x)) (within an ulp:
     numpy's loop calls the scalar libm functions, fgrad's ops the vectorized ufuncs), and the derivative is the
-    softmax weight exp(x - out) everywhere, ties included (m's kink cancels).
+    softmax weight exp(x - out) everywhere, ties included (m's kink cancels). With an infinite input the
+    derivative is that limit: 1 for the larger and 0 for the other, 1/2 each for equal infinities (JAX's
+    rule gives e for logaddexp(inf, 1.0)'s second input, and nan at (-inf, -inf)).
 
     >>> fnp.logaddexp(np.array([0.0]), np.array([0.0]))
     array([0.69314718])
@@ -1942,7 +2029,7 @@ __all__ = [
     # elementwise
     "exp", "log", "log1p", "expm1", "sqrt", "sin", "cos", "tan", "tanh", "abs", "absolute", "sign", "negative",
     "positive", "square", "power", "add", "subtract", "multiply", "divide", "true_divide", "floor_divide",
-    "remainder", "mod", "divmod", "maximum", "minimum", "clip", "where", "nonzero", "logaddexp", "copy",
+    "remainder", "mod", "fmod", "divmod", "maximum", "minimum", "clip", "where", "nonzero", "logaddexp", "copy",
     "equal", "not_equal", "less", "less_equal", "greater", "greater_equal",
     "logical_and", "logical_or", "logical_not", "logical_xor", "bitwise_and", "bitwise_or", "bitwise_xor", "invert",
     "isnan", "isinf", "isfinite", "round", "around", "floor", "ceil", "trunc",
@@ -1962,5 +2049,59 @@ __all__ = [
     "take", "take_along_axis", "matmul", "dot", "vdot", "outer", "tensordot", "linalg",
 ]
 
+
+# ---- eager results the caller owns -----------------------------------------------------------------
+
+def _array_leaves(args, kwargs) -> list:
+    """The numpy arrays among the arguments, inside lists and tuples too (concatenate's sequence)."""
+    found, stack = [], [*args, *kwargs.values()]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, np.ndarray):
+            found.append(item)
+        elif isinstance(item, (list, tuple)):
+            stack.extend(item)
+    return found
+
+
+def _passed_in(out, args, kwargs) -> bool:
+    for a in args:
+        if a is out:
+            return True
+    for a in kwargs.values():
+        if a is out:
+            return True
+    return False
+
+
+def _owning(fn):
+    """`fn` whose concrete results are arrays the caller owns (fgrad.ir.ownership): where numpy would return
+    an argument, a view of one (reshape, transpose, asarray) or a read-only broadcast, a copy is returned."""
+    @functools.wraps(fn)
+    def owning(*args, **kwargs):
+        out = fn(*args, **kwargs)
+        if isinstance(out, np.ndarray):
+            if out.base is None and out.flags.writeable and not _passed_in(out, args, kwargs):
+                return out          # a new array, the common case: no search, no copy
+            return owned_results([out], _array_leaves(args, kwargs))[0]
+        if type(out) is tuple and builtins.any(isinstance(x, np.ndarray) for x in out):
+            return tuple(owned_results(out, _array_leaves(args, kwargs)))
+        return out
+    return owning
+
+
+def _install_owning_results():
+    """Every public function's eager results are the caller's own arrays: one wrapper, installed here, so
+    that no function needs its own copy logic (traced results pass through untouched)."""
+    module = globals()
+    for name in __all__:
+        fn = module[name]
+        if isinstance(fn, types.FunctionType):
+            module[name] = _owning(fn)
+    linalg.norm = _owning(linalg.norm)
+    linalg.solve = _owning(linalg.solve)
+
+
+_install_owning_results()
 _install_tracer_methods()
 _register_numpy_counterparts()

@@ -58,6 +58,14 @@ def well_conditioned(rng, shape):
     return rng.standard_normal(shape) + 2.0 * n * np.eye(n)
 
 
+def off_integer_quotients(rng, x_shape, y_shape):
+    """(x, y) for rem: x has its fraction in [0.3, 0.7] and |y| is 1 or 2, so x / y stays away from the
+    integers where fmod jumps (a smooth neighbourhood for finite differences)."""
+    x = rng.integers(-4, 5, x_shape) + rng.uniform(0.3, 0.7, x_shape)
+    y = rng.choice([-2.0, -1.0, 1.0, 2.0], y_shape)
+    return [np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)]
+
+
 def _per_input(*generators):
     return lambda rng, *shapes: [np.asarray(g(rng, s), dtype=np.float64) for g, s in zip(generators, shapes)]
 
@@ -81,6 +89,7 @@ DOMAINS = {
     "mul": _per_input(normal, normal),
     "div": _per_input(normal, away_from_zero(0.5, 2.0)),
     "pow": _per_input(uniform(0.5, 2.0), uniform(-2.0, 2.0)),
+    "rem": off_integer_quotients,
     "maximum": _per_input(on_grid(0.0), on_grid(0.125)),
     "minimum": _per_input(on_grid(0.0), on_grid(0.125)),
     "eq": _per_input(small_ints, small_ints),
@@ -110,7 +119,7 @@ DOMAINS = {
 UNARY = ("neg", "exp", "log", "log1p", "expm1", "sqrt", "sin", "cos", "tan", "tanh", "logistic", "abs", "sign",
          "square", "reciprocal", "rsqrt", "exp2", "log2", "log10", "arcsin", "arccos", "arctan", "sinh", "cosh",
          "arcsinh", "arccosh", "arctanh")
-BINARY = ("add", "sub", "mul", "div", "pow", "maximum", "minimum", "eq", "ne", "lt", "le", "gt", "ge", "arctan2",
+BINARY = ("add", "sub", "mul", "div", "rem", "pow", "maximum", "minimum", "eq", "ne", "lt", "le", "gt", "ge", "arctan2",
           "hypot")
 
 NON_DIFFERENTIABLE = {"sign", "eq", "ne", "lt", "le", "gt", "ge", "argmax", "argsort"}

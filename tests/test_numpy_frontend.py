@@ -160,20 +160,25 @@ def test_floor_divide_and_remainder_on_ints_equal_numpy(name, data):
     check_against_numpy(lambda m, x, y: getattr(m, name)(x, y), x, y)
 
 
-@pytest.mark.parametrize("name", ["floor_divide", "remainder"], ids=str)
+DIVISORS = [-4.0, -1.5, -0.5, -0.0, 0.0, 0.1, 0.25, 1.0, 1.5, 2.0, 8.0, 1e-300, 1e300, np.inf, -np.inf, np.nan]
+
+
+@pytest.mark.parametrize("name", ["floor_divide", "remainder", "fmod"], ids=str)
 @FAST
 @given(data=st.data())
-def test_floor_divide_and_remainder_on_floats_equal_numpy_for_exact_quotients(name, data):
-    # Power-of-two divisors make x / y exact, where floor(x / y) and numpy's fmod-based result agree.
+def test_floor_divide_and_remainder_on_floats_equal_numpy(name, data):
+    # numpy's fmod-based definitions, also where x / y rounds onto an integer and at zeros and infinities.
     shape1, shape2 = data.draw(BROADCAST_PAIRS).input_shapes
-    x = data.draw(float_arrays(shape1, -100, 100))
-    y = data.draw(hnp.arrays(np.float64, shape2, elements=st.sampled_from([-4.0, -0.5, 0.25, 1.0, 2.0, 8.0])))
-    check_against_numpy(lambda m, x, y: getattr(m, name)(x, y), x, y)
+    x = data.draw(hnp.arrays(np.float64, shape1, elements=st.floats(-100, 100) | st.sampled_from(DIVISORS)))
+    y = data.draw(hnp.arrays(np.float64, shape2, elements=st.floats(-10, 10) | st.sampled_from(DIVISORS)))
+    with np.errstate(all="ignore"):
+        check_against_numpy(lambda m, x, y: getattr(m, name)(x, y), x, y)
 
 
-def test_float_floor_divide_is_floor_of_the_quotient_as_documented():
-    # numpy's fmod-based 1.0 // 0.1 is 9.0; fgrad computes floor(1.0 / 0.1) = 10.0 (see the module notes).
-    assert traced(lambda m, x: m.floor_divide(x, 0.1), 1.0) == 10.0
+def test_float_floor_divide_is_numpys_fmod_based_quotient():
+    # floor(1.0 / 0.1) would be 10.0; numpy's quotient from fmod is 9.0 (and the remainder 0.1 - ulp).
+    assert traced(lambda m, x: m.floor_divide(x, 0.1), 1.0) == 9.0
+    assert traced(lambda m, x: m.remainder(x, 0.1), 1.0) == np.remainder(1.0, 0.1)
 
 
 def test_integer_remainder_by_zero_is_zero_as_numpy():

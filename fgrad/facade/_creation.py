@@ -48,6 +48,7 @@ def _python_data(data, dtype=None):
             return x.tolist()
         return x
     values = unwrap(data)
+    _check_numbers(values)
     try:
         array = np.array(values)
     except ValueError:
@@ -65,6 +66,22 @@ def _python_data(data, dtype=None):
     elif array.dtype.kind not in "b":
         raise TypeError(f"Could not infer dtype of {type(values).__name__}")
     return array
+
+
+def _check_numbers(values):
+    """PyTorch's error for data that holds something other than numbers (None, a string, an object), with
+    where it is and what tensor() takes."""
+    stack = [(values, ())]
+    while stack:
+        item, where = stack.pop()
+        if isinstance(item, list):
+            stack.extend((v, where + (i,)) for i, v in reversed(list(enumerate(item))))
+        elif not isinstance(item, (bool, int, float, complex, np.number, np.bool_)):
+            at = f" at index {list(where)}" if where else ""
+            message = (f"Could not infer dtype of {type(item).__name__}: tensor() takes numbers, bools, (nested) "
+                       f"lists or tuples of them, numpy arrays or tensors, but got {item!r}{at}. Pass numbers "
+                       "(float('nan') for a missing value)")
+            raise (TypeError if isinstance(item, (str, bytes)) else RuntimeError)(message)
 
 
 def _ragged_message(values) -> str:

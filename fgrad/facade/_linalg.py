@@ -178,13 +178,18 @@ def trace(input):
     return sum(reshape(input, -1)[:: input._data.shape[1] + 1][:n]) if n else sum(input)
 
 
+_DIAG_EMBED = FacadeOp("diag_embed", lambda x, on_diagonal: ops.select(on_diagonal, x, 0), "DiagEmbedBackward0",
+                       nondiff=(1,))
+
+
 def diag(input, diagonal=0):
     """The diagonal of a matrix, or a matrix with the vector on its diagonal."""
     if diagonal != 0:
         raise NotImplementedError("fgrad's diag supports the main diagonal only")
     if input._data.ndim == 1:
+        # The vector selected onto the diagonal (DiagEmbedBackward0): zeros elsewhere, also next to NaN or inf,
+        # where multiplying by an identity matrix would give NaN.
         n = input._data.shape[0]
-        eye_ = make(np.eye(n, dtype=input._data.dtype))
-        return mul(unsqueeze(input, 0), eye_)
+        return apply(_DIAG_EMBED, (input, np.eye(n, dtype=bool)))
     n = builtins.min(input._data.shape)
     return reshape(input, -1)[:: input._data.shape[1] + 1][:n]

@@ -176,9 +176,30 @@ def addcdiv(input, tensor1, tensor2, *, value=1):
     return _ops.add(input, _ops.mul(_ops.div(tensor1, tensor2), value))
 
 
+def _lerp_fn(start, end, weight, dtype):
+    # PyTorch's lerp kernel: start + w (end - start) for |w| < 0.5, else end - (end - start) (1 - w), so w = 1
+    # gives `end` exactly (and inf endpoints give PyTorch's values). Gradients: 1 - w, w, end - start.
+    # Each side reads the weight only where it is selected (0 or 1 elsewhere), so an infinite weight or
+    # difference on the other side cannot turn its zero cotangent into 0 * inf = nan.
+    ops = _ops.ops
+    start, end, weight = (_ops._cast(a, dtype) for a in (start, end, weight))
+    diff = ops.sub(end, start)
+    near_start = ops.lt(ops.abs(weight), 0.5)
+    from_start = ops.add(start, ops.mul(ops.select(near_start, weight, 0.0), diff))
+    from_end = ops.sub(end, ops.mul(diff, ops.sub(1.0, ops.select(near_start, 1.0, weight))))
+    return ops.select(near_start, from_start, from_end)
+
+
+_LERP = _ops.FacadeOp("lerp", _lerp_fn, "LerpBackward0", nondiff=(2,))
+_LERP_TENSOR = _ops.FacadeOp("lerp", _lerp_fn, "LerpBackward1")
+
+
 def lerp(input, end, weight):
-    """input + weight * (end - input)."""
-    return _ops.add(input, _ops.mul(_ops.sub(end, input), weight))
+    """input + weight * (end - input), as PyTorch's kernel computes it (LerpBackward0 / LerpBackward1)."""
+    dtype = input._data.dtype
+    if isinstance(weight, Tensor):
+        return apply(_LERP_TENSOR, (input, end, weight), (dtype,))
+    return apply(_LERP, (input, end, np.asarray(weight, dtype)), (dtype,))
 
 
 Tensor.addcmul = addcmul

@@ -3,9 +3,13 @@
 Every op is a `FacadeOp(name, fn, node_name)` plus a wrapper that does what PyTorch does before its kernel
 runs: argument checking with PyTorch's messages, type promotion (torch.result_type), dims normalized. `fn`
 receives the arrays (tracers while it is traced, once per input signature) followed by the static
-arguments, and may only call fgrad.ops; its primitives' VJP rules are the op's backward. Kink conventions
-follow PyTorch where they differ from the primitives' (JAX's): abs and relu have derivative 0 at 0, clamp
-passes the gradient at its bounds.
+arguments, and may only call fgrad.ops; its primitives' VJP rules are the op's backward. Values and
+gradients at kinks, NaN, infinities and signed zeros follow PyTorch where they differ from the primitives'
+(numpy's values, JAX's derivatives): relu keeps NaN, abs and sign have derivative 0 at 0 and NaN, clamp
+passes the gradient at its bounds but not at NaN, maximum passes it to both inputs at NaN, rsqrt and pow by
+±0.5 take PyTorch's sqrt shortcuts (tests/test_facade_special_values.py compares every op with torch).
+Scalar constants that can be -0.0 (clamp bounds, fill values, rsub, a pow base) are passed as 0-d input
+arrays rather than statics: statics key the kernel cache, and -0.0 == 0.0.
 
 This module holds the operand and promotion helpers, arithmetic, elementwise functions and comparisons;
 the other families live in _reductions, _shapes, _linalg and _inplace and are re-exported here, so
@@ -18,10 +22,13 @@ import math
 
 import numpy as np
 
+import fgrad.numpy as fnp
 from fgrad import ops
+from fgrad.ops.control import stop_gradient
 from fgrad.facade import _dtypes
 from fgrad.facade._kernels import FacadeOp
-from fgrad.facade._tensor import Tensor, _dim, apply, make
+from fgrad.facade._tensor import Tensor, _dim, apply, facade_op_on_traced_value, make
+from fgrad.ir.tracing import Tracer
 
 _f = _dtypes.default_float_numpy
 
@@ -48,6 +55,8 @@ def as_tensor_arg(x) -> Tensor:
     """A Tensor operand from a Tensor, a numpy array or nested lists."""
     if isinstance(x, Tensor):
         return x
+    if isinstance(x, Tracer):
+        raise facade_op_on_traced_value(x)
     from fgrad.facade._creation import tensor
     return tensor(x)
 
@@ -225,16 +234,45 @@ def floor_divide(input, other):
     return _rounded_div(input, other, "floor")
 
 
-def remainder(input, other):
-    """Python's modulo (the sign of the divisor)."""
+def _fmod_fn(x, y, dtype):
+    _check_broadcast(x.shape, y.shape)
+    return ops.rem(_cast(x, dtype), _cast(y, dtype))
+
+
+def _remainder_fn(x, y, dtype):
+    # PyTorch's remainder: fmod, moved to the divisor's side where their signs differ. Unlike numpy's, a zero
+    # keeps fmod's sign (remainder(-0., 2.) is -0.). The gradient is 1 for x and -x // y for y (rem's rule).
+    _check_broadcast(x.shape, y.shape)
+    x, y = _cast(x, dtype), _cast(y, dtype)
+    mod = ops.rem(x, y)
+    moved = ops.select(ops.ne(mod, 0), ops.ne(ops.lt(y, 0), ops.lt(mod, 0)), False)
+    return ops.select(moved, ops.add(mod, y), mod)
+
+
+_FMOD = FacadeOp("fmod", _fmod_fn, "FmodBackward1")
+_FMOD_SCALAR = FacadeOp("fmod", _fmod_fn, "FmodBackward0", nondiff=(1,))
+_REMAINDER = FacadeOp("remainder", _remainder_fn, "RemainderBackward1")
+_REMAINDER_SCALAR = FacadeOp("remainder", _remainder_fn, "RemainderBackward0", nondiff=(1,))
+
+
+def _modulo(input, other, tensor_op, scalar_op, np_fn):
     a, b, dtype = binary_operands(input, other)
-    x = a._data if isinstance(a, Tensor) else a
-    y = b._data if isinstance(b, Tensor) else b
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return make(np.asarray(np.mod(x.astype(dtype), y.astype(dtype)), dtype))
+    if dtype.kind != "f":          # integers: exact, no gradient (0 for a zero divisor, where PyTorch raises)
+        x = a._data if isinstance(a, Tensor) else a
+        y = b._data if isinstance(b, Tensor) else b
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return make(np.asarray(np_fn(x.astype(dtype), y.astype(dtype)), dtype))
+    return apply(tensor_op if isinstance(b, Tensor) else scalar_op, (a, b), (dtype,))
 
 
-fmod = remainder
+def remainder(input, other):
+    """Python's modulo: the sign of the divisor (RemainderBackward0 / RemainderBackward1)."""
+    return _modulo(input, other, _REMAINDER, _REMAINDER_SCALAR, np.mod)
+
+
+def fmod(input, other):
+    """C's fmod: the sign of the dividend (FmodBackward0 / FmodBackward1)."""
+    return _modulo(input, other, _FMOD, _FMOD_SCALAR, np.fmod)
 
 
 def _integer_power(exponent) -> bool:
@@ -242,10 +280,35 @@ def _integer_power(exponent) -> bool:
                                                         and builtins.abs(exponent) < 2 ** 31)
 
 
+def _pow_scalar_fn(x, dtype, y):
+    # PyTorch's pow kernel takes sqrt for the exponent 0.5 and 1/sqrt for -0.5 (nan at -inf, and -0.0 / -inf at
+    # -0.0, where C's pow gives inf / 0.0 and 0.0 / inf).
+    x = _cast(x, dtype)
+    if y == 0.5:
+        return ops.sqrt(x)
+    if y == -0.5:
+        return ops.div(1.0, ops.sqrt(x))
+    return ops.pow(x, y)
+
+
+def _pow_fn(x, y, dtype):
+    # PyTorch's pow backward: no gradient to x where y == 0 (x ** 0 is constant, even at x = nan), none to y
+    # where x == 0 and y >= 0; the primitive's rules (JAX's) give nan at the first.
+    _check_broadcast(x.shape, y.shape)
+    x, y = _cast(x, dtype), _cast(y, dtype)
+    x = ops.select(ops.eq(y, 0), stop_gradient(x), x)
+    y = ops.select(ops.select(ops.eq(x, 0), ops.ge(y, 0), False), stop_gradient(y), y)
+    return ops.pow(x, y)
+
+
+def _rpow_fn(x, base, dtype):
+    return ops.pow(_cast(base, dtype), _cast(x, dtype))
+
+
 _POW_INT = FacadeOp("pow", lambda x, dtype, y: ops.integer_pow(_cast(x, dtype), y=y), "PowBackward0")
-_POW_SCALAR = FacadeOp("pow", lambda x, dtype, y: ops.pow(_cast(x, dtype), y), "PowBackward0")
-_POW = FacadeOp("pow", _binary_fn(ops.pow), "PowBackward1")
-_RPOW = FacadeOp("pow", lambda x, dtype, base: ops.pow(base, _cast(x, dtype)), "PowBackward2")
+_POW_SCALAR = FacadeOp("pow", _pow_scalar_fn, "PowBackward0")
+_POW = FacadeOp("pow", _pow_fn, "PowBackward1")
+_RPOW = FacadeOp("pow", _rpow_fn, "PowBackward2", nondiff=(1,))
 
 
 def pow(input, exponent, *, out=None):
@@ -257,7 +320,8 @@ def pow(input, exponent, *, out=None):
         else:
             exponent = as_tensor_arg(exponent)
             dtype = _scalar_result(exponent._data.dtype, input)
-            return _out(apply(_RPOW, (exponent,), (dtype, float(input) if dtype.kind == "f" else int(input))), out)
+            # The base is an input array, not a static: -0.0 and 0.0 give different kernels' results.
+            return _out(apply(_RPOW, (exponent, np.asarray(input, dtype)), (dtype,)), out)
     if _is_scalar(exponent):
         exponent = exponent.item() if isinstance(exponent, np.generic) else exponent
         dtype = _scalar_result(input._data.dtype, exponent)
@@ -273,11 +337,11 @@ def pow(input, exponent, *, out=None):
     return _out(apply(_POW, (a, b), (dtype,)), out)
 
 
-def _rsub_fn(x, dtype, value):
+def _rsub_fn(x, value, dtype):
     return ops.sub(value, _cast(x, dtype))
 
 
-_RSUB = FacadeOp("rsub", _rsub_fn, "RsubBackward1")
+_RSUB = FacadeOp("rsub", _rsub_fn, "RsubBackward1", nondiff=(1,))
 
 
 def rsub(input, other, alpha=1):
@@ -286,9 +350,10 @@ def rsub(input, other, alpha=1):
         other = other.item() if isinstance(other, np.generic) else other
         dtype = _scalar_result(input._data.dtype, other)
         value = np.asarray(other * alpha, dtype).item()
+        # `value` is an input array, not a static: static -0.0 and 0.0 would share one kernel (they compare equal).
         if alpha != 1:
-            return apply(_RSUB, (mul(input, alpha),), (dtype, value / alpha))
-        return apply(_RSUB, (input,), (dtype, value))
+            return apply(_RSUB, (mul(input, alpha), np.asarray(value / alpha, dtype)), (dtype,))
+        return apply(_RSUB, (input, np.asarray(value, dtype)), (dtype,))
     return sub(other, input, alpha=alpha)
 
 
@@ -355,12 +420,32 @@ def _neg_fn(x):
 neg = _same_dtype_unary("neg", "NegBackward0", _neg_fn)
 negative = neg
 
-# d|x|/dx is 0 at 0 (PyTorch's sign(x) * grad); the primitive's rule takes +1 there, so 0 is selected apart.
-abs = _same_dtype_unary("abs", "AbsBackward0", lambda x: ops.select(ops.ne(x, 0), ops.abs(x), 0))
+# ---- PyTorch's answers at kinks, NaN, infinities and signed zeros -------------------------------------------
+# The primitives follow numpy's values and JAX's derivative conventions; where PyTorch's differ, the facade
+# op selects the point apart, and stop_gradient marks a branch whose derivative PyTorch takes as 0.
+
+def torch_abs(x):
+    """|x| with PyTorch's derivative sign(x): 0 at ±0 and at NaN (the primitive's rule, JAX's, gives +1 at 0
+    and -1 at NaN)."""
+    return ops.select(ops.gt(x, 0), x, ops.select(ops.lt(x, 0), ops.neg(x), stop_gradient(ops.abs(x))))
+
+
+def torch_sign(x):
+    """sign(x) with PyTorch's sign(nan) = 0 (numpy's is nan); zero derivative."""
+    return ops.select(ops.ne(x, x), 0, ops.sign(x))
+
+
+def _relu_fn(x):
+    # max(x, 0) keeping NaN and -0.0 (PyTorch's clamp_min(x, 0)); the gradient passes where the result is not
+    # <= 0 (threshold_backward): where x > 0 and at NaN, not at ±0.
+    value = ops.select(ops.lt(x, 0), 0, x)
+    return ops.select(ops.le(x, 0), stop_gradient(value), value)
+
+
+abs = _same_dtype_unary("abs", "AbsBackward0", torch_abs)
 absolute = abs
-sign = _same_dtype_unary("sign", "SignBackward0", ops.sign)
-# relu passes the gradient only where x > 0 (PyTorch's threshold_backward; 0 at 0).
-relu = _same_dtype_unary("relu", "ReluBackward0", lambda x: ops.select(ops.gt(x, 0), x, 0))
+sign = _same_dtype_unary("sign", "SignBackward0", torch_sign)
+relu = _same_dtype_unary("relu", "ReluBackward0", _relu_fn)
 square = _same_dtype_unary("square", "PowBackward0", lambda x: ops.integer_pow(x, y=2))
 
 
@@ -370,23 +455,35 @@ def _check_neg_bool(input):
                            "to invert a mask, use the `~` or `logical_not()` operator instead.")
 
 
-def _clamp_fn(x, dtype, lo, hi):
-    # The gradient passes where lo <= x <= hi, bounds included (PyTorch's clamp_backward).
-    x = _cast(x, dtype)
-    if lo is not None:
-        x = ops.select(ops.lt(x, lo), lo, x)
-    if hi is not None:
-        x = ops.select(ops.gt(x, hi), hi, x)
-    return x
+def _clamped(x, lo, hi):
+    """PyTorch's clamp value min(max(x, lo), hi): NaN in x or a bound gives NaN; lo > hi gives hi."""
+    return ops.minimum(ops.maximum(x, lo), hi)
 
 
-_CLAMP = FacadeOp("clamp", _clamp_fn, "ClampBackward1")
+def _clamp_fn(x, lo, hi, dtype):
+    # Bounds are input arrays (±inf for a missing one), not statics: static -0.0 and 0.0 would share a kernel.
+    # The gradient passes where lo <= x <= hi, bounds included, and not at NaN (PyTorch's clamp_backward);
+    # there the result is x itself, so a -0.0 inside the bounds stays -0.0, as PyTorch's.
+    x, lo, hi = _cast(x, dtype), _cast(lo, dtype), _cast(hi, dtype)
+    inside = ops.select(ops.ge(x, lo), ops.le(x, hi), False)
+    return ops.select(inside, x, stop_gradient(_clamped(x, lo, hi)))
 
 
-def _clamp_tensors_fn(x, lo, hi, dtype):
-    x = _cast(x, dtype)
-    x = ops.select(ops.lt(x, _cast(lo, dtype)), _cast(lo, dtype), x)
-    return ops.select(ops.gt(x, _cast(hi, dtype)), _cast(hi, dtype), x)
+_CLAMP = FacadeOp("clamp", _clamp_fn, "ClampBackward1", nondiff=(1, 2))
+
+
+def _clamp_tensors_fn(x, lo, hi, dtype, has_lo, has_hi):
+    # PyTorch's clamp_backward_min_max: x's gradient where lo <= x <= hi; lo's where x < lo (and lo < hi when
+    # there is a max); hi's where x > hi (or hi < lo, where the result is hi). NaN anywhere makes the value
+    # NaN; the gradient still goes to hi where x > hi, as PyTorch's masks read only the comparisons. A missing
+    # bound is ±inf here.
+    x, lo, hi = _cast(x, dtype), _cast(lo, dtype), _cast(hi, dtype)
+    value = stop_gradient(_clamped(x, lo, hi))
+    inside = ops.select(ops.ge(x, lo), ops.le(x, hi), False)
+    to_lo = ops.select(ops.lt(x, lo), ops.lt(lo, hi), False) if has_hi else ops.lt(x, lo)
+    to_hi = ops.select(ops.gt(x, hi), True, ops.lt(hi, lo)) if has_lo else ops.gt(x, hi)
+    hi_value = ops.select(ops.ne(value, value), ops.add(hi, value), hi)
+    return ops.select(inside, x, ops.select(to_lo, lo, ops.select(to_hi, hi_value, value)))
 
 
 _CLAMP_TENSORS = FacadeOp("clamp", _clamp_tensors_fn, "ClampBackward0")
@@ -400,14 +497,23 @@ def clamp(input, min=None, max=None, *, out=None):
         lo = min if isinstance(min, Tensor) else full_like(input, -math.inf if min is None else min)
         hi = max if isinstance(max, Tensor) else full_like(input, math.inf if max is None else max)
         dtype = result_type(input, lo, hi)
-        return _out(apply(_CLAMP_TENSORS, (input, lo, hi), (dtype,)), out)
+        return _out(apply(_CLAMP_TENSORS, (input, lo, hi), (dtype, min is not None, max is not None)), out)
     dtype = input._data.dtype
     for bound in (min, max):
         if bound is not None:
             dtype = _scalar_result(dtype, bound)
-    lo = None if min is None else np.asarray(min, dtype).item()
-    hi = None if max is None else np.asarray(max, dtype).item()
-    return _out(apply(_CLAMP, (input,), (dtype, lo, hi)), out)
+    lo = np.asarray(_extreme_value(dtype, -1) if min is None else min, dtype)
+    hi = np.asarray(_extreme_value(dtype, 1) if max is None else max, dtype)
+    return _out(apply(_CLAMP, (input, lo, hi), (dtype,)), out)
+
+
+def _extreme_value(dtype, side: int):
+    """The bound that clamps nothing in `dtype`: -inf / inf for floats, the integer range's ends for ints."""
+    if dtype.kind == "f":
+        return side * math.inf
+    if dtype.kind == "b":
+        return side > 0
+    return np.iinfo(dtype).max if side > 0 else np.iinfo(dtype).min
 
 
 clip = clamp
@@ -422,9 +528,16 @@ def clamp_max(input, max):
 
 
 def _minmax_fn(op):
+    # PyTorch's maximum/minimum backward masks only where one input is strictly on the losing side, so at a
+    # NaN (either input) both get the whole gradient: x + y there is NaN and passes it to both. Ties split
+    # it, as the primitive's rule does. (At a tie of -0.0 and 0.0 the zero's sign is numpy's.)
     def fn(x, y, dtype):
         _check_broadcast(x.shape, y.shape)
-        return op(_cast(x, dtype), _cast(y, dtype))
+        x, y = _cast(x, dtype), _cast(y, dtype)
+        out = op(x, y)
+        if dtype.kind != "f":
+            return out
+        return ops.select(ops.ne(out, out), ops.add(x, y), out)
     return fn
 
 
@@ -481,17 +594,17 @@ def where(condition, input=None, other=None):
 
 
 def _masked_fill_fn(x, mask, value):
-    return ops.select(mask, value, x)
+    return ops.select(mask, value, x)         # `value` is a 0-d input array: static -0.0 and 0.0 compare equal
 
 
-_MASKED_FILL = FacadeOp("masked_fill", _masked_fill_fn, "MaskedFillBackward0", nondiff=(1,))
+_MASKED_FILL = FacadeOp("masked_fill", _masked_fill_fn, "MaskedFillBackward0", nondiff=(1, 2))
 
 
 def masked_fill(input, mask, value):
     """input with `value` where mask is True (MaskedFillBackward0)."""
     if isinstance(value, Tensor):
         value = value.item()
-    return apply(_MASKED_FILL, (input, mask), (np.asarray(value, input._data.dtype).item(),))
+    return apply(_MASKED_FILL, (input, mask, np.asarray(value, input._data.dtype)))
 
 
 # ---- comparisons and logic: bool results, no gradient -------------------------------------------------
@@ -577,7 +690,16 @@ def _no_grad_float(np_fn):
 floor = _no_grad_float(np.floor)
 ceil = _no_grad_float(np.ceil)
 trunc = _no_grad_float(np.trunc)
-frac = _no_grad_float(lambda x: x - np.trunc(x))
+
+
+def _frac_fn(x):
+    # x - trunc(x), the gradient passing to x (FracBackward0); inf - nan rather than inf - inf gives the nan at
+    # ±inf without a numpy warning.
+    whole = fnp.trunc(x)
+    return ops.sub(x, ops.select(ops.eq(ops.abs(x), math.inf), math.nan, whole))
+
+
+frac = _same_dtype_unary("frac", "FracBackward0", _frac_fn)
 
 
 def round(input, *, decimals=0):

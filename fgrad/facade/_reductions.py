@@ -10,7 +10,7 @@ from fgrad import ops
 from fgrad.ops.control import stop_gradient
 from fgrad.facade import _dtypes
 from fgrad.facade._kernels import FacadeOp
-from fgrad.facade._ops import _axes, _cast, _dtype_name, _f, maximum, minimum, zeros_like
+from fgrad.facade._ops import _axes, _cast, _dtype_name, _f, maximum, minimum, torch_abs, zeros_like
 from fgrad.facade._tensor import Tensor, _dim, apply
 
 __all__ = ["sum", "mean", "take_along_axis", "return_types", "max", "min", "amax", "amin", "argmax", "argmin",
@@ -67,8 +67,18 @@ def mean(input, dim=None, keepdim=False, *, dtype=None):
 
 
 def _chooser_all(op):
+    # PyTorch's max()/min() backward spreads the gradient evenly over the elements equal to the result, and
+    # over the NaNs when the result is NaN (the primitive's rule, JAX's, gives NaN everywhere then): the NaN
+    # case is the mean of the NaN elements, and the extremum is taken over the others.
     def fn(x):
-        return ops.reduce_max(x) if op == "max" else ops.reduce_min(x)
+        reduce = ops.reduce_max if op == "max" else ops.reduce_min
+        if x.dtype.kind != "f":
+            return reduce(x)
+        is_nan = ops.ne(x, x)
+        extremum = reduce(ops.select(is_nan, -math.inf if op == "max" else math.inf, x))
+        nan_count = ops.reduce_sum(ops.convert_element_type(is_nan, x.dtype))
+        nan_mean = ops.div(ops.reduce_sum(ops.select(is_nan, x, 0.0)), ops.maximum(nan_count, 1.0))
+        return ops.select(ops.gt(nan_count, 0), nan_mean, extremum)
     return fn
 
 
@@ -257,12 +267,17 @@ def prod(input, dim=None, keepdim=False, *, dtype=None):
 
 
 def _var_fn(x, axes, correction, keepdim, take_sqrt):
+    # std's gradient is 0 where std is 0, as PyTorch masks its 0 / 0. (Next to an infinite element the
+    # mean's term of the gradient is inf - inf = nan, where PyTorch's 2 (x - mean) / (n - c) leaves it out;
+    # leaving it out here would make the second derivative wrong.)
     count = int(np.prod([x.shape[a] for a in axes], dtype=np.int64))
     mu = ops.div(ops.reduce_sum(x, axes), count)
     centered = ops.sub(x, ops.expand_dims(mu, axes))
     var_ = ops.div(ops.reduce_sum(ops.mul(centered, centered), axes), builtins.max(count - correction, 0))
-    y = ops.sqrt(var_) if take_sqrt else var_
-    return _keep(y, axes, keepdim)
+    if take_sqrt:
+        zero = ops.eq(var_, 0)
+        var_ = ops.select(zero, 0.0, ops.sqrt(ops.select(zero, 1.0, var_)))
+    return _keep(var_, axes, keepdim)
 
 
 _VAR = FacadeOp("var", _var_fn, "VarBackward0", pytorch_sums=False)
@@ -299,7 +314,7 @@ def _norm_fn(x, p, axes, keepdim, dtype):
         zero = ops.eq(s, 0)
         y = ops.select(zero, 0, ops.sqrt(ops.select(zero, 1, s)))
     elif p == 1:
-        y = ops.reduce_sum(ops.select(ops.ne(x, 0), ops.abs(x), 0), axes)
+        y = ops.reduce_sum(torch_abs(x), axes)
     elif p == math.inf:
         y = ops.reduce_max(ops.abs(x), axes)
     elif p == -math.inf:
@@ -394,7 +409,9 @@ def log_softmax(input, dim=None, dtype=None):
 
 
 def _cumsum_fn(x, axis, dtype):
-    return ops.cumsum(_cast(x, dtype), axis)
+    # PyTorch's running sums start from +0.0, so none is -0.0 (numpy's first is the first element): + 0.0.
+    sums = ops.cumsum(_cast(x, dtype), axis)
+    return ops.add(sums, 0.0) if dtype.kind == "f" else sums
 
 
 _CUMSUM = FacadeOp("cumsum", _cumsum_fn, "CumsumBackward0")

@@ -10,6 +10,7 @@ import warnings
 
 import numpy as np
 
+from fgrad.ir.tracing import Tracer
 from fgrad.facade import _autograd, _dtypes, _grad_mode
 from fgrad.facade._autograd import edge_of, node_class, saved_versions
 
@@ -122,6 +123,35 @@ def _share_storage(base, view):
         return
     view._vc = base._vc
     view._base = base._base if base._base is not None else base
+
+
+def facade_op_on_traced_value(value) -> TypeError:
+    """The error for a facade op given a value that fgrad.grad / fgrad.jit / vjp / jvp is tracing."""
+    return TypeError(
+        f"a PyTorch-facade op (fgrad.sin, fgrad.exp, fgrad.nn.functional.relu, fgrad.tensor, ...) got {value!r}, "
+        "a value traced by fgrad.grad, fgrad.jit, fgrad.vjp or fgrad.jvp. Facade ops work on fgrad.tensor values "
+        "and differentiate with .backward(). Inside fgrad.grad or fgrad.jit use the fgrad.numpy functions "
+        "(import fgrad.numpy as fnp; fnp.sin(x)); or keep facade tensors and call .backward().")
+
+
+def _traced_value_data(tracer):
+    # Facade ops read `_data` of their inputs first: on a traced value that read names the mix-up.
+    raise facade_op_on_traced_value(tracer)
+
+
+def _install_traced_value_errors():
+    """Facade ops read `_data` of their inputs first, and modules call Tensor methods (`x.dim()`): on a traced
+    value either names the mix-up of facade ops with fgrad.grad / fgrad.jit, instead of an AttributeError."""
+    import fgrad.numpy  # noqa: F401  (installs the array methods and the missing-attribute error on Tracer)
+    numpy_missing_attribute = Tracer.__getattr__
+
+    def missing_attribute(self, name):
+        if hasattr(Tensor, name) and not hasattr(np.ndarray, name):      # x.dim(), x.backward(): a Tensor's
+            raise facade_op_on_traced_value(self)
+        return numpy_missing_attribute(self, name)
+
+    Tracer._data = property(_traced_value_data)
+    Tracer.__getattr__ = missing_attribute
 
 
 def add_tensors(a, b):
@@ -392,16 +422,29 @@ class Tensor:
         return self._data.tolist()
 
     def numpy(self, force=False):
-        """The numpy array behind this tensor (shared memory), as PyTorch's numpy()."""
-        if self.requires_grad and not force:
-            raise RuntimeError("Can't call numpy() on Tensor that requires grad. Use tensor.detach().numpy() "
-                               "instead.")
+        """The numpy array behind this tensor (shared memory), as PyTorch's numpy(). A tensor that requires
+        grad raises while grad mode is on (its values would leave the graph unnoticed): use
+        tensor.detach().numpy(), or force=True."""
+        if not force:
+            self._check_leaving_graph()
         return self._data
 
     def __array__(self, dtype=None, copy=None):
-        if dtype is None:
-            return self._data
-        return self._data.astype(dtype)
+        """What np.asarray(t) (shared memory) and np.array(t) (a copy) see, as PyTorch's: a tensor that
+        requires grad raises, as numpy() does."""
+        self._check_leaving_graph()
+        data = self._data
+        if dtype is not None and np.dtype(dtype) != data.dtype:
+            if copy is False:
+                raise ValueError(f"converting a {data.dtype} tensor to {np.dtype(dtype)} needs a copy, but copy=False "
+                                 "was asked for")
+            return data.astype(dtype)
+        return data.copy() if copy else data
+
+    def _check_leaving_graph(self):
+        if self.requires_grad and _grad_state.enabled:
+            raise RuntimeError("Can't call numpy() on Tensor that requires grad. Use tensor.detach().numpy() "
+                               "instead.")
 
     def __float__(self):
         return float(self._scalar_value("float"))
@@ -554,6 +597,7 @@ class device:
 
 
 _device_cpu = device("cpu")
+_install_traced_value_errors()
 
 
 from fgrad.facade import _methods  # noqa: E402,F401  (installs the op methods on Tensor)

@@ -44,8 +44,20 @@ def typeof(x) -> ArrayType:
     """
     if isinstance(x, TracerBase):
         return x.type
-    x = np.asarray(x)
-    return ArrayType(x.shape, x.dtype)
+    a = np.asarray(x)
+    if a.dtype.kind in "OSUV":
+        raise TypeError(f"expected an array or a number, but got {_describe(x)}: fgrad computes with arrays and "
+                        "numbers of dtype float32, float64, int32, int64 or bool. Pass numbers (e.g. "
+                        "np.asarray(values, dtype=float)); for a configuration argument of a jitted function, mark "
+                        "it static (fgrad.jit(f, static_argnums=...)) or close over it")
+    return ArrayType(a.shape, a.dtype)
+
+
+def _describe(x) -> str:
+    if x is None:
+        return "None"
+    text = repr(x)
+    return f"the {type(x).__name__} {text if len(text) <= 40 else text[:37] + '...'}"
 
 
 class Literal:

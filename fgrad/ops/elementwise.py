@@ -19,15 +19,16 @@ import math
 import numpy as np
 
 from fgrad.ir import ArrayType, Literal, Primitive, broadcast_shapes, canonical_dtype, is_float
-from fgrad.ops.base import (as_value, compare_type, equal_types, float_dtype, is_tracer, result_dtype,
-                            same_type, typeof, zero_rules)
+from fgrad.ops.base import (as_value, compare_type, equal_types, float_dtype, float_only, is_tracer,
+                            result_dtype, same_type, typeof, zero_rules)
 from fgrad.ops.core import (batched_args_to_front, broadcast_to, convert_element_type, convert_element_type_p)
 from fgrad.ops.identities import (Rewrite, adds_nothing, is_minus_one, is_one, product_with_zero,
                                   same_type_or_none, subtracts_nothing)
 
 
 __all__ = ["elementwise_primitive", "cast", "elementwise_args", "float_arg", "neg_p", "neg", "add_p", "add",
-           "sub_p", "sub", "mul_p", "mul", "div_p", "div", "pow_p", "pow", "integer_pow_p", "integer_pow",
+           "sub_p", "sub", "mul_p", "mul", "div_p", "div", "rem_p", "rem", "pow_p", "pow", "integer_pow_p",
+           "integer_pow",
            "square_p", "square", "reciprocal_p", "reciprocal", "rsqrt_p", "rsqrt", "exp_p", "exp", "exp2_p",
            "exp2", "log_p", "log", "log2_p", "log2", "log10_p", "log10", "log1p_p", "log1p", "expm1_p",
            "expm1", "sqrt_p", "sqrt", "sin_p", "sin", "cos_p", "cos", "tan_p", "tan", "arcsin_p", "arcsin",
@@ -241,8 +242,9 @@ def _div_simplify(s, inputs, params, out_type):
     return None
 
 
-# x / x and quotients near overflow are computed as IEEE division, so they keep its exact answers: JAX's CPU
-# division of float32 may flush or round differently near the overflow threshold, where fgrad matches numpy.
+# The y rule is -ct * (out / y), not JAX's -ct * x / y**2: y**2 cannot overflow or underflow, so d(x/x)/dx is
+# exactly 0 (JAX: nan below |x| ~ 1e-154, 1e-300 at 1e300) and d(x/y)/dx is ct / y, finite wherever 1/y is.
+# Where fgrad and JAX differ at such edges, JAX's is the rounding artefact (tests/test_special_values.py).
 div_p = elementwise_primitive(
     "div", impl=_div_impl, numba=(("f", "({0} / {1})"), ("i", "({0} // {1})")),   # ints floor-divide, as the impl
     linear_in=(0,), simplify=_div_simplify,
@@ -254,6 +256,26 @@ def div(x, y):
     """x / y (true division: ints compute in float64, as numpy's `/`)."""
     dtype = float_dtype(result_dtype(x, y))
     return div_p.bind(*elementwise_args(x, y, dtype=dtype))
+
+
+# rem: C's fmod, x - trunc(x / y) * y computed exactly, with the sign of x (nan where y == 0 or x is infinite),
+# as JAX's lax.rem. numpy's float remainder and floor_divide are built on it with numpy's sign fix-ups (fgrad.numpy).
+# d/dx = 1. d/dy = -(x - out) / y, the truncated quotient as numpy's divmod computes it: nearly integral, and
+# right where JAX's -trunc(x / y) is off by one because x / y rounds onto an integer (1.0 / 0.1 is 10.0, the
+# quotient 9); where out is nan (y == 0, or x infinite) it is x / y (±inf, or nan), as JAX's and PyTorch's
+# rules give. Floats only: integer remainders are exact in fgrad.numpy through div's floor division.
+def _rem_quotient(out, x, y):
+    undefined = ne(out, out)
+    return select(undefined, div(x, select(undefined, y, 1.0)), div(sub(x, out), y))
+
+
+rem_p = elementwise_primitive(
+    "rem", shape_rule=float_only(equal_types), impl=_quiet(np.fmod), numba="np.fmod({0}, {1})", expensive=True,
+    jvp=(lambda x_dot, out, x, y: x_dot, lambda y_dot, out, x, y: neg(mul(y_dot, _rem_quotient(out, x, y)))),
+    vjp=(lambda out_ct, out, x, y: out_ct, lambda out_ct, out, x, y: neg(mul(out_ct, _rem_quotient(out, x, y)))))
+rem = _float_binary(rem_p)
+rem.__doc__ = ("fmod(x, y): the remainder of x / y truncated toward zero, with the sign of x (ints compute in "
+               "float64). Binds rem_p.")
 
 
 def _replace_zero(x):
@@ -272,13 +294,27 @@ def _pow_jvp_y(y_dot, out, x, y):
     return mul(y_dot, mul(log(_replace_zero(x)), out))
 
 
+def _pow_impl(x, y):
+    # C's pow everywhere, as the Numba kernel computes it. numpy's power loop swaps pow for sqrt when the
+    # exponent is one scalar 0.5 (a 0-d or broadcast exponent: stride 0), which differs at -inf (nan, not inf),
+    # at -0.0 (-0.0, not 0.0) and in float32's last bit; so such an exponent is made a real array first.
+    # (fgrad.numpy's power takes numpy's `x ** 0.5` answer by binding sqrt for a scalar exponent 0.5.)
+    x, y = np.asarray(x), np.asarray(y)
+    shape = np.broadcast_shapes(x.shape, y.shape)
+    if y.shape != shape or not shape or 0 in y.strides:
+        y = np.array(np.broadcast_to(y, shape or (1,)))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out = np.power(x, y)
+    return out if shape else out.reshape(())
+
+
 def _pow_simplify(s, inputs, params, out_type):
     # x ** 1 is x, NaN included.
     return same_type_or_none(inputs[0], out_type) if is_one(s.fill(inputs[1])) else None
 
 
 pow_p = elementwise_primitive(
-    "pow", impl=_quiet(np.power), numba="({0} ** {1})", expensive=True, simplify=_pow_simplify,
+    "pow", impl=_pow_impl, numba="({0} ** {1})", expensive=True, simplify=_pow_simplify,
     jvp=(_pow_jvp_x, _pow_jvp_y),
     vjp=(lambda out_ct, out, x, y: _pow_jvp_x(out_ct, out, x, y),
          lambda out_ct, out, x, y: _pow_jvp_y(out_ct, out, x, y)))

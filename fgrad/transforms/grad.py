@@ -12,7 +12,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from fgrad.ir import ArrayType, Literal, Program, eval_program, is_float, pytree, trace_flat, trace_pytree
+from fgrad.ir import Literal, Program, eval_program, is_float, pytree, trace_flat, trace_pytree
+from fgrad.ir.ownership import owned_results, program_constants
 from fgrad.ops.base import as_value, is_tracer, typeof
 from fgrad.ops.core import reshape, transpose
 from fgrad.ops.creation import iota
@@ -49,8 +50,16 @@ class TracedCall:
 
 
 def run_program(program: Program, *args) -> list:
-    """eval_program, with concrete results as numpy arrays (0-d included) rather than numpy scalars."""
-    return [x if is_tracer(x) else np.asarray(x) for x in eval_program(program, *args)]
+    """eval_program, with concrete results as arrays the caller owns: numpy arrays (0-d included, not numpy
+    scalars), writable, and sharing memory with none of `args`, the program's constants or each other.
+
+    Every result a transform hands to the user, and every value `Staged` keeps between calls, comes from
+    here, so `g *= lr` can never change the user's inputs, a closed-over array or a kept residual.
+    """
+    results = [x if is_tracer(x) else np.asarray(x) for x in eval_program(program, *args)]
+    if all(is_tracer(x) for x in results):
+        return results
+    return owned_results(results, [*args, *program_constants(program)])
 
 
 def trace_call(fun, args, has_aux: bool) -> TracedCall:

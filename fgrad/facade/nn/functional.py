@@ -14,6 +14,7 @@ import warnings
 import numpy as np
 
 from fgrad import ops
+from fgrad.ops.control import stop_gradient
 from fgrad.facade import _dtypes, _ops
 from fgrad.facade._kernels import FacadeOp
 from fgrad.facade._tensor import Size, apply, make
@@ -217,16 +218,32 @@ def l1_loss(input, target, size_average=None, reduce=None, reduction: str = "mea
 # ---- binary cross-entropy -----------------------------------------------------------------------------
 
 def _clamped_log(log_value):
-    # max(log, -100) with the gradient passing where log >= -100 (PyTorch clamps the log, not the input).
+    # max(log, -100) (PyTorch clamps the log, not the input).
     return ops.select(ops.lt(log_value, LOG_CLAMP), LOG_CLAMP, log_value)
 
 
+# PyTorch's binary_cross_entropy_backward divides by max((1 - x) x, EPSILON), so the gradient stays finite
+# at probabilities of exactly 0 and 1 (where sigmoid saturates in float32), as the clamped logs keep the loss.
+BCE_EPSILON = 1e-12
+
+
 def _bce_fn(*args):
+    # The value is PyTorch's CPU kernel, (t - 1) max(log1p(-x), -100) - t max(log(x), -100). Its gradient is
+    # PyTorch's, not the clamped formula's derivative: (x - t) / max((1 - x) x, eps) for x and the clamped
+    # log1p(-x) - log(x) for t. It is carried by a term whose value is -0.0 (z - z for z = stop_gradient(e),
+    # negated, adds nothing to any value): e's derivative is that gradient, and where (1 - x) x >= eps e is the
+    # unclamped loss itself, so second derivatives there are the loss's (x and t each; their cross term is 0).
     *arrays, dtype, reduction = args
     x, target = (ops.convert_element_type(a, dtype) for a in arrays[:2])
-    # (t - 1) * max(log1p(-x), -100) - t * max(log(x), -100), PyTorch's CPU kernel
-    loss = ops.sub(ops.mul(ops.sub(target, 1.0), _clamped_log(ops.log1p(ops.neg(x)))),
-                   ops.mul(target, _clamped_log(ops.log(x))))
+    log_1mx, log_x = _clamped_log(ops.log1p(ops.neg(x))), _clamped_log(ops.log(x))
+    value = ops.sub(ops.mul(ops.sub(target, 1.0), log_1mx), ops.mul(target, log_x))
+    t = stop_gradient(target)
+    near_end = ops.lt(ops.mul(ops.sub(1.0, x), x), BCE_EPSILON)          # x within ~1e-12 of 0 or 1
+    x_inner = ops.select(near_end, 0.5, x)
+    inner = ops.neg(ops.add(ops.mul(t, ops.log(x_inner)), ops.mul(ops.sub(1.0, t), ops.log1p(ops.neg(x_inner)))))
+    near = ops.div(ops.integer_pow(ops.sub(x, t), y=2), 2 * BCE_EPSILON)
+    e = ops.add(ops.select(near_end, near, inner), ops.mul(target, stop_gradient(ops.sub(log_1mx, log_x))))
+    loss = ops.add(stop_gradient(value), ops.neg(ops.sub(stop_gradient(e), e)))
     if len(arrays) == 3:
         loss = ops.mul(loss, ops.convert_element_type(arrays[2], dtype))
     return _reduce(loss, reduction)
@@ -259,10 +276,13 @@ def _check_probabilities(t, what):
 
 
 def _log_sigmoid(x):
-    # -(m + log(exp(-m) + exp(-x - m))) with m = max(-x, 0): PyTorch's CPU log_sigmoid, finite for any x.
-    # m's derivative at x = 0 is taken as 0 (select), which gives d/dx log_sigmoid(0) = 1/2, the true value.
-    m = ops.select(ops.lt(x, 0.0), ops.neg(x), 0.0)
-    return ops.neg(ops.add(m, ops.log(ops.add(ops.exp(ops.neg(m)), ops.exp(ops.sub(ops.neg(x), m))))))
+    # PyTorch's CPU log_sigmoid, min(x, 0) - log1p(exp(-|x|)), one side at a time: x - log1p(exp(x)) for x < 0,
+    # 0 - log1p(exp(-x)) otherwise. Each side reads x only where it is selected (no exp overflow), it is
+    # -inf at -inf, and NaN propagates to the value and the derivative (1/2 at 0, as PyTorch's).
+    negative = ops.lt(x, 0.0)
+    x_neg, x_pos = ops.select(negative, x, 0.0), ops.select(negative, 0.0, x)
+    return ops.select(negative, ops.sub(x_neg, ops.log1p(ops.exp(x_neg))),
+                      ops.sub(0.0, ops.log1p(ops.exp(ops.neg(x_pos)))))
 
 
 def _bce_logits_fn(*args):
