@@ -388,7 +388,9 @@ cos = _float_unary("cos", "CosBackward0", ops.cos)
 tan = _float_unary("tan", "TanBackward0", ops.tan)
 tanh = _float_unary("tanh", "TanhBackward0", ops.tanh)
 sigmoid = _float_unary("sigmoid", "SigmoidBackward0", ops.logistic)
-rsqrt = _float_unary("rsqrt", "RsqrtBackward0", ops.rsqrt)
+# 1 / sqrt(x) rather than the rsqrt primitive: its derivative at -0.0 is +inf as PyTorch's (rsqrt_p's rule,
+# JAX's -0.5 * out / x, gives -inf there).
+rsqrt = _float_unary("rsqrt", "RsqrtBackward0", lambda x: ops.div(1.0, ops.sqrt(x)))
 reciprocal = _float_unary("reciprocal", "ReciprocalBackward0", ops.reciprocal)
 log2 = _float_unary("log2", "Log2Backward0", ops.log2)
 log10 = _float_unary("log10", "Log10Backward0", ops.log10)
@@ -558,7 +560,15 @@ def _float_binary(name, node, op):
     return fn
 
 
-atan2 = arctan2 = _float_binary("atan2", "Atan2Backward0", ops.arctan2)
+def _atan2_fn(y, x):
+    # PyTorch's gradient at y == x == 0 is 0 (the primitive's, JAX's, is nan there): the origin is computed
+    # apart, its value kept and its derivative cut, and the rest from inputs the origin cannot reach.
+    origin = ops.eq(ops.add(ops.abs(y), ops.abs(x)), 0)
+    away_y, away_x = ops.select(origin, 1.0, y), ops.select(origin, 1.0, x)
+    return ops.select(origin, ops.stop_gradient(ops.arctan2(y, x)), ops.arctan2(away_y, away_x))
+
+
+atan2 = arctan2 = _float_binary("atan2", "Atan2Backward0", _atan2_fn)
 hypot = _float_binary("hypot", "HypotBackward0", ops.hypot)
 
 
