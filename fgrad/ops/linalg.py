@@ -152,11 +152,28 @@ def matmul(a, b):
     a, b = cast(a, dtype), cast(b, dtype)
     a_shape, b_shape = typeof(a).shape, typeof(b).shape
     _check_matmul_core(a_shape, b_shape)
-    if len(a_shape) >= 2 and len(b_shape) >= 2:
-        batch = _broadcast_batch("matmul", a_shape, b_shape)
-        a = broadcast_to(a, batch + a_shape[-2:])
-        b = broadcast_to(b, batch + b_shape[-2:])
+    if len(a_shape) < 2 or len(b_shape) < 2:
+        return matmul_p.bind(a, b)
+    batch = _broadcast_batch("matmul", a_shape, b_shape)
+    out_shape = batch + (a_shape[-2], b_shape[-1])
+    # One matrix against a stack: the stack's batch axes fold into its rows (or columns), so one GEMM runs and
+    # the single matrix is never broadcast (copied) once per batch member.
+    if _single_matrix(b_shape) and not _single_matrix(a_shape):
+        rows = reshape(a, (-1, a_shape[-1]))
+        return reshape(matmul_p.bind(rows, reshape(b, b_shape[-2:])), out_shape)
+    if _single_matrix(a_shape) and not _single_matrix(b_shape):
+        k, m = b_shape[-2:]
+        columns = reshape(moveaxis(reshape(b, (-1, k, m)), 1, 0), (k, -1))
+        product = reshape(matmul_p.bind(reshape(a, a_shape[-2:]), columns), (a_shape[-2], -1, m))
+        return reshape(moveaxis(product, 0, 1), out_shape)
+    a = broadcast_to(a, batch + a_shape[-2:])
+    b = broadcast_to(b, batch + b_shape[-2:])
     return matmul_p.bind(a, b)
+
+
+def _single_matrix(shape) -> bool:
+    """A (..., n, k) shape whose batch axes are all 1: one matrix."""
+    return all(d == 1 for d in shape[:-2])
 
 
 def _broadcast_batch(name: str, a_shape: tuple, b_shape: tuple) -> tuple:
