@@ -53,7 +53,7 @@ def timed(fn):
 
 
 def bench(name: str, f, x):
-    program, t_trace = timed(lambda: trace_flat(lambda a: [f(a)], [fgrad.ir.type_of_value(x)])[0])
+    program, t_trace = timed(lambda: trace_flat(lambda a: [f(a)], [fgrad.ir.typeof(x)])[0])
     adjoint, t_vjp = timed(lambda: vjp_program(program, [0]))
     simple, t_simplify = timed(lambda: simplify(adjoint))
     _, t_run = timed(lambda: fgrad.ir.eval_program(simple, x, np.ones(())))

@@ -564,8 +564,11 @@ def write_readme(path, results, opts, meta):
         max_wait=opts.max_wait, retries=opts.retries, workloads=wl,
         load_before=meta["load_before"], load_after=meta["load_after"],
         **{k: meta["machine"][k] for k in ("cpu", "cores", "platform", "python")})
+    # Keep the sections other benchmark scripts wrote (bench_vmap.py, ...).
+    from readme_sections import sections
+    kept = sections(open(path).read()) if os.path.exists(path) else []
     with open(path, "w") as f:
-        f.write(text)
+        f.write(text.rstrip() + "\n" + "".join("\n" + s for s in kept))
 
 
 # ------------------------------------------------------------------- main --

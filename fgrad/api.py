@@ -7,9 +7,10 @@ from fgrad.transforms.check import check_grads
 from fgrad.transforms.custom import custom_jvp, custom_vjp
 from fgrad.transforms.grad import (grad, hessian, jacfwd, jacobian, jacrev, jvp, linearize, value_and_grad,
                                    vjp)
+from fgrad.transforms.vmap import vmap
 from fgrad.backend.jit import Jitted, jit
 
-__all__ = ["make_ir", "grad", "value_and_grad", "vjp", "jvp", "linearize", "jacfwd", "jacrev", "jacobian",
+__all__ = ["make_ir", "vmap", "grad", "value_and_grad", "vjp", "jvp", "linearize", "jacfwd", "jacrev", "jacobian",
            "hessian", "stop_gradient", "custom_vjp", "custom_jvp", "check_grads", "jit", "show_source"]
 
 

@@ -47,7 +47,7 @@ from fgrad.ir.ownership import owned_results
 from fgrad.ir.tracing import Tracer
 from fgrad.ops.base import PYTHON_SCALARS, float_dtype, is_tracer, promotion_operand, result_dtype, typeof
 from fgrad.ops.control import stop_gradient
-from fgrad.ops.shape import normalize_axes, normalize_axis
+from fgrad.ops.core import normalize_axes, normalize_axis
 
 # ---- constants and dtypes --------------------------------------------------------------------------
 
@@ -153,6 +153,18 @@ abs = _unary(ops.abs, "abs")
 absolute = _unary(ops.abs, "absolute")
 sign = _unary(ops.sign, "sign")
 negative = _unary(ops.neg, "negative")
+reciprocal = _unary(ops.reciprocal, "reciprocal")
+exp2 = _unary(ops.exp2, "exp2")
+log2 = _unary(ops.log2, "log2")
+log10 = _unary(ops.log10, "log10")
+arcsin = _unary(ops.arcsin, "arcsin")
+arccos = _unary(ops.arccos, "arccos")
+arctan = _unary(ops.arctan, "arctan")
+sinh = _unary(ops.sinh, "sinh")
+cosh = _unary(ops.cosh, "cosh")
+arcsinh = _unary(ops.arcsinh, "arcsinh")
+arccosh = _unary(ops.arccosh, "arccosh")
+arctanh = _unary(ops.arctanh, "arctanh")
 
 add = _binary(ops.add, "add")
 subtract = _binary(ops.sub, "subtract")
@@ -167,6 +179,8 @@ less = _binary(ops.lt, "less")
 less_equal = _binary(ops.le, "less_equal")
 greater = _binary(ops.gt, "greater")
 greater_equal = _binary(ops.ge, "greater_equal")
+arctan2 = _binary(ops.arctan2, "arctan2")
+hypot = _binary(ops.hypot, "hypot")
 
 
 def positive(x):
@@ -190,12 +204,12 @@ def copy(a):
 
 
 def square(x):
-    """numpy.square: x * x, elementwise (an integer_pow equation).
+    """numpy.square: x * x, elementwise (ints stay ints).
 
     >>> fnp.square(np.array([3.0]))
     array([9.])
     """
-    return ops.integer_pow(_arg(x), y=2)
+    return ops.square(_arg(x))
 
 
 def power(x1, x2):
@@ -774,6 +788,43 @@ def cumsum(a, axis=None, dtype=None):
     if dtype is not None:
         a = ops.cast(a, dtype)
     return ops.cumsum(a, axis)
+
+
+def cumprod(a, axis=None, dtype=None):
+    """numpy.cumprod along `axis` (of the flattened array when None); bool and int32 multiply in int64. Its
+    gradient is exact where `a` has zeros.
+
+    >>> fnp.cumprod(np.array([1.0, 2.0, 3.0]))
+    array([1., 2., 6.])
+    """
+    a = _arg(a)
+    if dtype is not None:
+        a = ops.cast(a, dtype)
+    return ops.cumprod(a, axis)
+
+
+def sort(a, axis=-1, kind=None, order=None, *, stable=None):
+    """numpy.sort along `axis` (of the flattened array when None): stable, NaNs last. The gradient moves with
+    the elements.
+
+    >>> fnp.sort(np.array([3.0, 1.0, 2.0]))
+    array([1., 2., 3.])
+    """
+    if order is not None:
+        raise TypeError("fnp.sort does not take `order` (structured arrays are not supported)")
+    return ops.sort(_arg(a), axis)
+
+
+def argsort(a, axis=-1, kind=None, order=None, *, stable=None):
+    """numpy.argsort along `axis` (of the flattened array when None), as int64: stable (equal elements keep
+    their order, whatever `kind` says), NaNs last. Indices carry no derivative.
+
+    >>> fnp.argsort(np.array([3.0, 1.0, 2.0]))
+    array([1, 2, 0])
+    """
+    if order is not None:
+        raise TypeError("fnp.argsort does not take `order` (structured arrays are not supported)")
+    return ops.argsort(_arg(a), axis)
 
 
 def argmax(a, axis=None, keepdims=False):
@@ -1848,7 +1899,8 @@ _OPERATORS = {
 _COMPARISONS = {"eq": equal, "ne": not_equal, "lt": less, "le": less_equal, "gt": greater, "ge": greater_equal}
 _METHODS = {
     "sum": sum, "mean": mean, "max": max, "min": min, "prod": prod, "var": var, "std": std, "all": all, "any": any,
-    "argmax": argmax, "argmin": argmin, "cumsum": cumsum, "clip": clip, "dot": dot, "ravel": ravel, "flatten": ravel,
+    "argmax": argmax, "argmin": argmin, "cumsum": cumsum, "cumprod": cumprod, "argsort": argsort, "clip": clip,
+    "dot": dot, "ravel": ravel, "flatten": ravel,
     "squeeze": squeeze, "swapaxes": swapaxes, "take": take, "round": round, "copy": copy,
     "diagonal": diagonal, "trace": trace,
     "reshape": _reshape_method, "transpose": _transpose_method, "astype": _astype_method,
@@ -1981,8 +2033,11 @@ __all__ = [
     "equal", "not_equal", "less", "less_equal", "greater", "greater_equal",
     "logical_and", "logical_or", "logical_not", "logical_xor", "bitwise_and", "bitwise_or", "bitwise_xor", "invert",
     "isnan", "isinf", "isfinite", "round", "around", "floor", "ceil", "trunc",
-    # reductions
-    "sum", "mean", "var", "std", "max", "min", "amax", "amin", "prod", "all", "any", "cumsum", "argmax", "argmin",
+    "reciprocal", "exp2", "log2", "log10", "arcsin", "arccos", "arctan", "arctan2", "sinh", "cosh", "arcsinh",
+    "arccosh", "arctanh", "hypot",
+    # reductions, scans and sorts
+    "sum", "mean", "var", "std", "max", "min", "amax", "amin", "prod", "all", "any", "cumsum", "cumprod", "argmax",
+    "argmin", "sort", "argsort",
     # shapes and joining
     "shape", "ndim", "size", "reshape", "ravel", "transpose", "swapaxes", "moveaxis", "expand_dims", "squeeze",
     "broadcast_to", "flip", "diagonal", "diag", "trace", "diff",

@@ -98,12 +98,31 @@ DOMAINS = {
     "le": _per_input(small_ints, small_ints),
     "gt": _per_input(small_ints, small_ints),
     "ge": _per_input(small_ints, small_ints),
+    "square": _per_input(normal),
+    "reciprocal": _per_input(away_from_zero(0.5, 2.0)),
+    "rsqrt": _per_input(uniform(0.2, 3.0)),
+    "exp2": _per_input(uniform(-2.0, 2.0)),
+    "log2": _per_input(uniform(0.2, 3.0)),
+    "log10": _per_input(uniform(0.2, 3.0)),
+    "arcsin": _per_input(uniform(-0.8, 0.8)),
+    "arccos": _per_input(uniform(-0.8, 0.8)),
+    "arctan": _per_input(uniform(-3.0, 3.0)),
+    "sinh": _per_input(uniform(-2.0, 2.0)),
+    "cosh": _per_input(uniform(-2.0, 2.0)),
+    "arcsinh": _per_input(uniform(-3.0, 3.0)),
+    "arccosh": _per_input(uniform(1.2, 3.0)),
+    "arctanh": _per_input(uniform(-0.8, 0.8)),
+    "arctan2": _per_input(away_from_zero(0.3, 2.0), away_from_zero(0.3, 2.0)),
+    "hypot": _per_input(away_from_zero(0.3, 2.0), away_from_zero(0.3, 2.0)),
 }
 
-UNARY = ("neg", "exp", "log", "log1p", "expm1", "sqrt", "sin", "cos", "tan", "tanh", "logistic", "abs", "sign")
-BINARY = ("add", "sub", "mul", "div", "rem", "pow", "maximum", "minimum", "eq", "ne", "lt", "le", "gt", "ge")
+UNARY = ("neg", "exp", "log", "log1p", "expm1", "sqrt", "sin", "cos", "tan", "tanh", "logistic", "abs", "sign",
+         "square", "reciprocal", "rsqrt", "exp2", "log2", "log10", "arcsin", "arccos", "arctan", "sinh", "cosh",
+         "arcsinh", "arccosh", "arctanh")
+BINARY = ("add", "sub", "mul", "div", "rem", "pow", "maximum", "minimum", "eq", "ne", "lt", "le", "gt", "ge", "arctan2",
+          "hypot")
 
-NON_DIFFERENTIABLE = {"sign", "eq", "ne", "lt", "le", "gt", "ge", "argmax"}
+NON_DIFFERENTIABLE = {"sign", "eq", "ne", "lt", "le", "gt", "ge", "argmax", "argsort"}
 
 
 # ---- the samples -------------------------------------------------------------------------------------
@@ -125,7 +144,7 @@ def _f(*shape):
 
 SAMPLES = {name: _elementwise_samples(name) for name in UNARY + BINARY}
 
-for _name in ("neg", "abs", "sign"):
+for _name in ("neg", "abs", "sign", "square"):
     SAMPLES[_name].append(((_ints(2, 3),), {}))
 for _name in ("add", "sub", "mul", "maximum", "minimum", "eq", "lt", "ge"):
     SAMPLES[_name].append(((_ints(4), _ints(4)), {}))
@@ -232,6 +251,33 @@ SAMPLES["cumsum"] = [
     ((_f(0, 2),), {"axis": 0, "reverse": False}),
     ((_ints(2, 3),), {"axis": 1, "reverse": True}),
     ((_f(4).astype(np.float32),), {"axis": 0, "reverse": False}),
+]
+
+SAMPLES["cumprod"] = [
+    ((uniform(0.5, 1.5)(_rng, (5,)),), {"axis": 0, "reverse": False}),
+    ((uniform(0.5, 1.5)(_rng, (5,)),), {"axis": 0, "reverse": True}),
+    ((np.array([2.0, 0.0, 3.0, 0.0, -1.5]),), {"axis": 0, "reverse": False}),    # zeros: no division by them
+    ((uniform(-1.5, 1.5)(_rng, (2, 3, 4)),), {"axis": 1, "reverse": False}),
+    ((uniform(-1.5, 1.5)(_rng, (3, 7)),), {"axis": 1, "reverse": True}),
+    ((_f(0, 2),), {"axis": 0, "reverse": False}),
+    ((_ints(2, 3),), {"axis": 1, "reverse": False}),
+    ((uniform(0.5, 1.5)(_rng, (4,)).astype(np.float32),), {"axis": 0, "reverse": False}),
+]
+
+SAMPLES["sort"] = [
+    ((distinct(_rng, (6,)),), {"axis": 0}),
+    ((distinct(_rng, (3, 4)),), {"axis": 1}),
+    ((distinct(_rng, (3, 4, 2)),), {"axis": 0}),
+    ((_ints(2, 5),), {"axis": 1}),
+    ((distinct(_rng, (5,)).astype(np.float32),), {"axis": 0}),
+]
+
+SAMPLES["argsort"] = [
+    ((np.array([3.0, 1.0, 2.0, 1.0]),), {"axis": 0}),                         # ties keep their order
+    ((_f(3, 4),), {"axis": 1}),
+    ((_f(3, 4, 2),), {"axis": 0}),
+    ((np.array([0.0, np.nan, -1.0, np.nan]),), {"axis": 0}),                  # NaNs last, as numpy
+    ((_ints(2, 5),), {"axis": 1}),
 ]
 
 SAMPLES["matmul"] = [

@@ -272,14 +272,14 @@ def scratch_primitives():
 
 
 def test_a_primitive_without_an_emitter_names_itself(scratch_primitives):
-    no_emitter = Primitive("test_no_emitter", shape_rule=same_type, impl=lambda x: x)
+    no_emitter = Primitive("test_no_emitter", kind="elementwise", shape_rule=same_type, impl=lambda x: x)
     f = fgrad.jit(lambda x: no_emitter.bind(x))
     with pytest.raises(UnsupportedPrimitiveError, match="test_no_emitter.*numba="):
         f(np.ones(2))
 
 
 def test_a_kernel_numba_rejects_shows_the_program_and_the_source(scratch_primitives):
-    broken = Primitive("test_broken_emitter", shape_rule=same_type, impl=lambda x: x,
+    broken = Primitive("test_broken_emitter", kind="elementwise", shape_rule=same_type, impl=lambda x: x,
                        numba="np.no_such_function({0})")
     f = fgrad.jit(lambda x: broken.bind(x) + 1.0)
     with pytest.raises(JitCompileError) as info:

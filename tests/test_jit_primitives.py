@@ -29,10 +29,15 @@ def p(name):
 
 
 class Case:
-    """`fn(*arrays)` binding the primitive, and `make(draw, rng, dtype) -> arrays`."""
+    """`fn(*arrays)` binding the primitive (or, for a group, a tuple: one result per primitive of `prim`, a
+    tuple of names), and `make(draw, rng, dtype) -> arrays`."""
 
     def __init__(self, id, prim, fn, make, dtypes=FLOATS, specials=True):
         self.id, self.prim, self.fn, self.make, self.dtypes, self.specials = id, prim, fn, make, dtypes, specials
+
+    @property
+    def prims(self) -> tuple:
+        return self.prim if isinstance(self.prim, tuple) else (self.prim,)
 
 
 def sizes(draw, n, lo=2, hi=5):
@@ -56,6 +61,13 @@ def unary(name, **kw):
     prim = p(name)
     return Case(name, name, lambda x: prim.bind(x),
                 lambda draw, rng, dt, sp: (values(rng, sizes(draw, 2), dt, specials=sp),), **kw)
+
+
+def unary_group(id, names):
+    """Several unary primitives in one kernel (one compile per dtype): a tuple of their results."""
+    prims = [p(n) for n in names]
+    return Case(id, tuple(names), lambda x: tuple(prim.bind(x) for prim in prims),
+                lambda draw, rng, dt, sp: (values(rng, sizes(draw, 2), dt, specials=sp),))
 
 
 def binary(name, dtypes=FLOATS, id=None):
@@ -132,8 +144,10 @@ CASES = [
                          "abs", "sign", "stop_gradient")],
     shaped("integer_pow_3", "integer_pow", lambda x: p("integer_pow").bind(x, y=3), lambda d: [sizes(d, 2)]),
     shaped("integer_pow_-2", "integer_pow", lambda x: p("integer_pow").bind(x, y=-2), lambda d: [sizes(d, 2)]),
+    unary_group("unary_math", ("square", "reciprocal", "rsqrt", "exp2", "log2", "log10", "arcsin", "arccos",
+                               "arctan", "sinh", "cosh", "arcsinh", "arccosh", "arctanh")),
     *[binary(n) for n in ("add", "sub", "mul", "div", "rem", "pow", "maximum", "minimum", "eq", "ne", "lt", "le", "gt",
-                          "ge")],
+                          "ge", "arctan2", "hypot")],
     binary("add", dtypes=(np.dtype("int32"), np.dtype("int64")), id="add_int"),
     binary("maximum", dtypes=(np.dtype("int32"),), id="maximum_int"),
     binary("lt", dtypes=(np.dtype("int64"),), id="lt_int"),
@@ -167,6 +181,12 @@ CASES = [
     shaped("cumsum", "cumsum", lambda x: p("cumsum").bind(x, axis=1, reverse=False), lambda d: [sizes(d, 2)]),
     shaped("cumsum_reverse", "cumsum", lambda x: p("cumsum").bind(x, axis=0, reverse=True),
            lambda d: [sizes(d, 2)]),
+    shaped("cumprod", "cumprod", lambda x: p("cumprod").bind(x, axis=1, reverse=False), lambda d: [sizes(d, 2)],
+           lo=-1.5, hi=1.5),
+    shaped("cumprod_reverse_int", "cumprod", lambda x: p("cumprod").bind(x, axis=0, reverse=True),
+           lambda d: [sizes(d, 2)], dtypes=(np.dtype("int64"),)),
+    shaped("sort", "sort", lambda x: p("sort").bind(x, axis=1), lambda d: [sizes(d, 3)]),
+    Case("argsort", "argsort", lambda x: p("argsort").bind(x, axis=2), _ties),
     shaped("matmul_2d", "matmul", lambda a, b: p("matmul").bind(a, b),
            lambda d: (lambda m, k, n: [(m, k), (k, n)])(*sizes(d, 3)), specials=False),
     shaped("matmul_batched", "matmul", lambda a, b: p("matmul").bind(a, b),
@@ -218,7 +238,7 @@ def tolerance(dtype, prim: str):
 
 
 def test_every_primitive_has_a_case():
-    covered = {c.prim for c in CASES}
+    covered = {name for c in CASES for name in c.prims}
     # Tests make throwaway primitives named test_*; they are not part of fgrad.
     missing = sorted(name for name in set(REGISTRY) - covered - INLINED if not name.startswith("test_"))
     assert not missing, f"primitives without a Numba emitter test case in {__name__}: {missing}"
@@ -235,7 +255,10 @@ def test_emitter_matches_impl(case, dtype, data):
     with np.errstate(all="ignore"):
         expected = case.fn(*args)
     got = jitted(case, dtype)(*args)
-    expected = np.asarray(expected)
-    assert isinstance(got, np.ndarray)
-    assert got.dtype == expected.dtype and got.shape == expected.shape
-    np.testing.assert_allclose(got, expected, equal_nan=True, **tolerance(expected.dtype, case.prim))
+    if not isinstance(case.prim, tuple):
+        expected, got = (expected,), (got,)
+    for name, e, g in zip(case.prims, expected, got):
+        e = np.asarray(e)
+        assert isinstance(g, np.ndarray), name
+        assert g.dtype == e.dtype and g.shape == e.shape, name
+        np.testing.assert_allclose(g, e, equal_nan=True, err_msg=name, **tolerance(e.dtype, name))

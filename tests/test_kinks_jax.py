@@ -12,7 +12,7 @@ jnp = jax.numpy
 
 from fgrad import ops  # noqa: E402
 from fgrad.backend.numpy_exec import evaluate  # noqa: E402
-from fgrad.ir import trace_flat, type_of_value  # noqa: E402
+from fgrad.ir import trace_flat, typeof  # noqa: E402
 from fgrad.transforms.jvp import jvp_program  # noqa: E402
 from fgrad.transforms.vjp import vjp_program  # noqa: E402
 
@@ -22,7 +22,7 @@ pytestmark = [pytest.mark.filterwarnings("ignore:invalid value encountered:Runti
 
 
 def _trace(fun, args):
-    program, captured = trace_flat(lambda *xs: [fun(*xs)], [type_of_value(a) for a in args])
+    program, captured = trace_flat(lambda *xs: [fun(*xs)], [typeof(a) for a in args])
     assert not captured
     return program
 

@@ -103,5 +103,5 @@ def test_facade_ops_under_transforms_point_to_fgrad_numpy(name, transform):
 
 
 def test_numpy_methods_missing_on_traced_values_keep_their_message():
-    with pytest.raises(AttributeError, match="numpy.ndarray.argsort"):
-        fgrad.grad(lambda x: fnp.sum(x.argsort()))(np.ones(2))
+    with pytest.raises(AttributeError, match="numpy.ndarray.searchsorted"):
+        fgrad.grad(lambda x: fnp.sum(x.searchsorted(0.5)))(np.ones(2))

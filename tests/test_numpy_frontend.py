@@ -850,10 +850,10 @@ def test_numpy_function_on_a_tracer_dispatches_to_fnp(name):
 
 
 @pytest.mark.parametrize("call, name", [
-    (lambda x: np.arcsin(x), "numpy.arcsin"), (lambda x: np.fft.fft(x), "numpy.fft.fft"),
-    (lambda x: np.cumprod(x), "numpy.cumprod"), (lambda x: np.sort(x), "numpy.sort"),
+    (lambda x: np.cbrt(x), "numpy.cbrt"), (lambda x: np.fft.fft(x), "numpy.fft.fft"),
+    (lambda x: np.median(x), "numpy.median"), (lambda x: np.partition(x, 1), "numpy.partition"),
     (lambda x: np.add.outer(x, x), "numpy.add.outer"), (lambda x: np.sin(x, dtype=np.float32), "numpy.sin"),
-], ids=["ufunc", "submodule", "function", "sort", "ufunc-method", "ufunc-kwargs"])
+], ids=["ufunc", "submodule", "function", "partition", "ufunc-method", "ufunc-kwargs"])
 def test_unsupported_numpy_function_on_a_tracer_raises_naming_it(call, name):
     with pytest.raises(TypeError, match=name.replace(".", r"\.")) as info:
         fgrad.make_ir(call)(np.ones(3))
@@ -863,8 +863,8 @@ def test_unsupported_numpy_function_on_a_tracer_raises_naming_it(call, name):
 def test_unsupported_numpy_ufunc_with_an_fnp_equivalent_names_it():
     with pytest.raises(TypeError, match=r"fnp\.sin"):
         fgrad.make_ir(lambda x: np.sin(x, dtype=np.float32))(np.ones(3))
-    with pytest.raises(TypeError, match="fgrad.numpy has no arcsin"):
-        fgrad.make_ir(lambda x: np.arcsin(x))(np.ones(3))
+    with pytest.raises(TypeError, match="fgrad.numpy has no cbrt"):
+        fgrad.make_ir(lambda x: np.cbrt(x))(np.ones(3))
 
 
 # ---- composite functions ---------------------------------------------------------------------------

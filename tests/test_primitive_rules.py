@@ -18,7 +18,7 @@ from hypothesis.extra import numpy as hnp
 import fgrad  # noqa: F401  (registers every primitive)
 from fgrad import ops
 from fgrad.backend.numpy_exec import evaluate
-from fgrad.ir import MISSING, REGISTRY, check, is_float, trace_flat, type_of_value
+from fgrad.ir import MISSING, REGISTRY, check, is_float, trace_flat, typeof
 from fgrad.transforms.jvp import jvp_program
 from fgrad.transforms.vjp import vjp_program
 
@@ -53,13 +53,13 @@ def trace_primitive(prim, args, params):
     def fun(*xs):
         out = prim.bind(*xs, **params)
         return list(out) if prim.multiple_results else [out]
-    program, captured = trace_flat(fun, [type_of_value(a) for a in args])
+    program, captured = trace_flat(fun, [typeof(a) for a in args])
     assert not captured
     return program
 
 
 def trace_op(op, args):
-    program, captured = trace_flat(lambda *xs: [op(*xs)], [type_of_value(a) for a in args])
+    program, captured = trace_flat(lambda *xs: [op(*xs)], [typeof(a) for a in args])
     assert not captured
     return program
 
@@ -202,8 +202,8 @@ def test_primitive_sample(name, index):
 
     program = check(trace_primitive(prim, args, params))
     # (b) the shape rule agrees with the impl's shape and dtype
-    assert program.out_types == tuple(type_of_value(e) for e in expected), (
-        f"shape rule gives {program.out_types}, impl gives {tuple(type_of_value(e) for e in expected)}")
+    assert program.out_types == tuple(typeof(e) for e in expected), (
+        f"shape rule gives {program.out_types}, impl gives {tuple(typeof(e) for e in expected)}")
     # (c) the reference executor runs the traced program to the impl's values
     for j, (got, want) in enumerate(zip(evaluate(program, *args), expected)):
         assert_same_values(got, want, f"evaluate(program) output {j}")

@@ -12,8 +12,7 @@ from fgrad.ir.primitive import REGISTRY
 from fgrad.ops import (abs, add, broadcast_to, convert_element_type_p, cos, div, exp, expand_dims, full, gt,
                        integer_pow, iota, log, maximum, mul, neg, neg_p, pad, reduce_sum, reshape, select, sin,
                        sin_p, sqrt, squeeze, static_slice, sub, tanh, transpose)
-from fgrad.transforms.simplify import (COMMUTATIVE, COPIES_FIRST_INPUT, DISTRIBUTES_OVER_ADD, ELEMENTWISE, RULES,
-                                       simplify)
+from fgrad.transforms.simplify import simplify
 from fgrad.transforms.vjp import vjp_eval
 
 F64 = np.dtype("float64")
@@ -79,12 +78,6 @@ def assert_same_outputs(before: Program, after: Program, args):
     assert len(expected) == len(got)
     for e, g in zip(expected, got):
         assert_same_bits(e, g)
-
-
-def test_rule_tables_name_registered_primitives():
-    # A renamed primitive would silently lose its rules.
-    named = ELEMENTWISE | COPIES_FIRST_INPUT | DISTRIBUTES_OVER_ADD | COMMUTATIVE | set(RULES)
-    assert named - set(REGISTRY) == set()
 
 
 # ---- dead code and common subexpressions ------------------------------------------------------------

@@ -117,14 +117,14 @@ def test_ufunc_out_argument_on_a_tracer_says_arrays_are_immutable():
 # ---- numpy functions fgrad does not implement ------------------------------------------------------
 
 def test_unsupported_numpy_function_on_a_tracer_names_it_and_the_way_out():
-    with pytest.raises(TypeError, match=r"numpy\.cumprod was applied to a traced value Tracer\(f64\[3\]\)") as info:
-        fgrad.make_ir(lambda x: np.cumprod(x))(np.ones(3))
-    assert "fgrad.numpy has no cumprod" in str(info.value)
+    with pytest.raises(TypeError, match=r"numpy\.median was applied to a traced value Tracer\(f64\[3\]\)") as info:
+        fgrad.make_ir(lambda x: np.median(x))(np.ones(3))
+    assert "fgrad.numpy has no median" in str(info.value)
 
 
 def test_unsupported_numpy_ufunc_on_a_tracer_names_it():
-    with pytest.raises(TypeError, match=r"numpy\.arctan2 .*fgrad.numpy has no arctan2"):
-        fgrad.make_ir(lambda x: np.arctan2(x, 1.0))(np.ones(3))
+    with pytest.raises(TypeError, match=r"numpy\.copysign .*fgrad.numpy has no copysign"):
+        fgrad.make_ir(lambda x: np.copysign(x, 1.0))(np.ones(3))
 
 
 def test_numpy_asarray_of_a_tracer_raises_instead_of_making_a_constant():

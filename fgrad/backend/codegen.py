@@ -35,6 +35,7 @@ import numpy as np
 
 from fgrad.ir import Equation, Literal, Program, Var
 from fgrad.ir.primitive import MISSING
+from fgrad.ops.base import LaneFunction, LaneScan
 
 __all__ = ["LoweredKernel", "generate", "inline_calls", "UnsupportedPrimitiveError"]
 
@@ -42,17 +43,16 @@ ENTRY = "kernel"
 # A value read through a view (a slice, a pad, a broadcast) at another index is recomputed there when it
 # takes at most this many cheap operations, rather than stored to a temporary array and loaded.
 RECOMPUTE_LIMIT = 16
-# Primitives with a vectorisable implementation in fgrad.backend.vecmath (its FUNCTIONS, by name).
-VECTOR_MATH = {"exp": "vexp", "expm1": "vexpm1", "log": "vlog", "log1p": "vlog1p", "sin": "vsin",
-               "cos": "vcos", "tanh": "vtanh", "logistic": "vlogistic"}
-EXPENSIVE = frozenset({"exp", "log", "log1p", "expm1", "sin", "cos", "tan", "tanh", "logistic", "pow", "sqrt"})
 BLOCK = 4096          # elements per block of a 1-D full reduction (the unit of work of a prange)
 LANES = 8             # independent accumulators that reduce a block
 
+# The index arithmetic (`view_<tag>`), folds and calls (`call_<tag>`) this module writes; a primitive's kind
+# says which family its `numba` tag belongs to. Lane scans and lane functions (fgrad.ops.base) are calls
+# described by data in the block, so a new scan or sort needs no code here.
 VIEW_TAGS = frozenset({"broadcast", "transpose", "reshape", "slice", "pad", "concatenate", "gather", "iota",
                        "full"})
 REDUCE_TAGS = frozenset({"reduce_sum", "reduce_max", "reduce_min"})
-CALL_TAGS = frozenset({"matmul", "solve", "cumsum", "argmax", "scatter", "scatter_add"})
+CALL_TAGS = frozenset({"matmul", "solve", "argmax", "scatter", "scatter_add", "lane_scan", "lane_function"})
 # Calls whose inputs must be arrays (BLAS/LAPACK); the other calls read their inputs element by element.
 ARRAY_INPUT_TAGS = frozenset({"matmul", "solve"})
 
@@ -86,9 +86,9 @@ class LoweredKernel:
 # ---- inlining call primitives -------------------------------------------------------------------------
 
 def inline_calls(program: Program) -> Program:
-    """`program` with every equation that holds a sub-program in its `primal` param replaced by that
-    sub-program's equations (custom_vjp / custom_jvp calls evaluate their primal)."""
-    while any(isinstance(e.params.get("primal"), Program) for e in program.equations):
+    """`program` with every equation of a "custom" primitive (custom_vjp / custom_jvp calls, which evaluate
+    the primal program they hold) replaced by that program's equations."""
+    while any(e.prim.kind == "custom" for e in program.equations):
         program = _inline_once(program)
     return program
 
@@ -102,8 +102,8 @@ def _inline_once(program: Program) -> Program:
     equations = []
     for eqn in program.equations:
         inputs = tuple(read(a) for a in eqn.inputs)
-        sub = eqn.params.get("primal")
-        if not isinstance(sub, Program):
+        sub = eqn.params["primal"] if eqn.prim.kind == "custom" else None
+        if sub is None:
             equations.append(Equation(eqn.prim, inputs, eqn.params, eqn.outputs))
             continue
         inner = dict(zip(sub.inputs, inputs))
@@ -137,16 +137,23 @@ class Call:
 
 
 def tag_of(prim) -> str:
+    """What the codegen does with `prim`: "elementwise" (a scalar expression in a fused loop), a view tag
+    (index arithmetic), a fold, or a call; from the primitive's kind and its `numba` emitter."""
     emitter = prim.numba
     if emitter is MISSING or emitter is None:
         raise UnsupportedPrimitiveError(
             f"primitive '{prim.name}' has no Numba emitter; add `numba=` to the block that declares "
             f"{prim.name}_p (a scalar template like \"np.sin({{0}})\" or a structural tag)")
-    if callable(emitter) or isinstance(emitter, tuple) or "{" in emitter:
+    if prim.kind == "elementwise":
         return "elementwise"
+    if isinstance(emitter, LaneScan):
+        return "lane_scan"
+    if isinstance(emitter, LaneFunction):
+        return "lane_function"
     if emitter in VIEW_TAGS or emitter in REDUCE_TAGS or emitter in CALL_TAGS:
         return emitter
-    raise UnsupportedPrimitiveError(f"primitive '{prim.name}' has an unknown Numba tag {emitter!r}")
+    raise UnsupportedPrimitiveError(f"primitive '{prim.name}' (kind {prim.kind}) has an unknown Numba emitter "
+                                    f"{emitter!r}")
 
 
 class Planner:
@@ -206,7 +213,7 @@ class Planner:
         if type(atom) is Literal or atom in self.ready:
             return 0
         eqn = self.defining.get(atom) if atom in self.member_of else self.views.get(atom)
-        if eqn is None or eqn.prim.name in EXPENSIVE:
+        if eqn is None or eqn.prim.expensive is True:
             return RECOMPUTE_LIMIT + 1
         cost = 0 if eqn.prim.numba in VIEW_TAGS else 1
         for a in eqn.inputs:
@@ -478,9 +485,9 @@ class Writer:
 
     def expression(self, eqn, args) -> str:
         """The scalar expression of an elementwise equation on argument expressions."""
-        if (self.vector_math and self.in_loop and eqn.prim.name in VECTOR_MATH
+        if (self.vector_math and self.in_loop and eqn.prim.vector_math
                 and eqn.outputs[0].type.dtype.kind == "f"):
-            name = VECTOR_MATH[eqn.prim.name]
+            name = eqn.prim.vector_math
             self.vector_functions.add(name)
             return cast_expr(f"{name}({args[0]})", eqn.outputs[0].type.dtype)
         emitter = eqn.prim.numba
@@ -503,15 +510,6 @@ class Writer:
 
     def view_reshape(self, eqn, idx):
         x, out = eqn.inputs[0], eqn.outputs[0]
-        name = eqn.prim.name
-        if name == "squeeze":
-            in_idx = list(idx)
-            for a in eqn.params["axes"]:
-                in_idx.insert(a, "0")
-            return self.load(x, in_idx)
-        if name == "expand_dims":
-            axes = set(eqn.params["axes"])
-            return self.load(x, [i for j, i in enumerate(idx) if j not in axes])
         in_shape, out_shape = x.type.shape, out.type.shape
         if [d for d in in_shape if d != 1] == [d for d in out_shape if d != 1]:
             # Only axes of size 1 come and go: the other indices carry over in order.
@@ -850,7 +848,7 @@ class Writer:
     def write_call(self, step: Call):
         eqn = step.eqn
         self.emit(1, "# " + self.describe(eqn))
-        getattr(self, "call_" + eqn.prim.numba)(eqn)
+        getattr(self, "call_" + tag_of(eqn.prim))(eqn)
 
     def batch_loops(self, v, nbatch: int, depth: int, loop="range") -> int:
         for k in range(nbatch):
@@ -938,21 +936,42 @@ class Writer:
             first = False
         return depth
 
-    def call_cumsum(self, eqn):
+    def call_lane_scan(self, eqn):
+        """A running fold along params["axis"] (LaneScan), sequential in the output's dtype, as numpy's."""
         x = eqn.inputs[0]
         out = eqn.outputs[0]
+        emitter = eqn.prim.numba
         axis, reverse = eqn.params["axis"], eqn.params["reverse"]
         idx = [f"i{k}" for k in range(x.type.ndim)]
         self.emit(1, self.alloc(out))
         depth = self.kept_loops(x, axis, 1)
-        # Sequential in the array's own dtype, as numpy's cumsum.
         acc = f"r{self.number[out]}"
-        self.emit(depth, f"{acc} = {format_scalar(0, out.type.dtype)}")
+        self.emit(depth, f"{acc} = {format_scalar(emitter.init, out.type.dtype)}")
         n = self.size(x, axis)
         span = f"range({n} - 1, -1, -1)" if reverse else f"range({n})"
         self.emit(depth, f"for i{axis} in {span}:")
-        self.emit(depth + 1, f"{acc} = {cast_expr(acc + ' + ' + self.load(x, idx), out.type.dtype)}")
+        step = emitter.step.format(acc=acc, x=self.load(x, idx))
+        self.emit(depth + 1, f"{acc} = {cast_expr(step, out.type.dtype)}")
         self.emit(depth + 1, f"{self.array(out)}[{', '.join(idx)}] = {acc}")
+
+    def call_lane_function(self, eqn):
+        """A whole-lane function along params["axis"] (LaneFunction): each lane copied out, transformed, stored."""
+        x = eqn.inputs[0]
+        out = eqn.outputs[0]
+        axis = eqn.params["axis"]
+        idx = [f"i{k}" for k in range(x.type.ndim)]
+        n = self.size(x, axis)
+        number = self.number[out]
+        lane, result = f"lane{number}", f"result{number}"
+        self.emit(1, self.alloc(out))
+        depth = self.kept_loops(x, axis, 1)
+        # A fresh lane per iteration: the outer loop may be a prange.
+        self.emit(depth, f"{lane} = np.empty({n}, np.{x.type.dtype.name})")
+        self.emit(depth, f"for i{axis} in range({n}):")
+        self.emit(depth + 1, f"{lane}[i{axis}] = {self.load(x, idx)}")
+        self.emit(depth, f"{result} = {eqn.prim.numba.template.format(lane=lane)}")
+        self.emit(depth, f"for i{axis} in range({n}):")
+        self.emit(depth + 1, f"{self.array(out)}[{', '.join(idx)}] = {cast_expr(f'{result}[i{axis}]', out.type.dtype)}")
 
     def call_argmax(self, eqn):
         x = eqn.inputs[0]
@@ -1056,7 +1075,7 @@ def equal_axes(program: Program) -> AxisClasses:
         out = eqn.outputs[0]
         ins = eqn.inputs
         pairs = []
-        if tag == "elementwise" or eqn.prim.name == "cumsum" or tag == "scatter" or tag == "scatter_add":
+        if tag in ("elementwise", "lane_scan", "lane_function", "scatter", "scatter_add"):
             pairs = [(a, k, k) for a in ins[:1 if tag in ("scatter", "scatter_add") else None]
                      if a.type.ndim == out.type.ndim for k in range(out.type.ndim)]
         elif tag == "broadcast":
@@ -1064,16 +1083,16 @@ def equal_axes(program: Program) -> AxisClasses:
             pairs = [(ins[0], k, lead + k) for k, d in enumerate(ins[0].type.shape) if d != 1]
         elif tag == "transpose":
             pairs = [(ins[0], p, j) for j, p in enumerate(eqn.params["perm"])]
-        elif tag in REDUCE_TAGS or eqn.prim.name == "argmax":
+        elif tag in REDUCE_TAGS or tag == "argmax":
             gone = eqn.params["axes"] if tag in REDUCE_TAGS else (eqn.params["axis"],)
             kept = [k for k in range(ins[0].type.ndim) if k not in gone]
             pairs = [(ins[0], k, j) for j, k in enumerate(kept)]
-        elif eqn.prim.name == "squeeze":
-            kept = [k for k in range(ins[0].type.ndim) if k not in eqn.params["axes"]]
-            pairs = [(ins[0], k, j) for j, k in enumerate(kept)]
-        elif eqn.prim.name == "expand_dims":
-            kept = [j for j in range(out.type.ndim) if j not in eqn.params["axes"]]
-            pairs = [(ins[0], k, j) for k, j in enumerate(kept)]
+        elif eqn.prim.keeps_order is True:
+            # Row-major order is kept: when only axes of size 1 come and go, the others correspond in order.
+            in_axes = [k for k, d in enumerate(ins[0].type.shape) if d != 1]
+            out_axes = [j for j, d in enumerate(out.type.shape) if d != 1]
+            if [ins[0].type.shape[k] for k in in_axes] == [out.type.shape[j] for j in out_axes]:
+                pairs = [(ins[0], k, j) for k, j in zip(in_axes, out_axes)]
         elif tag == "matmul":
             a, b = ins
             classes.union(key(a, a.type.ndim - 1), key(b, 0 if b.type.ndim == 1 else b.type.ndim - 2))

@@ -29,7 +29,7 @@ import numpy as np
 from fgrad import config as _config
 from fgrad.backend.codegen import generate
 from fgrad.backend.numpy_exec import evaluate
-from fgrad.ir import EvalInterpreter, Program, current_interpreter, pytree, trace_pytree, to_value_type
+from fgrad.ir import EvalInterpreter, Program, current_interpreter, pytree, trace_pytree, typeof
 from fgrad.ir.tracing import is_weak
 
 __all__ = ["jit", "Jitted", "Lowered", "JitCompileError", "PARALLEL_THRESHOLD", "LOWERED_CACHE_SIZE"]
@@ -322,7 +322,7 @@ class Jitted:
                             f"{[type(s).__name__ for s in statics]}; pass arrays as non-static arguments or "
                             "convert lists to tuples") from None
         # Weakness is part of the type: a Python float and a numpy float64 promote differently.
-        types = tuple((to_value_type(x), is_weak(x)) for x in leaves)
+        types = tuple((typeof(x), is_weak(x)) for x in leaves)
         return (tree, statics, types), leaves, args, kwargs
 
     def _trace(self, args, kwargs):

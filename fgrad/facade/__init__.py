@@ -90,6 +90,8 @@ from fgrad.facade._ops import (abs, absolute, add, addmm, all, allclose, amax, a
                                squeeze, stack, std, sub, subtract, sum, swapaxes, swapdims, t, take, tan, tanh,
                                tensor_split, trace, transpose, true_divide, trunc, unbind, unflatten, unsqueeze,
                                var, vstack, where)
+from fgrad.facade._ops import (acos, acosh, arccos, arccosh, arcsin, arcsinh, arctan, arctan2, arctanh, asin,
+                               asinh, atan, atan2, atanh, cosh, cumprod, hypot, sinh)
 from fgrad.facade._methods import addcdiv, addcmul, argsort, lerp, sort, topk, unique
 from fgrad.facade import autograd
 from fgrad.facade import nn
@@ -187,6 +189,8 @@ __all__ = [
     "sqrt", "square", "squeeze", "stack",
     "std", "sub", "subtract", "sum", "swapaxes", "swapdims", "t", "take", "tan", "tanh", "tensor_split", "trace",
     "transpose", "true_divide", "trunc", "unbind", "unflatten", "unsqueeze", "var", "vstack", "where",
+    "acos", "acosh", "arccos", "arccosh", "arcsin", "arcsinh", "arctan", "arctan2", "arctanh", "asin", "asinh", "atan",
+    "atan2", "atanh", "cosh", "cumprod", "hypot", "sinh",
     # submodules
     "autograd", "nn", "optim", "utils",
 ]

@@ -264,7 +264,7 @@ def primitive_op(prim) -> FacadeOp:
     if op is None:
         op = _primitive_ops[prim] = FacadeOp(
             prim.name, lambda *xs: prim.bind(*xs[:-1], **xs[-1]), primitive_node_name(prim.name),
-            view=prim.name in ("reshape", "transpose", "squeeze", "expand_dims", "broadcast_to", "slice"))
+            view=prim.aliases_input is True)
     return op
 
 

@@ -25,15 +25,6 @@ from fgrad.transforms.jvp import instantiate
 from fgrad.transforms.vjp import active_equations, backward_pass
 from fgrad.facade import _numerics
 
-# Primitives whose numpy impl may return a view of (or the very array of) an input.
-VIEW_PRIMITIVES = frozenset({"broadcast_to", "reshape", "transpose", "squeeze", "expand_dims", "slice",
-                             "stop_gradient"})
-
-# Primitives whose numpy impl broadcasts its inputs like a ufunc: a `broadcast_to` feeding only these
-# need not be materialized when numpy's implicit broadcasting gives the same result shape.
-BROADCASTING_PRIMITIVES = frozenset({"add", "sub", "mul", "div", "pow", "maximum", "minimum",
-                                     "eq", "ne", "lt", "le", "gt", "ge", "select"})
-
 _kernel_ids = count()
 
 
@@ -223,7 +214,7 @@ def fresh_outputs(program: Program) -> tuple:
     fresh = []
     for v in program.outputs:
         eqn = producer.get(v) if type(v) is not Literal else None
-        fresh.append(eqn is not None and eqn.prim.name not in VIEW_PRIMITIVES and counts[v] == 1)
+        fresh.append(eqn is not None and eqn.prim.aliases_input is not True and counts[v] == 1)
     return tuple(fresh)
 
 
@@ -270,7 +261,7 @@ def compile_program(program: Program, outputs, name: str, copy_aliases: bool = F
         if eqn.prim.multiple_results:
             lhs += "," if len(eqn.outputs) == 1 else ""
         out_type = eqn.outputs[0].type
-        if eqn.prim.name in SHAPE_ONLY:
+        if eqn.prim.keeps_order is True:
             lines.append(f"    {lhs} = {ref(eqn.inputs[0])}.reshape({out_type.shape!r})")
         elif eqn.prim.name == "matmul" and eqn.outputs[0] in column_major:
             namespace["_matmul"] = np.matmul
@@ -284,7 +275,7 @@ def compile_program(program: Program, outputs, name: str, copy_aliases: bool = F
             namespace[fname] = bound_impl(eqn, pytorch_sums)
             args = ", ".join(ref(a) for a in eqn.inputs)
             lines.append(f"    {lhs} = {fname}({args})")
-        if eqn.prim.name in VIEW_PRIMITIVES and any(a in aliases for a in eqn.inputs):
+        if eqn.prim.aliases_input is True and any(a in aliases for a in eqn.inputs):
             aliases.update(eqn.outputs)
     results = []
     for position, v in enumerate(outputs):
@@ -304,7 +295,6 @@ def compile_program(program: Program, outputs, name: str, copy_aliases: bool = F
     return fn
 
 
-SHAPE_ONLY = frozenset({"reshape", "expand_dims", "squeeze"})   # same elements in the same order
 SMALL = 4096
 
 
@@ -332,7 +322,7 @@ def elided_broadcasts(program: Program, keep) -> set:
                 consumers.setdefault(a, []).append(eqn)
     candidates = {eqn.outputs[0]: eqn for eqn in program.equations
                   if eqn.prim.name == "broadcast_to" and eqn.outputs[0] not in keep
-                  and all(c.prim.name in BROADCASTING_PRIMITIVES for c in consumers.get(eqn.outputs[0], ()))}
+                  and all(c.prim.kind == "elementwise" for c in consumers.get(eqn.outputs[0], ()))}
     changed = True
     while changed:
         changed = False

@@ -388,11 +388,21 @@ cos = _float_unary("cos", "CosBackward0", ops.cos)
 tan = _float_unary("tan", "TanBackward0", ops.tan)
 tanh = _float_unary("tanh", "TanhBackward0", ops.tanh)
 sigmoid = _float_unary("sigmoid", "SigmoidBackward0", ops.logistic)
-rsqrt = _float_unary("rsqrt", "RsqrtBackward0", lambda x: ops.div(1.0, ops.sqrt(x)))    # nan at -inf, -inf at -0.0
-reciprocal = _float_unary("reciprocal", "ReciprocalBackward0", lambda x: ops.div(1.0, x))
-log2 = _float_unary("log2", "Log2Backward0", lambda x: ops.div(ops.log(x), math.log(2.0)))
-log10 = _float_unary("log10", "Log10Backward0", lambda x: ops.div(ops.log(x), math.log(10.0)))
-exp2 = _float_unary("exp2", "Exp2Backward0", lambda x: ops.pow(2.0, x))
+# 1 / sqrt(x) rather than the rsqrt primitive: its derivative at -0.0 is +inf as PyTorch's (rsqrt_p's rule,
+# JAX's -0.5 * out / x, gives -inf there).
+rsqrt = _float_unary("rsqrt", "RsqrtBackward0", lambda x: ops.div(1.0, ops.sqrt(x)))
+reciprocal = _float_unary("reciprocal", "ReciprocalBackward0", ops.reciprocal)
+log2 = _float_unary("log2", "Log2Backward0", ops.log2)
+log10 = _float_unary("log10", "Log10Backward0", ops.log10)
+exp2 = _float_unary("exp2", "Exp2Backward0", ops.exp2)
+asin = arcsin = _float_unary("asin", "AsinBackward0", ops.arcsin)
+acos = arccos = _float_unary("acos", "AcosBackward0", ops.arccos)
+atan = arctan = _float_unary("atan", "AtanBackward0", ops.arctan)
+sinh = _float_unary("sinh", "SinhBackward0", ops.sinh)
+cosh = _float_unary("cosh", "CoshBackward0", ops.cosh)
+asinh = arcsinh = _float_unary("asinh", "AsinhBackward0", ops.arcsinh)
+acosh = arccosh = _float_unary("acosh", "AcoshBackward0", ops.arccosh)
+atanh = arctanh = _float_unary("atanh", "AtanhBackward0", ops.arctanh)
 
 
 def _same_dtype_unary(name, node, op):
@@ -535,6 +545,31 @@ def _minmax_fn(op):
 
 _MAXIMUM = FacadeOp("maximum", _minmax_fn(ops.maximum), "MaximumBackward0")
 _MINIMUM = FacadeOp("minimum", _minmax_fn(ops.minimum), "MinimumBackward0")
+
+
+def _float_binary(name, node, op):
+    """A float op of two tensors (or a tensor and a scalar); ints compute in the default float dtype."""
+    facade_op = FacadeOp(name, _binary_fn(op), node)
+
+    def fn(input, other, *, out=None):
+        a, b, dtype = binary_operands(input, other)
+        dtype = dtype if dtype.kind == "f" else _f()
+        return _out(apply(facade_op, (a, b), (dtype,)), out)
+    fn.__name__ = name
+    fn.__doc__ = f"Elementwise {name} with broadcasting ({node})."
+    return fn
+
+
+def _atan2_fn(y, x):
+    # PyTorch's gradient at y == x == 0 is 0 (the primitive's, JAX's, is nan there): the origin is computed
+    # apart, its value kept and its derivative cut, and the rest from inputs the origin cannot reach.
+    origin = ops.eq(ops.add(ops.abs(y), ops.abs(x)), 0)
+    away_y, away_x = ops.select(origin, 1.0, y), ops.select(origin, 1.0, x)
+    return ops.select(origin, ops.stop_gradient(ops.arctan2(y, x)), ops.arctan2(away_y, away_x))
+
+
+atan2 = arctan2 = _float_binary("atan2", "Atan2Backward0", _atan2_fn)
+hypot = _float_binary("hypot", "HypotBackward0", ops.hypot)
 
 
 def maximum(input, other, *, out=None):

@@ -14,7 +14,8 @@ from fgrad.facade._ops import _axes, _cast, _dtype_name, _f, maximum, minimum, t
 from fgrad.facade._tensor import Tensor, _dim, apply
 
 __all__ = ["sum", "mean", "take_along_axis", "return_types", "max", "min", "amax", "amin", "argmax", "argmin",
-           "prod", "var", "std", "norm", "logsumexp", "softmax", "log_softmax", "cumsum"]
+           "prod", "var", "std", "norm", "logsumexp", "softmax", "log_softmax", "cumsum",
+           "cumprod"]
 
 
 # ---- reductions -----------------------------------------------------------------------------------------
@@ -423,3 +424,20 @@ def cumsum(input, dim, *, dtype=None):
     if input._data.ndim == 0:
         return input.to(out_dtype).clone()
     return apply(_CUMSUM, (input,), (_dim(dim, input._data.ndim), out_dtype))
+
+
+def _cumprod_fn(x, axis, dtype):
+    return ops.cumprod(_cast(x, dtype), axis)
+
+
+_CUMPROD = FacadeOp("cumprod", _cumprod_fn, "CumprodBackward0")
+
+
+def cumprod(input, dim, *, dtype=None):
+    """Running products along `dim` (CumprodBackward0); ints multiply in int64. The gradient is exact where
+    the input has zeros (nothing divides by the product)."""
+    out_dtype = _dtypes.to_numpy(dtype) if dtype is not None else (
+        input._data.dtype if input._data.dtype.kind == "f" else np.dtype(np.int64))
+    if input._data.ndim == 0:
+        return input.to(out_dtype).clone()
+    return apply(_CUMPROD, (input,), (_dim(dim, input._data.ndim), out_dtype))

@@ -12,7 +12,8 @@ from itertools import count
 
 import numpy as np
 
-from fgrad.ir.types import ArrayType, type_of_value
+from fgrad.ir.printer import format_equation, format_program
+from fgrad.ir.types import ArrayType
 
 _var_ids = count()
 
@@ -29,13 +30,43 @@ class Var:
         return f"Var({self.type})"
 
 
+class TracerBase:
+    """Marker base of tracers (fgrad.ir.tracing.Tracer), so lower modules can recognise one."""
+    __slots__ = ()
+
+
+def typeof(x) -> ArrayType:
+    """The ArrayType of a value: a tracer's recorded type, or a concrete array's or Python scalar's
+    (float -> f64, int -> i64, bool -> bool, as numpy).
+
+    >>> typeof(1.5)
+    f64[]
+    """
+    if isinstance(x, TracerBase):
+        return x.type
+    a = np.asarray(x)
+    if a.dtype.kind in "OSUV":
+        raise TypeError(f"expected an array or a number, but got {_describe(x)}: fgrad computes with arrays and "
+                        "numbers of dtype float32, float64, int32, int64 or bool. Pass numbers (e.g. "
+                        "np.asarray(values, dtype=float)); for a configuration argument of a jitted function, mark "
+                        "it static (fgrad.jit(f, static_argnums=...)) or close over it")
+    return ArrayType(a.shape, a.dtype)
+
+
+def _describe(x) -> str:
+    if x is None:
+        return "None"
+    text = repr(x)
+    return f"the {type(x).__name__} {text if len(text) <= 40 else text[:37] + '...'}"
+
+
 class Literal:
     """A constant in a Program: a scalar written inline, or an array captured from the user's closure."""
     __slots__ = ("value", "type")
 
     def __init__(self, value):
         self.value = np.asarray(value)
-        self.type = type_of_value(self.value)
+        self.type = typeof(self.value)
 
     def __eq__(self, other) -> bool:
         return (type(other) is Literal and self.type == other.type
@@ -46,11 +77,6 @@ class Literal:
 
     def __repr__(self) -> str:
         return f"Literal({self.value!r})"
-
-
-class TracerBase:
-    """Marker base of tracers (fgrad.ir.tracing.Tracer), so lower modules can recognise one."""
-    __slots__ = ()
 
 
 class Params(dict):
@@ -74,7 +100,6 @@ class Equation:
     outputs: tuple          # of Var
 
     def __str__(self) -> str:
-        from fgrad.ir.printer import format_equation
         return format_equation(self)
 
 
@@ -98,7 +123,6 @@ class Program:
         return tuple(v.type for v in self.outputs)
 
     def __str__(self) -> str:
-        from fgrad.ir.printer import format_program
         return format_program(self)
 
     def __repr__(self) -> str:
@@ -107,7 +131,6 @@ class Program:
     @cached_property
     def digest(self) -> str:
         """A structural hash that is equal across processes for equal programs (sha256 of the canonical text)."""
-        from fgrad.ir.printer import format_program
         return hashlib.sha256(format_program(self, full_literals=True).encode()).hexdigest()
 
     def __eq__(self, other) -> bool:

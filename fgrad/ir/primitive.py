@@ -26,8 +26,37 @@ class _Missing:
 MISSING = _Missing()
 
 
+# What a primitive is, for the passes that treat families alike (see `Primitive`).
+KINDS = {
+    "elementwise": "one scalar function per element of equal-shaped inputs; `numba` is its scalar template",
+    "index": "each output element is an input element at a computed index, or a static fill value "
+             "(views, slices, gathers, iota); `numba` names the index arithmetic the codegen applies",
+    "reduction": "folds the elements of `axes` of its input into one accumulator; `numba` names the fold",
+    "call": "code of its own over whole arrays (BLAS, scans, sorts, scatters); `numba` names or writes it",
+    "custom": "holds a primal Program in params['primal'] that backends inline (custom_vjp, custom_jvp)",
+    "control": "holds sub-Programs in its params (cond, while, scan)",
+}
+
+# Every trait a block declares, with its meaning. A trait left undeclared (MISSING) fails the registry test.
+TRAITS = {
+    "commutative": "swapping the two inputs gives the same bits (add, mul, eq, ne; not maximum: signed zeros)",
+    "linear_in": "the input positions in which the primitive is jointly linear with the others held fixed, or "
+                 "'all' (a variadic primitive linear in all its inputs); mul is bilinear, not jointly linear: ()",
+    "expensive": "costs far more than an add (exp, sin, ...): the codegen stores it once rather than "
+                 "recomputing it at another index",
+    "vector_math": "the name of its branch-free vectorisable form in fgrad.backend.vecmath, or None",
+    "simplify": "its algebraic identities, rule(s, inputs, params, out_type) -> atom | Rewrite | None, or None",
+    "copies_input": "every output element is an element of input 0, bit for bit (a uniform input gives a "
+                    "uniform output of that value)",
+    "distributes_over_add": "f(a) + f(b) == f(a + b) bit for bit (with the other inputs and params equal): "
+                            "output elements are input 0's elements, moved, or the static +0.0 fill",
+    "keeps_order": "only the shape changes; the elements keep their row-major order (a reshape)",
+    "aliases_input": "the numpy impl may return a view of input 0 (sharing its memory)",
+}
+
+
 class Primitive:
-    """One primitive with all its rules (see fgrad/ops for the blocks that declare them).
+    """One primitive with all its rules and traits; see fgrad/ops for the blocks that declare them.
 
     Rule signatures (params are keyword-only):
       shape_rule(*in_types, **params) -> ArrayType            (a tuple of them if multiple_results)
@@ -36,14 +65,22 @@ class Primitive:
            or for variadic primitives a function (i, x_dot, out, *primals, **params) -> out_dot
       vjp: per-input tuple of (out_ct, out, *primals, **params) -> in_ct, None for a zero derivative;
            or for variadic primitives a function (i, out_ct, out, *primals, **params) -> in_ct
-      batch(args, dims, **params) -> (out, out_dim)
-      numba: the emitter the Numba codegen looks up: a scalar template ("np.sin({0})"), a callable
-             (args, **params) -> str, ((dtype kind, template), ...) chosen by the inputs' kind, or a tag
+      batch(args, dims, **params) -> (out, out_dim): `dims[i]` is the batch axis of args[i] or None;
+           called only when some input is batched. Written with fgrad ops, so batched programs are programs.
+      numba: the emitter the Numba codegen looks up (what it is depends on `kind`, see KINDS)
+    `kind` is one of KINDS; the traits (TRAITS) are keyword arguments, declared in every block (the op
+    families in fgrad/ops fill the ones their family shares).
     """
 
-    def __init__(self, name, *, shape_rule, impl, jvp=MISSING, vjp=MISSING, batch=MISSING,
-                 numba=MISSING, multiple_results=False):
+    def __init__(self, name, *, kind, shape_rule, impl, jvp=MISSING, vjp=MISSING, batch=MISSING,
+                 numba=MISSING, multiple_results=False, **traits):
+        if kind not in KINDS:
+            raise ValueError(f"primitive '{name}': kind {kind!r} is not one of {sorted(KINDS)}")
+        unknown = set(traits) - set(TRAITS)
+        if unknown:
+            raise TypeError(f"primitive '{name}': unknown traits {sorted(unknown)}; the traits are {sorted(TRAITS)}")
         self.name = name
+        self.kind = kind
         self.shape_rule = shape_rule
         self.impl = impl
         self.jvp = jvp
@@ -51,6 +88,8 @@ class Primitive:
         self.batch = batch
         self.numba = numba
         self.multiple_results = multiple_results
+        for trait in TRAITS:
+            setattr(self, trait, traits.get(trait, MISSING))
         REGISTRY[name] = self
 
     def __repr__(self) -> str:
@@ -67,6 +106,17 @@ class Primitive:
     def vjp_rule(self, i: int):
         """The VJP rule for input `i`, None if its derivative is declared zero."""
         return _rule_for(self, self.vjp, i, "VJP")
+
+    def undeclared(self) -> list:
+        """The rule slots and traits this primitive's block left undeclared (empty for a complete block)."""
+        slots = ["jvp", "vjp", "batch", "numba"] + list(TRAITS)
+        return [s for s in slots if getattr(self, s) is MISSING]
+
+
+def primitives_where(**facts) -> frozenset:
+    """The names of the registered primitives whose traits (or kind) have these values, e.g.
+    `primitives_where(kind="elementwise")`: how passes derive their sets from the blocks."""
+    return frozenset(name for name, p in REGISTRY.items() if all(getattr(p, k) == v for k, v in facts.items()))
 
 
 REGISTRY: dict[str, Primitive] = {}

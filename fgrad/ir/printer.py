@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from fgrad.ir.core import Literal, Program, Var
-
+# The printer sees the IR's classes only through their fields (fgrad.ir.core imports this module to print
+# itself): a Literal has a `value`, a Var does not; a Program has `equations`.
 _ALPHABET = "abcdefghijklmnopqrstuvwxyz"
 
 
@@ -33,13 +33,13 @@ class Namer:
         self.names = {}
         self.full_literals = full_literals
 
-    def define(self, v: Var) -> str:
+    def define(self, v) -> str:
         # A Var defined twice (a malformed program) keeps its first name, so `check` can show the clash.
         name = self.names.get(v) or self.names.setdefault(v, var_name(len(self.names)))
         return f"{name}:{v.type}"
 
     def __call__(self, atom) -> str:
-        if type(atom) is Literal:
+        if is_literal(atom):
             return format_literal(atom, self.full_literals)
         try:
             return self.names[atom]
@@ -47,7 +47,15 @@ class Namer:
             return f"<unbound {atom!r}>"
 
 
-def format_literal(lit: Literal, full: bool = False) -> str:
+def is_literal(atom) -> bool:
+    return hasattr(atom, "value")
+
+
+def is_program(value) -> bool:
+    return hasattr(value, "equations")
+
+
+def format_literal(lit, full: bool = False) -> str:
     v = lit.value
     if v.ndim == 0:
         return f"{v.item()!r}:{lit.type}"
@@ -66,7 +74,7 @@ def format_params(params) -> str:
         value = params[key]
         if isinstance(value, np.dtype):
             value = value.name
-        elif isinstance(value, Program):
+        elif is_program(value):
             value = "{" + " ".join(format_program(value).split()) + "}"
         parts.append(f"{key}={value}")
     return "[" + " ".join(parts) + "]"
@@ -79,7 +87,7 @@ def format_equation(eqn, namer: Namer | None = None) -> str:
     return f"{outs} = {eqn.prim.name}{format_params(eqn.params)} {ins}".rstrip()
 
 
-def format_program(program: Program, full_literals: bool = False) -> str:
+def format_program(program, full_literals: bool = False) -> str:
     """The program's text: one line per equation, with types."""
     namer = Namer(full_literals)
     header = " ".join(namer.define(v) for v in program.inputs)

@@ -109,6 +109,42 @@ def _unflatten(treedef, it):
     return treedef.node_type(*children)   # a namedtuple
 
 
+def tree_flatten_up_to(prefix: TreeDef, tree) -> list:
+    """The subtrees of `tree` at the leaves of `prefix`, a TreeDef that `tree` extends (as in JAX, where
+    vmap's in_axes is a prefix of the arguments). A ValueError names where the structures differ.
+
+    >>> tree_flatten_up_to(tree_structure((0, 0)), ((1.0, 2.0), {"a": 3.0}))
+    [(1.0, 2.0), {'a': 3.0}]
+    """
+    out = []
+    pending = [(prefix, tree, "")]
+    while pending:
+        node, x, where = pending.pop()
+        if node.node_type is None:
+            out.append(x)
+            continue
+        kind = _node_of(x)
+        if kind is None or type(x) is not node.node_type:
+            raise ValueError(f"the prefix has a {node.node_type.__name__} at {where or 'the top'}, but the tree has "
+                             f"{type(x).__name__} {_short(x)} there")
+        children, aux = kind[0](x)
+        if len(children) != len(node.children) or _aux_key(aux) != _aux_key(node.aux):
+            raise ValueError(f"the prefix has {node!r} at {where or 'the top'}, but the tree has "
+                             f"{tree_structure(x)!r} there")
+        keys = _child_keys(x, len(children))
+        pending.extend(reversed([(c, child, f"{where}{k}") for c, child, k in zip(node.children, children, keys)]))
+    return out
+
+
+def _aux_key(aux):
+    return tuple(aux) if isinstance(aux, list) else aux
+
+
+def _short(x) -> str:
+    text = repr(x)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
 def tree_leaves(tree, is_leaf=None) -> list:
     """The leaves of a pytree, in flattening order."""
     return tree_flatten(tree, is_leaf)[0]

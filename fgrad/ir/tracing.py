@@ -10,10 +10,10 @@ from __future__ import annotations
 import numpy as np
 
 from fgrad.ir import pytree
-from fgrad.ir.core import Equation, Literal, Program, TracerBase, Var
+from fgrad.ir.core import Equation, Literal, Program, TracerBase, Var, typeof
 from fgrad.ir.errors import EscapedTracerError, TracerConversionError
 from fgrad.ir.primitive import EvalInterpreter, pop_interpreter, push_interpreter
-from fgrad.ir.types import ArrayType, canonical_dtype, type_of_value
+from fgrad.ir.types import ArrayType, canonical_dtype
 
 
 class Tracer(TracerBase):
@@ -85,13 +85,6 @@ class Tracer(TracerBase):
     def __setitem__(self, index, value):
         raise TypeError("fgrad arrays are immutable: item assignment on a traced value is not supported. "
                         "Use x = x.at[index].set(value) (or .add / .multiply) instead.")
-
-
-def to_value_type(x) -> ArrayType:
-    """The ArrayType of a tracer or of a concrete value (Python scalars: float64, int64, bool)."""
-    if type(x) is Tracer:
-        return x.ir_var.type
-    return type_of_value(x)
 
 
 class TraceInterpreter:
@@ -211,7 +204,7 @@ def is_weak(x) -> bool:
 def input_types(fun, args, kwargs, static_argnums, leaves) -> list:
     """The ArrayType of each input leaf, or a TypeError naming the argument that holds a value fgrad cannot trace."""
     try:
-        return [to_value_type(x) for x in leaves]
+        return [typeof(x) for x in leaves]
     except TypeError:
         pass
     partial_hint = "bind it with functools.partial(fun, ...)"
@@ -221,7 +214,7 @@ def input_types(fun, args, kwargs, static_argnums, leaves) -> list:
     for where, arg, hint in named:
         for leaf in pytree.tree_leaves(arg):
             try:
-                to_value_type(leaf)
+                typeof(leaf)
             except TypeError as e:
                 name = getattr(fun, "__name__", None) or type(fun).__name__
                 part = "" if leaf is arg else " (a leaf of it)"

@@ -55,25 +55,6 @@ class ArrayType:
     __repr__ = __str__
 
 
-def type_of_value(x) -> ArrayType:
-    """The ArrayType of a concrete numpy value; a value that is not numeric (a string, None, an object) is a
-    TypeError saying what was expected."""
-    a = np.asarray(x)
-    if a.dtype.kind in "OSUV":
-        raise TypeError(f"expected an array or a number, but got {_describe(x)}: fgrad computes with arrays and "
-                        "numbers of dtype float32, float64, int32, int64 or bool. Pass numbers (e.g. "
-                        "np.asarray(values, dtype=float)); for a configuration argument of a jitted function, mark "
-                        "it static (fgrad.jit(f, static_argnums=...)) or close over it")
-    return ArrayType(a.shape, a.dtype)
-
-
-def _describe(x) -> str:
-    if x is None:
-        return "None"
-    text = repr(x)
-    return f"the {type(x).__name__} {text if len(text) <= 40 else text[:37] + '...'}"
-
-
 def promote_dtypes(*dtypes) -> np.dtype:
     """numpy's promotion of array dtypes: `promote_dtypes(int32, float32)` is float64, as in numpy."""
     return canonical_dtype(np.result_type(*dtypes))

@@ -1,8 +1,15 @@
-"""The primitive vocabulary: one block per primitive with all its rules, and the ops that bind them."""
+"""The primitive vocabulary: one block per primitive with all its rules, and the ops that bind them.
+
+Modules, in import order: base (typing, promotion, shape-rule families), identities (what simplification
+rules share), core (convert_element_type, broadcast_to, reshape, squeeze, expand_dims, transpose, reduce_sum
+and the batching helpers), elementwise, creation, slicing, indexing, reduce, linalg, control.
+"""
+from fgrad.ops.base import as_value, is_tracer, result_dtype, typeof  # noqa: F401
+from fgrad.ops.core import *  # noqa: F401,F403
 from fgrad.ops.elementwise import *  # noqa: F401,F403
-from fgrad.ops.shape import *  # noqa: F401,F403
-from fgrad.ops.reduce import *  # noqa: F401,F403
 from fgrad.ops.creation import *  # noqa: F401,F403
 from fgrad.ops.slicing import *  # noqa: F401,F403
 from fgrad.ops.indexing import *  # noqa: F401,F403
+from fgrad.ops.reduce import *  # noqa: F401,F403
 from fgrad.ops.linalg import *  # noqa: F401,F403
+from fgrad.ops.control import *  # noqa: F401,F403

@@ -1,17 +1,17 @@
-"""What every primitive block uses: typing of values, the elementwise op wrapper, and rule families."""
+"""What every primitive block uses: typing of values, promotion, shape rules of the families, the
+batching helpers' arithmetic on axes."""
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 
-from fgrad.ir import ArrayType, Primitive, TracerBase, canonical_dtype, is_float
-from fgrad.ir.tracing import is_weak, to_value_type
+from fgrad.ir import ArrayType, TracerBase, canonical_dtype, is_float, typeof
+from fgrad.ir.tracing import is_weak
+
+__all__ = ["typeof"]
 
 PYTHON_SCALARS = (bool, int, float)
-
-
-def typeof(x) -> ArrayType:
-    """The ArrayType of a tracer, a numpy value or a Python scalar (float -> f64, int -> i64)."""
-    return to_value_type(x)
 
 
 def is_tracer(x) -> bool:
@@ -94,3 +94,38 @@ def float_only(rule):
 def zero_rules(n: int) -> tuple:
     """The JVP/VJP slot of a primitive whose derivative is zero in each of its `n` inputs, declared explicitly."""
     return (None,) * n
+
+
+def no_inputs_batch(prim):
+    """The batching rule of a primitive without array inputs (iota, full): its output is the same for every
+    batch member, so it stays unbatched (vmap calls batch rules only when an input is batched, so this
+    rule exists to declare that fact in the block)."""
+    def rule(args, dims, **params):
+        return prim.bind(**params), None
+    return rule
+
+
+def batch_size(args, dims) -> int:
+    """The size of the batch axis, read from the first batched argument."""
+    for x, d in zip(args, dims):
+        if d is not None:
+            return typeof(x).shape[d]
+    raise ValueError("batch rule called with no batched argument")
+
+
+# ---- Numba emitters that need no code of their own in the backend -----------------------------------
+
+@dataclass(frozen=True)
+class LaneScan:
+    """The emitter of a running fold along params["axis"] (from the end when params["reverse"]): for every lane
+    `acc = init; for each element x: acc = step; out = acc`, in the output's dtype, sequentially (numpy's
+    order). `step` is a template in `{acc}` and `{x}`, e.g. "{acc} * {x}"."""
+    init: int
+    step: str
+
+
+@dataclass(frozen=True)
+class LaneFunction:
+    """The emitter of a whole-lane numpy function along params["axis"]: each lane (a 1-D array) is copied
+    out, `template` (in `{lane}`, e.g. "np.sort({lane})") computes the new lane, which is stored back."""
+    template: str

@@ -12,9 +12,11 @@ __all__ = ["stop_gradient", "stop_gradient_p"]
 
 # The value passes through; every transform sees a constant (zero JVP, zero VJP, declared on purpose).
 stop_gradient_p = Primitive(
-    "stop_gradient", shape_rule=same_type, impl=lambda x: x,
+    "stop_gradient", kind="elementwise", shape_rule=same_type, impl=lambda x: x,
     jvp=zero_rules(1), vjp=zero_rules(1),
-    numba="({0})")
+    batch=lambda args, dims: (stop_gradient_p.bind(args[0]), dims[0]), numba="({0})",
+    commutative=False, linear_in=(0,), expensive=False, vector_math=None, simplify=None,
+    copies_input=True, distributes_over_add=False, keeps_order=False, aliases_input=True)
 
 
 def stop_gradient(x):

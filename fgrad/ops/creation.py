@@ -4,8 +4,8 @@ from __future__ import annotations
 import numpy as np
 
 from fgrad.ir import ArrayType, Primitive, canonical_dtype
-from fgrad.ops.base import is_tracer, static_dims
-from fgrad.ops.shape import normalize_axis
+from fgrad.ops.base import is_tracer, no_inputs_batch, static_dims
+from fgrad.ops.core import normalize_axis
 
 __all__ = ["iota", "iota_p", "full", "full_p"]
 
@@ -45,7 +45,13 @@ def _iota_impl(*, shape, dtype, axis):
     return np.array(np.broadcast_to(column, shape))
 
 
-iota_p = Primitive("iota", shape_rule=_iota_type, impl=_iota_impl, jvp=(), vjp=(), numba="iota")
+# Traits of a primitive without inputs: nothing to commute, copy or alias.
+_NO_INPUTS = dict(commutative=False, linear_in=(), expensive=False, vector_math=None, simplify=None,
+                  copies_input=False, distributes_over_add=False, keeps_order=False, aliases_input=False)
+
+iota_p = Primitive("iota", kind="index", shape_rule=_iota_type, impl=_iota_impl, jvp=(), vjp=(), numba="iota",
+                   **_NO_INPUTS)
+iota_p.batch = no_inputs_batch(iota_p)
 
 
 def iota(shape, dtype, axis=0):
@@ -68,11 +74,15 @@ def _full_type(*, shape, value, dtype) -> ArrayType:
     return ArrayType(shape, dtype)
 
 
+def _full_simplify(s, inputs, params, out_type):
+    return s.uniform(np.asarray(params["value"], dtype=out_type.dtype), out_type)
+
+
 full_p = Primitive(
-    "full", shape_rule=_full_type,
+    "full", kind="index", shape_rule=_full_type,
     impl=lambda *, shape, value, dtype: np.full(shape, value, dtype=dtype),
-    jvp=(), vjp=(),
-    numba="full")
+    jvp=(), vjp=(), numba="full", **dict(_NO_INPUTS, simplify=_full_simplify))
+full_p.batch = no_inputs_batch(full_p)
 
 
 def full(shape, value, dtype):

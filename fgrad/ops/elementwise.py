@@ -1,17 +1,78 @@
-"""Elementwise primitives: one block each, with every rule.
+"""Elementwise primitives: one block each, with every rule and trait.
 
 Elementwise primitives take inputs of equal shape and dtype. The ops below them (`add`, `sin`, ...)
 promote dtypes as numpy does (Python scalars are weak) and insert explicit `broadcast_to`.
-Rule signatures are documented on fgrad.ir.Primitive; `numba` is the scalar expression the fused
-loop evaluates, `{0}`, `{1}` standing for the inputs and `{name}` for a param.
+`elementwise_primitive` fills what the family shares (shape rule, batching, traits); a smooth function
+declares its derivative as one expression per input and gets its JVP and VJP from it:
+
+    sinh_p = elementwise_primitive("sinh", impl=np.sinh, numba="np.sinh({0})", expensive=True,
+                                   derivative=(lambda out, x: cosh(x),))
+
+`numba` is the scalar expression the fused loop evaluates, `{0}`, `{1}` standing for the inputs and
+`{name}` for a param (or ((dtype kind, template), ...) chosen by the inputs' kind, or a callable
+(args, **params) -> str). Conventions at kinks follow JAX (jax 0.10.2) and are written at each rule.
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
-from fgrad.ir import ArrayType, Primitive, broadcast_shapes, canonical_dtype, is_float
+from fgrad.ir import ArrayType, Literal, Primitive, broadcast_shapes, canonical_dtype, is_float
 from fgrad.ops.base import (as_value, compare_type, equal_types, float_dtype, float_only, is_tracer,
                             result_dtype, same_type, typeof, zero_rules)
+from fgrad.ops.core import (batched_args_to_front, broadcast_to, convert_element_type, convert_element_type_p)
+from fgrad.ops.identities import (Rewrite, adds_nothing, is_minus_one, is_one, product_with_zero,
+                                  same_type_or_none, subtracts_nothing)
+
+
+__all__ = ["elementwise_primitive", "cast", "elementwise_args", "float_arg", "neg_p", "neg", "add_p", "add",
+           "sub_p", "sub", "mul_p", "mul", "div_p", "div", "rem_p", "rem", "pow_p", "pow", "integer_pow_p",
+           "integer_pow",
+           "square_p", "square", "reciprocal_p", "reciprocal", "rsqrt_p", "rsqrt", "exp_p", "exp", "exp2_p",
+           "exp2", "log_p", "log", "log2_p", "log2", "log10_p", "log10", "log1p_p", "log1p", "expm1_p",
+           "expm1", "sqrt_p", "sqrt", "sin_p", "sin", "cos_p", "cos", "tan_p", "tan", "arcsin_p", "arcsin",
+           "arccos_p", "arccos", "arctan_p", "arctan", "arctan2_p", "arctan2", "sinh_p", "sinh", "cosh_p",
+           "cosh", "tanh_p", "tanh", "arcsinh_p", "arcsinh", "arccosh_p", "arccosh", "arctanh_p", "arctanh",
+           "logistic_p", "logistic", "hypot_p", "hypot", "abs_p", "abs", "sign_p", "sign", "maximum_p",
+           "maximum", "minimum_p", "minimum", "eq_p", "eq", "ne_p", "ne", "lt_p", "lt", "le_p", "le", "gt_p",
+           "gt", "ge_p", "ge", "select_p", "select"]
+
+# ---- the family -------------------------------------------------------------------------------------
+
+def elementwise_primitive(name, *, impl, numba, derivative=None, jvp=None, vjp=None, shape_rule=None,
+                          arity=None, simplify=None, commutative=False, linear_in=(), expensive=False,
+                          vector_math=None):
+    """Declare an elementwise primitive: the family's shape rule, batching rule and traits filled in.
+
+    `derivative[i](out, *primals, **params)` is the partial derivative in input i (None: declared zero), from
+    which the JVP (x_dot * d) and VJP (out_ct * d) rules follow; or give `jvp` and `vjp` per input directly.
+    """
+    if derivative is not None:
+        jvp = vjp = tuple(None if d is None else _scaled_by(d) for d in derivative)
+    arity = arity or len(jvp)
+    shape_rule = shape_rule or (same_type if arity == 1 else equal_types)
+    prim = Primitive(name, kind="elementwise", shape_rule=shape_rule, impl=impl, jvp=jvp, vjp=vjp,
+                     numba=numba, commutative=commutative, linear_in=linear_in, expensive=expensive,
+                     vector_math=vector_math, simplify=simplify, copies_input=False,
+                     distributes_over_add=False, keeps_order=False, aliases_input=False)
+    prim.batch = _elementwise_batch(prim)
+    return prim
+
+
+def _scaled_by(derivative):
+    def rule(t, out, *primals, **params):
+        return mul(t, derivative(out, *primals, **params))
+    return rule
+
+
+def _elementwise_batch(prim):
+    """Batch axes first, unbatched operands broadcast along it (one operand keeps its batch axis)."""
+    def rule(args, dims, **params):
+        if len(args) == 1:
+            return prim.bind(args[0], **params), dims[0]
+        return prim.bind(*batched_args_to_front(args, dims), **params), 0
+    return rule
 
 
 # ---- the op wrappers' argument handling --------------------------------------------------------
@@ -46,13 +107,33 @@ def _unary(prim):
     return op
 
 
+def _float_binary(prim):
+    def op(x, y):
+        dtype = float_dtype(result_dtype(x, y))
+        return prim.bind(*elementwise_args(x, y, dtype=dtype))
+    op.__name__ = prim.name
+    op.__doc__ = f"Elementwise {prim.name} with numpy broadcasting (ints compute in float64). Binds {prim.name}_p."
+    return op
+
+
+def _quiet(fn):
+    """`fn` with IEEE results (log(0) = -inf, sqrt(-1) = nan) instead of numpy's warnings."""
+    def impl(*xs):
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            return fn(*xs)
+    return impl
+
+
 # ---- arithmetic ----------------------------------------------------------------------------------
 
-neg_p = Primitive(
-    "neg", shape_rule=same_type, impl=np.negative,
-    jvp=(lambda x_dot, out, x: neg(x_dot),),
-    vjp=(lambda out_ct, out, x: neg(out_ct),),
-    numba="(-{0})")
+def _neg_simplify(s, inputs, params, out_type):
+    inner = s.producer_of(inputs[0], neg_p)
+    return inner.inputs[0] if inner is not None else None
+
+
+neg_p = elementwise_primitive(
+    "neg", impl=np.negative, numba="(-{0})", linear_in=(0,), simplify=_neg_simplify,
+    jvp=(lambda x_dot, out, x: neg(x_dot),), vjp=(lambda out_ct, out, x: neg(out_ct),))
 
 
 def neg(x):
@@ -60,11 +141,29 @@ def neg(x):
     return neg_p.bind(as_value(x))
 
 
-add_p = Primitive(
-    "add", shape_rule=equal_types, impl=np.add,
+def _add_simplify(s, inputs, params, out_type):
+    x, y = inputs
+    if adds_nothing(s.fill(y)):
+        return same_type_or_none(x, out_type)
+    if adds_nothing(s.fill(x)):
+        return same_type_or_none(y, out_type)
+    merged = s.merge_linear_maps(add_p, x, y)
+    if merged is not None:
+        return merged
+    # x + (-y) is how IEEE defines x - y.
+    negated = s.producer_of(y, neg_p)
+    if negated is not None:
+        return Rewrite(sub_p, (x, negated.inputs[0]))
+    negated = s.producer_of(x, neg_p)
+    if negated is not None:
+        return Rewrite(sub_p, (y, negated.inputs[0]))
+    return None
+
+
+add_p = elementwise_primitive(
+    "add", impl=np.add, numba="({0} + {1})", commutative=True, linear_in=(0, 1), simplify=_add_simplify,
     jvp=(lambda x_dot, out, x, y: x_dot, lambda y_dot, out, x, y: y_dot),
-    vjp=(lambda out_ct, out, x, y: out_ct, lambda out_ct, out, x, y: out_ct),
-    numba="({0} + {1})")
+    vjp=(lambda out_ct, out, x, y: out_ct, lambda out_ct, out, x, y: out_ct))
 
 
 def add(x, y):
@@ -72,11 +171,23 @@ def add(x, y):
     return add_p.bind(*elementwise_args(x, y))
 
 
-sub_p = Primitive(
-    "sub", shape_rule=equal_types, impl=np.subtract,
+def _sub_simplify(s, inputs, params, out_type):
+    x, y = inputs
+    if subtracts_nothing(s.fill(y)):
+        return same_type_or_none(x, out_type)
+    # -0.0 - y is -y for every y (0.0 - y is not: 0.0 - 0.0 is +0.0).
+    if adds_nothing(s.fill(x)) and x.type.dtype != np.bool_:
+        return Rewrite(neg_p, (y,))
+    negated = s.producer_of(y, neg_p)
+    if negated is not None:
+        return Rewrite(add_p, (x, negated.inputs[0]))
+    return s.merge_linear_maps(sub_p, x, y)
+
+
+sub_p = elementwise_primitive(
+    "sub", impl=np.subtract, numba="({0} - {1})", linear_in=(0, 1), simplify=_sub_simplify,
     jvp=(lambda x_dot, out, x, y: x_dot, lambda y_dot, out, x, y: neg(y_dot)),
-    vjp=(lambda out_ct, out, x, y: out_ct, lambda out_ct, out, x, y: neg(out_ct)),
-    numba="({0} - {1})")
+    vjp=(lambda out_ct, out, x, y: out_ct, lambda out_ct, out, x, y: neg(out_ct)))
 
 
 def sub(x, y):
@@ -84,11 +195,30 @@ def sub(x, y):
     return sub_p.bind(*elementwise_args(x, y))
 
 
-mul_p = Primitive(
-    "mul", shape_rule=equal_types, impl=np.multiply,
+def _mul_simplify(s, inputs, params, out_type):
+    x, y = inputs
+    for a, b in ((x, y), (y, x)):
+        fill = s.fill(b)
+        if is_one(fill):
+            return same_type_or_none(a, out_type)
+        if is_minus_one(fill):
+            return Rewrite(neg_p, (a,))
+        if fill is not None and fill == 0:
+            zero = product_with_zero(a, fill)
+            if zero is not None:
+                return s.uniform(zero, out_type)
+    # Rounding is symmetric in sign, so (-a) * (-b) is a * b.
+    neg_x, neg_y = s.producer_of(x, neg_p), s.producer_of(y, neg_p)
+    if neg_x is not None and neg_y is not None:
+        return Rewrite(mul_p, (neg_x.inputs[0], neg_y.inputs[0]))
+    return None
+
+
+# mul is bilinear: linear in each input alone, not in both jointly.
+mul_p = elementwise_primitive(
+    "mul", impl=np.multiply, numba="({0} * {1})", commutative=True, simplify=_mul_simplify,
     jvp=(lambda x_dot, out, x, y: mul(x_dot, y), lambda y_dot, out, x, y: mul(x, y_dot)),
-    vjp=(lambda out_ct, out, x, y: mul(out_ct, y), lambda out_ct, out, x, y: mul(x, out_ct)),
-    numba="({0} * {1})")
+    vjp=(lambda out_ct, out, x, y: mul(out_ct, y), lambda out_ct, out, x, y: mul(x, out_ct)))
 
 
 def mul(x, y):
@@ -102,14 +232,24 @@ def _div_impl(x, y):
         return np.divide(x, y) if is_float(np.result_type(x)) else np.floor_divide(x, y)
 
 
+def _div_simplify(s, inputs, params, out_type):
+    x, y = inputs
+    fill = s.fill(y)
+    if is_one(fill):
+        return same_type_or_none(x, out_type)
+    if is_minus_one(fill):
+        return Rewrite(neg_p, (x,))
+    return None
+
+
 # The y rule is -ct * (out / y), not JAX's -ct * x / y**2: y**2 cannot overflow or underflow, so d(x/x)/dx is
 # exactly 0 (JAX: nan below |x| ~ 1e-154, 1e-300 at 1e300) and d(x/y)/dx is ct / y, finite wherever 1/y is.
 # Where fgrad and JAX differ at such edges, JAX's is the rounding artefact (tests/test_special_values.py).
-div_p = Primitive(
-    "div", shape_rule=equal_types, impl=_div_impl,
+div_p = elementwise_primitive(
+    "div", impl=_div_impl, numba=(("f", "({0} / {1})"), ("i", "({0} // {1})")),   # ints floor-divide, as the impl
+    linear_in=(0,), simplify=_div_simplify,
     jvp=(lambda x_dot, out, x, y: div(x_dot, y), lambda y_dot, out, x, y: neg(mul(y_dot, div(out, y)))),
-    vjp=(lambda out_ct, out, x, y: div(out_ct, y), lambda out_ct, out, x, y: neg(mul(out_ct, div(out, y)))),
-    numba=(("f", "({0} / {1})"), ("i", "({0} // {1})")))   # ints floor-divide, as the impl does
+    vjp=(lambda out_ct, out, x, y: div(out_ct, y), lambda out_ct, out, x, y: neg(mul(out_ct, div(out, y)))))
 
 
 def div(x, y):
@@ -129,22 +269,13 @@ def _rem_quotient(out, x, y):
     return select(undefined, div(x, select(undefined, y, 1.0)), div(sub(x, out), y))
 
 
-def _rem_impl(x, y):
-    with np.errstate(invalid="ignore"):
-        return np.fmod(x, y)
-
-
-rem_p = Primitive(
-    "rem", shape_rule=float_only(equal_types), impl=_rem_impl,
+rem_p = elementwise_primitive(
+    "rem", shape_rule=float_only(equal_types), impl=_quiet(np.fmod), numba="np.fmod({0}, {1})", expensive=True,
     jvp=(lambda x_dot, out, x, y: x_dot, lambda y_dot, out, x, y: neg(mul(y_dot, _rem_quotient(out, x, y)))),
-    vjp=(lambda out_ct, out, x, y: out_ct, lambda out_ct, out, x, y: neg(mul(out_ct, _rem_quotient(out, x, y)))),
-    numba="np.fmod({0}, {1})")
-
-
-def rem(x, y):
-    """fmod(x, y): the remainder of x / y truncated toward zero, with the sign of x (ints compute in float64)."""
-    dtype = float_dtype(result_dtype(x, y))
-    return rem_p.bind(*elementwise_args(x, y, dtype=dtype))
+    vjp=(lambda out_ct, out, x, y: out_ct, lambda out_ct, out, x, y: neg(mul(out_ct, _rem_quotient(out, x, y)))))
+rem = _float_binary(rem_p)
+rem.__doc__ = ("fmod(x, y): the remainder of x / y truncated toward zero, with the sign of x (ints compute in "
+               "float64). Binds rem_p.")
 
 
 def _replace_zero(x):
@@ -177,12 +308,16 @@ def _pow_impl(x, y):
     return out if shape else out.reshape(())
 
 
-pow_p = Primitive(
-    "pow", shape_rule=equal_types, impl=_pow_impl,
+def _pow_simplify(s, inputs, params, out_type):
+    # x ** 1 is x, NaN included.
+    return same_type_or_none(inputs[0], out_type) if is_one(s.fill(inputs[1])) else None
+
+
+pow_p = elementwise_primitive(
+    "pow", impl=_pow_impl, numba="({0} ** {1})", expensive=True, simplify=_pow_simplify,
     jvp=(_pow_jvp_x, _pow_jvp_y),
     vjp=(lambda out_ct, out, x, y: _pow_jvp_x(out_ct, out, x, y),
-         lambda out_ct, out, x, y: _pow_jvp_y(out_ct, out, x, y)),
-    numba="({0} ** {1})")
+         lambda out_ct, out, x, y: _pow_jvp_y(out_ct, out, x, y)))
 
 
 def pow(x, y):
@@ -205,11 +340,14 @@ def _integer_pow_impl(x, *, y):
         return np.power(x, np.asarray(y, dtype=np.result_type(x)))
 
 
-integer_pow_p = Primitive(
-    "integer_pow", shape_rule=same_type, impl=_integer_pow_impl,
-    jvp=(_integer_pow_jvp,),
-    vjp=(lambda out_ct, out, x, *, y: _integer_pow_jvp(out_ct, out, x, y=y),),
-    numba=lambda args, y: "(" + " * ".join([args[0]] * y) + ")" if 1 <= y <= 4 else f"({args[0]} ** {float(y)})")
+def _integer_pow_simplify(s, inputs, params, out_type):
+    return same_type_or_none(inputs[0], out_type) if params["y"] == 1 else None
+
+
+integer_pow_p = elementwise_primitive(
+    "integer_pow", impl=_integer_pow_impl, simplify=_integer_pow_simplify,
+    numba=lambda args, y: "(" + " * ".join([args[0]] * y) + ")" if 1 <= y <= 4 else f"({args[0]} ** {float(y)})",
+    jvp=(_integer_pow_jvp,), vjp=(lambda out_ct, out, x, *, y: _integer_pow_jvp(out_ct, out, x, y=y),))
 
 
 def integer_pow(x, *, y: int):
@@ -217,72 +355,155 @@ def integer_pow(x, *, y: int):
     return integer_pow_p.bind(as_value(x), y=int(y))
 
 
+square_p = elementwise_primitive(
+    "square", impl=np.square, numba="({0} * {0})",
+    derivative=(lambda out, x: mul(x, 2.0),))
+
+
+def square(x):
+    """x * x, elementwise; ints stay ints, as numpy.square.
+
+    >>> square(np.array([3.0, -2.0]))
+    array([9., 4.])
+    """
+    return square_p.bind(as_value(x))
+
+
+reciprocal_p = elementwise_primitive(
+    "reciprocal", impl=_quiet(lambda x: np.divide(np.ones((), x.dtype), x)), numba="(1.0 / {0})",
+    derivative=(lambda out, x: neg(mul(out, out)),))
+reciprocal = _unary(reciprocal_p)
+
+# rsqrt at 0 is inf, its derivative -inf; at a negative x both are nan.
+rsqrt_p = elementwise_primitive(
+    "rsqrt", impl=_quiet(lambda x: np.divide(np.ones((), x.dtype), np.sqrt(x))), numba="(1.0 / np.sqrt({0}))",
+    expensive=True, derivative=(lambda out, x: mul(div(out, x), -0.5),))
+rsqrt = _unary(rsqrt_p)
+
+
 # ---- transcendental -----------------------------------------------------------------------------
 
-exp_p = Primitive(
-    "exp", shape_rule=same_type, impl=np.exp,
-    jvp=(lambda x_dot, out, x: mul(x_dot, out),),
-    vjp=(lambda out_ct, out, x: mul(out_ct, out),),
-    numba="np.exp({0})")
+exp_p = elementwise_primitive(
+    "exp", impl=_quiet(np.exp), numba="np.exp({0})", expensive=True, vector_math="vexp",
+    derivative=(lambda out, x: out,))
 exp = _unary(exp_p)
 
-log_p = Primitive(
-    "log", shape_rule=same_type, impl=lambda x: _quiet(np.log, x),
-    jvp=(lambda x_dot, out, x: div(x_dot, x),),
-    vjp=(lambda out_ct, out, x: div(out_ct, x),),
-    numba="np.log({0})")
+exp2_p = elementwise_primitive(
+    "exp2", impl=_quiet(np.exp2), numba="np.exp2({0})", expensive=True,
+    derivative=(lambda out, x: mul(out, math.log(2.0)),))
+exp2 = _unary(exp2_p)
+
+log_p = elementwise_primitive(
+    "log", impl=_quiet(np.log), numba="np.log({0})", expensive=True, vector_math="vlog",
+    jvp=(lambda x_dot, out, x: div(x_dot, x),), vjp=(lambda out_ct, out, x: div(out_ct, x),))
 log = _unary(log_p)
 
-log1p_p = Primitive(
-    "log1p", shape_rule=same_type, impl=lambda x: _quiet(np.log1p, x),
-    jvp=(lambda x_dot, out, x: div(x_dot, add(x, 1.0)),),
-    vjp=(lambda out_ct, out, x: div(out_ct, add(x, 1.0)),),
-    numba="np.log1p({0})")
+log2_p = elementwise_primitive(
+    "log2", impl=_quiet(np.log2), numba="np.log2({0})", expensive=True,
+    jvp=(lambda x_dot, out, x: div(x_dot, mul(x, math.log(2.0))),),
+    vjp=(lambda out_ct, out, x: div(out_ct, mul(x, math.log(2.0))),))
+log2 = _unary(log2_p)
+
+log10_p = elementwise_primitive(
+    "log10", impl=_quiet(np.log10), numba="np.log10({0})", expensive=True,
+    jvp=(lambda x_dot, out, x: div(x_dot, mul(x, math.log(10.0))),),
+    vjp=(lambda out_ct, out, x: div(out_ct, mul(x, math.log(10.0))),))
+log10 = _unary(log10_p)
+
+log1p_p = elementwise_primitive(
+    "log1p", impl=_quiet(np.log1p), numba="np.log1p({0})", expensive=True, vector_math="vlog1p",
+    jvp=(lambda x_dot, out, x: div(x_dot, add(x, 1.0)),), vjp=(lambda out_ct, out, x: div(out_ct, add(x, 1.0)),))
 log1p = _unary(log1p_p)
 
-expm1_p = Primitive(
-    "expm1", shape_rule=same_type, impl=np.expm1,
-    jvp=(lambda x_dot, out, x: mul(x_dot, add(out, 1.0)),),
-    vjp=(lambda out_ct, out, x: mul(out_ct, add(out, 1.0)),),
-    numba="np.expm1({0})")
+expm1_p = elementwise_primitive(
+    "expm1", impl=_quiet(np.expm1), numba="np.expm1({0})", expensive=True, vector_math="vexpm1",
+    derivative=(lambda out, x: add(out, 1.0),))
 expm1 = _unary(expm1_p)
 
 # sqrt at 0: the derivative is inf (0.5 / 0), as jax.grad(jnp.sqrt)(0.0).
-sqrt_p = Primitive(
-    "sqrt", shape_rule=same_type, impl=lambda x: _quiet(np.sqrt, x),
-    jvp=(lambda x_dot, out, x: div(x_dot, mul(out, 2.0)),),
-    vjp=(lambda out_ct, out, x: div(out_ct, mul(out, 2.0)),),
-    numba="np.sqrt({0})")
+sqrt_p = elementwise_primitive(
+    "sqrt", impl=_quiet(np.sqrt), numba="np.sqrt({0})", expensive=True,
+    jvp=(lambda x_dot, out, x: div(x_dot, mul(out, 2.0)),), vjp=(lambda out_ct, out, x: div(out_ct, mul(out, 2.0)),))
 sqrt = _unary(sqrt_p)
 
-sin_p = Primitive(
-    "sin", shape_rule=same_type, impl=np.sin,
-    jvp=(lambda x_dot, out, x: mul(x_dot, cos(x)),),
-    vjp=(lambda out_ct, out, x: mul(out_ct, cos(x)),),
-    numba="np.sin({0})")
+sin_p = elementwise_primitive(
+    "sin", impl=np.sin, numba="np.sin({0})", expensive=True, vector_math="vsin",
+    derivative=(lambda out, x: cos(x),))
 sin = _unary(sin_p)
 
-cos_p = Primitive(
-    "cos", shape_rule=same_type, impl=np.cos,
-    jvp=(lambda x_dot, out, x: neg(mul(x_dot, sin(x))),),
-    vjp=(lambda out_ct, out, x: neg(mul(out_ct, sin(x))),),
-    numba="np.cos({0})")
+cos_p = elementwise_primitive(
+    "cos", impl=np.cos, numba="np.cos({0})", expensive=True, vector_math="vcos",
+    jvp=(lambda x_dot, out, x: neg(mul(x_dot, sin(x))),), vjp=(lambda out_ct, out, x: neg(mul(out_ct, sin(x))),))
 cos = _unary(cos_p)
 
-tan_p = Primitive(
-    "tan", shape_rule=same_type, impl=np.tan,
-    jvp=(lambda x_dot, out, x: mul(x_dot, add(mul(out, out), 1.0)),),
-    vjp=(lambda out_ct, out, x: mul(out_ct, add(mul(out, out), 1.0)),),
-    numba="np.tan({0})")
+tan_p = elementwise_primitive(
+    "tan", impl=np.tan, numba="np.tan({0})", expensive=True,
+    derivative=(lambda out, x: add(mul(out, out), 1.0),))
 tan = _unary(tan_p)
 
+# The inverse functions' derivatives are JAX's expressions (rsqrt of 1 - x*x, ...): at the ends of the domain
+# they are inf, outside it nan.
+arcsin_p = elementwise_primitive(
+    "arcsin", impl=_quiet(np.arcsin), numba="np.arcsin({0})", expensive=True,
+    derivative=(lambda out, x: rsqrt(sub(1.0, mul(x, x))),))
+arcsin = _unary(arcsin_p)
+
+arccos_p = elementwise_primitive(
+    "arccos", impl=_quiet(np.arccos), numba="np.arccos({0})", expensive=True,
+    derivative=(lambda out, x: neg(rsqrt(sub(1.0, mul(x, x)))),))
+arccos = _unary(arccos_p)
+
+arctan_p = elementwise_primitive(
+    "arctan", impl=np.arctan, numba="np.arctan({0})", expensive=True,
+    jvp=(lambda x_dot, out, x: div(x_dot, add(mul(x, x), 1.0)),),
+    vjp=(lambda out_ct, out, x: div(out_ct, add(mul(x, x), 1.0)),))
+arctan = _unary(arctan_p)
+
+
+def _arctan2_partial(numerator):
+    # d/dy atan2(y, x) = x / (x^2 + y^2), d/dx = -y / (x^2 + y^2); at (0, 0) both are nan, as JAX's.
+    def partial(out, y, x):
+        return div(numerator(y, x), add(mul(x, x), mul(y, y)))
+    return partial
+
+
+arctan2_p = elementwise_primitive(
+    "arctan2", impl=np.arctan2, numba="np.arctan2({0}, {1})", expensive=True,
+    derivative=(_arctan2_partial(lambda y, x: x), _arctan2_partial(lambda y, x: neg(y))))
+arctan2 = _float_binary(arctan2_p)
+
+sinh_p = elementwise_primitive(
+    "sinh", impl=_quiet(np.sinh), numba="np.sinh({0})", expensive=True,
+    derivative=(lambda out, x: cosh(x),))
+sinh = _unary(sinh_p)
+
+cosh_p = elementwise_primitive(
+    "cosh", impl=_quiet(np.cosh), numba="np.cosh({0})", expensive=True,
+    derivative=(lambda out, x: sinh(x),))
+cosh = _unary(cosh_p)
+
 # (g + g*out) * (1 - out) is JAX's form of g * (1 - out**2); it keeps results bit-equal to JAX's.
-tanh_p = Primitive(
-    "tanh", shape_rule=same_type, impl=np.tanh,
+tanh_p = elementwise_primitive(
+    "tanh", impl=np.tanh, numba="np.tanh({0})", expensive=True, vector_math="vtanh",
     jvp=(lambda x_dot, out, x: mul(add(x_dot, mul(x_dot, out)), sub(1.0, out)),),
-    vjp=(lambda out_ct, out, x: mul(add(out_ct, mul(out_ct, out)), sub(1.0, out)),),
-    numba="np.tanh({0})")
+    vjp=(lambda out_ct, out, x: mul(add(out_ct, mul(out_ct, out)), sub(1.0, out)),))
 tanh = _unary(tanh_p)
+
+arcsinh_p = elementwise_primitive(
+    "arcsinh", impl=np.arcsinh, numba="np.arcsinh({0})", expensive=True,
+    derivative=(lambda out, x: rsqrt(add(mul(x, x), 1.0)),))
+arcsinh = _unary(arcsinh_p)
+
+arccosh_p = elementwise_primitive(
+    "arccosh", impl=_quiet(np.arccosh), numba="np.arccosh({0})", expensive=True,
+    derivative=(lambda out, x: rsqrt(mul(sub(x, 1.0), add(x, 1.0))),))
+arccosh = _unary(arccosh_p)
+
+arctanh_p = elementwise_primitive(
+    "arctanh", impl=_quiet(np.arctanh), numba="np.arctanh({0})", expensive=True,
+    jvp=(lambda x_dot, out, x: div(x_dot, sub(1.0, mul(x, x))),),
+    vjp=(lambda out_ct, out, x: div(out_ct, sub(1.0, mul(x, x))),))
+arctanh = _unary(arctanh_p)
 
 
 def _logistic_impl(x):
@@ -291,28 +512,27 @@ def _logistic_impl(x):
         return (1.0 / (1.0 + np.exp(-x))).astype(np.result_type(x), copy=False)
 
 
-logistic_p = Primitive(
-    "logistic", shape_rule=same_type, impl=_logistic_impl,
+logistic_p = elementwise_primitive(
+    "logistic", impl=_logistic_impl, numba="(1.0 / (1.0 + np.exp(-{0})))", expensive=True,
+    vector_math="vlogistic",
     jvp=(lambda x_dot, out, x: mul(mul(x_dot, out), sub(1.0, out)),),
-    vjp=(lambda out_ct, out, x: mul(mul(out_ct, out), sub(1.0, out)),),
-    numba="(1.0 / (1.0 + np.exp(-{0})))")
+    vjp=(lambda out_ct, out, x: mul(mul(out_ct, out), sub(1.0, out)),))
 logistic = _unary(logistic_p)
 
-
-def _quiet(fn, x):
-    # log(0) = -inf and sqrt(-1) = nan are IEEE results, not errors.
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return fn(x)
+# hypot's derivative x / out at (0, 0) is 0 / 0 = nan, as jax.grad of jnp.hypot there.
+hypot_p = elementwise_primitive(
+    "hypot", impl=np.hypot, numba="np.hypot({0}, {1})", expensive=True, commutative=True,
+    derivative=(lambda out, x, y: div(x, out), lambda out, x, y: div(y, out)))
+hypot = _float_binary(hypot_p)
 
 
 # ---- piecewise ----------------------------------------------------------------------------------
 
 # abs at 0: derivative +1 (JAX selects x >= 0 -> g).
-abs_p = Primitive(
-    "abs", shape_rule=same_type, impl=np.abs,
+abs_p = elementwise_primitive(
+    "abs", impl=np.abs, numba="abs({0})",
     jvp=(lambda x_dot, out, x: select(ge(x, 0), x_dot, neg(x_dot)),),
-    vjp=(lambda out_ct, out, x: select(ge(x, 0), out_ct, neg(out_ct)),),
-    numba="abs({0})")
+    vjp=(lambda out_ct, out, x: select(ge(x, 0), out_ct, neg(out_ct)),))
 
 
 def abs(x):
@@ -320,10 +540,8 @@ def abs(x):
     return abs_p.bind(as_value(x))
 
 
-sign_p = Primitive(
-    "sign", shape_rule=same_type, impl=np.sign,
-    jvp=zero_rules(1), vjp=zero_rules(1),
-    numba="np.sign({0})")
+sign_p = elementwise_primitive(
+    "sign", impl=np.sign, numba="np.sign({0})", jvp=zero_rules(1), vjp=zero_rules(1))
 
 
 def sign(x):
@@ -336,13 +554,16 @@ def _balanced_eq(x, z, y):
     return select(eq(x, z), select(eq(y, z), 0.5, 1.0), 0.0)
 
 
-maximum_p = Primitive(
-    "maximum", shape_rule=equal_types, impl=np.maximum,
-    jvp=(lambda x_dot, out, x, y: mul(x_dot, _balanced_eq(x, out, y)),
-         lambda y_dot, out, x, y: mul(y_dot, _balanced_eq(y, out, x))),
-    vjp=(lambda out_ct, out, x, y: mul(out_ct, _balanced_eq(x, out, y)),
-         lambda out_ct, out, x, y: mul(out_ct, _balanced_eq(y, out, x))),
-    numba="np.maximum({0}, {1})")
+def _extremum_rules():
+    jvp = (lambda x_dot, out, x, y: mul(x_dot, _balanced_eq(x, out, y)),
+           lambda y_dot, out, x, y: mul(y_dot, _balanced_eq(y, out, x)))
+    vjp = (lambda out_ct, out, x, y: mul(out_ct, _balanced_eq(x, out, y)),
+           lambda out_ct, out, x, y: mul(out_ct, _balanced_eq(y, out, x)))
+    return dict(jvp=jvp, vjp=vjp)
+
+
+# Not commutative: numpy's maximum(-0.0, 0.0) and maximum(0.0, -0.0) differ in the sign of the zero.
+maximum_p = elementwise_primitive("maximum", impl=np.maximum, numba="np.maximum({0}, {1})", **_extremum_rules())
 
 
 def maximum(x, y):
@@ -350,13 +571,7 @@ def maximum(x, y):
     return maximum_p.bind(*elementwise_args(x, y))
 
 
-minimum_p = Primitive(
-    "minimum", shape_rule=equal_types, impl=np.minimum,
-    jvp=(lambda x_dot, out, x, y: mul(x_dot, _balanced_eq(x, out, y)),
-         lambda y_dot, out, x, y: mul(y_dot, _balanced_eq(y, out, x))),
-    vjp=(lambda out_ct, out, x, y: mul(out_ct, _balanced_eq(x, out, y)),
-         lambda out_ct, out, x, y: mul(out_ct, _balanced_eq(y, out, x))),
-    numba="np.minimum({0}, {1})")
+minimum_p = elementwise_primitive("minimum", impl=np.minimum, numba="np.minimum({0}, {1})", **_extremum_rules())
 
 
 def minimum(x, y):
@@ -366,9 +581,9 @@ def minimum(x, y):
 
 # ---- comparisons: bool outputs, zero derivative ---------------------------------------------------
 
-def _comparison(name, np_fn, symbol):
-    prim = Primitive(name, shape_rule=compare_type, impl=np_fn,
-                     jvp=zero_rules(2), vjp=zero_rules(2), numba="({0} " + symbol + " {1})")
+def _comparison(name, np_fn, symbol, commutative=False):
+    prim = elementwise_primitive(name, shape_rule=compare_type, impl=np_fn, numba="({0} " + symbol + " {1})",
+                                 jvp=zero_rules(2), vjp=zero_rules(2), commutative=commutative)
 
     def op(x, y):
         return prim.bind(*elementwise_args(x, y))
@@ -377,15 +592,15 @@ def _comparison(name, np_fn, symbol):
     return prim, op
 
 
-eq_p, eq = _comparison("eq", np.equal, "==")
-ne_p, ne = _comparison("ne", np.not_equal, "!=")
+eq_p, eq = _comparison("eq", np.equal, "==", commutative=True)
+ne_p, ne = _comparison("ne", np.not_equal, "!=", commutative=True)
 lt_p, lt = _comparison("lt", np.less, "<")
 le_p, le = _comparison("le", np.less_equal, "<=")
 gt_p, gt = _comparison("gt", np.greater, ">")
 ge_p, ge = _comparison("ge", np.greater_equal, ">=")
 
 
-# ---- select and casts ---------------------------------------------------------------------------
+# ---- select ---------------------------------------------------------------------------------------
 
 def _select_type(pred: ArrayType, on_true: ArrayType, on_false: ArrayType) -> ArrayType:
     if pred.dtype != np.bool_:
@@ -393,17 +608,27 @@ def _select_type(pred: ArrayType, on_true: ArrayType, on_false: ArrayType) -> Ar
     return equal_types(ArrayType(pred.shape, on_true.dtype), on_true, on_false)
 
 
+def _select_simplify(s, inputs, params, out_type):
+    pred, on_true, on_false = inputs
+    fill = s.fill(pred)
+    if fill is not None:
+        return same_type_or_none(on_true if fill else on_false, out_type)
+    if on_true is on_false or (type(on_true) is Literal and on_true == on_false):
+        return same_type_or_none(on_true, out_type)
+    return None
+
+
 # The unselected branch's cotangent is an explicit zero, so a NaN derivative there still gives
 # 0 * nan = nan upstream, exactly as jax.grad of jnp.where does.
-select_p = Primitive(
-    "select", shape_rule=_select_type, impl=np.where,
+select_p = elementwise_primitive(
+    "select", shape_rule=_select_type, impl=np.where, numba="({1} if {0} else {2})",
+    linear_in=(1, 2), simplify=_select_simplify,
     jvp=(None,
          lambda t_dot, out, pred, t, f: select(pred, t_dot, 0.0),
          lambda f_dot, out, pred, t, f: select(pred, 0.0, f_dot)),
     vjp=(None,
          lambda out_ct, out, pred, t, f: select(pred, out_ct, 0.0),
-         lambda out_ct, out, pred, t, f: select(pred, 0.0, out_ct)),
-    numba="({1} if {0} else {2})")
+         lambda out_ct, out, pred, t, f: select(pred, 0.0, out_ct)))
 
 
 def select(pred, on_true, on_false):
@@ -415,36 +640,3 @@ def select(pred, on_true, on_false):
     t, f = [cast(v, dtype) for v in (on_true, on_false)]
     t, f = [v if typeof(v).shape == shape else broadcast_to(v, shape) for v in (t, f)]
     return select_p.bind(pred, t, f)
-
-
-def _convert_type(x: ArrayType, *, dtype) -> ArrayType:
-    return ArrayType(x.shape, dtype)
-
-
-def _convert_vjp(out_ct, out, x, *, dtype):
-    # Only a float -> float cast carries a derivative; its cotangent casts back.
-    return convert_element_type(out_ct, typeof(x).dtype) if is_float(typeof(x).dtype) else None
-
-
-def _convert_jvp(x_dot, out, x, *, dtype):
-    return convert_element_type(x_dot, dtype) if is_float(dtype) else None
-
-
-convert_element_type_p = Primitive(
-    "convert_element_type", shape_rule=_convert_type,
-    impl=lambda x, *, dtype: np.asarray(x).astype(dtype),
-    jvp=(_convert_jvp,), vjp=(_convert_vjp,),
-    numba=lambda args, dtype: f"({args[0]} != 0)" if dtype == np.bool_ else f"np.{dtype.name}({args[0]})")
-
-
-def convert_element_type(x, dtype):
-    """`x` cast to `dtype` (float -> int truncates toward zero, as numpy's astype)."""
-    dtype = canonical_dtype(dtype)
-    x = as_value(x)
-    if typeof(x).dtype == dtype:
-        return x
-    return convert_element_type_p.bind(x, dtype=dtype)
-
-
-# Cross-module ops the rules above call; imported last because those modules import this one.
-from fgrad.ops.shape import broadcast_to  # noqa: E402

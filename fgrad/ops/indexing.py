@@ -9,10 +9,10 @@ from __future__ import annotations
 import numpy as np
 
 from fgrad.ir import ArrayType, Primitive, broadcast_shapes
-from fgrad.ops.base import as_value, is_tracer, typeof
+from fgrad.ops.base import as_value, batch_size, is_tracer, typeof
+from fgrad.ops.core import batch_to_front, broadcast_to, moveaxis, normalize_axis, reshape, transpose
 from fgrad.ops.creation import full, iota
-from fgrad.ops.elementwise import add, cast, eq, lt, select
-from fgrad.ops.shape import broadcast_to, normalize_axis, reshape
+from fgrad.ops.elementwise import add, cast, eq, lt, mul, select
 
 __all__ = ["gather", "gather_p", "scatter", "scatter_p", "scatter_add", "scatter_add_p"]
 
@@ -47,12 +47,73 @@ def _gather_vjp(out_ct, out, x, indices, *, axis):
     return scatter_add_p.bind(zeros, indices, out_ct, axis=axis)
 
 
+# ---- batching: one flat gather (scatter) per batch, its indices offset by the batch member's rows ------
+
+def _flatten_batch_rows(x, axis: int):
+    """x of shape (B,) + X as (B * X[axis],) + X without axis: batch member b's rows start at b * X[axis]."""
+    x = moveaxis(x, axis + 1, 1)
+    shape = typeof(x).shape
+    return reshape(x, (shape[0] * shape[1],) + shape[2:])
+
+
+def _offset_indices(indices, rows: int):
+    """indices of shape (B,) + I, each batch member's offset by b * rows."""
+    shape = typeof(indices).shape
+    return add(indices, mul(iota(shape, typeof(indices).dtype, 0), rows))
+
+
+def _index_axes_first(y, axis: int, index_ndim: int):
+    """(B,) + X[:axis] + I + rest  ->  (B,) + I + X[:axis] + rest, the layout of a flat gather's result."""
+    ndim = typeof(y).ndim
+    before = list(range(1, 1 + axis))
+    index = list(range(1 + axis, 1 + axis + index_ndim))
+    return transpose(y, [0] + index + before + list(range(1 + axis + index_ndim, ndim)))
+
+
+def _index_axes_back(y, axis: int, index_ndim: int):
+    """The inverse of `_index_axes_first`."""
+    ndim = typeof(y).ndim
+    index = list(range(1, 1 + index_ndim))
+    before = list(range(1 + index_ndim, 1 + index_ndim + axis))
+    return transpose(y, [0] + before + index + list(range(1 + index_ndim + axis, ndim)))
+
+
+def _gather_batch(args, dims, *, axis):
+    x, indices = args
+    x_dim, i_dim = dims
+    if i_dim is None:
+        return gather_p.bind(moveaxis(x, x_dim, 0), indices, axis=axis + 1), 0
+    if x_dim is None:
+        return gather_p.bind(x, moveaxis(indices, i_dim, 0), axis=axis), axis
+    x, indices = moveaxis(x, x_dim, 0), moveaxis(indices, i_dim, 0)
+    rows = typeof(x).shape[axis + 1]
+    flat = gather_p.bind(_flatten_batch_rows(x, axis), _offset_indices(indices, rows), axis=0)
+    return _index_axes_back(flat, axis, typeof(indices).ndim - 1), 0
+
+
+def _scatter_batch(prim):
+    """Every operand batched (broadcast if not), then one flat scatter into the batch's stacked rows."""
+    def rule(args, dims, *, axis):
+        size = batch_size(args, dims)
+        x, indices, updates = [batch_to_front(a, d, size) for a, d in zip(args, dims)]
+        x_shape = typeof(x).shape
+        index_ndim = typeof(indices).ndim - 1
+        flat = prim.bind(_flatten_batch_rows(x, axis), _offset_indices(indices, x_shape[axis + 1]),
+                         _index_axes_first(updates, axis, index_ndim), axis=0)
+        rows_first = reshape(flat, (size, x_shape[axis + 1]) + x_shape[1:axis + 1] + x_shape[axis + 2:])
+        return moveaxis(rows_first, 1, axis + 1), 0
+    return rule
+
+
+# Traits of the indexing primitives: gather copies elements of x; the scatters compute new arrays.
+_INDEXING = dict(commutative=False, expensive=False, vector_math=None, simplify=None, keeps_order=False)
+
 gather_p = Primitive(
-    "gather", shape_rule=_gather_type,
+    "gather", kind="index", shape_rule=_gather_type,
     impl=lambda x, indices, *, axis: np.take(x, indices, axis=axis),
     jvp=(lambda x_dot, out, x, indices, *, axis: gather_p.bind(x_dot, indices, axis=axis), None),
-    vjp=(_gather_vjp, None),
-    numba="gather")
+    vjp=(_gather_vjp, None), batch=_gather_batch, numba="gather",
+    linear_in=(0,), copies_input=True, distributes_over_add=True, aliases_input=False, **_INDEXING)
 
 
 def gather(x, indices, axis):
@@ -89,14 +150,16 @@ def _scatter_add_jvp_updates(updates_dot, out, x, indices, updates, *, axis):
 
 
 scatter_add_p = Primitive(
-    "scatter_add", shape_rule=_scatter_type, impl=_scatter_add_impl,
+    "scatter_add", kind="call", shape_rule=_scatter_type, impl=_scatter_add_impl,
     jvp=(lambda x_dot, out, x, indices, updates, *, axis: x_dot,
          None,
          _scatter_add_jvp_updates),
     vjp=(lambda out_ct, out, x, indices, updates, *, axis: out_ct,
          None,
          lambda out_ct, out, x, indices, updates, *, axis: gather_p.bind(out_ct, indices, axis=axis)),
-    numba="scatter_add")
+    numba="scatter_add", linear_in=(0, 2), copies_input=False, distributes_over_add=False, aliases_input=False,
+    **_INDEXING)
+scatter_add_p.batch = _scatter_batch(scatter_add_p)
 
 
 def scatter_add(x, indices, updates, axis):
@@ -152,14 +215,16 @@ def _scatter_jvp_updates(updates_dot, out, x, indices, updates, *, axis):
 
 
 scatter_p = Primitive(
-    "scatter", shape_rule=_scatter_type, impl=_scatter_impl,
+    "scatter", kind="call", shape_rule=_scatter_type, impl=_scatter_impl,
     jvp=(lambda x_dot, out, x, indices, updates, *, axis: _scatter_keep_x(x_dot, indices, updates, axis),
          None,
          _scatter_jvp_updates),
     vjp=(lambda out_ct, out, x, indices, updates, *, axis: _scatter_keep_x(out_ct, indices, updates, axis),
          None,
          _scatter_ct_updates),
-    numba="scatter")
+    numba="scatter", linear_in=(0, 2), copies_input=False, distributes_over_add=False, aliases_input=False,
+    **_INDEXING)
+scatter_p.batch = _scatter_batch(scatter_p)
 
 
 def scatter(x, indices, updates, axis):

@@ -9,9 +9,9 @@ import numpy as np
 
 from fgrad.ir import ArrayType, Primitive, broadcast_shapes
 from fgrad.ops.base import as_value, float_dtype, float_only, result_dtype, typeof
+from fgrad.ops.core import (batched_args_to_front, broadcast_to, expand_dims, moveaxis, reduce_sum, reshape,
+                            squeeze, transpose)
 from fgrad.ops.elementwise import cast, mul, neg
-from fgrad.ops.reduce import reduce_sum
-from fgrad.ops.shape import broadcast_to, expand_dims, squeeze, transpose
 
 __all__ = ["matmul", "matmul_p", "solve", "solve_p", "matrix_transpose"]
 
@@ -103,12 +103,43 @@ def _matmul_vjp_b(out_ct, out, a, b):
     return matmul(matrix_transpose(a), out_ct)
 
 
-# matmul is bilinear: each input's tangent goes through the product with the other primal.
+def _as_matrix_operand(x, dim, ndim: int, vector_shape, batch_rank: int):
+    """A matmul operand of per-example rank `ndim` as a batched matrix: batch axis first (or none), a vector
+    lifted to a row or column (`vector_shape`), and leading 1s up to `batch_rank` per-example batch axes,
+    so that numpy's right-aligned broadcasting of batch axes never lines the vmap axis up with another."""
+    if dim is not None:
+        x = moveaxis(x, dim, 0)
+    shape = typeof(x).shape
+    lead, core = (shape[:1], shape[1:]) if dim is not None else ((), shape)
+    if ndim == 1:
+        core = vector_shape(core[0])
+    ones = (1,) * (batch_rank - (len(core) - 2))
+    return reshape(x, (lead if dim is not None else (1,)) + ones + core)
+
+
+def _matmul_batch(args, dims):
+    (a, b), (da, db) = args, dims
+    a_nd = typeof(a).ndim - (da is not None)
+    b_nd = typeof(b).ndim - (db is not None)
+    batch_rank = max(a_nd, b_nd, 2) - 2
+    a = _as_matrix_operand(a, da, a_nd, lambda k: (1, k), batch_rank)
+    b = _as_matrix_operand(b, db, b_nd, lambda k: (k, 1), batch_rank)
+    out = matmul(a, b)
+    if b_nd == 1:
+        out = squeeze(out, -1)
+    if a_nd == 1:
+        out = squeeze(out, -1 if b_nd == 1 else -2)
+    return out, 0
+
+
+# matmul is bilinear (linear in each operand alone): each input's tangent goes through the product with the
+# other primal.
 matmul_p = Primitive(
-    "matmul", shape_rule=_matmul_type, impl=np.matmul,
+    "matmul", kind="call", shape_rule=_matmul_type, impl=np.matmul,
     jvp=(lambda a_dot, out, a, b: matmul(a_dot, b), lambda b_dot, out, a, b: matmul(a, b_dot)),
-    vjp=(_matmul_vjp_a, _matmul_vjp_b),
-    numba="matmul")
+    vjp=(_matmul_vjp_a, _matmul_vjp_b), batch=_matmul_batch, numba="matmul",
+    commutative=False, linear_in=(), expensive=True, vector_math=None, simplify=None,
+    copies_input=False, distributes_over_add=False, keeps_order=False, aliases_input=False)
 
 
 def matmul(a, b):
@@ -121,11 +152,28 @@ def matmul(a, b):
     a, b = cast(a, dtype), cast(b, dtype)
     a_shape, b_shape = typeof(a).shape, typeof(b).shape
     _check_matmul_core(a_shape, b_shape)
-    if len(a_shape) >= 2 and len(b_shape) >= 2:
-        batch = _broadcast_batch("matmul", a_shape, b_shape)
-        a = broadcast_to(a, batch + a_shape[-2:])
-        b = broadcast_to(b, batch + b_shape[-2:])
+    if len(a_shape) < 2 or len(b_shape) < 2:
+        return matmul_p.bind(a, b)
+    batch = _broadcast_batch("matmul", a_shape, b_shape)
+    out_shape = batch + (a_shape[-2], b_shape[-1])
+    # One matrix against a stack: the stack's batch axes fold into its rows (or columns), so one GEMM runs and
+    # the single matrix is never broadcast (copied) once per batch member.
+    if _single_matrix(b_shape) and not _single_matrix(a_shape):
+        rows = reshape(a, (-1, a_shape[-1]))
+        return reshape(matmul_p.bind(rows, reshape(b, b_shape[-2:])), out_shape)
+    if _single_matrix(a_shape) and not _single_matrix(b_shape):
+        k, m = b_shape[-2:]
+        columns = reshape(moveaxis(reshape(b, (-1, k, m)), 1, 0), (k, -1))
+        product = reshape(matmul_p.bind(reshape(a, a_shape[-2:]), columns), (a_shape[-2], -1, m))
+        return reshape(moveaxis(product, 0, 1), out_shape)
+    a = broadcast_to(a, batch + a_shape[-2:])
+    b = broadcast_to(b, batch + b_shape[-2:])
     return matmul_p.bind(a, b)
+
+
+def _single_matrix(shape) -> bool:
+    """A (..., n, k) shape whose batch axes are all 1: one matrix."""
+    return all(d == 1 for d in shape[:-2])
 
 
 def _broadcast_batch(name: str, a_shape: tuple, b_shape: tuple) -> tuple:
@@ -167,11 +215,13 @@ def _solve_vjp_a(out_ct, out, a, b):
 
 # x_dot = a^{-1} (b_dot - a_dot x): each input's share of it below.
 solve_p = Primitive(
-    "solve", shape_rule=float_only(_solve_type), impl=np.linalg.solve,
+    "solve", kind="call", shape_rule=float_only(_solve_type), impl=np.linalg.solve,
     jvp=(lambda a_dot, out, a, b: neg(solve(a, matmul(a_dot, out))),
          lambda b_dot, out, a, b: solve(a, b_dot)),
     vjp=(_solve_vjp_a, _solve_vjp_b),
-    numba="solve")
+    batch=lambda args, dims: (solve_p.bind(*batched_args_to_front(args, dims)), 0), numba="solve",
+    commutative=False, linear_in=(1,), expensive=True, vector_math=None, simplify=None,
+    copies_input=False, distributes_over_add=False, keeps_order=False, aliases_input=False)
 
 
 def solve(a, b):

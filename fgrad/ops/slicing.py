@@ -9,9 +9,10 @@ import numpy as np
 
 from fgrad.ir import ArrayType, Primitive
 from fgrad.ops.base import as_value, result_dtype, typeof
+from fgrad.ops.core import batched_args_to_front, moveaxis, normalize_axis
 from fgrad.ops.creation import static_scalar
 from fgrad.ops.elementwise import cast
-from fgrad.ops.shape import normalize_axis
+from fgrad.ops.identities import same_bits
 
 __all__ = ["static_slice", "slice_p", "pad", "pad_p", "concatenate", "concatenate_p"]
 
@@ -61,11 +62,18 @@ def _slice_vjp(out_ct, out, x, *, starts, stops, steps):
     return pad(out_ct, widths, 0)
 
 
+def _slice_batch(args, dims, *, starts, stops, steps):
+    x = moveaxis(args[0], dims[0], 0)
+    size = typeof(x).shape[0]
+    return slice_p.bind(x, starts=(0,) + starts, stops=(size,) + stops, steps=(1,) + steps), 0
+
+
 slice_p = Primitive(
-    "slice", shape_rule=_slice_type, impl=_slice_impl,
+    "slice", kind="index", shape_rule=_slice_type, impl=_slice_impl,
     jvp=(lambda x_dot, out, x, *, starts, stops, steps: static_slice(x_dot, starts, stops, steps),),
-    vjp=(_slice_vjp,),
-    numba="slice")
+    vjp=(_slice_vjp,), batch=_slice_batch, numba="slice",
+    commutative=False, linear_in=(0,), expensive=False, vector_math=None, simplify=None,
+    copies_input=True, distributes_over_add=True, keeps_order=False, aliases_input=True)
 
 
 def static_slice(x, starts, stops, steps=None):
@@ -129,11 +137,25 @@ def _pad_vjp(out_ct, out, x, *, widths, value):
                         [interior + 1 for _, _, interior in widths])
 
 
+def _pad_simplify(s, inputs, params, out_type):
+    # Padding a uniform array with its own value gives a uniform array.
+    fill = s.fill(inputs[0])
+    pad_value = np.asarray(params["value"], dtype=out_type.dtype)
+    return s.uniform(fill, out_type) if fill is not None and same_bits(pad_value, fill) else None
+
+
+def _pad_batch(args, dims, *, widths, value):
+    return pad_p.bind(moveaxis(args[0], dims[0], 0), widths=((0, 0, 0),) + widths, value=value), 0
+
+
+# Linear (and distributing over add) only with the +0.0 fill that the derivative rules use: the simplifier
+# checks the value before it merges two pads.
 pad_p = Primitive(
-    "pad", shape_rule=_pad_type, impl=_pad_impl,
+    "pad", kind="index", shape_rule=_pad_type, impl=_pad_impl,
     jvp=(lambda x_dot, out, x, *, widths, value: pad(x_dot, widths, 0),),
-    vjp=(_pad_vjp,),
-    numba="pad")
+    vjp=(_pad_vjp,), batch=_pad_batch, numba="pad",
+    commutative=False, linear_in=(0,), expensive=False, vector_math=None, simplify=_pad_simplify,
+    copies_input=False, distributes_over_add=True, keeps_order=False, aliases_input=False)
 
 
 def pad(x, widths, value=0.0):
@@ -206,11 +228,21 @@ def _concatenate_vjp(i, out_ct, out, *xs, axis):
     return static_slice(out_ct, starts, stops)
 
 
+def _concatenate_simplify(s, inputs, params, out_type):
+    fills = [s.fill(a) for a in inputs]
+    if any(f is None for f in fills) or not all(same_bits(f, fills[0]) for f in fills):
+        return None
+    return s.uniform(fills[0], out_type)
+
+
 concatenate_p = Primitive(
-    "concatenate", shape_rule=_concatenate_type,
+    "concatenate", kind="index", shape_rule=_concatenate_type,
     impl=lambda *xs, axis: np.concatenate(xs, axis=axis),
     jvp=_concatenate_jvp, vjp=_concatenate_vjp,
-    numba="concatenate")
+    batch=lambda args, dims, *, axis: (concatenate_p.bind(*batched_args_to_front(args, dims), axis=axis + 1), 0),
+    numba="concatenate",
+    commutative=False, linear_in="all", expensive=False, vector_math=None, simplify=_concatenate_simplify,
+    copies_input=False, distributes_over_add=False, keeps_order=False, aliases_input=False)
 
 
 def concatenate(xs, axis=0):

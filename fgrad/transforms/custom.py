@@ -16,11 +16,13 @@ import inspect
 
 from fgrad.ir import Literal, MissingRuleError, Primitive, eval_program, is_float, pytree, trace_flat
 from fgrad.ir.tracing import is_weak
-from fgrad.ops.base import is_tracer, typeof
+from fgrad.ops.base import batch_size, is_tracer, typeof
+from fgrad.ops.core import batch_to_front
 from fgrad.ops.elementwise import cast
 from fgrad.transforms.jvp import instantiate, jvp_eval, zeros_of
 from fgrad.transforms.simplify import simplify
 from fgrad.transforms.vjp import vjp_eval
+from fgrad.transforms.vmap import batch_program, vmap
 
 __all__ = ["custom_vjp", "custom_jvp", "custom_vjp_call_p", "custom_jvp_call_p"]
 
@@ -219,9 +221,57 @@ def _custom_vjp_vjp(cts, outs, primals, needs, *, primal, fun, fwd, bwd, in_tree
     return in_cts + [None] * num_consts
 
 
+# ---- batching: the primal program and the user's rules are batched (the rules by vmap), as in JAX -------
+
+def batched_call_args(fun, kind, args, dims, num_consts):
+    """Every argument with its batch axis first (unbatched ones broadcast), and the batch size. A closed-over
+    value that is batched cannot be, since the user's rules see it as a Python closure, not an argument."""
+    if any(d is not None for d in dims[len(dims) - num_consts:]):
+        raise TypeError(f"vmap of {kind} function {fun!r}: it closes over a value that vmap maps, and its custom "
+                        f"rules see that value as a closure, not as an argument. Pass it to {fun!r} as an explicit "
+                        "argument instead.")
+    size = batch_size(args, dims)
+    return [batch_to_front(a, d, size) for a, d in zip(args, dims)], size
+
+
+def batched_primal(primal, size: int):
+    program, captured = batch_program(primal, [0] * len(primal.inputs), size)
+    assert not captured, "a batched program binds only its own inputs"
+    return program
+
+
+def diff_positions(nondiff) -> set:
+    return {i for i, _ in nondiff}
+
+
+def _custom_vjp_batch(args, dims, *, primal, fun, fwd, bwd, in_tree, out_tree, nondiff, num_consts):
+    args, size = batched_call_args(fun, "custom_vjp", args, dims, num_consts)
+    skip = diff_positions(nondiff)
+
+    def batched_fwd(*full):
+        diff = [a for i, a in enumerate(full) if i not in skip]
+        return vmap(lambda *per_example: fwd(*full_args(nondiff, per_example)))(*diff)
+
+    def batched_bwd(*static_and_rest):
+        statics, residuals, out_ct = static_and_rest[:-2], static_and_rest[-2], static_and_rest[-1]
+        return vmap(lambda res, ct: bwd(*statics, res, ct))(residuals, out_ct)
+
+    batched_fwd.__name__ = f"vmap({fwd!r})"
+    batched_bwd.__name__ = f"vmap({bwd!r})"
+    outs = custom_vjp_call_p.bind(*args, primal=batched_primal(primal, size), fun=fun, fwd=UserFunction(batched_fwd),
+                                  bwd=UserFunction(batched_bwd), in_tree=in_tree, out_tree=out_tree, nondiff=nondiff,
+                                  num_consts=num_consts)
+    return outs, [0] * len(outs)
+
+
+# A call: backends inline its primal program. Its traits are those of an opaque computation.
+_CALL_TRAITS = dict(commutative=False, linear_in=(), expensive=True, vector_math=None, simplify=None,
+                    copies_input=False, distributes_over_add=False, keeps_order=False, aliases_input=False)
+
 custom_vjp_call_p = Primitive(
-    "custom_vjp_call", shape_rule=_call_type, impl=_call_impl,
-    jvp=_custom_vjp_jvp, vjp=_custom_vjp_vjp, multiple_results=True)
+    "custom_vjp_call", kind="custom", shape_rule=_call_type, impl=_call_impl,
+    jvp=_custom_vjp_jvp, vjp=_custom_vjp_vjp, batch=_custom_vjp_batch, numba="inline", multiple_results=True,
+    **_CALL_TRAITS)
 
 
 class custom_vjp:
@@ -323,9 +373,24 @@ def refuse_nonlinear_rule(rule, fun, transposed, tangent_vars):
                         "branch on x_dot). Forward mode (jvp, jacfwd) runs the rule as it is.")
 
 
+def _custom_jvp_batch(args, dims, *, primal, fun, jvp, in_tree, out_tree, nondiff, num_consts):
+    args, size = batched_call_args(fun, "custom_jvp", args, dims, num_consts)
+
+    def batched_rule(*statics_primals_tangents):
+        statics, primals, tangents = (statics_primals_tangents[:-2], statics_primals_tangents[-2],
+                                      statics_primals_tangents[-1])
+        return vmap(lambda p, t: jvp(*statics, p, t))(primals, tangents)
+
+    batched_rule.__name__ = f"vmap({jvp!r})"
+    outs = custom_jvp_call_p.bind(*args, primal=batched_primal(primal, size), fun=fun, jvp=UserFunction(batched_rule),
+                                  in_tree=in_tree, out_tree=out_tree, nondiff=nondiff, num_consts=num_consts)
+    return outs, [0] * len(outs)
+
+
 custom_jvp_call_p = Primitive(
-    "custom_jvp_call", shape_rule=_call_type, impl=_call_impl,
-    jvp=_custom_jvp_jvp, vjp=_custom_jvp_vjp, multiple_results=True)
+    "custom_jvp_call", kind="custom", shape_rule=_call_type, impl=_call_impl,
+    jvp=_custom_jvp_jvp, vjp=_custom_jvp_vjp, batch=_custom_jvp_batch, numba="inline", multiple_results=True,
+    **_CALL_TRAITS)
 
 
 class custom_jvp:

@@ -15,13 +15,14 @@ import numpy as np
 from fgrad.ir import Literal, Program, eval_program, is_float, pytree, trace_flat, trace_pytree
 from fgrad.ir.ownership import owned_results, program_constants
 from fgrad.ops.base import as_value, is_tracer, typeof
-from fgrad.ops.creation import full
-from fgrad.ops.elementwise import cast
-from fgrad.ops.shape import expand_dims, reshape
-from fgrad.ops.slicing import concatenate
+from fgrad.ops.core import reshape, transpose
+from fgrad.ops.creation import iota
+from fgrad.ops.elementwise import cast, eq
+from fgrad.ops.slicing import static_slice
 from fgrad.transforms.jvp import jvp_function
 from fgrad.transforms.simplify import simplify
 from fgrad.transforms.vjp import vjp_eval, vjp_function
+from fgrad.transforms.vmap import vmap
 
 __all__ = ["grad", "value_and_grad", "vjp", "jvp", "linearize", "jacfwd", "jacrev", "jacobian", "hessian",
            "partial_eval"]
@@ -445,22 +446,37 @@ def of_selected_args(fun, args, kwargs, nums):
     return selected_fun
 
 
-def one_hot(t, k: int):
-    """Basis vector `k` of the flattened ArrayType `t`, as a concrete array of `t`'s shape and dtype."""
-    e = np.zeros(t.size, t.dtype)
-    e[k] = 1
-    return e.reshape(t.shape)
+def basis(types) -> list:
+    """The standard basis of the flattened leaves of `types`, as one batch per leaf: leaf l gets shape
+    (N,) + its shape, N the total size, holding row k of the N x N identity split at the leaves' boundaries.
+    Built with iota ops, so under jit it is computed in the kernel rather than stored as an N x N constant."""
+    total = sum(t.size for t in types)
+    rows = iota((total, total), np.int64, 0)
+    columns = iota((total, total), np.int64, 1)
+    leaves, start = [], 0
+    for t in types:
+        block = static_slice(columns, (0, start), (total, start + t.size))
+        one = eq(static_slice(rows, (0, start), (total, start + t.size)), block)
+        leaves.append(reshape(cast(one, t.dtype), (total,) + t.shape))
+        start += t.size
+    return leaves
 
 
-def stack_blocks(blocks, block_shape: tuple, axis_end: bool, final_shape: tuple, dtype):
-    """Join the flat list `blocks` (each of `block_shape`) along a new last (or first) axis, then reshape."""
-    if not blocks:
-        return full(final_shape, 0, dtype)      # a new array (zeros_of would be a read-only broadcast view)
-    if len(blocks) == 1:
-        return reshape(blocks[0], final_shape)
-    axis = len(block_shape) if axis_end else 0
-    joined = concatenate([expand_dims(b, axis) for b in blocks], axis=axis)
-    return reshape(joined, final_shape)
+def split_blocks(batched, types, other_shape: tuple, batch_last: bool) -> list:
+    """Cut the batch axis of `batched` (N,) + other_shape at the boundaries of `types`' sizes; each block as
+    other_shape + t.shape (batch_last: the batch became the trailing axes) or t.shape + other_shape."""
+    blocks, start = [], 0
+    ndim = len(other_shape) + 1
+    for t in types:
+        starts = [start] + [0] * (ndim - 1)
+        stops = [start + t.size] + list(other_shape)
+        part = reshape(static_slice(batched, starts, stops), t.shape + other_shape)
+        if batch_last:
+            n = len(t.shape)
+            part = transpose(part, tuple(range(n, n + len(other_shape))) + tuple(range(n)))
+        blocks.append(part)
+        start += t.size
+    return blocks
 
 
 def jac_tree(main_tree, arg_trees, blocks, single_arg: bool):
@@ -474,7 +490,8 @@ def jac_tree(main_tree, arg_trees, blocks, single_arg: bool):
 
 
 def jacfwd(fun, argnums=0, has_aux=False):
-    """The Jacobian of `fun` w.r.t. the `argnums` arguments by forward mode (one JVP per input element).
+    """The Jacobian of `fun` w.r.t. the `argnums` arguments by forward mode: one JVP program, vmapped over
+    the basis of the inputs (its size does not grow with theirs).
 
     Each block has shape out.shape + in.shape; the result nests like JAX's: the output's pytree of the
     argument's pytree (a tuple over argnums when `argnums` is a tuple).
@@ -492,15 +509,14 @@ def jacfwd(fun, argnums=0, has_aux=False):
         n_out = len(traced.program.outputs)
         in_types = [typeof(x) for x in traced.leaves]
         out_types = traced.program.out_types[:traced.num_main]
-        columns = [[[] for _ in in_types] for _ in out_types]     # columns[o][l]: one per element of leaf l
-        for l, t in enumerate(in_types):
-            for k in range(t.size):
-                tangents = [one_hot(t, k) if j == l else np.zeros(s.shape, s.dtype) for j, s in enumerate(in_types)]
-                out_dots = staged(*tangents)[n_out:n_out + traced.num_main]
-                for o, d in enumerate(out_dots):
-                    columns[o][l].append(d)
-        blocks = [[stack_blocks(columns[o][l], ot.shape, True, ot.shape + it.shape, ot.dtype)
-                   for l, it in enumerate(in_types)] for o, ot in enumerate(out_types)]
+
+        def pushforward(*tangents):
+            return staged(*tangents)[n_out:n_out + traced.num_main]
+
+        # One JVP program pushes the whole basis through, batched by vmap: no loop over the input's size.
+        columns = vmap(pushforward)(*basis(in_types))       # per output: (N,) + out.shape
+        per_output = [split_blocks(c, in_types, ot.shape, True) for c, ot in zip(columns, out_types)]
+        blocks = [[per_output[o][l] for l in range(len(in_types))] for o in range(len(out_types))]
         jac = jac_tree(traced.main_tree, traced.arg_trees, blocks, isinstance(argnums, (int, np.integer)))
         if has_aux:
             outs = [staged.known_output(i) for i in range(traced.num_main, n_out)]
@@ -511,7 +527,8 @@ def jacfwd(fun, argnums=0, has_aux=False):
 
 
 def jacrev(fun, argnums=0, has_aux=False):
-    """The Jacobian of `fun` w.r.t. the `argnums` arguments by reverse mode (one VJP per output element).
+    """The Jacobian of `fun` w.r.t. the `argnums` arguments by reverse mode: one VJP program, vmapped over
+    the basis of the outputs.
 
     Same layout as `jacfwd`; the forward sweep runs once.
 
@@ -529,15 +546,14 @@ def jacrev(fun, argnums=0, has_aux=False):
         out_leaves, out_tree = pytree.tree_flatten(out)
         out_types = [typeof(x) for x in out_leaves]
         in_types = [typeof(x) for x in pytree.tree_leaves(selected)]
-        rows = [[[] for _ in in_types] for _ in out_types]        # rows[o][l]: one per element of output o
-        for o, t in enumerate(out_types):
-            for k in range(t.size):
-                cts = [one_hot(t, k) if j == o else np.zeros(s.shape, s.dtype) for j, s in enumerate(out_types)]
-                in_cts = pytree.tree_leaves(vjp_fn(pytree.tree_unflatten(out_tree, cts)))
-                for l, ct in enumerate(in_cts):
-                    rows[o][l].append(ct)
-        blocks = [[stack_blocks(rows[o][l], it.shape, False, ot.shape + it.shape, it.dtype)
-                   for l, it in enumerate(in_types)] for o, ot in enumerate(out_types)]
+
+        def pullback(*cts):
+            return pytree.tree_leaves(vjp_fn(pytree.tree_unflatten(out_tree, cts)))
+
+        # One VJP program pulls the whole basis of output cotangents back, batched by vmap.
+        rows = vmap(pullback)(*basis(out_types))            # per input leaf: (M,) + in.shape
+        per_input = [split_blocks(r, out_types, it.shape, False) for r, it in zip(rows, in_types)]
+        blocks = [[per_input[l][o] for l in range(len(in_types))] for o in range(len(out_types))]
         arg_trees = [pytree.tree_structure(x) for x in selected]
         jac = jac_tree(out_tree, arg_trees, blocks, isinstance(argnums, (int, np.integer)))
         return (jac, result[2]) if has_aux else jac
