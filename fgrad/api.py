@@ -8,9 +8,11 @@ from fgrad.transforms.custom import custom_jvp, custom_vjp
 from fgrad.transforms.grad import (grad, hessian, jacfwd, jacobian, jacrev, jvp, linearize, value_and_grad,
                                    vjp)
 from fgrad.transforms.vmap import vmap
+from fgrad.transforms.control_flow import checkpoint_p
+from fgrad.ir import pytree
 from fgrad.backend.jit import Jitted, jit
 
-__all__ = ["make_ir", "vmap", "grad", "value_and_grad", "vjp", "jvp", "linearize", "jacfwd", "jacrev", "jacobian",
+__all__ = ["make_ir", "vmap", "checkpoint", "remat", "grad", "value_and_grad", "vjp", "jvp", "linearize", "jacfwd", "jacrev", "jacobian",
            "hessian", "stop_gradient", "custom_vjp", "custom_jvp", "check_grads", "jit", "show_source"]
 
 
@@ -47,3 +49,27 @@ def show_source(fun, *args, **kwargs):
     print(lowered.program)
     print()
     print(lowered.source)
+
+
+def checkpoint(fun, *, policy=None, static_argnums=()):
+    """`fun` whose reverse-mode derivative recomputes its intermediates instead of storing them (jax.checkpoint,
+    "remat"): memory for compute. Inside a scan body it bounds a long loop's memory by the carries alone.
+
+    >>> import fgrad, fgrad.numpy as fnp
+    >>> f = fgrad.checkpoint(lambda x: fnp.sin(fnp.sin(x)))
+    >>> fgrad.grad(f)(0.0)
+    array(1.)
+    """
+    static_argnums = (static_argnums,) if isinstance(static_argnums, int) else tuple(static_argnums)
+    name = getattr(fun, "__name__", None) or type(fun).__name__
+
+    def checkpointed(*args, **kwargs):
+        program, captured, out_tree, leaves = trace_pytree(fun, args, kwargs, static_argnums)
+        outs = checkpoint_p.bind(*leaves, *captured, primal=program, policy=policy)
+        return pytree.tree_unflatten(out_tree, outs)
+
+    checkpointed.__name__ = f"checkpoint({name})"
+    return checkpointed
+
+
+remat = checkpoint

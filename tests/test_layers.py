@@ -5,7 +5,7 @@ import pathlib
 import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parents[1] / "fgrad"
-ORDER = ["ir", "ops", "numpy", "transforms", "backend", "api", "facade"]
+ORDER = ["ir", "ops", "numpy", "transforms", "lax", "backend", "api", "facade"]
 ANYWHERE = {"config"}
 
 
