@@ -292,3 +292,22 @@ def test_golden_control_flow_programs_and_adjoints():
     golden("while_grad", str(fgrad.jit(fgrad.grad(while_fun)).lower(2.0).program))
     golden("scan", str(fgrad.make_ir(scan_fun)(0.5, xs)))
     golden("scan_grad", str(fgrad.jit(fgrad.grad(scan_fun)).lower(0.5, xs).program))
+
+
+def test_checkpoint_policies_keep_what_they_name_and_recompute_the_rest():
+    rng = np.random.default_rng(3)
+    w = rng.standard_normal((3, 3))
+    f = lambda x: fnp.sum(fnp.sin(w @ fnp.tanh(w @ x)))     # noqa: E731
+    x = rng.standard_normal(3)
+    want = fgrad.grad(f)(x)
+    policies = fgrad.checkpoint_policies
+    for policy in (None, policies.nothing_saveable, policies.dots_saveable, policies.everything_saveable,
+                   lambda prim, *types, **params: prim.name == "tanh"):
+        g = fgrad.grad(fgrad.checkpoint(f, policy=policy))(x)
+        np.testing.assert_allclose(g, want, rtol=1e-14)
+    program = fgrad.jit(fgrad.value_and_grad(fgrad.checkpoint(f, policy=policies.dots_saveable))).lower(x).program
+    forward, backward = [e for e in program.equations if e.prim.name == "checkpoint"]
+    assert len(forward.outputs) == 3                       # the value and both matrix products
+    assert [e.prim.name for e in backward.params["primal"].equations].count("matmul") == 2     # only the VJP's
+    with pytest.raises(TypeError, match="policy"):
+        fgrad.checkpoint(f, policy="dots")

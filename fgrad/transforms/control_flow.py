@@ -834,6 +834,29 @@ scan_p = Primitive(
 
 
 # ==== checkpoint (remat) ===================================================================================
+# The reverse sweep recomputes the function from its inputs instead of reading stored intermediates; a
+# policy may keep some intermediates (say, the matmul results) from the forward sweep. The recomputation is
+# itself a checkpoint call: opaque to simplify's common-subexpression elimination, which would otherwise merge
+# it with the forward sweep and keep every intermediate alive after all.
+
+class Policy:
+    """A checkpoint policy in equation params: `saveable(prim, *in_types, **params) -> bool` says whether an
+    intermediate an equation of that primitive produced may be kept from the forward sweep. Prints by name,
+    so program text (and the kernel cache key) is the same in every process."""
+    __slots__ = ("name", "saveable")
+
+    def __init__(self, name: str, saveable):
+        self.name, self.saveable = name, saveable
+
+    def __repr__(self) -> str:
+        return self.name
+
+    def __eq__(self, other) -> bool:
+        return type(other) is Policy and other.saveable is self.saveable
+
+    def __hash__(self) -> int:
+        return hash(id(self.saveable))
+
 
 def _checkpoint_type(*in_types, primal, policy):
     if tuple(in_types) != primal.in_types:
@@ -850,24 +873,63 @@ def _checkpoint_jvp(primals, tangents, *, primal, policy):
     return outs, dots
 
 
-def _checkpoint_vjp(cts, outs, primals, needs, *, primal, policy):
-    # The reverse sweep recomputes the function from its inputs instead of reading stored intermediates. It is
-    # itself a checkpoint call, opaque to simplify's common-subexpression elimination, which would otherwise
-    # merge the recomputation with the forward sweep and keep the intermediates alive after all.
-    wrt = [i for i, (x, need) in enumerate(zip(primals, needs)) if need and float_type(typeof(x))]
-    given = [j for j, (ct, t) in enumerate(zip(cts, primal.out_types)) if ct is not None and float_type(t)]
-    if not wrt or not given:
+@functools.lru_cache(maxsize=128)
+def _checkpoint_plan(primal: Program, wrt: tuple, policy):
+    """How the reverse sweep of a checkpoint gets its residuals: (forward program: inputs -> outputs and the
+    saved intermediates, the split of primal's VJP, the saved Vars, the program recomputing every residual
+    from the inputs and the saved intermediates). The policy marks the equations whose outputs are worth
+    saving among those the recomputation would run (JAX's remat policies: e.g. matrix products)."""
+    split = ReverseSplit(primal, wrt, (False,) * len(primal.inputs))
+    n_out = len(primal.outputs)
+    recorded = tuple(split.forward.outputs[n_out:])
+    needed = Program(split.forward.inputs, split.forward.equations, recorded)
+    from fgrad.transforms.simplify import live_equations
+    live = live_equations(needed.equations, recorded)
+    saved = []
+    if policy is not None:
+        for eqn in live:
+            if policy.saveable(eqn.prim, *[a.type for a in eqn.inputs], **eqn.params):
+                saved += [v for v in eqn.outputs if not v.type.is_tape]
+    kept = set(saved)
+    recompute = Program(tuple(split.forward.inputs) + tuple(saved),
+                        tuple(e for e in live if not any(v in kept for v in e.outputs)), recorded)
+    forward = simplify(Program(split.forward.inputs, split.forward.equations,
+                               tuple(split.forward.outputs[:n_out]) + tuple(saved))) if saved else primal
+    return forward, split, tuple(saved), recompute
+
+
+def _checkpoint_wrt(primals, needs) -> tuple:
+    return tuple(i for i, (x, need) in enumerate(zip(primals, needs)) if need and float_type(typeof(x)))
+
+
+def _checkpoint_vjp_fwd(primals, needs, *, primal, policy):
+    forward, _, saved, _ = _checkpoint_plan(primal, _checkpoint_wrt(primals, needs), policy)
+    if not saved:
+        return checkpoint_p.bind(*primals, primal=primal, policy=policy), ()
+    outs = checkpoint_p.bind(*primals, primal=forward, policy=policy)
+    n = len(primal.outputs)
+    return outs[:n], tuple(outs[n:])
+
+
+def _checkpoint_vjp(cts, outs, primals, needs, *, residuals, primal, policy):
+    wrt = _checkpoint_wrt(primals, needs)
+    if not wrt or all(ct is None for ct in cts):
         return [None] * len(primals)
-    n = len(primal.inputs)
+    _, split, saved_vars, recompute = _checkpoint_plan(primal, wrt, policy)
+    n_in = len(primal.inputs)
+    # What the reverse sweep reads and the forward sweep did not keep is computed again from the inputs.
 
     def pullback(*args):
-        full = [None] * len(primal.outputs)
-        for j, ct in zip(given, args[n:]):
-            full[j] = ct
-        return vjp_eval(primal, args[:n], wrt, full)[1]
+        inputs, saved_values, out_cts = args[:n_in], args[n_in:n_in + len(saved_vars)], args[n_in + len(saved_vars):]
+        recorded = run(recompute, *inputs, *saved_values)
+        residual_args = [inputs[i] if kind == "const" else recorded[i] for kind, i in split.sources]
+        full_cts = [ct for ct in out_cts]
+        return run(split.reverse, *residual_args, *full_cts)
 
-    program, captured = derive_closed(pullback, list(primal.in_types) + [primal.out_types[j] for j in given])
-    in_cts = checkpoint_p.bind(*primals, *[cts[j] for j in given], *captured, primal=program, policy=policy)
+    ct_types = list(primal.out_types)
+    program, captured = derive_closed(pullback, list(primal.in_types) + [v.type for v in saved_vars] + ct_types)
+    full_cts = [instantiate(ct, t) for ct, t in zip(cts, primal.out_types)]
+    in_cts = checkpoint_p.bind(*primals, *residuals, *full_cts, *captured, primal=program, policy=policy)
     result = [None] * len(primals)
     for i, ct in zip(wrt, in_cts):
         result[i] = ct
@@ -883,4 +945,5 @@ def _checkpoint_batch(args, dims, *, primal, policy):
 
 checkpoint_p = Primitive(
     "checkpoint", kind="custom", shape_rule=_checkpoint_type, impl=_checkpoint_impl, jvp=_checkpoint_jvp,
-    vjp=_checkpoint_vjp, batch=_checkpoint_batch, numba="inline", multiple_results=True, simplify=None, **_CONTROL)
+    vjp=_checkpoint_vjp, vjp_fwd=_checkpoint_vjp_fwd, batch=_checkpoint_batch, numba="inline",
+    multiple_results=True, simplify=None, **_CONTROL)
