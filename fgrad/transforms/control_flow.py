@@ -70,6 +70,25 @@ def unify_captures(derived, n_shared: int) -> tuple[list, list]:
     return programs, captured
 
 
+def dependencies(program: Program) -> list:
+    """For each output of `program`, the set of input positions it depends on (one forward sweep)."""
+    deps = {v: {i} for i, v in enumerate(program.inputs)}
+    for eqn in program.equations:
+        reads = set()
+        for a in eqn.inputs:
+            if type(a) is not Literal:
+                reads |= deps.get(a, set())
+        for v in eqn.outputs:
+            deps[v] = reads
+    return [set() if type(v) is Literal else deps.get(v, set()) for v in program.outputs]
+
+
+def prune(program: Program, keep_inputs, keep_outputs) -> Program:
+    """`program` with only the inputs and outputs at the given positions (dead equations dropped)."""
+    outputs = tuple(program.outputs[j] for j in keep_outputs)
+    return simplify(Program(tuple(program.inputs[i] for i in keep_inputs), program.equations, outputs))
+
+
 def run(program: Program, *args) -> list:
     return eval_program(program, *args)
 
@@ -240,12 +259,30 @@ def batched(program: Program, dims, size: int) -> Program:
 
 
 def _cond_simplify(s, eqn, inputs):
-    """A literal index takes its branch inline; otherwise every branch is simplified."""
+    """A literal index takes its branch inline; otherwise every branch is simplified, and outputs nothing reads
+    and operands no branch reads are dropped."""
     index = inputs[0]
     branches = eqn.params["branches"]
     if type(index) is Literal:
         return s.inline(branches[int(np.clip(index.value, 0, len(branches) - 1))], inputs[1:])
-    return s.record_with_params(eqn, inputs, branches=tuple(simplify(b) for b in branches))
+    used = [j for j, v in enumerate(eqn.outputs) if s.uses.get(v, 0) > 0]
+    read = sorted(set().union(*[set().union(*[d for j, d in enumerate(dependencies(b)) if j in used])
+                                for b in branches])) if used else []
+    if not used:
+        return list(eqn.outputs)          # nothing reads the cond: it is dead
+    programs = tuple(prune(b, read, used) for b in branches)
+    outs = s.record(cond_p, (index,) + tuple(inputs[1 + i] for i in read), dict(branches=programs),
+                    tuple(eqn.outputs[j] for j in used))
+    return _spread(eqn.outputs, used, outs)
+
+
+def _spread(all_outputs, kept, atoms) -> list:
+    """The atoms of a pruned equation in the places of the original's outputs (dropped ones keep their Var:
+    nothing reads them)."""
+    out = list(all_outputs)
+    for j, a in zip(kept, atoms):
+        out[j] = a
+    return out
 
 
 cond_p = Primitive(
@@ -593,9 +630,54 @@ def _per_member(flags, x):
     return reshape(flags, (typeof(flags).shape[0],) + (1,) * (typeof(x).ndim - 1))
 
 
+def _live_carries(body_deps, cond_reads, n_consts: int, n_carries: int, live_outputs) -> set:
+    """The carries a loop must keep: those read after it (`live_outputs`, positions in the body's outputs:
+    carries then ys), those the predicate reads, and those the kept ones are computed from (a fixpoint)."""
+    live = {k for k in cond_reads}
+    frontier = list(live_outputs) + [k for k in live]
+    seen = set()
+    while frontier:
+        j = frontier.pop()
+        if j in seen:
+            continue
+        seen.add(j)
+        if j < n_carries:
+            live.add(j)
+        for i in body_deps[j]:
+            if n_consts <= i < n_consts + n_carries and (i - n_consts) not in seen:
+                frontier.append(i - n_consts)
+    return live
+
+
 def _while_simplify(s, eqn, inputs):
-    params = dict(eqn.params)
-    return s.record_with_params(eqn, inputs, cond=simplify(params["cond"]), body=simplify(params["body"]))
+    """Both programs simplified; carries nothing reads after the loop, nor the predicate, nor a kept carry's
+    update, are dropped (with the constants only they read)."""
+    p = eqn.params
+    cond, body = simplify(p["cond"]), simplify(p["body"])
+    n_cc, n_bc, record = p["n_cond_consts"], p["n_body_consts"], p["record"]
+    n = len(inputs) - n_cc - n_bc
+    used = [j for j, v in enumerate(eqn.outputs) if s.uses.get(v, 0) > 0]
+    if not used and not record:
+        return list(eqn.outputs)
+    n_ys = len(body.outputs) - n
+    live_body_outputs = [j for j in used if j < n] + ([n + k for k in range(n_ys)] if record else [])
+    cond_reads = {i - n_cc for i in dependencies(cond)[0] if i >= n_cc}
+    live = sorted(_live_carries(dependencies(body), cond_reads, n_bc, n, live_body_outputs))
+    if len(live) == n:
+        return s.record_with_params(eqn, inputs, cond=cond, body=body)
+    body_deps = dependencies(body)
+    kept_outputs = live + [n + k for k in range(n_ys)]
+    read_consts = sorted({i for j in kept_outputs for i in body_deps[j] if i < n_bc})
+    cond_consts = sorted({i for i in dependencies(cond)[0] if i < n_cc})
+    new_cond = prune(cond, cond_consts + [n_cc + k for k in live], [0])
+    new_body = prune(body, read_consts + [n_bc + k for k in live], kept_outputs)
+    new_inputs = ([inputs[i] for i in cond_consts] + [inputs[n_cc + i] for i in read_consts] +
+                  [inputs[n_cc + n_bc + k] for k in live])
+    kept = live + ([n + k for k in range(1 + n_ys)] if record else [])
+    outs = s.record(while_p, tuple(new_inputs), dict(cond=new_cond, body=new_body, n_cond_consts=len(cond_consts),
+                                                     n_body_consts=len(read_consts), record=record),
+                    tuple(eqn.outputs[j] for j in kept))
+    return _spread(eqn.outputs, kept, outs)
 
 
 while_p = Primitive(
@@ -824,7 +906,35 @@ def _scan_batched_length(count, count_dim, captured, consts, c_dims, carries, xs
 
 
 def _scan_simplify(s, eqn, inputs):
-    return s.record_with_params(eqn, inputs, body=simplify(eqn.params["body"]))
+    """The body simplified; ys nothing reads are dropped, and so are carries nothing reads after the loop nor
+    a kept value's update, with the constants and xs only they read."""
+    p = eqn.params
+    body = simplify(p["body"])
+    n_c, n, length = p["n_consts"], p["n_carries"], p["length"]
+    head = 1 if length is None else 0
+    used = [j for j, v in enumerate(eqn.outputs) if s.uses.get(v, 0) > 0]
+    if not used:
+        return list(eqn.outputs)
+    deps = dependencies(body)
+    live = sorted(_live_carries(deps, set(), n_c, n, used))
+    ys = [j for j in used if j >= n]
+    kept_outputs = live + ys
+    if len(kept_outputs) == len(eqn.outputs):
+        return s.record_with_params(eqn, inputs, body=body)
+    reads = set().union(*[deps[j] for j in kept_outputs]) | {n_c + k for k in live}
+    n_xs = len(body.inputs) - n_c - n
+    keep_consts = [i for i in range(n_c) if i in reads]
+    keep_xs = [i for i in range(n_xs) if n_c + n + i in reads]
+    new_body = prune(body, keep_consts + [n_c + k for k in live] + [n_c + n + i for i in keep_xs], kept_outputs)
+    new_inputs = (list(inputs[:head]) + [inputs[head + i] for i in keep_consts] +
+                  [inputs[head + n_c + k] for k in live] + [inputs[head + n_c + n + i] for i in keep_xs])
+    if not keep_xs and length is not None and not new_inputs[head:]:
+        pass        # a scan of static length with nothing left to read still runs its (pure) body: kept as is
+    outs = s.record(scan_p, tuple(new_inputs), dict(body=new_body, length=length, reverse=p["reverse"],
+                                                    n_consts=len(keep_consts), n_carries=len(live),
+                                                    unroll=p["unroll"]),
+                    tuple(eqn.outputs[j] for j in kept_outputs))
+    return _spread(eqn.outputs, kept_outputs, outs)
 
 
 scan_p = Primitive(
