@@ -53,6 +53,8 @@ VIEW_TAGS = frozenset({"broadcast", "transpose", "reshape", "slice", "pad", "con
                        "full"})
 REDUCE_TAGS = frozenset({"reduce_sum", "reduce_max", "reduce_min"})
 CALL_TAGS = frozenset({"matmul", "solve", "argmax", "scatter", "scatter_add", "lane_scan", "lane_function"})
+# Control flow: structured statements whose sub-programs are written as nested code in the same kernel.
+CONTROL_TAGS = frozenset({"cond", "while", "scan"})
 # Calls whose inputs must be arrays (BLAS/LAPACK); the other calls read their inputs element by element.
 ARRAY_INPUT_TAGS = frozenset({"matmul", "solve"})
 
@@ -130,6 +132,13 @@ class Group:
 
 
 @dataclass(eq=False)
+class Control:
+    """A cond, while or scan: a structured statement whose sub-programs are written inside it."""
+    index: int
+    eqn: Equation
+
+
+@dataclass(eq=False)
 class Call:
     """A matmul, solve, cumsum, argmax, scatter or scatter_add: code of its own, writing one array."""
     index: int
@@ -146,6 +155,10 @@ def tag_of(prim) -> str:
             f"{prim.name}_p (a scalar template like \"np.sin({{0}})\" or a structural tag)")
     if prim.kind == "elementwise":
         return "elementwise"
+    if prim.kind == "control":
+        if emitter not in CONTROL_TAGS:
+            raise UnsupportedPrimitiveError(f"control-flow primitive '{prim.name}' has an unknown emitter {emitter!r}")
+        return emitter
     if isinstance(emitter, LaneScan):
         return "lane_scan"
     if isinstance(emitter, LaneFunction):
@@ -173,6 +186,9 @@ class Planner:
 
     def run(self):
         for eqn in schedule(self.program):
+            if eqn.prim.kind == "control":
+                self.add_control(eqn)
+                continue
             if eqn.prim.multiple_results:
                 raise UnsupportedPrimitiveError(f"primitive '{eqn.prim.name}' has multiple results; the Numba "
                                                 "backend has no emitter for it")
@@ -282,6 +298,16 @@ class Planner:
         self.add_member(("copy", var), var.type.shape, self.views[var].inputs, None)
         self.after(var)
 
+    def add_control(self, eqn):
+        """Every input as an array (or scalar): the statement reads them whole, its sub-programs by name."""
+        for a in eqn.inputs:
+            if type(a) is Var:
+                self.require_array(a)
+        step = Control(len(self.steps), eqn)
+        self.steps.append(step)
+        for v in eqn.outputs:
+            self.ready[v] = step.index
+
     def add_call(self, eqn, tag):
         for a in eqn.inputs:
             if type(a) is Literal:
@@ -318,7 +344,8 @@ def schedule(program: Program) -> list:
         waiting[i] = len(deps)
         for d in deps:
             users[d].append(i)
-    early = lambda eqn: eqn.prim.multiple_results is False and tag_of(eqn.prim) in (CALL_TAGS | VIEW_TAGS)
+    early = lambda eqn: tag_of(eqn.prim) in (CALL_TAGS | VIEW_TAGS | CONTROL_TAGS) if (
+        eqn.prim.kind == "control" or not eqn.prim.multiple_results) else False
     ready = [(0 if early(e) else 1, i) for i, e in enumerate(program.equations) if waiting[i] == 0]
     heapq.heapify(ready)
     order = []
@@ -377,27 +404,36 @@ def cast_expr(expr: str, dtype) -> str:
 
 
 class Writer:
-    """Writes the kernel source for a plan."""
+    """Writes the kernel source for a plan.
 
-    def __init__(self, plan: Planner, parallel: bool, vector_math: bool):
+    A sub-program of a control-flow statement (a loop body, a branch) is written by a child Writer: its names
+    carry a prefix of their own (`vb2_3`), its lines are indented under the statement, and it shares the
+    kernel's constants, `dims` and vecmath imports with its root."""
+
+    def __init__(self, plan: Planner, parallel: bool, vector_math: bool, root=None, prefix: str = "",
+                 base: int = 0):
         self.plan = plan
         self.parallel = parallel
         self.vector_math = vector_math
-        self.vector_functions = set()   # fgrad.backend.vecmath functions the kernel calls
-        self.in_loop = False            # vecmath only pays inside loops (LLVM vectorises them)
+        self.root = root or self
+        self.prefix = prefix
+        self.base = base                # extra indentation of every line (a sub-program's)
+        self.children = 0               # sub-programs written so far (their prefixes)
+        self.vector_functions = set() if root is None else root.vector_functions
+        self.in_loop = base > 0         # vecmath only pays inside loops (LLVM vectorises them)
         self.reduction_sink = None      # reduction -> buffer element the body stores its value to
         self.uses_prange = False
         self.number = {}
         for v in plan.program.inputs:
-            self.number[v] = len(self.number)
+            self.number[v] = f"{prefix}{len(self.number)}"
         for eqn in plan.program.equations:
             for v in eqn.outputs:
-                self.number[v] = len(self.number)
-        self.constants = []          # arrays passed as arguments k0, k1, ...
-        self.constant_names = {}     # id(Literal value) -> name
+                self.number[v] = f"{prefix}{len(self.number)}"
+        self.constants = [] if root is None else root.constants          # arrays passed as arguments k0, k1, ...
+        self.constant_names = {} if root is None else root.constant_names   # id(Literal value) -> name
         self.sizes = {}              # key -> name "nJ"
         self.size_lines = []
-        self.dims = []
+        self.dims = [] if root is None else root.dims
         self.axes = equal_axes(plan.program)
         self.lines = []
         self.current = None          # the step being written (loads from later-stored arrays are views)
@@ -424,7 +460,7 @@ class Writer:
         key = self.axes.find(("dim", atom if type(atom) is Var else id(atom), axis))
         name = self.sizes.get(key)
         if name is None:
-            name = self.sizes[key] = f"n{len(self.sizes)}"
+            name = self.sizes[key] = f"n{self.prefix}{len(self.sizes)}"
             source = self.axes.input_axis.get(key)
             if type(atom) is Literal:
                 self.size_lines.append(f"{name} = {self.constant(atom)}.shape[{axis}]")
@@ -441,7 +477,7 @@ class Writer:
             return "0"
         name = self.sizes.get(key)
         if name is None:
-            name = self.sizes[key] = f"n{len(self.sizes)}"
+            name = self.sizes[key] = f"n{self.prefix}{len(self.sizes)}"
             self.size_lines.append(f"{name} = dims[{len(self.dims)}]")
             self.dims.append(int(value))
         return name
@@ -454,7 +490,7 @@ class Writer:
         return f"{self.array(v)} = np.empty({self.shape_tuple(v)}, np.{v.type.dtype.name})"
 
     def emit(self, depth: int, line: str):
-        self.lines.append("    " * depth + line)
+        self.lines.append("    " * (depth + self.base) + line)
 
     # -- reading elements ----------------------------------------------------------------------------
     def stored(self, v) -> bool:
@@ -587,18 +623,23 @@ class Writer:
         return format_scalar(eqn.params["value"], eqn.params["dtype"])
 
     # -- the kernel ----------------------------------------------------------------------------------
-    def write(self) -> LoweredKernel:
-        program = self.plan.program
+    def write_steps(self):
         for step in self.plan.steps:
             self.current = step.index
             self.views_read = []
             start = len(self.lines)
             if type(step) is Group:
                 self.write_group(step)
+            elif type(step) is Control:
+                self.write_control(step)
             else:
                 self.write_call(step)
             self.note_views(start)
         self.current = len(self.plan.steps)
+
+    def write(self) -> LoweredKernel:
+        program = self.plan.program
+        self.write_steps()
         returned, outputs = [], []
         for v in program.outputs:
             if type(v) is Literal:
@@ -641,7 +682,8 @@ class Writer:
                                                for m in getattr(self.plan.steps[self.current], "members", ())):
                 seen.add(id(eqn))
                 how = "indexed" if eqn.prim.numba in VIEW_TAGS else "recomputed"
-                notes.append((self.number[eqn.outputs[0]], f"    # {self.describe(eqn)} ({how})"))
+                number = str(self.number[eqn.outputs[0]])
+                notes.append(((len(number), number), "    " * (1 + self.base) + f"# {self.describe(eqn)} ({how})"))
         self.lines[end:end] = [text for _, text in sorted(notes)]
 
     def describe(self, eqn) -> str:
@@ -1032,6 +1074,144 @@ class Writer:
 
     def call_scatter_add(self, eqn):
         self.call_scatter(eqn, accumulate=True)
+
+
+    # -- control flow ------------------------------------------------------------------------------------
+    def value_of(self, atom) -> str:
+        """An expression for a whole value: a scalar, an array name, a literal or a constant."""
+        if type(atom) is Literal:
+            return format_scalar(atom.value, atom.type.dtype) if atom.type.ndim == 0 else self.constant(atom)
+        return self.scalar(atom) if atom.type.ndim == 0 else self.array(atom)
+
+    def owned(self, atom) -> str:
+        """`value_of(atom)`, copied if it is an array: a loop carry must never be the caller's array (a loop
+        that runs zero times would hand it back) nor share a buffer with another output."""
+        text = self.value_of(atom)
+        return f"{text}.copy()" if atom.type.ndim > 0 else text
+
+    def sub_program(self, program: Program, in_exprs, depth: int) -> list:
+        """Write `program` at indentation `depth` on the values `in_exprs`; return its outputs' expressions."""
+        self.root.children += 1
+        prefix = f"{self.prefix}b{self.root.children}_"
+        child = Writer(Planner(program).run(), False, self.vector_math, root=self.root, prefix=prefix,
+                       base=depth - 1 + self.base)
+        for v, expr in zip(program.inputs, in_exprs):
+            self.emit(depth, f"{child.value_of(v)} = {expr}")
+        child.write_steps()
+        self.lines += ["    " * (depth + self.base) + line for line in child.size_lines] + child.lines
+        outs = []
+        for v in program.outputs:
+            text = child.value_of(v)
+            # A branch or body that returns one of its inputs (or a constant) as an array returns a copy.
+            if type(v) is Literal or (v.type.ndim > 0 and v in program.inputs):
+                text = child.owned(v)
+            outs.append(text)
+        return outs
+
+    def static_shape(self, key, shape) -> list:
+        """Names for a static shape (sizes passed in `dims`, 0 written as is)."""
+        return [self.offset((key, k), d) if d else "0" for k, d in enumerate(shape)]
+
+    def write_control(self, step: Control):
+        eqn = step.eqn
+        self.emit(1, "# " + self.describe(eqn))
+        getattr(self, "control_" + tag_of(eqn.prim))(eqn)
+
+    def control_cond(self, eqn):
+        index, operands = eqn.inputs[0], eqn.inputs[1:]
+        branches = eqn.params["branches"]
+        outs = [self.value_of(v) for v in eqn.outputs]
+        chosen = f"c{self.number[eqn.outputs[0]]}" if eqn.outputs else f"c{self.prefix}x"
+        self.emit(1, f"{chosen} = {self.value_of(index)}")
+        for k, branch in enumerate(branches):
+            if len(branches) == 1:
+                self.emit(1, "if True:")
+            elif k == 0:
+                self.emit(1, f"if {chosen} <= 0:")
+            elif k == len(branches) - 1:
+                self.emit(1, "else:")
+            else:
+                self.emit(1, f"elif {chosen} == {k}:")
+            results = self.sub_program(branch, [self.value_of(a) for a in operands], 2)
+            for out, value in zip(outs, results):
+                self.emit(2, f"{out} = {value}")
+
+    def control_while(self, eqn):
+        p = eqn.params
+        cond, body, n_cc, n_bc, record = p["cond"], p["body"], p["n_cond_consts"], p["n_body_consts"], p["record"]
+        inputs = eqn.inputs
+        cond_consts = [self.value_of(a) for a in inputs[:n_cc]]
+        body_consts = [self.value_of(a) for a in inputs[n_cc:n_cc + n_bc]]
+        init = inputs[n_cc + n_bc:]
+        n = len(init)
+        carries = [self.value_of(v) for v in eqn.outputs[:n]]
+        for name, a in zip(carries, init):
+            self.emit(1, f"{name} = {self.owned(a)}")
+        y_types = body.out_types[n:]
+        tapes, count, capacity = [], None, None
+        if record:
+            count = self.scalar(eqn.outputs[n])
+            capacity = f"cap{self.number[eqn.outputs[n]]}"
+            tapes = [self.array(v) for v in eqn.outputs[n + 1:]]
+            self.emit(1, f"{count} = 0")
+            self.emit(1, f"{capacity} = 16")
+            for tape, t in zip(tapes, y_types):
+                dims = [capacity] + self.static_shape(("tape", tape), t.shape)
+                self.emit(1, f"{tape} = np.empty(({', '.join(dims)},), np.{t.dtype.name})")
+        self.emit(1, "while True:")
+        (going,) = self.sub_program(cond, cond_consts + carries, 2)
+        self.emit(2, f"if not {going}:")
+        self.emit(3, "break")
+        results = self.sub_program(body, body_consts + carries, 2)
+        if record:
+            # The tape doubles when full: amortised O(1) per iteration, one copy of what was recorded so far.
+            self.emit(2, f"if {count} == {capacity}:")
+            for tape, t in zip(tapes, y_types):
+                grown = f"{tape}_grown"
+                dims = [f"2 * {capacity}"] + self.static_shape(("tape", tape), t.shape)
+                self.emit(3, f"{grown} = np.empty(({', '.join(dims)},), np.{t.dtype.name})")
+                self.emit(3, f"{grown}[:{capacity}] = {tape}")
+                self.emit(3, f"{tape} = {grown}")
+            self.emit(3, f"{capacity} = 2 * {capacity}")
+            for tape, value in zip(tapes, results[n:]):
+                self.emit(2, f"{tape}[{count}] = {value}")
+            self.emit(2, f"{count} += 1")
+        for name, value in zip(carries, results[:n]):
+            self.emit(2, f"{name} = {value}")
+        for tape in tapes:
+            self.emit(1, f"{tape} = {tape}[:{count}]")
+
+    def control_scan(self, eqn):
+        p = eqn.params
+        body, length, reverse, n_c, n = p["body"], p["length"], p["reverse"], p["n_consts"], p["n_carries"]
+        head = 1 if length is None else 0
+        inputs = eqn.inputs
+        consts = [self.value_of(a) for a in inputs[head:head + n_c]]
+        init = inputs[head + n_c:head + n_c + n]
+        xs = inputs[head + n_c + n:]
+        carries = [self.value_of(v) for v in eqn.outputs[:n]]
+        for name, a in zip(carries, init):
+            self.emit(1, f"{name} = {self.owned(a)}")
+        steps = f"steps{self.number[eqn.outputs[0]] if eqn.outputs else self.prefix}"
+        if length is None:
+            self.emit(1, f"{steps} = {self.value_of(inputs[0])}")
+        elif xs and type(xs[0]) is Var:
+            self.emit(1, f"{steps} = {self.value_of(xs[0])}.shape[0]")
+        else:
+            self.emit(1, f"{steps} = {self.offset(('scan', steps), length) if length else '0'}")
+        ys = [self.array(v) for v in eqn.outputs[n:]]
+        for y, v in zip(ys, eqn.outputs[n:]):
+            dims = [steps] + self.static_shape(("ys", y), v.type.shape[1:])
+            self.emit(1, f"{y} = np.empty(({', '.join(dims)},), np.{v.type.dtype.name})")
+        k = f"k{self.number[eqn.outputs[0]] if eqn.outputs else self.prefix}"
+        span = f"range({steps} - 1, -1, -1)" if reverse else f"range({steps})"
+        self.emit(1, f"for {k} in {span}:")
+        slices = [f"{self.value_of(x)}[{k}]" for x in xs]
+        results = self.sub_program(body, consts + carries + slices, 2)
+        for name, value in zip(carries, results[:n]):
+            self.emit(2, f"{name} = {value}")
+        for y, value in zip(ys, results[n:]):
+            self.emit(2, f"{y}[{k}] = {value}")
 
 
 class AxisClasses:
