@@ -256,7 +256,14 @@ class Planner:
                 self.after(a)                 # stored by its own group, read by index here
         if red_axes is not None:
             chosen.red_axes = red_axes
-        chosen.members.append(member)
+        if member[0] == "copy":
+            # A copy is asked for late (by an output, a BLAS call) and can land in a group whose earlier
+            # members already read the view as the loop scalar it defines. Everything a copy reads exists
+            # before its group starts (`lowest` above), so it goes first: the body computes it before
+            # any member that uses it.
+            chosen.members.insert(0, member)
+        else:
+            chosen.members.append(member)
         if member[0] == "copy":
             self.member_of[member[1]] = chosen
             self.defining[member[1]] = self.views[member[1]]
@@ -602,6 +609,7 @@ class Writer:
             self.note_views(start)
         self.current = len(self.plan.steps)
         returned, outputs = [], []
+        held = set(program.inputs)      # arrays the caller holds already: its arguments, earlier results
         for v in program.outputs:
             if type(v) is Literal:
                 outputs.append(("literal", v.value))
@@ -609,10 +617,13 @@ class Writer:
             outputs.append(("kernel", len(returned)))
             if v.type.ndim == 0:
                 returned.append(self.scalar(v))
-            elif v in program.inputs:
+            elif v in held:
+                # Every result is an array the caller owns alone: never an argument, never one buffer
+                # twice (an output repeated after CSE, two equal gradients). Only these pay for a copy.
                 returned.append(f"{self.array(v)}.copy()")
             else:
                 returned.append(self.array(v))
+                held.add(v)
         params = [self.scalar(v) if v.type.ndim == 0 else self.array(v) for v in program.inputs]
         params += [f"k{j}" for j in range(len(self.constants))]
         if self.dims:
