@@ -48,6 +48,9 @@ VECTOR_MATH = {"exp": "vexp", "expm1": "vexpm1", "log": "vlog", "log1p": "vlog1p
 EXPENSIVE = frozenset({"exp", "log", "log1p", "expm1", "sin", "cos", "tan", "tanh", "logistic", "pow", "sqrt"})
 BLOCK = 4096          # elements per block of a 1-D full reduction (the unit of work of a prange)
 LANES = 8             # independent accumulators that reduce a block
+# Python allows 20 statically nested blocks. A nest of more loops than this (arrays of high rank) becomes one
+# loop over the flat position whose digits are the indices; the few blocks left cover what nests inside.
+NESTED_LOOPS = 16
 
 VIEW_TAGS = frozenset({"broadcast", "transpose", "reshape", "slice", "pad", "concatenate", "gather", "iota",
                        "full"})
@@ -456,6 +459,32 @@ class Writer:
     def emit(self, depth: int, line: str):
         self.lines.append("    " * depth + line)
 
+    def loops(self, depth: int, names, extents, parallel=False, flat=None) -> int:
+        """Loops over index `names` (outermost first) in `extents`; the outermost a prange when `parallel`.
+        Returns the depth of the body. `flat` (by default: more than NESTED_LOOPS loops) writes one loop
+        over the product of the extents instead, its position split into the indices by div/mod (C
+        order, so a prange over it still writes disjoint elements)."""
+        if flat is None:
+            flat = len(names) > NESTED_LOOPS
+        head = "prange" if parallel else "range"
+        self.uses_prange |= parallel and bool(names)
+        if not flat or len(names) < 2:
+            for pos, (name, extent) in enumerate(zip(names, extents)):
+                self.emit(depth, f"for {name} in {head if pos == 0 else 'range'}({extent}):")
+                depth += 1
+            return depth
+        # Each quotient gets a name of its own: Numba refuses a prange whose index is reassigned, even
+        # through a copy.
+        position = rest = f"f{names[0]}"
+        self.emit(depth, f"for {position} in {head}({' * '.join(extents)}):")
+        depth += 1
+        for k in range(len(names) - 1, 0, -1):
+            self.emit(depth, f"{names[k]} = {rest} % {extents[k]}")
+            self.emit(depth, f"{position}_{k} = {rest} // {extents[k]}")
+            rest = f"{position}_{k}"
+        self.emit(depth, f"{names[0]} = {rest}")
+        return depth
+
     # -- reading elements ----------------------------------------------------------------------------
     def stored(self, v) -> bool:
         """Is `v` readable from its array (or scalar) at the step being written?"""
@@ -700,18 +729,14 @@ class Writer:
         if full:
             self.write_full_reduction(group, reductions, idx, order, extents, parallel)
             return
-        depth = 1
-        for pos, k in enumerate(order):
-            if pos == len(kept):
-                for eqn in reductions:
-                    self.emit(depth, f"r{self.number[eqn.outputs[0]]} = {reduce_init(eqn)}")
-            loop = "prange" if (parallel and pos == 0) else "range"
-            self.uses_prange |= loop == "prange"
-            self.emit(depth, f"for {idx[k]} in {loop}({extents[k]}):")
-            depth += 1
+        flat = rank > NESTED_LOOPS
+        kept_depth = self.loops(1, [idx[k] for k in kept], [extents[k] for k in kept], parallel, flat)
+        for eqn in reductions:
+            self.emit(kept_depth, f"r{self.number[eqn.outputs[0]]} = {reduce_init(eqn)}")
+        depth = self.loops(kept_depth, [idx[k] for k in red_axes], [extents[k] for k in red_axes], flat=flat)
         self.write_body(group, idx, depth)
         if reductions:
-            depth = 1 + len(kept)
+            depth = kept_depth
             kept_idx = ", ".join(idx[k] for k in kept)
             for eqn in reductions:
                 out = eqn.outputs[0]
@@ -725,10 +750,7 @@ class Writer:
         elif not parallel:
             for eqn, acc in zip(reductions, accs):
                 self.emit(1, f"{acc} = {reduce_init(eqn)}")
-            depth = 1
-            for k in order:
-                self.emit(depth, f"for {idx[k]} in range({extents[k]}):")
-                depth += 1
+            depth = self.loops(1, [idx[k] for k in order], [extents[k] for k in order])
             self.write_body(group, idx, depth)
         else:
             # Per-block partial results in prange, combined serially: no shared accumulator.
@@ -742,10 +764,7 @@ class Writer:
             for eqn, acc in zip(reductions, accs):
                 self.emit(2, f"{acc} = {reduce_init(eqn)}")
             self.emit(2, f"{idx[first]} = b{gid}")
-            depth = 2
-            for k in order[1:]:
-                self.emit(depth, f"for {idx[k]} in range({extents[k]}):")
-                depth += 1
+            depth = self.loops(2, [idx[k] for k in order[1:]], [extents[k] for k in order[1:]])
             self.write_body(group, idx, depth)
             for eqn, acc in zip(reductions, accs):
                 self.emit(2, f"p{self.number[eqn.outputs[0]]}[b{gid}] = {acc}")
@@ -863,11 +882,8 @@ class Writer:
         self.emit(1, "# " + self.describe(eqn))
         getattr(self, "call_" + eqn.prim.numba)(eqn)
 
-    def batch_loops(self, v, nbatch: int, depth: int, loop="range") -> int:
-        for k in range(nbatch):
-            self.emit(depth, f"for i{k} in {loop}({self.size(v, k)}):")
-            depth += 1
-        return depth
+    def batch_loops(self, v, nbatch: int, depth: int) -> int:
+        return self.loops(depth, [f"i{k}" for k in range(nbatch)], [self.size(v, k) for k in range(nbatch)])
 
     def call_matmul(self, eqn):
         a, b = eqn.inputs
@@ -938,16 +954,8 @@ class Writer:
 
     def kept_loops(self, v, skip: int, depth: int) -> int:
         """Loops over every axis of `v` but `skip`; the first is a prange in the parallel kernel."""
-        first = True
-        for k in range(v.type.ndim):
-            if k == skip:
-                continue
-            loop = "prange" if (self.parallel and first) else "range"
-            self.uses_prange |= loop == "prange"
-            self.emit(depth, f"for i{k} in {loop}({self.size(v, k)}):")
-            depth += 1
-            first = False
-        return depth
+        axes = [k for k in range(v.type.ndim) if k != skip]
+        return self.loops(depth, [f"i{k}" for k in axes], [self.size(v, k) for k in axes], self.parallel)
 
     def call_cumsum(self, eqn):
         x = eqn.inputs[0]
@@ -999,19 +1007,11 @@ class Writer:
         target = self.array(out)
         idx = [f"i{k}" for k in range(x.type.ndim)]
         self.emit(1, self.alloc(out))
-        depth = 1
-        for k in range(x.type.ndim):
-            loop = "prange" if (self.parallel and k == 0) else "range"
-            self.uses_prange |= loop == "prange"
-            self.emit(depth, f"for i{k} in {loop}({self.size(x, k)}):")
-            depth += 1
+        depth = self.loops(1, idx, [self.size(x, k) for k in range(x.type.ndim)], self.parallel)
         self.emit(depth, f"{target}[{', '.join(idx)}] = {self.load(x, idx)}")
         # Updates in C order, serially: the last write wins, duplicates accumulate (never a prange).
         uidx = [f"j{k}" for k in range(updates.type.ndim)]
-        depth = 1
-        for k in range(updates.type.ndim):
-            self.emit(depth, f"for j{k} in range({self.size(updates, k)}):")
-            depth += 1
+        depth = self.loops(1, uidx, [self.size(updates, k) for k in range(updates.type.ndim)])
         m = indices.type.ndim
         position = self.load(indices, uidx[axis:axis + m])
         where = subscript(uidx[:axis] + [position] + uidx[axis + m:])
