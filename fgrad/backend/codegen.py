@@ -24,6 +24,12 @@ The only size facts the text depends on are which broadcast axes have size 1 and
 
 With `parallel=True` the outer loop of each nest is a `prange` when its iterations write disjoint
 elements; a full reduction then sums per-block partials serially afterwards (never a shared `+=`).
+A nest of more than NESTED_LOOPS loops (arrays of high rank; Python allows 20 nested blocks) is one loop
+over the flat position instead, its indices computed by div/mod: every rank numpy allows compiles, and
+the common ranks keep their plain loops.
+
+Every array the kernel returns belongs to the caller alone: an output that is an input, or that repeats
+an earlier output, is returned as a copy (only those pay for one).
 """
 from __future__ import annotations
 
@@ -75,7 +81,8 @@ class LoweredKernel:
     """The source of one kernel and how to call it.
 
     The kernel takes the program's inputs (0-d inputs as scalars), then `constants`, then `dims` (when
-    `dims` is not None) and returns a tuple with one entry per `outputs` item of kind "kernel".
+    `dims` is not None) and returns a tuple with one entry per `outputs` item of kind "kernel": 0-d
+    outputs as scalars, others as arrays that alias no argument and no other entry.
     `outputs[i]` is ("kernel", position in that tuple) or ("literal", value).
     """
     source: str
