@@ -38,9 +38,9 @@ import fgrad.numpy as fnp
 from fgrad import ops as fops
 from fgrad.backend.numpy_exec import evaluate
 
-# Tolerances of a leaf against the reference, relative to the leaf's largest finite magnitude (at least
-# 1): float32 chains through vectorised exp/sin/... and float64 accumulators differ from numpy's by a few
-# ulps per step.
+# Tolerances against the reference, relative to a leaf's largest finite magnitude (at least 1), by the
+# least precise float dtype of the program (a float64 result can hold float32 sums): float32 chains
+# through vectorised exp/sin/... and float64 accumulators differ from numpy's by a few ulps per step.
 RTOL = {np.dtype(np.float32): 2e-4, np.dtype(np.float64): 1e-9}
 # JAX evaluates float32 transcendental functions with its own approximations.
 JAX_RTOL = {np.dtype(np.float32): 1e-3, np.dtype(np.float64): 1e-8}
@@ -166,6 +166,11 @@ BINARY = [
 ]
 
 
+# How often a step is of each kind (a kind that does not apply to the drawn operand becomes unary).
+STEP_KINDS = {"unary": 2.0, "binary": 2.0, "literal": 1.0, "constant": 1.0, "reduce": 1.5, "structural": 3.0,
+              "matmul": 0.8}
+
+
 @dataclass
 class Node:
     shape: tuple            # axis expressions
@@ -206,6 +211,11 @@ class Recipe:
         return recipe
 
     @property
+    def precision(self) -> np.dtype:
+        """The least precise float dtype of the program."""
+        return min((n.dtype for n in self.nodes), key=lambda d: d.itemsize)
+
+    @property
     def nodes(self) -> list:
         return self.inputs + [s.node for s in self.steps]
 
@@ -214,8 +224,8 @@ class Recipe:
         i = int(rng.integers(len(nodes))) if rng.random() < 0.4 else len(nodes) - 1 - int(rng.integers(
             min(3, len(nodes))))
         x = nodes[i]
-        kind = rng.choice(["unary", "binary", "binary", "literal", "constant", "reduce", "structural",
-                           "structural", "matmul"])
+        kinds, weights = zip(*STEP_KINDS.items())
+        kind = rng.choice(kinds, p=np.array(weights) / sum(weights))
         maker = getattr(self, "step_" + str(kind))
         step = maker(rng, i, x)
         if step is None:
@@ -532,7 +542,7 @@ class Checker:
             with np.errstate(all="ignore"):
                 got = fgrad.tree_util.tree_leaves(run(*leaves))
             mode = "parallel jit" if parallel else "jit"
-            self.compare_leaves(recipe, dims, mode, got, want, RTOL)
+            self.compare_leaves(recipe, dims, mode, got, want, RTOL[recipe.precision])
             self.check_ownership(recipe, dims, mode, got, leaves)
         if self.jax is not None and not recipe.special:
             self.check_jax(recipe, dims, leaves, want)
@@ -547,7 +557,7 @@ class Checker:
             else:
                 self.report(recipe, dims, f"jit returned where eager raised {exc!r}")
 
-    def compare_leaves(self, recipe, dims, mode, got, want, rtols, check_dtype=True):
+    def compare_leaves(self, recipe, dims, mode, got, want, rtol, check_dtype=True):
         if len(got) != len(want):
             self.report(recipe, dims, f"{mode}: {len(got)} results, reference {len(want)}")
             return
@@ -556,7 +566,7 @@ class Checker:
             if check_dtype and np.asarray(g).dtype != w.dtype:
                 self.report(recipe, dims, f"{mode}: result {k} has dtype {np.asarray(g).dtype}, reference {w.dtype}")
                 continue
-            problem = compare(g, w, rtols.get(w.dtype, 0.0))
+            problem = compare(g, w, rtol)
             if problem:
                 self.report(recipe, dims, f"{mode}: result {k} {problem}")
 
@@ -577,7 +587,7 @@ class Checker:
         combined = combined_function(recipe, self.jax_namespace, dims, jax.grad, jax.jvp, jax.value_and_grad)
         with np.errstate(all="ignore"):
             got = [np.asarray(x) for x in jax.tree_util.tree_leaves(combined(*leaves))]
-        self.compare_leaves(recipe, dims, "JAX", got, want, JAX_RTOL, check_dtype=False)
+        self.compare_leaves(recipe, dims, "JAX", got, want, JAX_RTOL[recipe.precision], check_dtype=False)
 
 
 def main(argv):

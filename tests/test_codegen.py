@@ -175,6 +175,18 @@ def check_kernel_source(source: str):
     assert not arguments & set(plain), f"an argument is returned: {ast.unparse(kernel.body[-1])}"
 
 
+def test_repeated_results_get_arrays_of_their_own():
+    # A result the loop computes is stored to a second array in the same pass; an argument returned, or a
+    # call's result returned twice, is copied.
+    source = fgrad.jit(lambda x: (x, x * 2, x * 2, x)).lower(np.ones(3)).source
+    assert "        a2[i0] = v2\n        a2_1[i0] = v2\n" in source
+    assert source.rstrip().endswith("return (a0.copy(), a2, a2_1, a0.copy())")
+    source = fgrad.jit(lambda x: (fnp.sum(x, axis=0), fnp.sum(x, axis=0))).lower(np.ones((2, 3))).source
+    assert "a1[i1] = r1\n        a1_1[i1] = r1\n" in source
+    source = fgrad.jit(lambda x: (x @ x, x @ x)).lower(np.ones((3, 3))).source
+    assert source.rstrip().endswith("return (a1, a1.copy())")
+
+
 # The programs of issue 17: a broadcast constant used by a group before the copy an output asks for.
 ISSUE_17_PROGRAMS = [
     ("linear_term", fgrad.value_and_grad(lambda w: fnp.sum(w * 2.0)), (np.ones(3),)),
