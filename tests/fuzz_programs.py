@@ -15,7 +15,7 @@ their JVP, then compares, leaf by leaf:
 
 - the reference executor (fgrad.backend.numpy_exec.evaluate of the traced program),
 - `fgrad.jit(combined, parallel=False)` and `fgrad.jit(combined, parallel=True)`,
-- JAX (x64, eager) where installed, for programs without special input values;
+- JAX (x64, jitted) where installed, for programs without special input values;
 
 and checks that every jitted result is an array of its own (never an argument, never another result).
 One kernel per program and mode covers values, gradients and JVPs, which keeps compilation (the cost of
@@ -585,6 +585,8 @@ class Checker:
     def check_jax(self, recipe, dims, leaves, want):
         jax = self.jax
         combined = combined_function(recipe, self.jax_namespace, dims, jax.grad, jax.jvp, jax.value_and_grad)
+        # One XLA compile per program instead of one per primitive and shape (eager JAX): 5x less time.
+        combined = jax.jit(combined)
         with np.errstate(all="ignore"):
             got = [np.asarray(x) for x in jax.tree_util.tree_leaves(combined(*leaves))]
         self.compare_leaves(recipe, dims, "JAX", got, want, JAX_RTOL[recipe.precision], check_dtype=False)
