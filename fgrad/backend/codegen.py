@@ -24,11 +24,18 @@ The only size facts the text depends on are which broadcast axes have size 1 and
 
 With `parallel=True` the outer loop of each nest is a `prange` when its iterations write disjoint
 elements; a full reduction then sums per-block partials serially afterwards (never a shared `+=`).
+A nest of more than NESTED_LOOPS loops (arrays of high rank; Python allows 20 nested blocks) is one loop
+over the flat position instead, its indices computed by div/mod: every rank numpy allows compiles, and
+the common ranks keep their plain loops.
+
+Every array the kernel returns belongs to the caller alone: an output that is an input, or that repeats
+an earlier output, is returned as a copy (only those pay for one).
 """
 from __future__ import annotations
 
 import heapq
 import re
+from collections import Counter
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -45,6 +52,9 @@ ENTRY = "kernel"
 RECOMPUTE_LIMIT = 16
 BLOCK = 4096          # elements per block of a 1-D full reduction (the unit of work of a prange)
 LANES = 8             # independent accumulators that reduce a block
+# Python allows 20 statically nested blocks. A nest of more loops than this (arrays of high rank) becomes one
+# loop over the flat position whose digits are the indices; the few blocks left cover what nests inside.
+NESTED_LOOPS = 16
 
 # The index arithmetic (`view_<tag>`), folds and calls (`call_<tag>`) this module writes; a primitive's kind
 # says which family its `numba` tag belongs to. Lane scans and lane functions (fgrad.ops.base) are calls
@@ -74,7 +84,8 @@ class LoweredKernel:
     """The source of one kernel and how to call it.
 
     The kernel takes the program's inputs (0-d inputs as scalars), then `constants`, then `dims` (when
-    `dims` is not None) and returns a tuple with one entry per `outputs` item of kind "kernel".
+    `dims` is not None) and returns a tuple with one entry per `outputs` item of kind "kernel": 0-d
+    outputs as scalars, others as arrays that alias no argument and no other entry.
     `outputs[i]` is ("kernel", position in that tuple) or ("literal", value).
     """
     source: str
@@ -279,7 +290,14 @@ class Planner:
                 self.after(a)                 # stored by its own group, read by index here
         if red_axes is not None:
             chosen.red_axes = red_axes
-        chosen.members.append(member)
+        if member[0] == "copy":
+            # A copy is asked for late (by an output, a BLAS call) and can land in a group whose earlier
+            # members already read the view as the loop scalar it defines. Everything a copy reads exists
+            # before its group starts (`lowest` above), so it goes first: the body computes it before
+            # any member that uses it.
+            chosen.members.insert(0, member)
+        else:
+            chosen.members.append(member)
         if member[0] == "copy":
             self.member_of[member[1]] = chosen
             self.defining[member[1]] = self.views[member[1]]
@@ -438,6 +456,14 @@ class Writer:
         self.lines = []
         self.current = None          # the step being written (loads from later-stored arrays are views)
         self.views_read = []         # view equations read by the step being written, for its comment
+        # An array output returned more than once (a result repeated after CSE, equal gradients) gets an
+        # array per extra return, stored in the same pass as its own when a loop computes it: the caller
+        # owns each. Measured with Numba 0.68: a second store in the loop costs a fifth of `.copy()`.
+        program = plan.program
+        repeats = Counter(v for v in program.outputs if type(v) is Var and v.type.ndim > 0
+                          and v not in set(program.inputs))
+        self.extra_arrays = {v: [f"{self.array(v)}_{k}" for k in range(1, n)] for v, n in repeats.items() if n > 1}
+        self.stored_twice = set()    # outputs whose extra arrays a loop filled
 
     # -- names -----------------------------------------------------------------------------------------
     def scalar(self, v) -> str:
@@ -486,11 +512,44 @@ class Writer:
         names = [self.size(v, k) for k in range(v.type.ndim)]
         return "(" + ", ".join(names) + ("," if len(names) == 1 else "") + ")"
 
-    def alloc(self, v) -> str:
-        return f"{self.array(v)} = np.empty({self.shape_tuple(v)}, np.{v.type.dtype.name})"
+    def alloc(self, v, name=None) -> str:
+        return f"{name or self.array(v)} = np.empty({self.shape_tuple(v)}, np.{v.type.dtype.name})"
+
+    def targets(self, v) -> list:
+        """The arrays a loop stores `v` to: its own and one per extra return (see `extra_arrays`)."""
+        extra = self.extra_arrays.get(v, [])
+        if extra:
+            self.stored_twice.add(v)
+        return [self.array(v)] + extra
 
     def emit(self, depth: int, line: str):
         self.lines.append("    " * (depth + self.base) + line)
+
+    def loops(self, depth: int, names, extents, parallel=False, flat=None) -> int:
+        """Loops over index `names` (outermost first) in `extents`; the outermost a prange when `parallel`.
+        Returns the depth of the body. `flat` (by default: more than NESTED_LOOPS loops) writes one loop
+        over the product of the extents instead, its position split into the indices by div/mod (C
+        order, so a prange over it still writes disjoint elements)."""
+        if flat is None:
+            flat = len(names) > NESTED_LOOPS
+        head = "prange" if parallel else "range"
+        self.uses_prange |= parallel and bool(names)
+        if not flat or len(names) < 2:
+            for pos, (name, extent) in enumerate(zip(names, extents)):
+                self.emit(depth, f"for {name} in {head if pos == 0 else 'range'}({extent}):")
+                depth += 1
+            return depth
+        # Each quotient gets a name of its own: Numba refuses a prange whose index is reassigned, even
+        # through a copy.
+        position = rest = f"f{names[0]}"
+        self.emit(depth, f"for {position} in {head}({' * '.join(extents)}):")
+        depth += 1
+        for k in range(len(names) - 1, 0, -1):
+            self.emit(depth, f"{names[k]} = {rest} % {extents[k]}")
+            self.emit(depth, f"{position}_{k} = {rest} // {extents[k]}")
+            rest = f"{position}_{k}"
+        self.emit(depth, f"{names[0]} = {rest}")
+        return depth
 
     # -- reading elements ----------------------------------------------------------------------------
     def stored(self, v) -> bool:
@@ -641,6 +700,10 @@ class Writer:
         program = self.plan.program
         self.write_steps()
         returned, outputs = [], []
+        # Every result is an array the caller owns alone: never an argument, never one buffer twice. An
+        # output returned again takes its next extra array, or (an argument, a call's result) a copy.
+        held = set(program.inputs)      # arrays the caller holds already: its arguments, earlier results
+        extra = {v: iter(self.extra_arrays[v]) for v in self.stored_twice}
         for v in program.outputs:
             if type(v) is Literal:
                 outputs.append(("literal", v.value))
@@ -648,10 +711,11 @@ class Writer:
             outputs.append(("kernel", len(returned)))
             if v.type.ndim == 0:
                 returned.append(self.scalar(v))
-            elif v in program.inputs:
-                returned.append(f"{self.array(v)}.copy()")
+            elif v in held:
+                returned.append(next(extra[v]) if v in extra else f"{self.array(v)}.copy()")
             else:
                 returned.append(self.array(v))
+                held.add(v)
         params = [self.scalar(v) if v.type.ndim == 0 else self.array(v) for v in program.inputs]
         params += [f"k{j}" for j in range(len(self.constants))]
         if self.dims:
@@ -716,11 +780,13 @@ class Writer:
         stored = [self.member_out(m) for m in group.members
                   if self.member_out(m) in plan.materialize and self.member_out(m).type.ndim > 0]
         for v in stored:
-            self.emit(1, self.alloc(v))
+            for name in self.targets(v):
+                self.emit(1, self.alloc(v, name))
         for eqn in reductions:
             out = eqn.outputs[0]
             if out.type.ndim > 0:
-                self.emit(1, self.alloc(out))
+                for name in self.targets(out):
+                    self.emit(1, self.alloc(out, name))
         extents = [self.size(group.space_var, k) for k in range(rank)]
         if rank == 0:
             self.write_body(group, idx, 1)
@@ -729,23 +795,20 @@ class Writer:
         if full:
             self.write_full_reduction(group, reductions, idx, order, extents, parallel)
             return
-        depth = 1
-        for pos, k in enumerate(order):
-            if pos == len(kept):
-                for eqn in reductions:
-                    self.emit(depth, f"r{self.number[eqn.outputs[0]]} = {reduce_init(eqn)}")
-            loop = "prange" if (parallel and pos == 0) else "range"
-            self.uses_prange |= loop == "prange"
-            self.emit(depth, f"for {idx[k]} in {loop}({extents[k]}):")
-            depth += 1
+        flat = rank > NESTED_LOOPS
+        kept_depth = self.loops(1, [idx[k] for k in kept], [extents[k] for k in kept], parallel, flat)
+        for eqn in reductions:
+            self.emit(kept_depth, f"r{self.number[eqn.outputs[0]]} = {reduce_init(eqn)}")
+        depth = self.loops(kept_depth, [idx[k] for k in red_axes], [extents[k] for k in red_axes], flat=flat)
         self.write_body(group, idx, depth)
         if reductions:
-            depth = 1 + len(kept)
+            depth = kept_depth
             kept_idx = ", ".join(idx[k] for k in kept)
             for eqn in reductions:
                 out = eqn.outputs[0]
                 acc = f"r{self.number[out]}"
-                self.emit(depth, f"{self.array(out)}[{kept_idx}] = {cast_expr(acc, out.type.dtype)}")
+                for name in self.targets(out):
+                    self.emit(depth, f"{name}[{kept_idx}] = {cast_expr(acc, out.type.dtype)}")
 
     def write_full_reduction(self, group, reductions, idx, order, extents, parallel):
         accs = [f"r{self.number[e.outputs[0]]}" for e in reductions]
@@ -754,10 +817,7 @@ class Writer:
         elif not parallel:
             for eqn, acc in zip(reductions, accs):
                 self.emit(1, f"{acc} = {reduce_init(eqn)}")
-            depth = 1
-            for k in order:
-                self.emit(depth, f"for {idx[k]} in range({extents[k]}):")
-                depth += 1
+            depth = self.loops(1, [idx[k] for k in order], [extents[k] for k in order])
             self.write_body(group, idx, depth)
         else:
             # Per-block partial results in prange, combined serially: no shared accumulator.
@@ -771,10 +831,7 @@ class Writer:
             for eqn, acc in zip(reductions, accs):
                 self.emit(2, f"{acc} = {reduce_init(eqn)}")
             self.emit(2, f"{idx[first]} = b{gid}")
-            depth = 2
-            for k in order[1:]:
-                self.emit(depth, f"for {idx[k]} in range({extents[k]}):")
-                depth += 1
+            depth = self.loops(2, [idx[k] for k in order[1:]], [extents[k] for k in order[1:]])
             self.write_body(group, idx, depth)
             for eqn, acc in zip(reductions, accs):
                 self.emit(2, f"p{self.number[eqn.outputs[0]]}[b{gid}] = {acc}")
@@ -876,7 +933,8 @@ class Writer:
                 loaded.add(self.scalar(out))
             if out in plan.materialize:
                 if out.type.ndim > 0:
-                    self.emit(depth, f"{self.array(out)}[{', '.join(idx)}] = {self.scalar(out)}")
+                    for name in self.targets(out):
+                        self.emit(depth, f"{name}[{', '.join(idx)}] = {self.scalar(out)}")
 
     # -- calls -----------------------------------------------------------------------------------------
     def array_arg(self, atom) -> str:
@@ -892,11 +950,8 @@ class Writer:
         self.emit(1, "# " + self.describe(eqn))
         getattr(self, "call_" + tag_of(eqn.prim))(eqn)
 
-    def batch_loops(self, v, nbatch: int, depth: int, loop="range") -> int:
-        for k in range(nbatch):
-            self.emit(depth, f"for i{k} in {loop}({self.size(v, k)}):")
-            depth += 1
-        return depth
+    def batch_loops(self, v, nbatch: int, depth: int) -> int:
+        return self.loops(depth, [f"i{k}" for k in range(nbatch)], [self.size(v, k) for k in range(nbatch)])
 
     def call_matmul(self, eqn):
         a, b = eqn.inputs
@@ -967,16 +1022,8 @@ class Writer:
 
     def kept_loops(self, v, skip: int, depth: int) -> int:
         """Loops over every axis of `v` but `skip`; the first is a prange in the parallel kernel."""
-        first = True
-        for k in range(v.type.ndim):
-            if k == skip:
-                continue
-            loop = "prange" if (self.parallel and first) else "range"
-            self.uses_prange |= loop == "prange"
-            self.emit(depth, f"for i{k} in {loop}({self.size(v, k)}):")
-            depth += 1
-            first = False
-        return depth
+        axes = [k for k in range(v.type.ndim) if k != skip]
+        return self.loops(depth, [f"i{k}" for k in axes], [self.size(v, k) for k in axes], self.parallel)
 
     def call_lane_scan(self, eqn):
         """A running fold along params["axis"] (LaneScan), sequential in the output's dtype, as numpy's."""
@@ -1049,19 +1096,11 @@ class Writer:
         target = self.array(out)
         idx = [f"i{k}" for k in range(x.type.ndim)]
         self.emit(1, self.alloc(out))
-        depth = 1
-        for k in range(x.type.ndim):
-            loop = "prange" if (self.parallel and k == 0) else "range"
-            self.uses_prange |= loop == "prange"
-            self.emit(depth, f"for i{k} in {loop}({self.size(x, k)}):")
-            depth += 1
+        depth = self.loops(1, idx, [self.size(x, k) for k in range(x.type.ndim)], self.parallel)
         self.emit(depth, f"{target}[{', '.join(idx)}] = {self.load(x, idx)}")
         # Updates in C order, serially: the last write wins, duplicates accumulate (never a prange).
         uidx = [f"j{k}" for k in range(updates.type.ndim)]
-        depth = 1
-        for k in range(updates.type.ndim):
-            self.emit(depth, f"for j{k} in range({self.size(updates, k)}):")
-            depth += 1
+        depth = self.loops(1, uidx, [self.size(updates, k) for k in range(updates.type.ndim)])
         m = indices.type.ndim
         position = self.load(indices, uidx[axis:axis + m])
         where = subscript(uidx[:axis] + [position] + uidx[axis + m:])

@@ -187,6 +187,8 @@ class Entry:
             if _raised_while_compiling(exc):
                 raise JitCompileError(self.explain(exc)) from exc
             raise
+        # Every result is the caller's own: the kernel's arrays alias no argument and no other result
+        # (codegen copies exactly those that would), literal and 0-d results are new arrays every call.
         if self.simple_outputs:
             return self.build(out)
         results = []
