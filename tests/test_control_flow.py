@@ -311,3 +311,26 @@ def test_checkpoint_policies_keep_what_they_name_and_recompute_the_rest():
     assert [e.prim.name for e in backward.params["primal"].equations].count("matmul") == 2     # only the VJP's
     with pytest.raises(TypeError, match="policy"):
         fgrad.checkpoint(f, policy="dots")
+
+
+@pytest.mark.parametrize("unroll", [1, 3, True], ids=["1", "3", "full"])
+@pytest.mark.parametrize("reverse", [False, True], ids=["forward", "reverse"])
+def test_scan_unroll_gives_the_same_results_compiled(unroll, reverse):
+    xs = np.arange(7.0)
+    f = lambda xs: lax.scan(lambda c, x: (c * 0.5 + x, c), 1.0, xs, unroll=unroll, reverse=reverse)   # noqa: E731
+    eager, jitted = f(xs), fgrad.jit(f)(xs)
+    np.testing.assert_allclose(jitted[0], eager[0])
+    np.testing.assert_allclose(jitted[1], eager[1])
+
+
+def test_golden_source_of_a_jitted_scan_gradient():
+    scan_fun = lambda w, xs: lax.scan(lambda h, x: (fnp.tanh(w * h + x), h), 0.0, xs)[0]   # noqa: E731
+    golden("scan_grad_source", fgrad.jit(fgrad.grad(scan_fun)).lower(0.5, np.ones(4)).source)
+
+
+def test_compiling_a_long_scan_costs_what_a_short_one_does():
+    # The loop is not unrolled: the kernel's source is the same for 4 steps and 10,000.
+    scan_fun = lambda w, xs: lax.scan(lambda h, x: (fnp.tanh(w * h + x), h), 0.0, xs)[0]   # noqa: E731
+    short = fgrad.jit(fgrad.grad(scan_fun)).lower(0.5, np.ones(4)).source
+    long = fgrad.jit(fgrad.grad(scan_fun)).lower(0.5, np.ones(10_000)).source
+    assert short == long

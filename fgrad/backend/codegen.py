@@ -1132,6 +1132,7 @@ class Writer:
         """Write `program` at indentation `depth` on the values `in_exprs`; return its outputs' expressions."""
         self.root.children += 1
         prefix = f"{self.prefix}b{self.root.children}_"
+        program = inline_calls(program)
         child = Writer(Planner(program).run(), False, self.vector_math, root=self.root, prefix=prefix,
                        base=depth - 1 + self.base)
         for v, expr in zip(program.inputs, in_exprs):
@@ -1243,14 +1244,34 @@ class Writer:
             dims = [steps] + self.static_shape(("ys", y), v.type.shape[1:])
             self.emit(1, f"{y} = np.empty(({', '.join(dims)},), np.{v.type.dtype.name})")
         k = f"k{self.number[eqn.outputs[0]] if eqn.outputs else self.prefix}"
-        span = f"range({steps} - 1, -1, -1)" if reverse else f"range({steps})"
+        unroll = max(int(p["unroll"]), 1)
+        if unroll == 1:
+            span = f"range({steps} - 1, -1, -1)" if reverse else f"range({steps})"
+            self.emit(1, f"for {k} in {span}:")
+            self.scan_step(body, consts, carries, xs, ys, k, n, 2)
+            return
+        # unroll=u: u steps per iteration of the loop (JAX's knob: fewer loop branches, a longer body), then the
+        # steps left over one at a time.
+        whole = f"{k}_whole"
+        self.emit(1, f"{whole} = {steps} - {steps} % {unroll}")
+        outer = f"{k}_base"
+        self.emit(1, f"for {outer} in range(0, {whole}, {unroll}):")
+        for j in range(unroll):
+            at = f"({steps} - 1 - ({outer} + {j}))" if reverse else f"({outer} + {j})"
+            self.emit(2, f"{k} = {at}")
+            self.scan_step(body, consts, carries, xs, ys, k, n, 2)
+        span = f"range({steps} - 1 - {whole}, -1, -1)" if reverse else f"range({whole}, {steps})"
         self.emit(1, f"for {k} in {span}:")
+        self.scan_step(body, consts, carries, xs, ys, k, n, 2)
+
+    def scan_step(self, body, consts, carries, xs, ys, k, n, depth):
+        """One step of a scan at index `k`: the body on the carries and the xs' slices k; ys stored at k."""
         slices = [f"{self.value_of(x)}[{k}]" for x in xs]
-        results = self.sub_program(body, consts + carries + slices, 2)
+        results = self.sub_program(body, consts + carries + slices, depth)
         for name, value in zip(carries, results[:n]):
-            self.emit(2, f"{name} = {value}")
+            self.emit(depth, f"{name} = {value}")
         for y, value in zip(ys, results[n:]):
-            self.emit(2, f"{y}[{k}] = {value}")
+            self.emit(depth, f"{y}[{k}] = {value}")
 
 
 class AxisClasses:
