@@ -402,3 +402,25 @@ def test_random_compositions_match_the_reference_executor(f, seed):
     program = fgrad.make_ir(f)(x, v)
     close(fgrad.jit(f)(x, v), evaluate(program, x, v)[0], rtol=1e-10)
     close(fgrad.jit(fgrad.grad(f))(x, v), fgrad.grad(f)(x, v), rtol=1e-10)
+
+
+def test_a_block_can_write_its_own_call_code():
+    # A primitive whose Numba emitter is a CallEmitter: the block writes the loops through the writer's methods.
+    from fgrad.ir import REGISTRY
+    from fgrad.ops.base import CallEmitter
+
+    def write(w, eqn):
+        (x,), out = eqn.inputs, eqn.outputs[0]
+        i = w.local("i")
+        w.emit(1, w.alloc(out))
+        w.emit(1, f"for {i} in range({w.size(x, 0)}):")
+        w.emit(2, f"{w.array(out)}[{i}] = 2.0 * {w.value_of(x)}[{i}] + {w.value_of(x)}[{w.size(x, 0)} - 1 - {i}]")
+
+    prim = Primitive("test_mirror_add", kind="call", shape_rule=same_type, impl=lambda x: 2.0 * x + x[::-1],
+                     jvp=(None,), vjp=(None,), batch=None, numba=CallEmitter(write))
+    try:
+        x = np.arange(5.0)
+        got = fgrad.jit(lambda v: prim.bind(fnp.sin(v)[::-1] * 1.0))(x)
+        np.testing.assert_allclose(got, prim.impl(np.sin(x)[::-1]))
+    finally:
+        del REGISTRY["test_mirror_add"]

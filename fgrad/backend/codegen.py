@@ -42,7 +42,7 @@ import numpy as np
 
 from fgrad.ir import Equation, Literal, Program, Var
 from fgrad.ir.primitive import MISSING
-from fgrad.ops.base import LaneFunction, LaneScan
+from fgrad.ops.base import CallEmitter, LaneFunction, LaneScan
 
 __all__ = ["LoweredKernel", "generate", "inline_calls", "UnsupportedPrimitiveError"]
 
@@ -62,11 +62,12 @@ NESTED_LOOPS = 16
 VIEW_TAGS = frozenset({"broadcast", "transpose", "reshape", "slice", "pad", "concatenate", "gather", "iota",
                        "full"})
 REDUCE_TAGS = frozenset({"reduce_sum", "reduce_max", "reduce_min"})
-CALL_TAGS = frozenset({"matmul", "solve", "argmax", "scatter", "scatter_add", "lane_scan", "lane_function"})
+CALL_TAGS = frozenset({"matmul", "solve", "argmax", "scatter", "scatter_add", "lane_scan", "lane_function",
+                       "call_emitter"})
 # Control flow: structured statements whose sub-programs are written as nested code in the same kernel.
 CONTROL_TAGS = frozenset({"cond", "while", "scan"})
 # Calls whose inputs must be arrays (BLAS/LAPACK); the other calls read their inputs element by element.
-ARRAY_INPUT_TAGS = frozenset({"matmul", "solve"})
+ARRAY_INPUT_TAGS = frozenset({"matmul", "solve", "call_emitter"})
 
 _CAST = {"float64": "np.float64", "float32": "np.float32", "int64": "np.int64", "int32": "np.int32",
          "bool": "np.bool_"}
@@ -170,6 +171,8 @@ def tag_of(prim) -> str:
         if emitter not in CONTROL_TAGS:
             raise UnsupportedPrimitiveError(f"control-flow primitive '{prim.name}' has an unknown emitter {emitter!r}")
         return emitter
+    if isinstance(emitter, CallEmitter):
+        return "call_emitter"
     if isinstance(emitter, LaneScan):
         return "lane_scan"
     if isinstance(emitter, LaneFunction):
@@ -330,7 +333,7 @@ class Planner:
         for a in eqn.inputs:
             if type(a) is Literal:
                 continue
-            if tag in ARRAY_INPUT_TAGS and a in self.views and not self.is_transposed_array(a):
+            if tag in ARRAY_INPUT_TAGS and a in self.views and (tag == "call_emitter" or not self.is_transposed_array(a)):
                 self.require_array(a)
             else:
                 self.after(a)
@@ -1024,6 +1027,15 @@ class Writer:
         """Loops over every axis of `v` but `skip`; the first is a prange in the parallel kernel."""
         axes = [k for k in range(v.type.ndim) if k != skip]
         return self.loops(depth, [f"i{k}" for k in axes], [self.size(v, k) for k in axes], self.parallel)
+
+    def call_call_emitter(self, eqn):
+        """A call whose block writes its own code (fgrad.ops.base.CallEmitter)."""
+        eqn.prim.numba.write(self, eqn)
+
+    def local(self, stem: str) -> str:
+        """A fresh local name (for a block's emitter): unique in the kernel."""
+        self.root.children += 1
+        return f"{stem}{self.prefix}_{self.root.children}"
 
     def call_lane_scan(self, eqn):
         """A running fold along params["axis"] (LaneScan), sequential in the output's dtype, as numpy's."""
