@@ -1,4 +1,4 @@
-"""The layer direction of design.md §2: each layer imports only from the layers before it."""
+"""The layer direction of design.md §2: each layer imports only from the layers before it; and no import circles."""
 import ast
 import pathlib
 
