@@ -564,8 +564,24 @@ def write_readme(path, results, opts, meta):
         max_wait=opts.max_wait, retries=opts.retries, workloads=wl,
         load_before=meta["load_before"], load_after=meta["load_after"],
         **{k: meta["machine"][k] for k in ("cpu", "cores", "platform", "python")})
+    kept = kept_sections(path)     # read before "w" empties the file
     with open(path, "w") as f:
-        f.write(text)
+        f.write(text + kept)
+
+
+# Sections of README.md that other scripts measure (bench_distributed.py) start at this heading; a rewrite of
+# the file keeps everything from it to the end.
+KEPT_FROM = "## Scale-out on Dask"
+
+
+def kept_sections(path) -> str:
+    try:
+        with open(path) as f:
+            old = f.read()
+    except FileNotFoundError:
+        return ""
+    at = old.find("\n" + KEPT_FROM)
+    return "" if at < 0 else old[at:]
 
 
 # ------------------------------------------------------------------- main --

@@ -22,7 +22,10 @@ is summed over the chunks, a penalty included, so write losses for `sum` as sums
 Where it runs. On the current `dask.distributed.Client` if there is one (`Client(...)` makes itself
 current), else on Dask's default scheduler (threads for Dask arrays); `dask.config.set(scheduler=...)`
 picks another. The kernels release the GIL, so the threaded scheduler runs chunks in parallel too.
-Each chunk runs serially (no prange): the parallelism is across chunks. Dask retries the tasks of a
+Each chunk runs serially (no prange): the parallelism is across chunks. Dask's worker processes run
+BLAS (`X @ w`) on one thread; with the threaded scheduler, start Python with OPENBLAS_NUM_THREADS=1 so
+that BLAS's threads do not fight the scheduler's (measured: 100 chunks of a matmul loss took 7x longer
+with 2 BLAS threads than with 1 on a busy 2-core machine). Dask retries the tasks of a
 worker that dies; a chunk whose computation raises stops the call with a `ChunkError` that names the
 chunk, its rows and the worker's error.
 
@@ -41,6 +44,8 @@ traces each chunk shape and compiles each kernel at most once. Kernels are cache
 FGRAD_CACHE_DIR (default `~/.cache/fgrad`, per worker machine): point every worker's FGRAD_CACHE_DIR at
 a shared directory (or ship a warm one in the worker image) and workers load kernels another process
 compiled instead of compiling them. Set it in the workers' environment; the client does not send it.
+Keep the row chunks of equal size where you can: a loss with `mean` bakes its row count into the kernel
+(as 1/n), so each distinct chunk size is a kernel of its own.
 
 Dask is optional: `pip install fgrad[distributed]` brings `dask[array]` and `distributed`.
 """
