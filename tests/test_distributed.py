@@ -23,7 +23,7 @@ import fgrad.distributed as fd  # noqa: E402
 import fgrad.numpy as fnp  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).parent))
-import samples_distributed as samples  # noqa: E402
+import distributed_losses as losses  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 # Uneven row chunks, with only two sizes: a kernel with `mean` is compiled per row count (its 1/n is a literal).
@@ -59,10 +59,10 @@ def assert_tree_close(actual, expected, rtol):
 def test_sum_equals_single_machine_with_pytree_params_and_several_dask_arguments(client):
     params, X, y, dX, dy = regression_data()
     argnums = (0, 2)    # the params dict and the scalar offset
-    expected = fgrad.jit(fgrad.value_and_grad(samples.squared_error, argnums))(params, X, 0.25, y=y)
-    got = fd.value_and_grad(samples.squared_error, argnums)(params, dX, 0.25, y=dy)
+    expected = fgrad.jit(fgrad.value_and_grad(losses.squared_error, argnums))(params, X, 0.25, y=y)
+    got = fd.value_and_grad(losses.squared_error, argnums)(params, dX, 0.25, y=dy)
     assert_tree_close(got, expected, rtol=1e-12)
-    assert_tree_close(fd.grad(samples.squared_error, argnums)(params, dX, 0.25, y=dy), expected[1], rtol=1e-12)
+    assert_tree_close(fd.grad(losses.squared_error, argnums)(params, dX, 0.25, y=dy), expected[1], rtol=1e-12)
 
 
 def test_mean_of_a_closure_equals_single_machine(client):
@@ -81,9 +81,9 @@ def test_mean_of_a_closure_equals_single_machine(client):
 
 def test_threaded_scheduler_gives_the_same_result_in_float32():
     params, X, y, dX, dy = regression_data(np.float32)
-    expected = fgrad.value_and_grad(samples.squared_error, (0, 2))(params, X, np.float32(0.25), y=y)
+    expected = fgrad.value_and_grad(losses.squared_error, (0, 2))(params, X, np.float32(0.25), y=y)
     with dask.config.set(scheduler="threads"):
-        got = fd.value_and_grad(samples.squared_error, (0, 2))(params, dX, np.float32(0.25), y=dy)
+        got = fd.value_and_grad(losses.squared_error, (0, 2))(params, dX, np.float32(0.25), y=dy)
     assert_tree_close(got, expected, rtol=1e-5)
 
 
@@ -94,13 +94,13 @@ def test_workers_load_kernels_compiled_by_another_process_and_compile_each_once(
     # This process runs the chunks first (threaded scheduler), compiling the kernel into the shared cache.
     before = set(sys.modules)
     with dask.config.set(scheduler="threads"):
-        expected = fd.value_and_grad(samples.counted_loss)(w, dX)
+        expected = fd.value_and_grad(losses.counted_loss)(w, dX)
     kernel_modules = sorted(m for m in set(sys.modules) - before if m.startswith("k_"))
     assert kernel_modules, "the threaded run loaded no kernel module"
 
     for _ in range(2):
-        assert_tree_close(fd.value_and_grad(samples.counted_loss)(w, dX), expected, rtol=1e-12)
-    reports = client.run(samples.kernel_report, kernel_modules)
+        assert_tree_close(fd.value_and_grad(losses.counted_loss)(w, dX), expected, rtol=1e-12)
+    reports = client.run(losses.kernel_report, kernel_modules)
     loaded = [(worker, dispatcher) for worker, report in reports.items()
               for dispatchers in report["kernels"].values() for dispatcher in dispatchers]
     assert loaded, f"no worker loaded the kernel: {reports}"
@@ -115,9 +115,9 @@ def test_a_raising_chunk_names_its_index_rows_and_error(client):
     dX = da.from_array(np.ones((20, 2)), chunks=((5, 5, 7, 3), 2))
     with pytest.raises(fd.ChunkError, match=r"chunk 2 of 4 \(rows 10:17\) of fails_on_seven_rows raised "
                                              r"ValueError: this chunk has seven rows") as info:
-        fd.value_and_grad(samples.fails_on_seven_rows)(np.ones(2), dX)
+        fd.value_and_grad(losses.fails_on_seven_rows)(np.ones(2), dX)
     assert info.value.chunk == 2
-    assert "samples_distributed.py" in str(info.value)     # the worker's traceback
+    assert "distributed_losses.py" in str(info.value)     # the worker's traceback
 
 
 def test_example_runs_on_the_cluster(client, capsys):
