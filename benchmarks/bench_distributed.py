@@ -18,7 +18,8 @@ jobs on a shared 23 GB machine). Rows:
 
 For the clusters, the per-task compute times come from Dask's task stream, and Dask's overhead is the
 share of the wall time the worker threads were not computing fgrad's tasks:
-`1 - (sum of task compute times) / (wall time x worker threads)`. It prints a markdown table for
+`1 - (sum of task compute times) / (wall time x worker threads)`; Dask's own tree reduction over the same
+chunks with next to no compute (`X[:, 0].sum(split_every=8)`) gives its floor per call. It prints a markdown table for
 benchmarks/README.md ("Scale-out on Dask") and the load average, since the machine may be shared.
 """
 from __future__ import annotations
@@ -152,11 +153,14 @@ def cluster_row(X, y, w, n_workers, expected, args, results):
                 if "fgrad-chunk-" in key:
                     chunk_times.extend(spans)
             compute.append(busy)
+        # Dask's own tree reduction over the same chunks, computing next to nothing: its floor per call.
+        floor, _ = median_time(lambda: X_p[:, 0].sum(split_every=8).compute(), args.repeats)
         wall = statistics.median(walls)
         busy = statistics.median(compute)
         results.append({"setup": f"LocalCluster, {n_workers} worker process{'es' if n_workers > 1 else ''} x 1 thread",
                         "wall": wall, "best": min(walls), "chunk": statistics.median(chunk_times), "busy": busy,
-                        "overhead": 1.0 - busy / (wall * n_workers), "generated": generated, "load": load()})
+                        "overhead": 1.0 - busy / (wall * n_workers), "floor": floor, "generated": generated,
+                        "load": load()})
         print(results[-1])
 
 
@@ -174,8 +178,8 @@ def table(results, args, chunks):
                      f"{base / r['wall']:.2f}x | {chunk} | {overhead} |")
     lines.append("")
     lines += [f"- {r['setup']}: load average {r['load']}" + (
-        f"; generating and persisting the data on the workers took {r['generated']:.1f} s" if "generated" in r
-        else "") for r in results]
+        f"; Dask's floor (`X[:, 0].sum(split_every=8)`) {r['floor'] * 1e3:.0f} ms a call; generating and persisting "
+        f"the data on the workers took {r['generated']:.1f} s" if "generated" in r else "") for r in results]
     return "\n".join(lines)
 
 
