@@ -1,11 +1,15 @@
-"""The layer direction of design.md §2: each layer imports only from the layers before it; and no import circles."""
+"""The layer direction of design.md §2: each layer imports only from the layers before it; and no import circles.
+
+`distributed` (fgrad/distributed.py, scale-out on Dask) composes the public API of fgrad/api.py. It comes
+last: no layer may import it, so no fgrad module pulls in Dask (fgrad/__init__.py does not import it either;
+tests/test_distributed_optional.py checks that `import fgrad` leaves Dask alone)."""
 import ast
 import pathlib
 
 import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parents[1] / "fgrad"
-ORDER = ["ir", "ops", "numpy", "transforms", "backend", "api", "facade"]
+ORDER = ["ir", "ops", "numpy", "transforms", "backend", "api", "facade", "distributed"]
 ANYWHERE = {"config"}
 
 
