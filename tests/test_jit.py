@@ -14,10 +14,10 @@ pytest.importorskip("numba")
 
 import fgrad  # noqa: E402
 import fgrad.numpy as fnp  # noqa: E402
+import fgrad.api as api_module  # noqa: E402
 from fgrad import config as fgrad_config  # noqa: E402
-from fgrad.backend import jit as jit_module  # noqa: E402
 from fgrad.backend.codegen import UnsupportedPrimitiveError  # noqa: E402
-from fgrad.backend.jit import JitCompileError  # noqa: E402
+from fgrad.backend.jit import PARALLEL_THRESHOLD, JitCompileError  # noqa: E402
 from fgrad.backend.numba_jit import compile_stats  # noqa: E402
 from fgrad.backend.numpy_exec import evaluate  # noqa: E402
 from fgrad.ir import REGISTRY, Primitive  # noqa: E402
@@ -290,8 +290,8 @@ def test_disable_jit_runs_the_reference_executor(monkeypatch):
     monkeypatch.setattr(fgrad_config, "config", fgrad_config.Config(disable_jit=True, fastmath=False))
     f = fgrad.jit(w1_loss)
     calls = []
-    original = jit_module.evaluate
-    monkeypatch.setattr(jit_module, "evaluate", lambda *a: calls.append(1) or original(*a))
+    original = api_module.evaluate
+    monkeypatch.setattr(api_module, "evaluate", lambda *a: calls.append(1) or original(*a))
     close(f(X), w1_loss(X))
     assert calls and not f._traces
 
@@ -337,7 +337,7 @@ def test_parallel_full_reductions_of_vectors_are_bit_identical():
 def test_parallel_is_chosen_by_size():
     f = fgrad.jit(lambda x: fnp.sum(fnp.sin(x)))
     assert not f.lower(np.ones(10)).parallel
-    assert f.lower(np.ones(jit_module.PARALLEL_THRESHOLD)).parallel
+    assert f.lower(np.ones(PARALLEL_THRESHOLD)).parallel
     g = fgrad.jit(lambda a, x: fnp.sum(fnp.tanh(a @ x)))
     assert not g.lower(np.ones((300, 300)), np.ones(300)).parallel, "BLAS threads and prange do not mix"
 

@@ -1,0 +1,344 @@
+"""numpy's indexing on fgrad values (`x[index]`, take, take_along_axis) and JAX's functional updates `x.at[index]`."""
+from __future__ import annotations
+
+import builtins
+import math
+
+import numpy as np
+
+import fgrad.ops as ops
+from fgrad.numpy._arguments import arg, asarray, contains_tracer
+from fgrad.numpy._elementwise import clip, remainder
+from fgrad.numpy._reductions import prod
+from fgrad.ops.base import is_tracer, typeof
+from fgrad.ops.core import normalize_axis
+
+
+class _BoolMask:
+    """A concrete boolean index, kept whole until the Ellipsis is expanded (it spans mask.ndim axes)."""
+    __slots__ = ("mask",)
+
+    def __init__(self, mask):
+        self.mask = mask
+
+
+def _index_entry(item):
+    """One entry of an index, classified: None, Ellipsis, a slice, an int, a _BoolMask or an integer array."""
+    if item is None or item is Ellipsis:
+        return item
+    if isinstance(item, slice):
+        if contains_tracer(item):
+            raise IndexError(f"slice bounds must be static Python ints, got a traced bound in {item}: a slice's "
+                             "length cannot depend on traced values. Index with a traced integer array instead, "
+                             "e.g. x[i + fnp.arange(k)] for a window of static length k")
+        return item
+    if isinstance(item, (bool, np.bool_)):
+        raise IndexError("a bool scalar as an index (x[True]) is not supported; use x[None] to add an axis")
+    if isinstance(item, (int, np.integer)):
+        return int(item)
+    if not (is_tracer(item) or isinstance(item, (list, tuple, np.ndarray))):
+        raise IndexError("only integers, slices (`:`), ellipsis (`...`), None (fnp.newaxis) and integer or boolean "
+                         f"arrays are valid indices, got {item!r}")
+    index = asarray(item)
+    t = typeof(index)
+    if t.dtype == np.bool_:
+        if is_tracer(index):
+            raise IndexError(
+                f"boolean mask indexing with a traced mask {index!r} is not supported: the result's shape would "
+                "depend on how many elements are True, which is unknown while tracing. Use fnp.where(mask, x, 0) to "
+                "keep the shape (and reduce with a sum), or pass the mask as a concrete numpy array")
+        if t.ndim == 0:
+            raise IndexError("a 0-d boolean index (x[np.True_]) is not supported; use x[None] to add an axis")
+        return _BoolMask(index)
+    if t.dtype.kind in "iu":
+        return index if is_tracer(index) or t.ndim else int(index)
+    if not is_tracer(index) and index.size == 0:
+        return index.astype(np.int64)        # x[[]] selects nothing, as in numpy
+    raise IndexError(f"arrays used as indices must be of integer (or boolean) type, got {t}")
+
+
+def _axes_used(entry) -> int:
+    if entry is None or entry is Ellipsis:
+        return 0
+    return entry.mask.ndim if type(entry) is _BoolMask else 1
+
+
+def _expand_index(index, shape: tuple) -> list:
+    """The index as one entry per axis (plus Nones): Ellipsis filled in, masks turned into integer arrays."""
+    entries = [_index_entry(item) for item in (index if isinstance(index, tuple) else (index,))]
+    used = builtins.sum(_axes_used(entry) for entry in entries)
+    if used > len(shape):
+        raise IndexError(f"too many indices for array: array is {len(shape)}-dimensional, but {used} were indexed")
+    ellipses = [i for i, entry in enumerate(entries) if entry is Ellipsis]
+    if len(ellipses) > 1:
+        raise IndexError("an index can only have a single ellipsis ('...')")
+    fill = [slice(None)] * (len(shape) - used)
+    if ellipses:
+        entries[ellipses[0]:ellipses[0] + 1] = fill
+    else:
+        entries += fill
+    out, axis = [], 0
+    for entry in entries:
+        if type(entry) is _BoolMask:
+            mask = entry.mask
+            covered = shape[axis:axis + mask.ndim]
+            if mask.shape != covered:
+                raise IndexError(f"boolean index of shape {mask.shape} does not match the indexed axes of shape "
+                                 f"{covered} (array of shape {shape})")
+            out.extend(np.nonzero(mask))      # a k-d mask is k integer arrays, adjacent
+            axis += mask.ndim
+        else:
+            out.append(entry)
+            axis += _axes_used(entry)
+    return out
+
+
+def _insert_new_axes(x, entries: list):
+    """Turn each None into a size-1 axis of x indexed by `:` (numpy places it the same way)."""
+    if not builtins.any(entry is None for entry in entries):
+        return x, entries
+    shape, out, axis = [], [], 0
+    for entry in entries:
+        if entry is None:
+            shape.append(1)
+            out.append(slice(None))
+        else:
+            shape.append(typeof(x).shape[axis])
+            out.append(entry)
+            axis += 1
+    return ops.reshape(x, shape), out
+
+
+def _is_index_array(entry) -> bool:
+    return is_tracer(entry) or isinstance(entry, np.ndarray)
+
+
+def _checked_int(i: int, dim: int, axis: int) -> int:
+    if not -dim <= i < dim:
+        raise IndexError(f"index {i} is out of bounds for axis {axis} with size {dim}")
+    return i % dim
+
+
+def _basic_indexing(x, entries: list):
+    """Apply the slices (one static_slice; negative steps as a gather) and int indices (slice, then squeeze)."""
+    shape = typeof(x).shape
+    starts, stops, steps, reversed_axes, int_axes = [], [], [], [], []
+    for axis, (entry, dim) in enumerate(zip(entries, shape)):
+        start, stop, step = 0, dim, 1
+        if isinstance(entry, slice):
+            start, stop, step = entry.indices(dim)
+            if step < 0:
+                reversed_axes.append((axis, np.arange(start, stop, step, dtype=np.int64)))
+                start, stop, step = 0, dim, 1
+        elif type(entry) is int:
+            start = _checked_int(entry, dim, axis)
+            stop = start + 1
+            int_axes.append(axis)
+        starts.append(start)
+        stops.append(stop)
+        steps.append(step)
+    x = ops.static_slice(x, starts, stops, steps)
+    for axis, positions in reversed_axes:
+        x = ops.gather(x, positions, axis)
+    return ops.squeeze(x, int_axes) if int_axes else x
+
+
+def _nonnegative_index(index, dim: int, axis: int):
+    """An integer index array with negative entries counted from the end (concrete ones bounds-checked)."""
+    if is_tracer(index):
+        index = ops.cast(index, np.int64)
+        return ops.select(ops.lt(index, 0), ops.add(index, dim), index)
+    bad = index[(index < -dim) | (index >= dim)]
+    if bad.size:
+        raise IndexError(f"index {bad.flat[0]} is out of bounds for axis {axis} with size {dim}")
+    return np.where(index < 0, index + dim, index).astype(np.int64)
+
+
+def _linear_index(indices: list, dims: list):
+    """The row-major position in the merged axes of size prod(dims) of each (broadcast) multi-index."""
+    strides = [math.prod(dims[j + 1:]) for j in range(len(dims))]
+    if not builtins.any(is_tracer(index) for index in indices):
+        # numpy, not ops: inside a trace an op on constants would still record equations.
+        return builtins.sum(index * stride for index, stride in zip(indices, strides))
+    linear = None
+    for index, stride in zip(indices, strides):
+        term = ops.mul(index, stride) if stride != 1 else index
+        linear = term if linear is None else ops.add(linear, term)
+    return linear
+
+
+def _advanced_indexing(x, entries: list, advanced: list):
+    """Integer-array indices: one gather. Several indices merge their axes into one and index it with the
+    linear position; numpy puts the broadcast index dimensions in place of adjacent indexed axes, and first
+    when the indexed axes are separated by a slice."""
+    shape = typeof(x).shape
+    if len(advanced) == 1:
+        return ops.gather(x, entries[advanced[0]], advanced[0])
+    indices = [_nonnegative_index(entries[a], shape[a], a) for a in advanced]
+    first = advanced[0]
+    if advanced != list(range(first, advanced[-1] + 1)):
+        x = ops.transpose(x, advanced + [a for a in range(len(shape)) if a not in advanced])
+        first = 0
+    dims = [shape[a] for a in advanced]
+    moved = typeof(x).shape
+    x = ops.reshape(x, moved[:first] + (math.prod(dims),) + moved[first + len(dims):])
+    return ops.gather(x, _linear_index(indices, dims), first)
+
+
+def getitem(x, index):
+    """numpy's `x[index]` on fgrad values: ints, slices (negative steps too), None, Ellipsis, integer arrays
+    (numpy, lists or traced, several at once) and concrete boolean masks."""
+    x = arg(x)
+    entries = _expand_index(index, typeof(x).shape)
+    x, entries = _insert_new_axes(x, entries)
+    if builtins.any(_is_index_array(entry) for entry in entries):
+        # With an integer array present, int indices are advanced indices too (their axis joins the broadcast).
+        entries = [np.asarray(entry, np.int64) if type(entry) is int else entry for entry in entries]
+    advanced = [axis for axis, entry in enumerate(entries) if _is_index_array(entry)]
+    x = _basic_indexing(x, entries)
+    return _advanced_indexing(x, entries, advanced) if advanced else x
+
+
+def take(a, indices, axis=None, mode=None):
+    """numpy.take: elements at `indices` along `axis` (of the flattened array when None). mode 'clip' clamps
+    indices into range and 'wrap' wraps them; the default checks concrete indices.
+
+    >>> fnp.take(np.array([[1.0, 2.0], [3.0, 4.0]]), [1, 0], axis=1)
+    array([[2., 1.],
+           [4., 3.]])
+    """
+    a, indices = arg(a), arg(indices)
+    if axis is None:
+        a, axis = ops.reshape(a, (-1,)), 0
+    if isinstance(indices, (int, np.integer)):
+        indices = np.asarray(indices, np.int64)
+    dim = typeof(a).shape[normalize_axis(int(axis), typeof(a).ndim)]
+    # Concrete indices are adjusted with numpy, so they stay constants inside a trace.
+    if mode == "clip":
+        indices = clip(indices, 0, dim - 1) if is_tracer(indices) else np.clip(indices, 0, dim - 1)
+    elif mode == "wrap":
+        indices = remainder(indices, dim) if is_tracer(indices) else np.remainder(indices, dim)
+    elif mode not in (None, "raise"):
+        raise ValueError(f"take mode must be 'raise', 'clip' or 'wrap', got {mode!r}")
+    return ops.gather(a, indices, axis)
+
+
+def take_along_axis(arr, indices, axis):
+    """numpy.take_along_axis: indices shaped like arr (broadcasting on the other axes) pick along `axis`.
+
+    >>> fnp.take_along_axis(np.array([[10.0, 30.0, 20.0]]), np.array([[1, 2]]), axis=1)
+    array([[30., 20.]])
+    """
+    arr, indices = arg(arr), arg(indices)
+    if axis is None:
+        arr, axis = ops.reshape(arr, (-1,)), 0
+    shape_ = typeof(arr).shape
+    if typeof(indices).ndim != len(shape_):
+        raise ValueError(f"`indices` and `arr` must have the same number of dimensions, got shapes "
+                         f"{typeof(indices).shape} and {shape_}")
+    axis = normalize_axis(int(axis), len(shape_))
+    index = tuple(indices if d == axis else
+                  np.arange(n, dtype=np.int64).reshape([n if k == d else 1 for k in range(len(shape_))])
+                  for d, n in enumerate(shape_))
+    return getitem(arr, index)
+
+
+# ---- .at[]: functional updates ---------------------------------------------------------------------
+
+def _selected_positions(shape: tuple, index):
+    """The flat (row-major) positions of the elements `x[index]` selects, shaped like `x[index]`."""
+    size_ = math.prod(shape)
+    if not contains_tracer(index):
+        return np.arange(size_, dtype=np.int64).reshape(shape)[index]
+    return getitem(ops.reshape(ops.iota((size_,), np.int64), shape), index)
+
+
+def _occurrence_rounds(positions: np.ndarray) -> list:
+    """Split flat update slots into rounds with distinct targets: round r holds each target's r-th update,
+    so applying the rounds in order repeats numpy's sequential np.multiply.at exactly."""
+    order = np.argsort(positions, kind="stable")
+    ordered = positions[order]
+    slots = np.arange(positions.size)
+    group_start = np.maximum.accumulate(np.where(np.r_[True, ordered[1:] != ordered[:-1]], slots, 0))
+    occurrence = np.empty_like(slots)
+    occurrence[order] = slots - group_start
+    return [np.flatnonzero(occurrence == r) for r in range(int(occurrence.max()) + 1)]
+
+
+def _multiply_at(flat, positions, values):
+    """flat with flat[positions] *= values, every repeated position multiplied by each of its values."""
+    dtype = typeof(flat).dtype
+    values = ops.reshape(ops.broadcast_to(ops.cast(arg(values), dtype), typeof(positions).shape), (-1,))
+    if not is_tracer(positions):
+        positions = np.reshape(positions, -1)       # numpy, not an op: inside a trace an op would be traced
+        for slots in (_occurrence_rounds(positions) if positions.size else []):
+            targets = positions[slots]
+            scaled = ops.mul(ops.gather(flat, targets, 0), ops.gather(values, slots, 0))
+            flat = ops.scatter(flat, targets, scaled, 0)
+        return flat
+    # Traced positions: each element's factor is the product of the values aimed at it (a size x updates
+    # table; the repeats cannot be known at trace time).
+    positions = ops.reshape(positions, (-1,))
+    hits = ops.eq(ops.expand_dims(ops.iota(typeof(flat).shape, np.int64), 1), ops.expand_dims(positions, 0))
+    factors = ops.select(hits, ops.expand_dims(values, 0), 1)
+    return ops.mul(flat, prod(factors, axis=1))
+
+
+class IndexUpdateRef:
+    """`x.at[index]`, waiting for the update: .set, .add, .multiply or .get."""
+    __slots__ = ("array", "index")
+
+    def __init__(self, array, index):
+        self.array = array
+        self.index = index
+
+    def __repr__(self) -> str:
+        return f"{self.array!r}.at[{self.index!r}]"
+
+    def _updated(self, update, values):
+        shape_ = typeof(self.array).shape
+        positions = _selected_positions(shape_, self.index)
+        flat = ops.reshape(self.array, (-1,))
+        return ops.reshape(update(flat, positions, values), shape_)
+
+    def get(self):
+        """x[index].
+
+        >>> x.at[1:].get()   # doctest: +SKIP
+        """
+        return getitem(self.array, self.index)
+
+    def set(self, values):
+        """A copy of x with x[index] = values (broadcast, cast to x's dtype); a repeated index keeps its last value.
+
+        >>> x.at[0].set(5.0)   # doctest: +SKIP
+        """
+        return self._updated(lambda flat, positions, v: ops.scatter(flat, positions, arg(v), 0), values)
+
+    def add(self, values):
+        """A copy of x with values added at index; repeated indices accumulate (np.add.at).
+
+        >>> x.at[[0, 0]].add(1.0)   # doctest: +SKIP
+        """
+        return self._updated(lambda flat, positions, v: ops.scatter_add(flat, positions, arg(v), 0), values)
+
+    def multiply(self, values):
+        """A copy of x with x[index] multiplied by values; repeated indices multiply each time (np.multiply.at).
+
+        >>> x.at[1].multiply(2.0)   # doctest: +SKIP
+        """
+        return self._updated(_multiply_at, values)
+
+
+class IndexUpdateHelper:
+    """The `.at` of a traced array: `x.at[index].set(v)` and friends (JAX's functional updates)."""
+    __slots__ = ("array",)
+
+    def __init__(self, array):
+        self.array = array
+
+    def __getitem__(self, index) -> IndexUpdateRef:
+        return IndexUpdateRef(self.array, index)
+
+    def __repr__(self) -> str:
+        return f"{self.array!r}.at"
