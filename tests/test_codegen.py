@@ -241,5 +241,8 @@ def test_high_ranks_loop_over_a_flat_position():
     source = fgrad.jit(lambda x: fnp.sum(fnp.sin(x) * 2.0, axis=-1)).lower(x).source
     assert "for fi0 in range(n0 * n1 * " in source and "i19 = fi0 % n19" in source
     check_kernel_source(source)
+    parallel = fgrad.jit(lambda x: fnp.sum(fnp.sin(x) * 2.0, axis=-1), parallel=True).lower(x).source
+    assert "for fi0 in prange(n0 * n1 * " in parallel
+    check_kernel_source(parallel)
     shallow = fgrad.jit(lambda x: fnp.sin(x) * 2.0).lower(np.ones((2, 3))).source
     assert "for i0 in range(n0):" in shallow and "fi0" not in shallow

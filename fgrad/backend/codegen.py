@@ -28,8 +28,9 @@ A nest of more than NESTED_LOOPS loops (arrays of high rank; Python allows 20 ne
 over the flat position instead, its indices computed by div/mod: every rank numpy allows compiles, and
 the common ranks keep their plain loops.
 
-Every array the kernel returns belongs to the caller alone: an output that is an input, or that repeats
-an earlier output, is returned as a copy (only those pay for one).
+Every array the kernel returns belongs to the caller alone: an output returned twice is stored to a
+second array in the loop that computes it, and an output that is an input (or a call's result returned
+twice) is returned as a copy; outputs that alias nothing pay nothing.
 """
 from __future__ import annotations
 
@@ -299,14 +300,13 @@ class Planner:
             # before its group starts (`lowest` above), so it goes first: the body computes it before
             # any member that uses it.
             chosen.members.insert(0, member)
-        else:
-            chosen.members.append(member)
-        if member[0] == "copy":
             self.member_of[member[1]] = chosen
             self.defining[member[1]] = self.views[member[1]]
-        elif member[1].prim.numba not in REDUCE_TAGS:
-            self.member_of[member[1].outputs[0]] = chosen
-            self.defining[member[1].outputs[0]] = member[1]
+        else:
+            chosen.members.append(member)
+            if member[1].prim.numba not in REDUCE_TAGS:    # a reduction's result is its accumulator
+                self.member_of[member[1].outputs[0]] = chosen
+                self.defining[member[1].outputs[0]] = member[1]
         return chosen
 
     def require_array(self, var):
@@ -461,10 +461,11 @@ class Writer:
         self.views_read = []         # view equations read by the step being written, for its comment
         # An array output returned more than once (a result repeated after CSE, equal gradients) gets an
         # array per extra return, stored in the same pass as its own when a loop computes it: the caller
-        # owns each. Measured with Numba 0.68: a second store in the loop costs a fifth of `.copy()`.
+        # owns each, for one pass over memory instead of the two of `.copy()` (on 1e6 float64, measured
+        # 0.3 ms against 1.6 ms when the pages are warm).
         program = plan.program
-        repeats = Counter(v for v in program.outputs if type(v) is Var and v.type.ndim > 0
-                          and v not in set(program.inputs))
+        inputs = set(program.inputs)
+        repeats = Counter(v for v in program.outputs if type(v) is Var and v.type.ndim > 0 and v not in inputs)
         self.extra_arrays = {v: [f"{self.array(v)}_{k}" for k in range(1, n)] for v, n in repeats.items() if n > 1}
         self.stored_twice = set()    # outputs whose extra arrays a loop filled
 

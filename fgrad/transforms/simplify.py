@@ -266,7 +266,7 @@ def evaluate_quietly(prim, values, params):
     try:
         with np.errstate(all="ignore"):
             return np.asarray(prim.impl(*values, **params))
-    except Exception:      # e.g. an integer to a negative power: leave the error to run time
+    except Exception:      # e.g. solve of a singular matrix: leave the error to run time
         return None
 
 
