@@ -7,8 +7,9 @@ with `fgrad.nn`, `fgrad.optim`, `fgrad.autograd` and `fgrad.utils` registered as
 import sys as _sys
 
 from fgrad import numpy  # noqa: F401  (installs the array methods on tracers)
-from fgrad.api import (check_grads, custom_jvp, custom_vjp, grad, hessian, jacfwd, jacobian, jacrev, jvp,
-                       jit, linearize, make_ir, show_source, stop_gradient, value_and_grad, vjp, vmap)
+from fgrad.api import (check_grads, checkpoint, checkpoint_policies, custom_jvp, custom_vjp, grad, hessian, jacfwd, jacobian, jacrev,
+                       jvp, jit, linearize, make_ir, remat, show_source, stop_gradient, value_and_grad, vjp, vmap)
+from fgrad import lax  # noqa: F401  (cond, switch, fori_loop, while_loop, scan, map)
 from fgrad.ir import Program, check
 from fgrad.ir import pytree as tree_util
 from fgrad import facade as _facade
@@ -21,5 +22,6 @@ _facade._module_alias.install(_sys.modules[__name__])
 
 _TRANSFORMS = ["make_ir", "Program", "check", "numpy", "tree_util",
                "vmap", "grad", "value_and_grad", "vjp", "jvp", "linearize", "jacfwd", "jacrev", "jacobian", "hessian",
-               "stop_gradient", "custom_vjp", "custom_jvp", "check_grads", "jit", "show_source"]
+               "stop_gradient", "custom_vjp", "custom_jvp", "check_grads", "jit", "show_source", "lax", "checkpoint",
+               "checkpoint_policies", "remat"]
 __all__ = _TRANSFORMS + list(_facade.__all__)

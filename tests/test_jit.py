@@ -119,6 +119,88 @@ def test_outputs_that_are_inputs_or_constants():
     np.testing.assert_array_equal(ones, np.ones(3))
 
 
+OWNERSHIP_CASES = [
+    ("equal_gradients", fgrad.grad(lambda a, b: fnp.sum(a + b), argnums=(0, 1)), 2),
+    ("same_result_twice", lambda x: (x * 2, x * 2), 1),
+    ("input_twice", lambda x: (x, x), 1),
+    ("input_and_constants", lambda x: (x, 2.0, fnp.full_like(x, 2.0), fnp.full_like(x, 2.0)), 1),
+    ("zero_d_results", lambda x: (fnp.sum(x), fnp.sum(x), x[0], x[0]), 1),
+]
+
+
+@pytest.mark.parametrize("name, fun, nargs", OWNERSHIP_CASES, ids=[c[0] for c in OWNERSHIP_CASES])
+def test_results_are_arrays_the_caller_owns(name, fun, nargs):
+    args = [np.arange(3.0) + k for k in range(nargs)]
+    jitted = fgrad.jit(fun)
+    first = fgrad.tree_util.tree_leaves(jitted(*args))
+    second = fgrad.tree_util.tree_leaves(jitted(*args))
+    for k, result in enumerate(first):
+        assert isinstance(result, np.ndarray) and result.flags.writeable
+        others = args + first[k + 1:] + second
+        assert not any(np.shares_memory(result, other) for other in others), f"result {k} is shared"
+    for got, want in zip(first, fgrad.tree_util.tree_leaves(fun(*args))):
+        np.testing.assert_array_equal(got, want)
+
+
+CONSTANT_GRADIENTS = [
+    ("linear_term", lambda w: fnp.sum(w * 2.0), np.arange(3.0)),
+    ("affine_term", lambda w: fnp.sum((w - 1) * 3), np.arange(3.0)),
+    ("last_element", lambda x: fnp.sum(x[-1:] * 0.37), np.ones(1, np.float32)),
+    ("zero_sized_axis", lambda x: fnp.sum(x[-1:] * 0.37), np.ones((0, 3))),
+]
+
+
+@pytest.mark.parametrize("name, fun, x", CONSTANT_GRADIENTS, ids=[c[0] for c in CONSTANT_GRADIENTS])
+def test_gradients_that_are_broadcast_constants(name, fun, x):
+    # Issue 17: the gradient of a linear term is a broadcast constant that the forward pass uses too.
+    value, grad = fgrad.jit(fgrad.value_and_grad(fun))(x)
+    ref_value, ref_grad = fgrad.value_and_grad(fun)(x)
+    assert grad.dtype == ref_grad.dtype and grad.shape == ref_grad.shape
+    close(value, ref_value)
+    close(grad, ref_grad)
+
+
+def test_a_constant_returned_next_to_its_use():
+    def f(a):
+        c = fnp.full_like(a, 2)
+        return a * c, c
+    a = np.arange(3.0)
+    product, constant = fgrad.jit(f)(a)
+    np.testing.assert_array_equal(product, 2 * a)
+    np.testing.assert_array_equal(constant, np.full(3, 2.0))
+
+
+@pytest.mark.parametrize("fun", [lambda x: x ** -1, lambda x: fnp.power(x, -2), lambda x: x ** -1 + 1.0],
+                         ids=["pow_minus_one", "power_minus_two", "inside_an_expression"])
+def test_integers_to_negative_powers_raise_as_in_numpy(fun):
+    x = np.array([1, 2])
+    with pytest.raises(ValueError, match="Integers to negative integer powers are not allowed"):
+        x ** -1
+    with pytest.raises(ValueError, match="Integers to negative integer powers are not allowed"):
+        fun(fnp.asarray(x))
+    with pytest.raises(ValueError, match="Integers to negative integer powers are not allowed"):
+        fgrad.jit(fun)(x)
+
+
+def test_integer_powers_are_exact():
+    x = np.array([2001, 3, -7, 100_000])
+    for y in (5, 7):
+        np.testing.assert_array_equal(fgrad.jit(lambda x: x ** y)(x), x ** y)
+    np.testing.assert_array_equal(fgrad.jit(lambda x: x ** 9)(x.astype(np.int32)), x.astype(np.int32) ** 9)
+
+
+def test_arrays_of_rank_above_python_nesting_limit():
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((1,) * 18 + (2, 3, 2))
+
+    def loss(x):
+        return fnp.sum(fnp.tanh(fnp.sum(x[..., 1:, :] * x[..., :-1, :], axis=-1)))
+    value, grad = fgrad.jit(fgrad.value_and_grad(loss))(x)
+    ref_value, ref_grad = fgrad.value_and_grad(loss)(x)
+    close(value, ref_value)
+    close(grad, ref_grad)
+
+
 EDGE_CASES = [
     ("transposed_output", lambda x: x.T, (np.arange(6.0).reshape(2, 3),)),
     ("empty_arrays", lambda x: (fnp.sum(x), x * 2.0), (np.zeros((0, 3)),)),
@@ -320,3 +402,25 @@ def test_random_compositions_match_the_reference_executor(f, seed):
     program = fgrad.make_ir(f)(x, v)
     close(fgrad.jit(f)(x, v), evaluate(program, x, v)[0], rtol=1e-10)
     close(fgrad.jit(fgrad.grad(f))(x, v), fgrad.grad(f)(x, v), rtol=1e-10)
+
+
+def test_a_block_can_write_its_own_call_code():
+    # A primitive whose Numba emitter is a CallEmitter: the block writes the loops through the writer's methods.
+    from fgrad.ir import REGISTRY
+    from fgrad.ops.base import CallEmitter
+
+    def write(w, eqn):
+        (x,), out = eqn.inputs, eqn.outputs[0]
+        i = w.local("i")
+        w.emit(1, w.alloc(out))
+        w.emit(1, f"for {i} in range({w.size(x, 0)}):")
+        w.emit(2, f"{w.array(out)}[{i}] = 2.0 * {w.value_of(x)}[{i}] + {w.value_of(x)}[{w.size(x, 0)} - 1 - {i}]")
+
+    prim = Primitive("test_mirror_add", kind="call", shape_rule=same_type, impl=lambda x: 2.0 * x + x[::-1],
+                     jvp=(None,), vjp=(None,), batch=None, numba=CallEmitter(write))
+    try:
+        x = np.arange(5.0)
+        got = fgrad.jit(lambda v: prim.bind(fnp.sin(v)[::-1] * 1.0))(x)
+        np.testing.assert_allclose(got, prim.impl(np.sin(x)[::-1]))
+    finally:
+        del REGISTRY["test_mirror_add"]

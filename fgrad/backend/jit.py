@@ -82,13 +82,22 @@ def lru_put(cache: dict, key, value, size) -> None:
 
 
 def largest_size(program: Program) -> int:
-    sizes = [v.type.size for v in program.inputs]
-    sizes += [v.type.size for e in program.equations for v in e.outputs]
-    return max(sizes, default=0)
+    """The most elements any value of `program` has (tapes, whose size is known only at run time, aside)."""
+    values = list(program.inputs) + [v for e in program.equations for v in e.outputs]
+    return max((v.type.size for v in values if not v.type.is_tape), default=0)
 
 
 def calls_blas(program: Program) -> bool:
-    return any(e.prim.numba in ("matmul", "solve") for e in program.equations)
+    """Whether `program` or a sub-program of its control flow calls BLAS/LAPACK."""
+    from fgrad.ir.printer import sub_programs
+    pending = [program]
+    while pending:
+        p = pending.pop()
+        for e in p.equations:
+            if e.prim.numba in ("matmul", "solve"):
+                return True
+            pending += [sub for _, sub in sub_programs(e.params)]
+    return False
 
 
 def choose_parallel(program: Program) -> bool:
@@ -152,6 +161,8 @@ class Entry:
             if _raised_while_compiling(exc):
                 raise JitCompileError(self.explain(exc)) from exc
             raise
+        # Every result is the caller's own: the kernel's arrays alias no argument and no other result
+        # (codegen copies exactly those that would), literal and 0-d results are new arrays every call.
         if self.simple_outputs:
             return self.build(out)
         results = []

@@ -131,13 +131,13 @@ class Node:
         try:
             with _grad_mode.enable_grad():
                 args = [as_value(a) for a in self._args]
-                env = forward_pass(program, args)
                 active, eqns = active_equations(program, plan.wrt)
+                env, residuals = forward_pass(program, args, active, eqns)
                 out_cts = [None] * len(program.outputs)
                 for j, t in zip(plan.diff_outputs, plan.ct_types):
                     ct = cts[j]
                     out_cts[j] = as_value(ct) if ct is not None else np.zeros(t.shape, t.dtype)
-                ct_env = backward_pass(program, env, active, eqns, out_cts)
+                ct_env = backward_pass(program, env, active, eqns, out_cts, residuals)
                 results = [ct_env.get(program.inputs[i]) for i in plan.wrt]
         finally:
             pop_interpreter(interp)

@@ -1,8 +1,9 @@
-"""`check(program)`: single assignment, every Var bound before use, recorded types agree with shape rules."""
+"""`check(program)`: single assignment, every Var bound before use, recorded types agree with shape rules,
+and the same for every sub-program a control-flow equation holds."""
 from __future__ import annotations
 
 from fgrad.ir.core import Literal, Program
-from fgrad.ir.printer import Namer, format_equation
+from fgrad.ir.printer import Namer, format_equation, sub_programs
 
 
 class ProgramError(ValueError):
@@ -36,6 +37,12 @@ def check(program: Program) -> Program:
         if expected != recorded:
             raise ProgramError(f"{text} records output types {_types(recorded)} but the shape rule of "
                                f"'{eqn.prim.name}' gives {_types(expected)}")
+        for label, sub in sub_programs(eqn.params):
+            # Recursion goes as deep as programs nest (a loop in a loop), never as long as a program is.
+            try:
+                check(sub)
+            except ProgramError as e:
+                raise ProgramError(f"in {label} of {text}: {e}") from None
         for v in eqn.outputs:
             define(v, text)
     for v in program.outputs:
@@ -47,7 +54,7 @@ def check(program: Program) -> Program:
 def _describe(eqn, namer) -> str:
     scratch = Namer()
     scratch.names = dict(namer.names)
-    return format_equation(eqn, scratch)
+    return format_equation(eqn, scratch).splitlines()[0]      # sub-programs are named, not printed
 
 
 def _types(ts) -> str:

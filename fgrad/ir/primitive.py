@@ -67,13 +67,17 @@ class Primitive:
            or for variadic primitives a function (i, out_ct, out, *primals, **params) -> in_ct
       batch(args, dims, **params) -> (out, out_dim): `dims[i]` is the batch axis of args[i] or None;
            called only when some input is batched. Written with fgrad ops, so batched programs are programs.
+      A primitive with several results has joint rules instead: jvp(primals, tangents, **params) -> (outs,
+      out_dots); vjp(cts, outs, primals, needs, **params) -> in_cts (needs[i]: does input i want one). It may
+      declare `vjp_fwd(primals, needs, **params) -> (outs, residuals)`: reverse mode then runs it in the
+      forward sweep and hands `residuals=` to its vjp (a loop records what its reverse sweep reads).
       numba: the emitter the Numba codegen looks up (what it is depends on `kind`, see KINDS)
     `kind` is one of KINDS; the traits (TRAITS) are keyword arguments, declared in every block (the op
     families in fgrad/ops fill the ones their family shares).
     """
 
     def __init__(self, name, *, kind, shape_rule, impl, jvp=MISSING, vjp=MISSING, batch=MISSING,
-                 numba=MISSING, multiple_results=False, **traits):
+                 numba=MISSING, multiple_results=False, vjp_fwd=None, **traits):
         if kind not in KINDS:
             raise ValueError(f"primitive '{name}': kind {kind!r} is not one of {sorted(KINDS)}")
         unknown = set(traits) - set(TRAITS)
@@ -88,6 +92,7 @@ class Primitive:
         self.batch = batch
         self.numba = numba
         self.multiple_results = multiple_results
+        self.vjp_fwd = vjp_fwd
         for trait in TRAITS:
             setattr(self, trait, traits.get(trait, MISSING))
         REGISTRY[name] = self

@@ -66,34 +66,54 @@ def format_literal(lit, full: bool = False) -> str:
     return f"const:{lit.type}"
 
 
+def sub_programs(params) -> list:
+    """The (label, Program) pairs an equation's params hold: a Program param `body` is labelled "body", a tuple
+    of them `branches` "branches[0]", ...; in sorted param order, so the text is stable."""
+    out = []
+    for key in sorted(params):
+        value = params[key]
+        if is_program(value):
+            out.append((key, value))
+        elif isinstance(value, tuple) and value and all(is_program(v) for v in value):
+            out += [(f"{key}[{i}]", v) for i, v in enumerate(value)]
+    return out
+
+
 def format_params(params) -> str:
-    if not params:
-        return ""
+    """The static params in brackets; sub-programs are printed nested below the equation instead."""
     parts = []
     for key in sorted(params):
         value = params[key]
+        if is_program(value) or (isinstance(value, tuple) and value and all(is_program(v) for v in value)):
+            continue
         if isinstance(value, np.dtype):
             value = value.name
-        elif is_program(value):
-            value = "{" + " ".join(format_program(value).split()) + "}"
         parts.append(f"{key}={value}")
-    return "[" + " ".join(parts) + "]"
+    return "[" + " ".join(parts) + "]" if parts else ""
 
 
-def format_equation(eqn, namer: Namer | None = None) -> str:
+def format_equation(eqn, namer: Namer | None = None, indent: str = "") -> str:
+    """`outs = prim[params] ins`, then each sub-program indented below it (as a jaxpr's cond and while)."""
     namer = namer or Namer()
     ins = " ".join(namer(a) for a in eqn.inputs)
     outs = " ".join(namer.define(v) for v in eqn.outputs)
-    return f"{outs} = {eqn.prim.name}{format_params(eqn.params)} {ins}".rstrip()
+    lines = [f"{indent}{outs} = {eqn.prim.name}{format_params(eqn.params)} {ins}".rstrip()]
+    for label, program in sub_programs(eqn.params):
+        lines.append(_format_body(program, namer, indent + "    ", label))
+    return "\n".join(lines)
 
 
 def format_program(program, full_literals: bool = False) -> str:
-    """The program's text: one line per equation, with types."""
-    namer = Namer(full_literals)
+    """The program's text: one line per equation, with types; sub-programs nested and indented. Variables
+    are named in order of first appearance across the whole text, nested programs included."""
+    return _format_body(program, Namer(full_literals), "", "program")
+
+
+def _format_body(program, namer: Namer, indent: str, label: str) -> str:
     header = " ".join(namer.define(v) for v in program.inputs)
-    lines = [f"program({header}) {{"]
-    lines += ["  " + format_equation(eqn, namer) for eqn in program.equations]
+    lines = [f"{indent}{label}({header}) {{"]
+    lines += [format_equation(eqn, namer, indent + "  ") for eqn in program.equations]
     outputs = ", ".join(namer(v) for v in program.outputs)
-    lines.append(f"  return {outputs}".rstrip())     # no trailing space when there is nothing to return
-    lines.append("}")
+    lines.append(f"{indent}  return {outputs}".rstrip())     # no trailing space when there is nothing to return
+    lines.append(f"{indent}}}")
     return "\n".join(lines)

@@ -33,12 +33,20 @@ def is_float(dtype) -> bool:
 
 @dataclass(frozen=True, slots=True)
 class ArrayType:
-    """The static type of a value: `ArrayType((3, 4), float64)` prints as `f64[3,4]`."""
+    """The static type of a value: `ArrayType((3, 4), float64)` prints as `f64[3,4]`.
+
+    One kind of value has a size known only at run time: a loop's *tape*, the values a `while_loop` records
+    per iteration for its reverse sweep. Its leading dimension is None (printed `?`), the trip count; only the
+    control-flow primitives make and read tapes.
+    """
     shape: tuple
     dtype: np.dtype
 
     def __post_init__(self):
-        object.__setattr__(self, "shape", tuple(int(d) for d in self.shape))
+        shape = tuple(None if d is None else int(d) for d in self.shape)
+        if None in shape[1:]:
+            raise ValueError(f"only the leading dimension of a type can be dynamic (a tape's), got {shape}")
+        object.__setattr__(self, "shape", shape)
         object.__setattr__(self, "dtype", canonical_dtype(self.dtype))
 
     @property
@@ -46,11 +54,19 @@ class ArrayType:
         return len(self.shape)
 
     @property
+    def is_tape(self) -> bool:
+        """Whether the leading dimension is a trip count known only at run time."""
+        return bool(self.shape) and self.shape[0] is None
+
+    @property
     def size(self) -> int:
+        if self.is_tape:
+            raise TypeError(f"the size of {self} is known only at run time (its leading dimension is a loop's "
+                            "trip count)")
         return int(np.prod(self.shape, dtype=np.int64))
 
     def __str__(self) -> str:
-        return f"{SHORT_NAMES[self.dtype]}[{','.join(map(str, self.shape))}]"
+        return f"{SHORT_NAMES[self.dtype]}[{','.join('?' if d is None else str(d) for d in self.shape)}]"
 
     __repr__ = __str__
 

@@ -129,3 +129,14 @@ class LaneFunction:
     """The emitter of a whole-lane numpy function along params["axis"]: each lane (a 1-D array) is copied
     out, `template` (in `{lane}`, e.g. "np.sort({lane})") computes the new lane, which is stored back."""
     template: str
+
+
+@dataclass(frozen=True)
+class CallEmitter:
+    """The emitter of a call that writes its own loops (a convolution, say), declared in its block:
+    `write(w, eqn)` emits the statements that compute the equation's output array, with `w` the kernel
+    writer: `w.value_of(atom)` (an input's array or scalar), `w.alloc(v)` (the line allocating output v),
+    `w.array(v)`, `w.size(atom, axis)` (a size name), `w.offset(key, value)` (a static number passed at run
+    time), `w.local(stem)` (a fresh local name) and `w.emit(depth, line)` (depth 1 is the kernel's body). Inputs
+    arrive as whole arrays. The block never imports the backend: it only calls these methods."""
+    write: object

@@ -333,10 +333,28 @@ def _integer_pow_jvp(x_dot, out, x, *, y):
     return mul(x_dot, mul(float(y), integer_pow(x, y=y - 1)))
 
 
+# numpy's error, decided by the dtype alone: raised eagerly by the impl and, when traced (jit, grad), by the
+# shape rule, so no kernel ever computes it (Numba's integer power quietly gives 0). As in JAX an empty array
+# raises too, where numpy returns it empty.
+def _check_integer_pow(dtype, y):
+    if y < 0 and not is_float(dtype):
+        raise ValueError(f"Integers to negative integer powers are not allowed. (x ** {y} with x of dtype "
+                         f"{np.dtype(dtype).name}; cast x to a float dtype first)")
+
+
+def _integer_pow_type(x, *, y):
+    _check_integer_pow(x.dtype, y)
+    return x
+
+
+def _integer_pow_source(x: str, y: int, exponent) -> str:
+    # Small powers as products (LLVM vectorises them); a float exponent would round integers above 2**53.
+    return "(" + " * ".join([x] * y) + ")" if 1 <= y <= 4 else f"({x} ** {exponent!r})"
+
+
 def _integer_pow_impl(x, *, y):
+    _check_integer_pow(np.result_type(x), y)
     with np.errstate(divide="ignore", invalid="ignore"):
-        if y < 0 and not is_float(np.result_type(x)):
-            raise ValueError("integers to negative integer powers are not allowed")
         return np.power(x, np.asarray(y, dtype=np.result_type(x)))
 
 
@@ -345,8 +363,10 @@ def _integer_pow_simplify(s, inputs, params, out_type):
 
 
 integer_pow_p = elementwise_primitive(
-    "integer_pow", impl=_integer_pow_impl, simplify=_integer_pow_simplify,
-    numba=lambda args, y: "(" + " * ".join([args[0]] * y) + ")" if 1 <= y <= 4 else f"({args[0]} ** {float(y)})",
+    "integer_pow", shape_rule=_integer_pow_type, impl=_integer_pow_impl, simplify=_integer_pow_simplify,
+    numba=(("f", lambda args, y: _integer_pow_source(args[0], y, float(y))),
+           ("i", lambda args, y: _integer_pow_source(args[0], y, y)),    # exact (wrapping) as numpy's
+           ("b", lambda args, y: _integer_pow_source(args[0], y, y))),
     jvp=(_integer_pow_jvp,), vjp=(lambda out_ct, out, x, *, y: _integer_pow_jvp(out_ct, out, x, y=y),))
 
 

@@ -159,12 +159,14 @@ def matmul(a, b):
     # One matrix against a stack: the stack's batch axes fold into its rows (or columns), so one GEMM runs and
     # the single matrix is never broadcast (copied) once per batch member.
     if _single_matrix(b_shape) and not _single_matrix(a_shape):
-        rows = reshape(a, (-1, a_shape[-1]))
+        stacked = int(np.prod(a_shape[:-1], dtype=np.int64))          # (no -1: sizes may be 0)
+        rows = reshape(a, (stacked, a_shape[-1]))
         return reshape(matmul_p.bind(rows, reshape(b, b_shape[-2:])), out_shape)
     if _single_matrix(a_shape) and not _single_matrix(b_shape):
         k, m = b_shape[-2:]
-        columns = reshape(moveaxis(reshape(b, (-1, k, m)), 1, 0), (k, -1))
-        product = reshape(matmul_p.bind(reshape(a, a_shape[-2:]), columns), (a_shape[-2], -1, m))
+        stacked = int(np.prod(b_shape[:-2], dtype=np.int64))
+        columns = reshape(moveaxis(reshape(b, (stacked, k, m)), 1, 0), (k, stacked * m))
+        product = reshape(matmul_p.bind(reshape(a, a_shape[-2:]), columns), (a_shape[-2], stacked, m))
         return reshape(moveaxis(product, 0, 1), out_shape)
     a = broadcast_to(a, batch + a_shape[-2:])
     b = broadcast_to(b, batch + b_shape[-2:])

@@ -181,9 +181,10 @@ def positional_args(fun, args, kwargs) -> tuple:
 
 # ---- custom_vjp ----------------------------------------------------------------------------------------
 
-def _custom_vjp_jvp(primals, tangents, outs, *, primal, fun, num_consts, **params):
+def _custom_vjp_jvp(primals, tangents, *, primal, fun, num_consts, **params):
     # A VJP rule defines reverse mode only; forward mode differentiates the primal program itself.
     refuse_differentiated_closure(fun, "custom_vjp", [t is not None for t in tangents[len(primals) - num_consts:]])
+    outs = custom_vjp_call_p.bind(*primals, primal=primal, fun=fun, num_consts=num_consts, **params)
     try:
         _, out_dots = jvp_eval(primal, primals, tangents)
     except MissingRuleError as e:
@@ -191,7 +192,7 @@ def _custom_vjp_jvp(primals, tangents, outs, *, primal, fun, num_consts, **param
             f"forward-mode differentiation (jvp, jacfwd, hessian) of custom_vjp function {fun!r}: a custom VJP "
             f"defines reverse mode only, so fgrad differentiates the computation of {fun!r} itself, but {e}. Give "
             f"{fun!r} a custom_jvp rule instead, or use reverse mode (grad, vjp, jacrev).") from e
-    return out_dots
+    return outs, out_dots
 
 
 def _custom_vjp_vjp(cts, outs, primals, needs, *, primal, fun, fwd, bwd, in_tree, out_tree, nondiff, num_consts):
@@ -327,10 +328,12 @@ def call_jvp_rule(rule, fun, nondiff, in_tree, out_tree, primal, diff, tangents)
     return [instantiate(d, t) for d, t in zip(out_dots, primal.out_types)]
 
 
-def _custom_jvp_jvp(primals, tangents, outs, *, primal, fun, jvp, in_tree, out_tree, nondiff, num_consts):
+def _custom_jvp_jvp(primals, tangents, *, primal, fun, jvp, in_tree, out_tree, nondiff, num_consts):
     diff, _ = split_consts(primals, num_consts)
     refuse_differentiated_closure(fun, "custom_jvp", [t is not None for t in tangents[len(diff):]])
-    return call_jvp_rule(jvp, fun, nondiff, in_tree, out_tree, primal, diff, tangents[:len(diff)])
+    outs = custom_jvp_call_p.bind(*primals, primal=primal, fun=fun, jvp=jvp, in_tree=in_tree, out_tree=out_tree,
+                                  nondiff=nondiff, num_consts=num_consts)
+    return outs, call_jvp_rule(jvp, fun, nondiff, in_tree, out_tree, primal, diff, tangents[:len(diff)])
 
 
 def _custom_jvp_vjp(cts, outs, primals, needs, *, primal, fun, jvp, in_tree, out_tree, nondiff, num_consts):

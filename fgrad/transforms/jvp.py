@@ -28,14 +28,18 @@ def add_tangents(a, b):
 
 
 def jvp_equation(eqn, primals, tangents):
-    """Bind `eqn` on `primals`; return (outputs, output tangents) with None for zero tangents."""
+    """Bind `eqn` on `primals`; return (outputs, output tangents) with None for zero tangents.
+
+    A primitive with several results computes its outputs and their tangents in one rule,
+    `jvp(primals, tangents, **params) -> (outs, out_dots)`, so a loop runs once for both."""
+    differentiated = any(t is not None for t in tangents) and any(is_float(v.type.dtype) for v in eqn.outputs)
+    if eqn.prim.multiple_results and differentiated:
+        outs, out_dots = eqn.prim.jvp(primals, tangents, **eqn.params)
+        return list(outs), list(out_dots)
     out = eqn.prim.bind(*primals, **eqn.params)
     outs = out if eqn.prim.multiple_results else [out]
-    if all(t is None for t in tangents) or not any(is_float(v.type.dtype) for v in eqn.outputs):
+    if not differentiated:
         return outs, [None] * len(outs)
-    if eqn.prim.multiple_results:
-        out_dots = eqn.prim.jvp(primals, tangents, outs, **eqn.params)
-        return outs, list(out_dots)
     out_dot = None
     for i, t in enumerate(tangents):
         if t is None:

@@ -90,13 +90,31 @@ class _Simplifier:
             if type(v) is Var:
                 self.uses[v] = self.uses.get(v, 0) + 1
         for eqn in program.equations:
-            inputs = tuple([self.read(a) for a in eqn.inputs])
-            if eqn.prim.multiple_results:
-                outs = self.record(eqn.prim, inputs, eqn.params, eqn.outputs, eqn)
-            else:
-                outs = (self.simplify_equation(eqn, inputs),)
-            self.env.update(zip(eqn.outputs, outs))
+            self.process(eqn)
         return [self.read(v) for v in program.outputs]
+
+    def process(self, eqn):
+        """Simplify one equation of the input program on its already-simplified inputs."""
+        inputs = tuple([self.read(a) for a in eqn.inputs])
+        if eqn.prim.multiple_results:
+            # A primitive with several results (control flow, custom calls) simplifies as a whole:
+            # rule(s, eqn, inputs) -> its output atoms (e.g. a cond with a literal index inlines its branch).
+            rule = eqn.prim.simplify
+            outs = rule(self, eqn, inputs) if rule else self.record(eqn.prim, inputs, eqn.params, eqn.outputs, eqn)
+        else:
+            outs = (self.simplify_equation(eqn, inputs),)
+        self.env.update(zip(eqn.outputs, outs))
+
+    def inline(self, program: Program, inputs) -> list:
+        """Simplify `program`'s equations in place of an equation that would run it on `inputs`."""
+        self.env.update(zip(program.inputs, inputs))
+        for eqn in program.equations:
+            self.process(eqn)
+        return [self.read(v) for v in program.outputs]
+
+    def record_with_params(self, eqn, inputs, **changes) -> tuple:
+        """Record `eqn` on `inputs` with some params replaced (e.g. its sub-programs simplified)."""
+        return self.record(eqn.prim, inputs, Params(dict(eqn.params, **changes)), eqn.outputs, eqn)
 
     def read(self, atom):
         return atom if type(atom) is Literal else self.env.get(atom, atom)
@@ -248,7 +266,7 @@ def evaluate_quietly(prim, values, params):
     try:
         with np.errstate(all="ignore"):
             return np.asarray(prim.impl(*values, **params))
-    except Exception:      # e.g. an integer to a negative power: leave the error to run time
+    except Exception:      # e.g. solve of a singular matrix: leave the error to run time
         return None
 
 

@@ -43,8 +43,10 @@ def accumulate(ct_env, var, ct):
     ct_env[var] = ct if old is None else add(old, ct)
 
 
-def backward_pass(program: Program, env: dict, active: set, eqns: list, out_cts) -> dict:
-    """Walk `eqns` in reverse from the output cotangents; return the cotangent of every active Var."""
+def backward_pass(program: Program, env: dict, active: set, eqns: list, out_cts, residuals=None) -> dict:
+    """Walk `eqns` in reverse from the output cotangents; return the cotangent of every active Var.
+    `residuals` maps an equation to what its primitive's `vjp_fwd` recorded in the forward sweep."""
+    residuals = residuals or {}
     ct_env = {}
     for v, ct in zip(program.outputs, out_cts):
         if type(v) is not Literal and v in active:
@@ -61,7 +63,8 @@ def backward_pass(program: Program, env: dict, active: set, eqns: list, out_cts)
         if eqn.prim.multiple_results:
             needs = [type(a) is not Literal and a in active for a in eqn.inputs]
             outs = [env[v] for v in eqn.outputs]
-            in_cts = eqn.prim.vjp(cts, outs, primals, needs, **eqn.params)
+            recorded = {"residuals": residuals[eqn]} if eqn in residuals else {}
+            in_cts = eqn.prim.vjp(cts, outs, primals, needs, **recorded, **eqn.params)
             for a, ct in zip(eqn.inputs, in_cts):
                 if type(a) is not Literal and a in active:
                     accumulate(ct_env, a, ct)
@@ -76,24 +79,33 @@ def backward_pass(program: Program, env: dict, active: set, eqns: list, out_cts)
     return ct_env
 
 
-def forward_pass(program: Program, args) -> dict:
-    """Bind every equation (the forward sweep); return the environment of values."""
+def forward_pass(program: Program, args, active=frozenset(), active_eqns=()) -> tuple[dict, dict]:
+    """Bind every equation (the forward sweep); return the environment of values and the residuals the
+    `vjp_fwd` of an active equation's primitive recorded for its reverse sweep."""
     env = dict(zip(program.inputs, args))
+    recording = {id(eqn) for eqn in active_eqns if eqn.prim.vjp_fwd is not None}
+    residuals = {}
 
     def read(a):
         return a.value if type(a) is Literal else env[a]
 
     for eqn in program.equations:
-        out = eqn.prim.bind(*[read(a) for a in eqn.inputs], **eqn.params)
+        primals = [read(a) for a in eqn.inputs]
+        if id(eqn) in recording:
+            needs = [type(a) is not Literal and a in active for a in eqn.inputs]
+            outs, residuals[eqn] = eqn.prim.vjp_fwd(primals, needs, **eqn.params)
+            env.update(zip(eqn.outputs, outs))
+            continue
+        out = eqn.prim.bind(*primals, **eqn.params)
         env.update(zip(eqn.outputs, out if eqn.prim.multiple_results else [out]))
-    return env
+    return env, residuals
 
 
 def vjp_eval(program: Program, args, wrt, out_cts):
     """Outputs of `program` on `args` and the cotangents of inputs `wrt` (zeros instantiated)."""
-    env = forward_pass(program, args)
     active, eqns = active_equations(program, wrt)
-    ct_env = backward_pass(program, env, active, eqns, out_cts)
+    env, residuals = forward_pass(program, args, active, eqns)
+    ct_env = backward_pass(program, env, active, eqns, out_cts, residuals)
     outs = [v.value if type(v) is Literal else env[v] for v in program.outputs]
     in_cts = [instantiate(ct_env.get(program.inputs[i]), program.inputs[i].type) for i in wrt]
     return outs, in_cts
