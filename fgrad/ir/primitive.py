@@ -70,10 +70,16 @@ class Primitive:
       numba: the emitter the Numba codegen looks up (what it is depends on `kind`, see KINDS)
     `kind` is one of KINDS; the traits (TRAITS) are keyword arguments, declared in every block (the op
     families in fgrad/ops fill the ones their family shares).
+
+    `impl_variants` (optional, {} by default) maps a variant name to another numpy implementation with the
+    impl's signature, shapes and dtypes that rounds like some other system, e.g. {"torch": torch_sum}:
+    reduce_sum adding in torch.sum's order. A backend asks for a variant by name (`impl_for`); a primitive
+    without that variant runs its impl. Variant names: "torch" = PyTorch's CPU kernels (the facade's
+    numerics). The registry test runs every variant against the impl on the primitive's samples.
     """
 
     def __init__(self, name, *, kind, shape_rule, impl, jvp=MISSING, vjp=MISSING, batch=MISSING,
-                 numba=MISSING, multiple_results=False, **traits):
+                 numba=MISSING, multiple_results=False, impl_variants=None, **traits):
         if kind not in KINDS:
             raise ValueError(f"primitive '{name}': kind {kind!r} is not one of {sorted(KINDS)}")
         unknown = set(traits) - set(TRAITS)
@@ -88,6 +94,7 @@ class Primitive:
         self.batch = batch
         self.numba = numba
         self.multiple_results = multiple_results
+        self.impl_variants = dict(impl_variants or {})
         for trait in TRAITS:
             setattr(self, trait, traits.get(trait, MISSING))
         REGISTRY[name] = self
@@ -98,6 +105,16 @@ class Primitive:
     def bind(self, *args, **params):
         """Apply the primitive through the current interpreter."""
         return _state.stack[-1].process(self, args, Params(params))
+
+    def impl_for(self, variant):
+        """The numpy implementation of `variant` (a name from `impl_variants`), or `impl` when this primitive
+        declares no such variant or `variant` is None.
+
+        >>> from fgrad.ops import reduce_sum_p, sin_p
+        >>> reduce_sum_p.impl_for("torch") is not reduce_sum_p.impl, sin_p.impl_for("torch") is sin_p.impl
+        (True, True)
+        """
+        return self.impl_variants.get(variant, self.impl) if variant is not None else self.impl
 
     def jvp_rule(self, i: int):
         """The JVP rule for input `i`, None if its derivative is declared zero."""
