@@ -54,6 +54,11 @@ TRAITS = {
     "aliases_input": "the numpy impl may return a view of input 0 (sharing its memory)",
 }
 
+# The implementation variants a block may declare (`impl_variants`), with what they reproduce.
+IMPL_VARIANTS = {
+    "torch": "PyTorch's CPU kernels' rounding order (the PyTorch facade runs its programs with it)",
+}
+
 
 class Primitive:
     """One primitive with all its rules and traits; see fgrad/ops for the blocks that declare them.
@@ -71,11 +76,11 @@ class Primitive:
     `kind` is one of KINDS; the traits (TRAITS) are keyword arguments, declared in every block (the op
     families in fgrad/ops fill the ones their family shares).
 
-    `impl_variants` (optional, {} by default) maps a variant name to another numpy implementation with the
-    impl's signature, shapes and dtypes that rounds like some other system, e.g. {"torch": torch_sum}:
-    reduce_sum adding in torch.sum's order. A backend asks for a variant by name (`impl_for`); a primitive
-    without that variant runs its impl. Variant names: "torch" = PyTorch's CPU kernels (the facade's
-    numerics). The registry test runs every variant against the impl on the primitive's samples.
+    `impl_variants` (optional, {} by default) maps a variant name (one of IMPL_VARIANTS) to another numpy
+    implementation with the impl's signature, shapes and dtypes that rounds like some other system, e.g.
+    {"torch": torch_sum}: reduce_sum adding in torch.sum's order. A backend asks for a variant by name
+    (`impl_for`); a primitive without that variant runs its impl. The registry test runs every variant
+    against the impl on the primitive's samples.
     """
 
     def __init__(self, name, *, kind, shape_rule, impl, jvp=MISSING, vjp=MISSING, batch=MISSING,
@@ -85,6 +90,10 @@ class Primitive:
         unknown = set(traits) - set(TRAITS)
         if unknown:
             raise TypeError(f"primitive '{name}': unknown traits {sorted(unknown)}; the traits are {sorted(TRAITS)}")
+        unknown = set(impl_variants or ()) - set(IMPL_VARIANTS)
+        if unknown:
+            raise TypeError(f"primitive '{name}': unknown implementation variants {sorted(unknown)}; the variants "
+                            f"are {sorted(IMPL_VARIANTS)} (fgrad.ir.primitive.IMPL_VARIANTS says what each means)")
         self.name = name
         self.kind = kind
         self.shape_rule = shape_rule
