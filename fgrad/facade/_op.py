@@ -21,6 +21,7 @@ import numpy as np
 from fgrad.backend.numpy_exec import compile_program
 from fgrad.ir import Literal, Program, is_float, trace_flat
 from fgrad.ir.types import ArrayType
+from fgrad.ops.control import stop_gradient_p
 from fgrad.ops.core import transpose
 from fgrad.ops.linalg import matmul_p
 from fgrad.transforms.vjp import needed_equations, vjp_split
@@ -186,7 +187,7 @@ def float_dependents(program: Program, wrt) -> set:
     stop_gradient (a detach)."""
     reached = {program.inputs[i] for i in wrt}
     for eqn in program.equations:
-        if eqn.prim.name != "stop_gradient" and any(type(a) is not Literal and a in reached for a in eqn.inputs):
+        if eqn.prim is not stop_gradient_p and any(type(a) is not Literal and a in reached for a in eqn.inputs):
             reached.update(v for v in eqn.outputs if is_float(v.type.dtype))
     return reached
 
