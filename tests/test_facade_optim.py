@@ -132,6 +132,35 @@ def test_fused_multiply_add_rounds_once(size):
     np.testing.assert_array_equal(per_element, once)
 
 
+@pytest.mark.parametrize("case", ["sgd_nesterov_weight_decay", "adamw_amsgrad_large_beta1"], ids=str)
+def test_compiled_updates_compute_numpys_bits(case):
+    """The update maths is written once: fgrad.jit's compiled loop (large parameters) gives the bits numpy's
+    route (small ones) gives, for the same arrays."""
+    from fgrad.facade.optim import BLOCK_BYTES, COMPILED_MIN_SIZE, adam_update, apply_update, sgd_update
+    r = np.random.default_rng(3)
+    n = COMPILED_MIN_SIZE + BLOCK_BYTES // 8                           # several blocks and a short last one
+    param, grad, state, state2 = (r.standard_normal(n).astype(np.float32) for _ in range(4))
+    state2 = np.abs(state2)
+    if case.startswith("sgd"):
+        update, static = sgd_update, dict(momentum=0.9, dampening=0.0, weight_decay=0.01, nesterov=True,
+                                          maximize=False)
+        arrays, updated = (param, grad, np.asarray(-0.1, np.float32), state), (0, 3)
+    else:
+        update, static = adam_update, dict(beta1=0.3, beta2=0.8, eps=1e-8, weight_decay=0.2, decoupled=True,
+                                           maximize=True)
+        scalars = tuple(np.asarray(v, np.float32) for v in (0.99, -0.03, 0.6))
+        arrays, updated = (param, grad, state, state2) + scalars + (state2 * 0.5,), (0, 2, 3, 7)
+    expected = update(np, *arrays, **static)
+    blocks = [np.empty(n + 5, np.float32)[5:] for _ in updated]       # C-contiguous, not at a page start
+    apply_update(update, blocks, *arrays, **static)                    # the compiled loop, block by block
+    for e, c in zip(expected, blocks):
+        np.testing.assert_array_equal(c, e)
+    in_place = [a.copy() for a in arrays]                              # the parameter and state updated in place
+    apply_update(update, [in_place[k] for k in updated], *in_place, **static)
+    for e, k in zip(expected, updated):
+        np.testing.assert_array_equal(in_place[k], e)
+
+
 # ---- groups, state, reprs ---------------------------------------------------------------------------------------
 
 def test_param_groups_parity(torch):

@@ -406,7 +406,8 @@ def test_fma_float32_rounds_once():
     """The numpy float32 FMA (round to odd in float64) against LLVM's fma, on values whose products and
     sums straddle many binades (cancellations, subnormal and inexact sums included)."""
     import numba
-    from fgrad.facade._random_kernels import fma
+    from fgrad.facade._random_kernels import kernel
+    fma = kernel("affine").module.fma                  # the kernel module's llvm.fma intrinsic
 
     @numba.njit
     def reference(a, b, c):
@@ -447,3 +448,24 @@ print(torch.backends.cpu.get_cpu_capability(), ok)
     env = dict(os.environ, ATEN_CPU_CAPABILITY="default", PYTHONPATH=str(ROOT))
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["DEFAULT", "True"], out.stdout + out.stderr
+
+
+def test_random_kernels_are_cached_by_fgrads_kernel_loader():
+    """The Numba loops live in FGRAD_CACHE_DIR, content-addressed (never next to fgrad's source), and a second
+    process loads their machine code from there instead of compiling."""
+    from fgrad.backend.numba_jit import cache_dir, compile_stats
+    from fgrad.facade._random_kernels import kernel
+    fgrad.manual_seed(0)
+    fgrad.randn(3)                                   # the per-element path: normal_pairs, then affine
+    for entry in ("normal_pairs", "affine"):
+        path = kernel(entry).path
+        assert path is not None and path.parent == cache_dir(), path
+    assert not list((ROOT / "fgrad" / "facade").rglob("*.nbi")), "Numba cache files next to fgrad's source"
+    code = ("import fgrad; from fgrad.backend.numba_jit import compile_stats; "
+            "from fgrad.facade._random_kernels import kernel; fgrad.manual_seed(0); print(fgrad.randn(3).tolist()); "
+            "print([compile_stats(kernel(e))['cache_misses'] for e in ('normal_pairs', 'affine')])")
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    values, misses = out.stdout.strip().splitlines()
+    fgrad.manual_seed(0)
+    assert values == str(fgrad.randn(3).tolist()) and misses == "[0, 0]", out.stdout

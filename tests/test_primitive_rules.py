@@ -17,7 +17,7 @@ from hypothesis.extra import numpy as hnp
 
 import fgrad  # noqa: F401  (registers every primitive)
 from fgrad import ops
-from fgrad.backend.numpy_exec import evaluate
+from fgrad.backend.numpy_exec import compile_program, evaluate
 from fgrad.ir import MISSING, REGISTRY, check, is_float, trace_flat, typeof
 from fgrad.transforms.jvp import jvp_program
 from fgrad.transforms.vjp import vjp_program
@@ -204,9 +204,21 @@ def test_primitive_sample(name, index):
     # (b) the shape rule agrees with the impl's shape and dtype
     assert program.out_types == tuple(typeof(e) for e in expected), (
         f"shape rule gives {program.out_types}, impl gives {tuple(typeof(e) for e in expected)}")
-    # (c) the reference executor runs the traced program to the impl's values
+    # (c) the reference executor runs the traced program to the impl's values, and so does its compiled
+    # form; each declared implementation variant gives the impl's shapes and dtypes, and its values up to
+    # rounding (a variant rounds like another system, it computes the same function)
     for j, (got, want) in enumerate(zip(evaluate(program, *args), expected)):
         assert_same_values(got, want, f"evaluate(program) output {j}")
+    arrays = [np.asarray(a, v.type.dtype) for a, v in zip(args, program.inputs)]
+    for j, (got, want) in enumerate(zip(compile_program(program)(*arrays), expected)):
+        assert_same_values(got, want, f"compile_program(program) output {j}")
+    for variant in prim.impl_variants:
+        for j, (got, want) in enumerate(zip(compile_program(program, variant)(*arrays), expected)):
+            want = np.asarray(want)
+            assert typeof(got) == typeof(want), f"variant {variant!r} output {j}: {typeof(got)}, impl: {typeof(want)}"
+            rtol = 1e-5 if want.dtype == np.float32 else 1e-12
+            np.testing.assert_allclose(got, want, rtol=rtol, atol=rtol, equal_nan=True,
+                                       err_msg=f"variant {variant!r} output {j}")
 
     if name in NON_DIFFERENTIABLE or not float_inputs(program) or not float_outputs(program):
         return

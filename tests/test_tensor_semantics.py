@@ -10,9 +10,10 @@ import pytest
 
 torch = importlib.import_module("fgrad.facade")      # the facade package (fgrad's top level re-exports it)
 from fgrad import ops  # noqa: E402
-from fgrad.facade import _autograd, _numerics, _ops  # noqa: E402
-from fgrad.facade._kernels import FacadeOp  # noqa: E402
-from fgrad.facade._tensor import apply  # noqa: E402
+from fgrad.facade import _elementwise, _op  # noqa: E402
+from fgrad.facade._op import FacadeOp, apply  # noqa: E402
+from fgrad.ir import ArrayType, trace_flat  # noqa: E402
+from fgrad.ops.torch_numerics import torch_sum  # noqa: E402
 
 BACKWARD_TWICE = ("Trying to backward through the graph a second time (or directly access saved tensors after they "
                   "have already been freed). Saved intermediate values of the graph are freed when you call "
@@ -102,6 +103,10 @@ def test_gradient_buffers_are_not_shared():
     (x + y).sum().backward()
     x.grad.zero_()
     assert values(y.grad) == [1.0, 1.0]
+    x.grad, y.grad = None, None
+    ((x + y) * 2).sum().backward()          # a new array from mul's backward, handed to both inputs by add's
+    x.grad.zero_()
+    assert values(y.grad) == [2.0, 2.0]
 
 
 def test_nonleaf_grad_warns():
@@ -370,24 +375,24 @@ def test_repr(make, text):
     assert repr(make()) == text
 
 
-# ---- internals: kernels, the facade interpreter, sums ------------------------------------------------------------
+# ---- internals: traced ops, programs run as ops, sums ----------------------------------------------------------
 
-def test_kernels_are_cached_per_signature():
+def test_ops_are_traced_once_per_signature():
     x = torch.ones(7, 13, requires_grad=True)
     x * 2.0
-    n = len(_ops._MUL.kernels)
+    n = len(_elementwise._MUL.traces)
     x * 5.0                                  # another scalar value: an input, not a static argument
     (x * 7.0).sum().backward()
-    assert len(_ops._MUL.kernels) == n
-    torch.ones(13, 7) * 2.0                  # another shape: another kernel
-    assert len(_ops._MUL.kernels) == n + 1
+    assert len(_elementwise._MUL.traces) == n
+    torch.ones(13, 7) * 2.0                  # another shape: another trace
+    assert len(_elementwise._MUL.traces) == n + 1
 
 
 def test_a_facade_op_is_one_node_over_many_primitives():
     x = torch.tensor([[1.0, 2.0], [3.0, 4.0]], requires_grad=True)
     y = x.log_softmax(1)
     assert type(y.grad_fn).__name__ == "LogSoftmaxBackward0"
-    program = y.grad_fn._plan.kernel.program
+    program = y.grad_fn._plan.split.forward
     assert len(program.equations) > 3      # max, sub, exp, reduce_sum, log, ... recorded as one node
     y.sum().backward()
     np.testing.assert_allclose(values(x.grad), 1 - 2 * np.exp(values(y)), rtol=1e-6)
@@ -403,16 +408,10 @@ def test_defining_a_new_facade_op():
     np.testing.assert_allclose(values(x.grad), 1 / (1 + np.exp(-2 * np.array([0.0, 1.0]))), rtol=1e-6)
 
 
-def test_facade_interpreter_binds_fgrad_ops_on_tensors():
-    from fgrad.ir.primitive import pop_interpreter, push_interpreter
+def test_a_program_applied_to_tensors_records_one_node_per_primitive():
     x = torch.tensor([0.5, 1.0], requires_grad=True)
-    interp = _autograd.FacadeInterpreter()
-    push_interpreter(interp)
-    try:
-        out = ops.mul(ops.sin(_autograd.FacadeValue(x)), 3.0)
-    finally:
-        pop_interpreter(interp)
-    y = out.tensor
+    program, _ = trace_flat(lambda v: [ops.mul(ops.sin(v), 3.0)], [ArrayType((2,), np.float32)])
+    (y,) = _op.apply_program(program, [x])
     assert type(y.grad_fn).__name__ == "MulBackward0"
     assert type(y.grad_fn.next_functions[0][0]).__name__ == "SinBackward0"
     y.sum().backward()
@@ -424,14 +423,14 @@ def test_torch_sum_order_small_rows():
     x = np.array([1e8, 1.0, -1e8, 1.0, 1.0, 1.0], np.float32)
     f = np.float32
     expected = f(f(f(f(f(f(1e8) + f(1.0)) + f(1.0)) + f(1.0)) + f(-1e8)) + f(1.0))
-    assert _numerics.torch_sum(x, axes=(0,)) == expected
+    assert torch_sum(x, axes=(0,)) == expected
 
 
 def test_torch_sum_matches_numpy_values():
     rng = np.random.default_rng(0)
     for shape, axes in [((5,), (0,)), ((37, 9), (0,)), ((37, 9), (1,)), ((4, 5, 6), (0, 2)), ((300,), (0,))]:
         x = rng.standard_normal(shape).astype(np.float32)
-        np.testing.assert_allclose(_numerics.torch_sum(x, axes=axes), x.sum(axis=axes), rtol=1e-5, atol=1e-5)
+        np.testing.assert_allclose(torch_sum(x, axes=axes), x.sum(axis=axes), rtol=1e-5, atol=1e-5)
 
 
 def test_indexing_and_assignment_gradients():

@@ -13,7 +13,8 @@ from fgrad.ir import REGISTRY, MissingRuleError, Primitive, trace_flat
 import fgrad.numpy as fnp
 from fgrad.ops import sin_p
 from fgrad.ops.base import same_type
-from fgrad.transforms.grad import partial_eval
+from fgrad.transforms.vjp import split_program, vjp_split
+from fgrad.backend.numpy_exec import evaluate
 
 Point = namedtuple("Point", ["x", "y"])
 
@@ -192,16 +193,40 @@ def test_vjp_fn_rejects_a_cotangent_of_the_wrong_structure():
         vjp_fn(1.0)
 
 
-def test_partial_eval_splits_known_and_unknown_equations():
+def test_split_program_splits_known_and_unknown_equations():
     def f(x, t):
         c = fnp.cos(x)             # known
         return [fnp.sin(x), c * t]
     program, _ = trace_flat(f, [fgrad.ir.ArrayType((), "float64")] * 2)
-    known, unknown, out_is_known = partial_eval(program, [False, True])
-    assert out_is_known == [True, False]
-    assert [e.prim.name for e in known.equations] == ["cos", "sin"]
-    assert [e.prim.name for e in unknown.equations] == ["mul"]
-    assert len(known.outputs) == 2 and len(unknown.inputs) == 2   # sin output + residual cos; residual + t
+    split = split_program(program, [False, True], 1)
+    assert [e.prim.name for e in split.first.equations] == ["cos", "sin"]
+    assert [e.prim.name for e in split.second.equations] == ["mul"]
+    assert len(split.first.outputs) == 2 and len(split.second.inputs) == 2   # sin + residual cos; residual + t
+    assert split.residuals == (program.equations[0].outputs[0],)
+
+
+def test_split_program_saving_forward_values_recomputes_the_rest_later():
+    def f(x, t):
+        return [fnp.sin(x), fnp.cos(x) * t]
+    program, _ = trace_flat(f, [fgrad.ir.ArrayType((), "float64")] * 2)
+    split = split_program(program, [False, True], 1, save="forward")
+    assert [e.prim.name for e in split.first.equations] == ["sin"]
+    assert [e.prim.name for e in split.second.equations] == ["cos", "mul"]
+    assert split.residuals == (program.inputs[0],)               # x itself, as PyTorch saves it
+    with pytest.raises(ValueError, match="depends on an unknown input"):
+        split_program(program, [False, True], 2)
+
+
+def test_vjp_split_saves_inputs_and_outputs_and_runs_the_backward():
+    program = fgrad.make_ir(lambda x, y: [fnp.exp(x) * y])(0.5, 2.0)
+    split = vjp_split(program, [0, 1], save="forward", simplified=False)
+    forward = evaluate(split.forward, 0.5, 2.0)
+    out, residuals = forward[0], forward[1:]
+    np.testing.assert_allclose(out, np.exp(0.5) * 2.0)
+    gx, gy = evaluate(split.backward, *residuals, 1.0)
+    np.testing.assert_allclose([gx, gy], [np.exp(0.5) * 2.0, np.exp(0.5)])
+    assert len(residuals) == 2                                 # y and exp(x), the values the rules read
+    assert [i for _, i in split.saved_inputs] == [1] and split.saved_outputs == ()
 
 
 # ---- jvp and linearize --------------------------------------------------------------------------------

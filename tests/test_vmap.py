@@ -120,6 +120,9 @@ def test_unknown_traits_and_kinds_are_refused():
                            comutative=True)
     with pytest.raises(ValueError, match="kind"):
         fgrad.ir.Primitive("test_bad_kind", kind="pointwise", shape_rule=lambda x: x, impl=lambda x: x)
+    with pytest.raises(TypeError, match="unknown implementation variants"):
+        fgrad.ir.Primitive("test_bad_variant", kind="elementwise", shape_rule=lambda x: x, impl=lambda x: x,
+                           impl_variants={"jax": lambda x: x})
 
 
 # ---- the traits say true things about the primitives -----------------------------------------------------

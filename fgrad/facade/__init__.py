@@ -1,29 +1,31 @@
 """fgrad.facade: the PyTorch-compatible facade over fgrad's primitives (`import fgrad as torch`).
 
-The facade has no derivative rules of its own. A PyTorch op is a function of fgrad ops; its backward is
-the adjoint its primitives' VJP rules give (fgrad.transforms.vjp). What the facade adds is PyTorch's
-surface: Tensor and its metadata, type promotion, node names, errors, reprs, grad mode, the engine.
+The facade has no engine of its own. A PyTorch op is a function of fgrad ops, traced into a Program; its
+forward runs on fgrad's backend and its backward is the reverse mode fgrad's transforms derive from the
+primitives' VJP rules. What the facade adds is PyTorch's surface: Tensor and its metadata, type promotion,
+node names, errors, reprs, grad mode, the order in which the graph is walked.
 
-How an op runs (fgrad/facade/_kernels.py, _tensor.py, _autograd.py)
-----------------------------------------------------------------
+How an op runs (fgrad/facade/_op.py)
+------------------------------------
     y = x.sin()  ->  apply(SIN, (x,), (float32,))
 
-`apply` looks the op's kernel up by (static args, input dtypes and shapes). On the first call the op's
-function is traced into a Program, and two straight-line numpy functions are generated from it: the
-forward, and per set of inputs that need gradients, the forward that also returns the residuals plus the
-backward (the Program's adjoint: its primitives' VJP rules, traced once). Later calls cost a dict lookup
-and the numpy calls. With grad mode on and an input requiring grad, `apply` records one node, an instance
-of a class named as PyTorch's node (`SinBackward0`), holding the residuals (the saved tensors, checked
-against version counters at backward time) and one edge per input. `.backward()` walks the nodes
-iteratively, summing cotangents of re-used tensors. With create_graph=True a node re-runs its op's
-primitives and their VJP rules on Tensors under the facade interpreter (FacadeInterpreter: each bound
-primitive becomes a one-primitive facade op), so the gradients have grad_fns themselves.
+`apply` looks the op up by (static args, input dtypes and shapes). On the first call the op's function is
+traced into a Program, compiled by the backend's straight-line executor (fgrad.backend.numpy_exec) with
+the primitives' "torch" implementation variants (PyTorch's rounding, declared in the blocks); per set of
+inputs that need gradients, fgrad.transforms.vjp.vjp_split splits the op's reverse mode into the forward
+that also returns the residuals (PyTorch's saved tensors) and the backward program, compiled the same way.
+Later calls cost a dict lookup and the numpy calls. With grad mode on and an input requiring grad, `apply`
+records one node (fgrad.facade._graph), an instance of a class named as PyTorch's node (`SinBackward0`),
+holding the residuals (checked against version counters at backward time), the inputs and one edge per
+input. `.backward()` (fgrad.facade._engine) walks the nodes iteratively, summing cotangents of re-used
+tensors, and runs each node's compiled backward on arrays. With create_graph=True the node runs the same
+backward program as facade ops on Tensors, one per primitive (`_op.apply_program`), so the gradients have
+grad_fns themselves and can be differentiated again.
 
 Defining a new op (what fgrad.facade.nn.functional and fgrad.facade.optim build on)
 ---------------------------------------------------------------------------------
     from fgrad import ops
-    from fgrad.facade._kernels import FacadeOp
-    from fgrad.facade._tensor import apply
+    from fgrad.facade._op import FacadeOp, apply
 
     def _softplus_fn(x, beta):                       # arrays first, then static arguments
         return ops.div(ops.log1p(ops.exp(ops.mul(x, beta))), beta)
@@ -35,25 +37,32 @@ Defining a new op (what fgrad.facade.nn.functional and fgrad.facade.optim build 
 
 Rules for the function: call only fgrad.ops (never numpy on the arrays; numpy is fine for static
 values); cast explicitly (`ops.convert_element_type`) to the dtype PyTorch's result has, which the
-wrapper works out (`_ops.result_type`, `_ops.binary_operands` for Tensor/scalar operands); static
-arguments must be hashable (they key the kernel cache) and Python scalars among them become constants;
+wrapper works out (`_operands.result_type`, `_operands.binary_operands` for Tensor/scalar operands); static
+arguments must be hashable (they key the trace cache) and Python scalars among them become constants;
 return one array or a tuple (pass `multi=True` to `apply` for a tuple of Tensors). Tensor arguments that
 are constants (indices, masks) can be numpy arrays in `args`: they are inputs without edges. Check
 arguments in the wrapper and raise PyTorch's exception types and messages. One FacadeOp is one node: to
 reproduce a PyTorch op that records several nodes (`F.linear` is TBackward0 then AddmmBackward0), call
 several facade ops. Ops that share storage with input 0 (views) pass `view=True`; inputs that are never
 differentiated (indices, masks) are listed in `nondiff=` (PyTorch leaves them out of next_functions); ops
-whose PyTorch kernel does not use torch.sum's rounding order pass `pytorch_sums=False` (numpy's faster
-sum then runs their reduce_sums). An op that PyTorch differentiates differently at a kink than the
-primitives do (relu, abs, clamp) selects the kink apart (see `_ops.relu`). In-place variants:
-`_ops.inplace(self, out_of_place_result)` after `_ops.check_leaf_inplace(self)`. Ops with a hand-written
-backward: fgrad.facade.autograd.Function.
+whose PyTorch kernel does not use torch.sum's rounding order pass `variant=None` (the primitives' impls,
+numpy's faster sum, run instead of their "torch" variants). An op that PyTorch differentiates differently
+at a kink than the primitives do (relu, abs, clamp) selects the kink apart (see `_elementwise.relu`).
+In-place variants: `_inplace.inplace(self, out_of_place_result)` after `_inplace.check_leaf_inplace(self)`.
+Ops with a hand-written backward: fgrad.facade.autograd.Function.
 
-Why traced kernels rather than interpreting each call: the fgrad.ops wrappers spend 5-40us per call on
+Why traced ops rather than interpreting each call: the fgrad.ops wrappers spend 5-40us per call on
 promotion and broadcasting logic, which PyTorch does in C++. Tracing once per signature keeps that cost
 out of training loops (the seed tutorial's loop runs within 1.5x of PyTorch eager), gives one node per
 PyTorch op for free (the op's program), and lets the backward be straight-line code of the VJP rules with
 exactly the residuals they read (PyTorch's saved tensors, so version-counter errors match).
+
+Modules, in import order (none imports a later one): _dtypes, _grad_mode, _printing; _graph (nodes,
+hooks, saved versions); _tensor (what a Tensor is); _random (PyTorch's generator), _op (FacadeOp, apply),
+_creation; _operands (the helpers every op family shares); the op families _elementwise, _reductions,
+_shapes, _linalg, _inplace, _indexing, and _sampling (random tensors); _engine (backward, autograd.grad);
+_methods (installs the families' functions and `backward` as Tensor methods and operators); then the
+public modules autograd, nn, optim, utils.
 
 Naming: the package is `fgrad.facade`, not `fgrad.tensor` as design.md first sketched, because
 `import fgrad as torch` needs `fgrad.tensor` to be the `tensor()` function. `fgrad/__init__.py`
@@ -64,7 +73,9 @@ re-exports this package's names and registers `fgrad.nn`, `fgrad.optim` (with `o
 Random numbers (`_random`, `_random_kernels`) are PyTorch's CPU streams bit for bit: the same mt19937
 and the same ATen transforms, so seeded code draws the same data, initial weights and shuffles.
 """
-from fgrad.facade import _dtypes
+import numpy as _np
+
+from fgrad.facade import _dtypes, _inplace, _operands
 from fgrad.facade._dtypes import dtype, get_default_dtype, set_default_dtype
 from fgrad.facade._grad_mode import (enable_grad, inference_mode, is_grad_enabled, is_inference_mode_enabled,
                                      no_grad, set_grad_enabled)
@@ -72,26 +83,27 @@ from fgrad.facade._tensor import Size, Tensor, device
 from fgrad.facade._printing import get_printoptions, set_printoptions
 from fgrad.facade._random import (Generator, default_generator, get_rng_state, initial_seed, manual_seed, seed,
                                   set_rng_state)
-from fgrad.facade._creation import (arange, as_tensor, asarray, bernoulli, empty, empty_like, eye, from_numpy,
-                                    full, full_like, is_tensor, linspace, logspace, multinomial, normal, numel,
-                                    ones, ones_like, rand, rand_like, randint, randint_like, randn, randn_like,
-                                    randperm, tensor, tril, triu, zeros, zeros_like)
-from fgrad.facade._ops import (abs, absolute, add, addmm, all, allclose, amax, amin, any, argmax, argmin,
-                               bitwise_and, bitwise_not, bitwise_or, bitwise_xor, bmm, broadcast_tensors,
-                               broadcast_to, cat, ceil, chunk, clamp, clamp_max, clamp_min, clip, clone, concat,
-                               concatenate, cos, count_nonzero, cumsum, diag, div, divide, dot, eq, equal, exp, exp2,
-                               expm1, flatten, flip, floor, floor_divide, fmod, frac, gather, ge, ger, greater,
-                               greater_equal, gt, hstack, index_select, inner, isclose, isfinite, isinf, isnan, le,
-                               less, less_equal, log, log10, log1p, log2, log_softmax, logical_and, logical_not,
-                               logical_or, logical_xor, logsumexp, lt, masked_fill, matmul, max, maximum, mean, min,
-                               minimum, mm, mul, multiply, mv, narrow, ne, neg, negative, nonzero, norm, not_equal,
-                               outer, permute, pow, prod, reciprocal, relu, remainder, repeat, reshape,
-                               return_types, round, rsqrt, rsub, sigmoid, sign, sin, softmax, split, sqrt, square,
-                               squeeze, stack, std, sub, subtract, sum, swapaxes, swapdims, t, take, tan, tanh,
-                               tensor_split, trace, transpose, true_divide, trunc, unbind, unflatten, unsqueeze,
-                               var, vstack, where)
-from fgrad.facade._ops import (acos, acosh, arccos, arccosh, arcsin, arcsinh, arctan, arctan2, arctanh, asin,
-                               asinh, atan, atan2, atanh, cosh, cumprod, hypot, sinh)
+from fgrad.facade._creation import (arange, as_tensor, asarray, empty, empty_like, eye, from_numpy, full, full_like,
+                                    is_tensor, linspace, logspace, numel, ones, ones_like, tensor, zeros, zeros_like)
+from fgrad.facade._sampling import (bernoulli, multinomial, normal, rand, rand_like, randint, randint_like, randn,
+                                    randn_like, randperm)
+from fgrad.facade._elementwise import (abs, absolute, acos, acosh, add, all, allclose, any, arccos, arccosh, arcsin,
+                                       arcsinh, arctan, arctan2, arctanh, asin, asinh, atan, atan2, atanh,
+                                       bitwise_and, bitwise_not, bitwise_or, bitwise_xor, ceil, clamp, clamp_max,
+                                       clamp_min, clip, cos, cosh, count_nonzero, div, divide, eq, equal, exp, exp2,
+                                       expm1, floor, floor_divide, fmod, frac, ge, greater, greater_equal, gt, hypot,
+                                       isclose, isfinite, isinf, isnan, le, less, less_equal, log, log10, log1p, log2,
+                                       logical_and, logical_not, logical_or, logical_xor, lt, masked_fill, maximum,
+                                       minimum, mul, multiply, ne, neg, negative, nonzero, not_equal, pow, reciprocal,
+                                       relu, remainder, round, rsqrt, rsub, sigmoid, sign, sin, sinh, sqrt, square,
+                                       sub, subtract, tan, tanh, true_divide, trunc, where)
+from fgrad.facade._reductions import (amax, amin, argmax, argmin, cumprod, cumsum, log_softmax, logsumexp, max, mean,
+                                      min, norm, prod, return_types, softmax, std, sum, var)
+from fgrad.facade._shapes import (broadcast_tensors, broadcast_to, cat, chunk, clone, concat, concatenate, flatten,
+                                  flip, gather, hstack, index_select, narrow, permute, repeat, reshape, split,
+                                  squeeze, stack, swapaxes, swapdims, t, take, tensor_split, transpose, unbind,
+                                  unflatten, unsqueeze, vstack)
+from fgrad.facade._linalg import (addmm, bmm, diag, dot, ger, inner, matmul, mm, mv, outer, trace, tril, triu)
 from fgrad.facade._methods import addcdiv, addcmul, argsort, lerp, sort, topk, unique
 from fgrad.facade import autograd
 from fgrad.facade import nn
@@ -115,8 +127,7 @@ strided = "torch.strided"
 
 def result_type(tensor, other):
     """torch.result_type of two operands (tensors or Python scalars)."""
-    from fgrad.facade._ops import result_type as _result_type
-    return _dtypes.from_numpy(_result_type(tensor, other))
+    return _dtypes.from_numpy(_operands.result_type(tensor, other))
 
 
 def promote_types(type1, type2):
@@ -125,8 +136,7 @@ def promote_types(type1, type2):
 
 
 def can_cast(from_, to):
-    from fgrad.facade._inplace import _can_cast
-    return _can_cast(_dtypes.to_numpy(from_), _dtypes.to_numpy(to))
+    return _inplace._can_cast(_dtypes.to_numpy(from_), _dtypes.to_numpy(to))
 
 
 def is_floating_point(input):
@@ -134,7 +144,6 @@ def is_floating_point(input):
 
 
 def broadcast_shapes(*shapes):
-    import numpy as _np
     return Size(_np.broadcast_shapes(*shapes))
 
 

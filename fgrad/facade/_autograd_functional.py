@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from fgrad.facade._engine import grad
+from fgrad.facade._shapes import stack
 from fgrad.facade._tensor import Tensor, make
 
 
@@ -16,7 +18,6 @@ def _fresh_inputs(inputs, create_graph):
 
 def vjp(func, inputs, v=None, create_graph=False, strict=False):
     """(func(inputs), v^T J)."""
-    from fgrad.facade.autograd import grad
     single = isinstance(inputs, Tensor)
     inputs = _fresh_inputs(_tuple(inputs), create_graph)
     outputs = func(*inputs)
@@ -30,7 +31,6 @@ def vjp(func, inputs, v=None, create_graph=False, strict=False):
 
 def jacobian(func, inputs, create_graph=False, strict=False, vectorize=False, strategy="reverse-mode"):
     """The Jacobian of func at inputs: shape output.shape + input.shape (tuples for several of either)."""
-    from fgrad.facade.autograd import grad
     single_in = isinstance(inputs, Tensor)
     inputs = _fresh_inputs(_tuple(inputs), create_graph)
     outputs = func(*inputs)
@@ -46,7 +46,6 @@ def jacobian(func, inputs, create_graph=False, strict=False, vectorize=False, st
                       create_graph=create_graph, allow_unused=True, materialize_grads=True)
             for k, g in enumerate(gs):
                 rows[k].append(g)
-        from fgrad.facade._ops import stack
         per_input = []
         for k, x in enumerate(inputs):
             if rows[k]:
@@ -59,7 +58,6 @@ def jacobian(func, inputs, create_graph=False, strict=False, vectorize=False, st
 
 def hessian(func, inputs, create_graph=False, strict=False, vectorize=False, outer_jacobian_strategy="reverse-mode"):
     """The Hessian of a scalar func at inputs."""
-    from fgrad.facade.autograd import grad
     single = isinstance(inputs, Tensor)
 
     def gradient(*xs):
@@ -71,7 +69,6 @@ def hessian(func, inputs, create_graph=False, strict=False, vectorize=False, out
 
 def jvp(func, inputs, v=None, create_graph=False, strict=False):
     """(func(inputs), J v), by the double-vjp trick."""
-    from fgrad.facade.autograd import grad
     single = isinstance(inputs, Tensor)
     inputs = _fresh_inputs(_tuple(inputs), create_graph)
     outputs = func(*inputs)
@@ -87,7 +84,6 @@ def jvp(func, inputs, v=None, create_graph=False, strict=False):
 
 def hvp(func, inputs, v=None, create_graph=False, strict=False):
     """(func(inputs), H v) for a scalar func."""
-    from fgrad.facade.autograd import grad
     single = isinstance(inputs, Tensor)
     inputs = _fresh_inputs(_tuple(inputs), create_graph)
     out = func(*inputs)

@@ -14,10 +14,10 @@ import numpy as np
 
 from fgrad import ops
 from fgrad.facade import _grad_mode
-from fgrad.facade._kernels import FacadeOp
-from fgrad.facade._ops import check_leaf_inplace, inplace   # first: _ops imports the op families in order
+from fgrad.facade._inplace import check_leaf_inplace, inplace
+from fgrad.facade._op import FacadeOp, apply, share_storage
 from fgrad.facade._shapes import _SLICE, _UNSQUEEZE
-from fgrad.facade._tensor import Tensor, _share_storage, apply, make
+from fgrad.facade._tensor import Tensor, make
 
 _SELECT = FacadeOp("select", lambda x, axis, i: ops.squeeze(ops.static_slice(x, *_select_bounds(x.shape, axis, i)),
                                                                 axis), "SelectBackward0", view=True)
@@ -215,7 +215,7 @@ def _numpy_getitem(self, items):
         raise IndexError(_torch_index_message(self, items, e)) from None
     t = make(value)
     if basic:                           # basic indexing gives a view of the same storage, as PyTorch's
-        _share_storage(self, t)
+        share_storage(self, t)
     return t
 
 

@@ -5,9 +5,9 @@ import numpy as np
 
 from fgrad import ops
 from fgrad.facade._grad_mode import state as _grad_state
-from fgrad.facade._kernels import FacadeOp
-from fgrad.facade._ops import _cast, _dtype_name, as_tensor_arg
-from fgrad.facade._tensor import Tensor, apply, make
+from fgrad.facade._op import FacadeOp, apply
+from fgrad.facade._operands import _cast, _dtype_name, as_tensor_arg
+from fgrad.facade._tensor import Tensor, make
 
 __all__ = ["inplace", "check_leaf_inplace", "fill_", "zero_", "copy_"]
 

@@ -6,13 +6,14 @@ import builtins
 import numpy as np
 
 from fgrad import ops
-from fgrad.facade._kernels import FacadeOp
-from fgrad.facade._ops import _check_broadcast, _dtype_name, mul
+from fgrad.facade._elementwise import mul, where
+from fgrad.facade._op import FacadeOp, apply
+from fgrad.facade._operands import _check_broadcast, _dtype_name
 from fgrad.facade._reductions import sum
 from fgrad.facade._shapes import _SQUEEZE_INPLACE, _UNSAFE_VIEW, expand, reshape, squeeze, unsqueeze
-from fgrad.facade._tensor import apply, make
+from fgrad.facade._tensor import make
 
-__all__ = ["mm", "mv", "dot", "bmm", "matmul", "addmm", "outer", "trace", "diag", "inner", "ger"]
+__all__ = ["mm", "mv", "dot", "bmm", "matmul", "addmm", "outer", "trace", "diag", "inner", "ger", "tril", "triu"]
 
 
 # ---- linear algebra -------------------------------------------------------------------------------------
@@ -193,3 +194,13 @@ def diag(input, diagonal=0):
         return apply(_DIAG_EMBED, (input, np.eye(n, dtype=bool)))
     n = builtins.min(input._data.shape)
     return reshape(input, -1)[:: input._data.shape[1] + 1][:n]
+
+
+def tril(input, diagonal=0):
+    mask = np.tril(np.ones(input._data.shape[-2:], np.bool_), diagonal)
+    return where(make(np.broadcast_to(mask, input._data.shape).copy()), input, 0)
+
+
+def triu(input, diagonal=0):
+    mask = np.triu(np.ones(input._data.shape[-2:], np.bool_), diagonal)
+    return where(make(np.broadcast_to(mask, input._data.shape).copy()), input, 0)

@@ -1,15 +1,26 @@
-"""Tensor's op methods and operators, installed from the facade's functions (x.sin() is _ops.sin(x)).
+"""Tensor's op methods and operators, installed from the facade's functions (x.sin() is _elementwise.sin(x)),
+and `backward` from the engine.
 
 In-place methods (`add_`, `mul_`, ...) compute the out-of-place result and write it into the tensor's
-storage with `_ops.inplace`, which applies PyTorch's checks and makes the recorded node the tensor's grad_fn.
+storage with `_inplace.inplace`, which applies PyTorch's checks and makes the recorded node the tensor's
+grad_fn.
 """
 from __future__ import annotations
 
 import numpy as np
 
-from fgrad.facade import _dtypes, _indexing, _ops, _random
-from fgrad.facade._ops import check_leaf_inplace, inplace
-from fgrad.facade._tensor import Tensor, apply, make
+from fgrad import ops
+from fgrad.ops import add_p, mul_p, sub_p
+from fgrad.facade import (_dtypes, _elementwise, _engine, _indexing, _inplace, _linalg, _operands, _random,
+                          _reductions, _sampling, _shapes)
+from fgrad.facade._creation import _shape, tensor
+from fgrad.facade._grad_mode import state as _grad_mode_state
+from fgrad.facade._inplace import check_leaf_inplace, inplace
+from fgrad.facade._op import FacadeOp, apply
+from fgrad.facade._tensor import Tensor, _dim, make
+from fgrad.facade._tensor import device as device_cls
+
+_FAMILIES = (_elementwise, _reductions, _shapes, _linalg, _inplace)
 
 _METHODS = [
     "add", "sub", "subtract", "mul", "multiply", "div", "divide", "true_divide", "floor_divide", "remainder",
@@ -32,13 +43,23 @@ _METHODS = [
 ]
 
 
+def _family_function(name: str):
+    """The op family's function called `name`."""
+    for family in _FAMILIES:
+        fn = getattr(family, name, None)
+        if fn is not None:
+            return fn
+    raise AttributeError(f"no facade op family defines {name}")
+
+
 def _install():
     for name in _METHODS:
-        setattr(Tensor, name, getattr(_ops, name))
-    Tensor.T = property(_ops.T)
-    Tensor.mT = property(_ops.mT)
-    Tensor.H = property(_ops.T)
-    Tensor.mH = property(_ops.mT)
+        setattr(Tensor, name, _family_function(name))
+    Tensor.backward = _engine.tensor_backward
+    Tensor.T = property(_shapes.T)
+    Tensor.mT = property(_shapes.mT)
+    Tensor.H = property(_shapes.T)
+    Tensor.mH = property(_shapes.mT)
 
 
 _install()
@@ -50,41 +71,41 @@ def _reflected(fn):
     return lambda self, other: fn(other, self)
 
 
-Tensor.__add__ = Tensor.__radd__ = _ops.add
-Tensor.__sub__ = _ops.sub
-Tensor.__rsub__ = lambda self, other: _ops.rsub(self, other)
-Tensor.__mul__ = Tensor.__rmul__ = _ops.mul
-Tensor.__truediv__ = _ops.div
-Tensor.__rtruediv__ = lambda self, other: _ops.mul(_ops.reciprocal(self), other) if _ops._is_scalar(other) \
-    else _ops.div(other, self)
-Tensor.__floordiv__ = _ops.floor_divide
-Tensor.__rfloordiv__ = _reflected(_ops.floor_divide)
-Tensor.__mod__ = _ops.remainder
-Tensor.__rmod__ = _reflected(_ops.remainder)
-Tensor.__pow__ = _ops.pow
-Tensor.__rpow__ = lambda self, other: _ops.pow(other, self)
-Tensor.__matmul__ = _ops.matmul
-Tensor.__rmatmul__ = lambda self, other: _ops.matmul(_ops.as_tensor_arg(other), self)
+Tensor.__add__ = Tensor.__radd__ = _elementwise.add
+Tensor.__sub__ = _elementwise.sub
+Tensor.__rsub__ = lambda self, other: _elementwise.rsub(self, other)
+Tensor.__mul__ = Tensor.__rmul__ = _elementwise.mul
+Tensor.__truediv__ = _elementwise.div
+Tensor.__rtruediv__ = lambda self, other: _elementwise.mul(_elementwise.reciprocal(self), other) if _operands._is_scalar(other) \
+    else _elementwise.div(other, self)
+Tensor.__floordiv__ = _elementwise.floor_divide
+Tensor.__rfloordiv__ = _reflected(_elementwise.floor_divide)
+Tensor.__mod__ = _elementwise.remainder
+Tensor.__rmod__ = _reflected(_elementwise.remainder)
+Tensor.__pow__ = _elementwise.pow
+Tensor.__rpow__ = lambda self, other: _elementwise.pow(other, self)
+Tensor.__matmul__ = _linalg.matmul
+Tensor.__rmatmul__ = lambda self, other: _linalg.matmul(_operands.as_tensor_arg(other), self)
 
 
 def _neg(self):
-    _ops._check_neg_bool(self)
-    return _ops.neg(self)
+    _elementwise._check_neg_bool(self)
+    return _elementwise.neg(self)
 
 
 Tensor.__neg__ = _neg
 Tensor.__pos__ = lambda self: self
-Tensor.__abs__ = _ops.abs
-Tensor.__eq__ = _ops.eq
-Tensor.__ne__ = _ops.ne
-Tensor.__lt__ = _ops.lt
-Tensor.__le__ = _ops.le
-Tensor.__gt__ = _ops.gt
-Tensor.__ge__ = _ops.ge
-Tensor.__and__ = Tensor.__rand__ = _ops.bitwise_and
-Tensor.__or__ = Tensor.__ror__ = _ops.bitwise_or
-Tensor.__xor__ = Tensor.__rxor__ = _ops.bitwise_xor
-Tensor.__invert__ = _ops.bitwise_not
+Tensor.__abs__ = _elementwise.abs
+Tensor.__eq__ = _elementwise.eq
+Tensor.__ne__ = _elementwise.ne
+Tensor.__lt__ = _elementwise.lt
+Tensor.__le__ = _elementwise.le
+Tensor.__gt__ = _elementwise.gt
+Tensor.__ge__ = _elementwise.ge
+Tensor.__and__ = Tensor.__rand__ = _elementwise.bitwise_and
+Tensor.__or__ = Tensor.__ror__ = _elementwise.bitwise_or
+Tensor.__xor__ = Tensor.__rxor__ = _elementwise.bitwise_xor
+Tensor.__invert__ = _elementwise.bitwise_not
 Tensor.__getitem__ = _indexing.getitem
 Tensor.__setitem__ = _indexing.setitem
 Tensor.__contains__ = lambda self, element: bool((self == element).any())
@@ -105,7 +126,7 @@ def _ufunc_inplace(name, prim):
     """add_/sub_/mul_ when no graph is recorded and the result keeps self's dtype and shape: the primitive's
     numpy impl (a ufunc) writes straight into self's storage (one pass, as PyTorch's in-place kernels),
     instead of computing a new array and copying it in."""
-    general = _inplace_method(name, getattr(_ops, name[:-1]))
+    general = _inplace_method(name, _family_function(name[:-1]))
     impl = prim.impl
 
     def method(self, other, *, alpha=1):
@@ -118,7 +139,7 @@ def _ufunc_inplace(name, prim):
         elif isinstance(other, (int, float)) and not isinstance(other, bool):
             other_data = other
             recorded = False
-            same_dtype = _ops._scalar_result(self._data.dtype, other) == self._data.dtype
+            same_dtype = _operands._scalar_result(self._data.dtype, other) == self._data.dtype
         else:
             return general(self, other, alpha=alpha)
         recorded = (recorded or self.requires_grad) and _grad_mode_state.enabled
@@ -135,13 +156,10 @@ def _ufunc_inplace(name, prim):
     return method
 
 
-from fgrad.facade._grad_mode import state as _grad_mode_state  # noqa: E402
-from fgrad.ops import add_p, mul_p, sub_p  # noqa: E402
-
 for _name in ["div", "pow", "clamp", "clamp_min", "clamp_max", "neg", "abs", "sqrt", "exp",
               "log", "sin", "cos", "tanh", "sigmoid", "relu", "reciprocal", "masked_fill", "floor_divide",
               "remainder", "square", "sign", "rsqrt", "log1p", "expm1"]:
-    setattr(Tensor, _name + "_", _inplace_method(_name + "_", getattr(_ops, _name)))
+    setattr(Tensor, _name + "_", _inplace_method(_name + "_", _family_function(_name)))
 Tensor.add_ = _ufunc_inplace("add_", add_p)
 Tensor.sub_ = _ufunc_inplace("sub_", sub_p)
 Tensor.mul_ = _ufunc_inplace("mul_", mul_p)
@@ -168,12 +186,12 @@ Tensor.__imod__ = _iop("remainder_")
 
 def addcmul(input, tensor1, tensor2, *, value=1):
     """input + value * tensor1 * tensor2."""
-    return _ops.add(input, _ops.mul(_ops.mul(tensor1, tensor2), value))
+    return _elementwise.add(input, _elementwise.mul(_elementwise.mul(tensor1, tensor2), value))
 
 
 def addcdiv(input, tensor1, tensor2, *, value=1):
     """input + value * tensor1 / tensor2."""
-    return _ops.add(input, _ops.mul(_ops.div(tensor1, tensor2), value))
+    return _elementwise.add(input, _elementwise.mul(_elementwise.div(tensor1, tensor2), value))
 
 
 def _lerp_fn(start, end, weight, dtype):
@@ -181,8 +199,7 @@ def _lerp_fn(start, end, weight, dtype):
     # gives `end` exactly (and inf endpoints give PyTorch's values). Gradients: 1 - w, w, end - start.
     # Each side reads the weight only where it is selected (0 or 1 elsewhere), so an infinite weight or
     # difference on the other side cannot turn its zero cotangent into 0 * inf = nan.
-    ops = _ops.ops
-    start, end, weight = (_ops._cast(a, dtype) for a in (start, end, weight))
+    start, end, weight = (_operands._cast(a, dtype) for a in (start, end, weight))
     diff = ops.sub(end, start)
     near_start = ops.lt(ops.abs(weight), 0.5)
     from_start = ops.add(start, ops.mul(ops.select(near_start, weight, 0.0), diff))
@@ -190,8 +207,8 @@ def _lerp_fn(start, end, weight, dtype):
     return ops.select(near_start, from_start, from_end)
 
 
-_LERP = _ops.FacadeOp("lerp", _lerp_fn, "LerpBackward0", nondiff=(2,))
-_LERP_TENSOR = _ops.FacadeOp("lerp", _lerp_fn, "LerpBackward1")
+_LERP = FacadeOp("lerp", _lerp_fn, "LerpBackward0", nondiff=(2,))
+_LERP_TENSOR = FacadeOp("lerp", _lerp_fn, "LerpBackward1")
 
 
 def lerp(input, end, weight):
@@ -213,10 +230,10 @@ Tensor.lerp_ = _inplace_method("lerp_", lerp)
 # ---- dtype conversion ------------------------------------------------------------------------------------------
 
 def _convert_fn(x, dtype):
-    return _ops.ops.convert_element_type(x, dtype)
+    return ops.convert_element_type(x, dtype)
 
 
-_TO_COPY = _ops.FacadeOp("to", _convert_fn, "ToCopyBackward0")
+_TO_COPY = FacadeOp("to", _convert_fn, "ToCopyBackward0")
 
 
 def to(self, *args, **kwargs):
@@ -239,11 +256,10 @@ def to(self, *args, **kwargs):
         elif arg is not None:
             device = arg
     if device is not None:
-        from fgrad.facade._tensor import device as device_cls
         device_cls(device)
     target = self._data.dtype if dtype is None else _dtypes.to_numpy(dtype)
     if target == self._data.dtype:
-        return _ops.clone(self) if copy else self
+        return _shapes.clone(self) if copy else self
     if np.uint8 in (target, self._data.dtype):
         # uint8 is storage only (fgrad's ops do not compute on it): convert the values directly, with no
         # gradient (integer results never have one)
@@ -276,7 +292,6 @@ Tensor.type_as = lambda self, other: to(self, other.dtype)
 # ---- new tensors of the same dtype --------------------------------------------------------------------------
 
 def _new(self, shape, fill, dtype, requires_grad=False):
-    from fgrad.facade._creation import _shape
     np_dtype = self._data.dtype if dtype is None else _dtypes.to_numpy(dtype)
     return make(np.full(_shape(shape), fill, np_dtype), requires_grad=requires_grad)
 
@@ -291,7 +306,6 @@ Tensor.new_full = lambda self, size, fill_value, *, dtype=None, device=None, req
 
 
 def new_tensor(self, data, dtype=None, device=None, requires_grad=False):
-    from fgrad.facade._creation import tensor
     return tensor(data, dtype=self.dtype if dtype is None else dtype, requires_grad=requires_grad)
 
 
@@ -327,7 +341,6 @@ def normal_(self, mean=0.0, std=1.0, *, generator=None):
 def random_(self, from_=None, to=None, *, generator=None, **kwargs):
     """random_() integers in [0, 2**mantissa] (floats) or [0, max] (integers); random_(to) in [0, to);
     random_(from, to) in [from, to)."""
-    from fgrad.facade._creation import random_from_to
     check_leaf_inplace(self)
     if "from" in kwargs:
         from_ = kwargs.pop("from")
@@ -340,7 +353,7 @@ def random_(self, from_=None, to=None, *, generator=None, **kwargs):
     else:
         if to is None:
             from_, to = 0, from_
-        values = random_from_to(gen, data.size, data.dtype, int(from_), int(to))
+        values = _sampling.random_from_to(gen, data.size, data.dtype, int(from_), int(to))
     return _random_fill(self, values)
 
 
@@ -358,8 +371,7 @@ def bernoulli_(self, p=0.5, *, generator=None):
 
 
 def bernoulli(self, p=None, *, generator=None):
-    from fgrad.facade._creation import bernoulli as bernoulli_fn
-    return bernoulli_fn(self, p, generator=generator)
+    return _sampling.bernoulli(self, p, generator=generator)
 
 
 def exponential_(self, lambd=1.0, *, generator=None):
@@ -370,8 +382,7 @@ def exponential_(self, lambd=1.0, *, generator=None):
 
 
 def multinomial(self, num_samples, replacement=False, *, generator=None):
-    from fgrad.facade._creation import multinomial as multinomial_fn
-    return multinomial_fn(self, num_samples, replacement, generator=generator)
+    return _sampling.multinomial(self, num_samples, replacement, generator=generator)
 
 
 Tensor.uniform_ = uniform_
@@ -385,14 +396,14 @@ Tensor.multinomial = multinomial
 
 # ---- sorting (indices computed by numpy, values gathered so the gradient flows) ----------------------------------
 
-_SORT = _ops.FacadeOp("sort", lambda x, index, axis: _ops.take_along_axis(x, index, axis), "SortBackward0",
+_SORT = FacadeOp("sort", lambda x, index, axis: _reductions.take_along_axis(x, index, axis), "SortBackward0",
                       nondiff=(1,))
-_TOPK = _ops.FacadeOp("topk", lambda x, index, axis: _ops.take_along_axis(x, index, axis), "TopkBackward0",
+_TOPK = FacadeOp("topk", lambda x, index, axis: _reductions.take_along_axis(x, index, axis), "TopkBackward0",
                       nondiff=(1,))
 
 
 def argsort(self, dim=-1, descending=False, stable=False):
-    axis = _ops._dim(dim, self._data.ndim) if self._data.ndim else 0
+    axis = _dim(dim, self._data.ndim) if self._data.ndim else 0
     data = self._data if self._data.ndim else self._data.reshape(1)
     key = -data if descending and data.dtype != np.bool_ else (~data if descending else data)
     index = np.argsort(key, axis=axis, kind="stable").astype(np.int64)
@@ -403,18 +414,18 @@ def sort(self, dim=-1, descending=False, stable=False):
     """(values, indices) sorted along `dim` (SortBackward0)."""
     index = argsort(self, dim, descending)
     if self._data.ndim == 0:
-        return _ops.return_types.sort(self.clone(), index)
-    values = apply(_SORT, (self, index._data), (_ops._dim(dim, self._data.ndim),))
-    return _ops.return_types.sort(values, index)
+        return _reductions.return_types.sort(self.clone(), index)
+    values = apply(_SORT, (self, index._data), (_dim(dim, self._data.ndim),))
+    return _reductions.return_types.sort(values, index)
 
 
 def topk(self, k, dim=-1, largest=True, sorted=True):
     """The k largest (or smallest) entries along `dim` and their indices (TopkBackward0)."""
-    axis = _ops._dim(dim, self._data.ndim)
+    axis = _dim(dim, self._data.ndim)
     index = argsort(self, axis, descending=largest)._data
     index = np.take(index, np.arange(k), axis=axis)
     values = apply(_TOPK, (self, index), (axis,))
-    return _ops.return_types.topk(values, make(index))
+    return _reductions.return_types.topk(values, make(index))
 
 
 Tensor.argsort = argsort

@@ -166,10 +166,9 @@ def _add_suffixes(text, suffixes, indent, force_newline=False) -> str:
     return "".join(parts)
 
 
-def tensor_repr(t, tensor_contents=None) -> str:
-    """repr(t) as PyTorch prints it."""
-    from fgrad.facade._tensor import Tensor
-    plain = type(t) is Tensor or type(t).__name__ == "Parameter"
+def tensor_repr(t, tensor_contents=None, plain=True) -> str:
+    """repr(t) as PyTorch prints it; `plain`: t is a Tensor, not a subclass (which prints its class name)."""
+    plain = plain or type(t).__name__ == "Parameter"
     prefix = "tensor(" if plain else f"{type(t).__name__}("
     indent = len(prefix)
     values = t._data

@@ -35,6 +35,10 @@ import platform
 
 import numpy as np
 
+from fgrad.facade import _random_kernels
+from fgrad.facade._tensor import Tensor, make
+from fgrad.facade._tensor import device as device_type
+
 __all__ = ["Generator", "default_generator", "manual_seed", "seed", "initial_seed", "get_rng_state",
            "set_rng_state", "generator_of", "cpu_capability", "uniform", "normal", "random_integers",
            "bernoulli_scalar", "bernoulli_tensor", "exponential", "permutation", "multinomial", "dropout_mask",
@@ -93,7 +97,6 @@ class Generator:
     """
 
     def __init__(self, device="cpu"):
-        from fgrad.facade._tensor import device as device_type
         if device_type(device).type != "cpu":
             raise RuntimeError(f"fgrad's Generator runs on the CPU only, not on {device}")
         self._reset(DEFAULT_SEED)
@@ -125,15 +128,13 @@ class Generator:
 
     @property
     def device(self):
-        from fgrad.facade._tensor import device
-        return device("cpu")
+        return device_type("cpu")
 
     # ---- state ----------------------------------------------------------------------------------------
 
     def get_state(self):
         """The state as a uint8 tensor with PyTorch's byte layout (seed, position, the 624 words, the
         normal caches)."""
-        from fgrad.facade._tensor import make
         record = np.zeros((), _STATE_LAYOUT)
         record["the_initial_seed"] = self._seed
         record["left"] = self._left
@@ -150,7 +151,6 @@ class Generator:
 
     def set_state(self, new_state) -> "Generator":
         """Restore a state from get_state() (fgrad's or PyTorch's bytes)."""
-        from fgrad.facade._tensor import Tensor
         if not isinstance(new_state, Tensor) or new_state._data.dtype != np.uint8:
             raise TypeError("RNG state must be a torch.ByteTensor")
         data = new_state._data.reshape(-1)
@@ -176,7 +176,6 @@ class Generator:
         return {"state": self.get_state()._data}
 
     def __setstate__(self, saved):
-        from fgrad.facade._tensor import make
         self._blocks = None
         self.set_state(make(saved["state"]))
 
@@ -211,7 +210,6 @@ class Generator:
 
 def _unpack_seed(seed) -> int:
     """PyTorch's seed argument: an int (not a bool) in [-2**63, 2**64), negatives taken modulo 2**64."""
-    from fgrad.facade._tensor import Tensor
     if isinstance(seed, Tensor) and seed._data.ndim == 0 and seed._data.dtype.kind in "iu":
         seed = seed._data.item()
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
@@ -354,7 +352,6 @@ def _affine(x: np.ndarray, scale, shift) -> np.ndarray:
         return x * scale + shift
     if x.dtype == np.float32:
         return fma_float32(x, scale, shift)
-    from fgrad.facade import _random_kernels
     return _random_kernels.affine(x, x.dtype.type(scale), x.dtype.type(shift), True)
 
 
@@ -401,7 +398,6 @@ def normal(gen: Generator, count: int, dtype, mean: float = 0.0, std: float = 1.
         raise RuntimeError(f"normal expects std >= 0.0, but found std {_num(std)}")
     if count == 0:
         return np.empty(0, dtype)
-    from fgrad.facade import _random_kernels
     if count < 16 or not contiguous:
         return _per_element_normal(gen, count, mean, std).astype(dtype)
     if dtype == np.float32 and _fused():
@@ -422,7 +418,6 @@ def normal(gen: Generator, count: int, dtype, mean: float = 0.0, std: float = 1.
 def _per_element_normal(gen: Generator, count: int, mean: float, std: float) -> np.ndarray:
     """at::normal_distribution<double> once per element, in double: the generator's cached value first,
     then Box-Muller pairs (u1, u2 of random64 each); an unused second value stays cached."""
-    from fgrad.facade import _random_kernels
     standard = np.empty(count, dtype=np.float64)
     start = 0
     if gen._normal_double is not None:
@@ -544,7 +539,6 @@ def exponential(gen: Generator, count: int, dtype, lambd: float = 1.0) -> np.nda
                            f"floating point but you specified {_ATEN_TYPE_NAMES[dtype.name]}")
     if not lambd > 0.0:
         raise RuntimeError(f"exponential_ expects lambda > 0.0, but found lambda={_num(lambd)}")
-    from fgrad.facade import _random_kernels
     values = _random_kernels.exponential(_unit_uniform(gen, count, np.dtype(np.float64)), float(lambd))
     return values.astype(dtype)
 

@@ -3,8 +3,13 @@
 They need what numpy does not give: libm's own log/log1p/sin/cos (PyTorch calls glibc's; numpy has its
 own SIMD versions, which differ in the last bit for about a fifth of the arguments) and fused
 multiply-adds rounded once (LLVM's fma intrinsic). Numba calls the process's libm, so the values are the
-ones PyTorch computes on the same machine. Imported lazily by fgrad.facade._random: only normal and
-exponential samples and float64 uniform bounds need it.
+ones PyTorch computes on the same machine. Only normal and exponential samples and float64 uniform bounds
+need them.
+
+The loops are one kernel module (`SOURCE`) compiled through fgrad's kernel loader
+(fgrad.backend.numba_jit.load_kernel), like every generated kernel: written once, content-addressed, under
+FGRAD_CACHE_DIR with the checked Numba cache, so a second process loads the machine code; `import numba`
+happens on the first draw that needs one.
 
     box_muller_avx2_f32   randn / normal_ on contiguous float32 tensors of >= 16 elements, x86 with AVX2:
                           ATen's NormalFill16<float> AVX2 kernel, avx_mathfun.h's log256_ps and sincos256_ps
@@ -16,14 +21,18 @@ exponential samples and float64 uniform bounds need it.
 """
 from __future__ import annotations
 
+from fgrad.backend.numba_jit import load_kernel
+
+__all__ = ["SOURCE", "kernel", "box_muller_avx2_f32", "box_muller_libm", "normal_pairs", "affine", "exponential"]
+
+SOURCE = '''\
 import math
 
-import numba
 import numpy as np
 from numba.core import types
 from numba.core.extending import intrinsic
 
-__all__ = ["box_muller_avx2_f32", "box_muller_libm", "normal_pairs", "affine", "exponential"]
+__njit__ = ("_log256", "_sincos256")
 
 
 @intrinsic
@@ -55,7 +64,6 @@ _MINUS_TWO_F = _F(-2.0)
 _ZERO_F = _F(0.0)
 
 
-@numba.njit(cache=True)
 def _log256(x):
     """log256_ps for one lane, x in (0, 1] (1 - a uniform sample: no zero, no subnormal, no NaN, so the
     invalid-argument mask and the denormal cut-off of the original never act)."""
@@ -84,7 +92,6 @@ def _log256(x):
     return fma(e, _LOG_Q2, x)
 
 
-@numba.njit(cache=True)
 def _sincos256(x):
     """(sin, cos) of sincos256_ps for one lane, x >= 0 (2*pi*u: the sign handling of negative x never acts)."""
     j = np.int32(x * _FOPI)                      # truncation, as cvttps2dq
@@ -116,7 +123,6 @@ def _sincos256(x):
     return (-s if sin_negated else s), (-c if cos_negated else c)
 
 
-@numba.njit(cache=True)
 def box_muller_avx2_f32(data, mean, std):
     """In place on float32 uniforms, blocks of 16: u1 = 1 - data[j], u2 = data[j + 8],
     data[j] = r*cos(t)*std + mean, data[j + 8] = r*sin(t)*std + mean, r = sqrt(-2 log u1), t = 2 pi u2."""
@@ -130,7 +136,6 @@ def box_muller_avx2_f32(data, mean, std):
             data[j + 8] = fma(radius * s, std, mean)
 
 
-@numba.njit(cache=True)
 def _box_muller_libm(data, mean, std, one, minus_two):
     """ATen's generic NormalFill16 in data's float type (mean, std, one and minus_two typed alike): libm's
     log/cos/sin of that type, theta rounded to it from the double product 2*pi*u2, std::fma for the
@@ -145,13 +150,6 @@ def _box_muller_libm(data, mean, std, one, minus_two):
             data[j + 8] = fma(radius * math.sin(theta[0]), std, mean)
 
 
-def box_muller_libm(data, mean, std):
-    """In place on float32 or float64 uniforms, blocks of 16 (see box_muller_avx2_f32)."""
-    as_type = data.dtype.type
-    _box_muller_libm(data, as_type(mean), as_type(std), as_type(1.0), as_type(-2.0))
-
-
-@numba.njit(cache=True)
 def normal_pairs(uniforms):
     """at::normal_distribution<double>: (u1, u2) pairs -> (r*cos(t), r*sin(t)), r = sqrt(-2 log1p(-u2)),
     t = 2 pi u1, interleaved."""
@@ -164,7 +162,6 @@ def normal_pairs(uniforms):
     return out
 
 
-@numba.njit(cache=True)
 def affine(values, scale, shift, fused):
     """values * scale + shift, one rounding when `fused` (GCC contracts the expression into an FMA in the
     kernels built for AVX2), two otherwise."""
@@ -177,7 +174,6 @@ def affine(values, scale, shift, fused):
     return out
 
 
-@numba.njit(cache=True)
 def exponential(uniforms, lambd):
     """at::exponential_distribution<double>: -1 / lambda * log1p(-u)."""
     out = np.empty_like(uniforms)
@@ -185,3 +181,35 @@ def exponential(uniforms, lambd):
     for i in range(uniforms.size):
         out[i] = factor * math.log1p(-uniforms[i])
     return out
+'''
+
+
+def kernel(entry: str):
+    """The compiled function `entry` of SOURCE (loaded once per process; compiled once per cache)."""
+    return load_kernel(SOURCE, entry)
+
+
+def box_muller_avx2_f32(data, mean, std):
+    """In place on float32 uniforms, blocks of 16 (see SOURCE)."""
+    kernel("box_muller_avx2_f32")(data, mean, std)
+
+
+def box_muller_libm(data, mean, std):
+    """In place on float32 or float64 uniforms, blocks of 16 (see box_muller_avx2_f32)."""
+    as_type = data.dtype.type
+    kernel("_box_muller_libm")(data, as_type(mean), as_type(std), as_type(1.0), as_type(-2.0))
+
+
+def normal_pairs(uniforms):
+    """at::normal_distribution<double> on (u1, u2) pairs, interleaved (see SOURCE)."""
+    return kernel("normal_pairs")(uniforms)
+
+
+def affine(values, scale, shift, fused):
+    """values * scale + shift, rounded once when `fused` (see SOURCE)."""
+    return kernel("affine")(values, scale, shift, fused)
+
+
+def exponential(uniforms, lambd):
+    """at::exponential_distribution<double>: -1 / lambda * log1p(-u) (see SOURCE)."""
+    return kernel("exponential")(uniforms, lambd)

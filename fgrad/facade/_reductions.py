@@ -9,9 +9,11 @@ import numpy as np
 from fgrad import ops
 from fgrad.ops.control import stop_gradient
 from fgrad.facade import _dtypes
-from fgrad.facade._kernels import FacadeOp
-from fgrad.facade._ops import _axes, _cast, _dtype_name, _f, maximum, minimum, torch_abs, zeros_like
-from fgrad.facade._tensor import Tensor, _dim, apply
+from fgrad.facade._creation import zeros_like
+from fgrad.facade._elementwise import maximum, minimum, torch_abs
+from fgrad.facade._op import FacadeOp, apply
+from fgrad.facade._operands import _axes, _cast, _dtype_name, _f
+from fgrad.facade._tensor import Tensor, _dim
 
 __all__ = ["sum", "mean", "take_along_axis", "return_types", "max", "min", "amax", "amin", "argmax", "argmin",
            "prod", "var", "std", "norm", "logsumexp", "softmax", "log_softmax", "cumsum",
@@ -280,8 +282,8 @@ def _var_fn(x, axes, correction, keepdim, take_sqrt):
     return _keep(var_, axes, keepdim)
 
 
-_VAR = FacadeOp("var", _var_fn, "VarBackward0", pytorch_sums=False)
-_STD = FacadeOp("std", _var_fn, "StdBackward0", pytorch_sums=False)
+_VAR = FacadeOp("var", _var_fn, "VarBackward0", variant=None)
+_STD = FacadeOp("std", _var_fn, "StdBackward0", variant=None)
 
 
 def _var_args(input, dim, unbiased, keepdim, correction):
@@ -326,7 +328,7 @@ def _norm_fn(x, p, axes, keepdim, dtype):
     return _keep(y, axes, keepdim)
 
 
-_NORM = FacadeOp("norm", _norm_fn, "LinalgVectorNormBackward0", pytorch_sums=False)
+_NORM = FacadeOp("norm", _norm_fn, "LinalgVectorNormBackward0", variant=None)
 
 
 def norm(input, p="fro", dim=None, keepdim=False, dtype=None):
@@ -358,7 +360,7 @@ def _stable_shift(x, axes):
     return ops.expand_dims(m, axes)
 
 
-_LOGSUMEXP = FacadeOp("logsumexp", _logsumexp_fn, "LogsumexpBackward0", pytorch_sums=False)
+_LOGSUMEXP = FacadeOp("logsumexp", _logsumexp_fn, "LogsumexpBackward0", variant=None)
 
 
 def logsumexp(input, dim, keepdim=False):
@@ -380,8 +382,8 @@ def _log_softmax_fn(x, axis, dtype):
     return ops.sub(z, ops.expand_dims(ops.log(ops.reduce_sum(ops.exp(z), axis)), axis))
 
 
-_SOFTMAX = FacadeOp("softmax", _softmax_fn, "SoftmaxBackward0", pytorch_sums=False)
-_LOG_SOFTMAX = FacadeOp("log_softmax", _log_softmax_fn, "LogSoftmaxBackward0", pytorch_sums=False)
+_SOFTMAX = FacadeOp("softmax", _softmax_fn, "SoftmaxBackward0", variant=None)
+_LOG_SOFTMAX = FacadeOp("log_softmax", _log_softmax_fn, "LogSoftmaxBackward0", variant=None)
 
 
 def _softmax_args(input, dim, dtype):

@@ -6,10 +6,10 @@ import builtins
 import numpy as np
 
 from fgrad import ops
-from fgrad.facade._kernels import FacadeOp
-from fgrad.facade._ops import _axes, _cast, _out, as_tensor_arg, result_type
+from fgrad.facade._op import FacadeOp, apply
+from fgrad.facade._operands import _axes, _cast, _out, as_tensor_arg, result_type
 from fgrad.facade._reductions import take_along_axis
-from fgrad.facade._tensor import _dim, apply
+from fgrad.facade._tensor import _dim
 
 __all__ = ["view", "reshape", "clone", "contiguous", "flatten", "unflatten", "view_as", "reshape_as", "transpose",
            "permute", "t", "T", "mT", "squeeze", "unsqueeze", "expand", "expand_as", "broadcast_to",

@@ -1,8 +1,11 @@
-"""`Tensor`: a numpy array plus PyTorch's autograd metadata, and `apply`, which runs a facade op on Tensors.
+"""`Tensor`: a numpy array plus PyTorch's autograd metadata.
 
 Metadata, as PyTorch's: `requires_grad` (set on leaves), `grad_fn` and `output_nr` (non-leaves), `grad`,
 a version counter shared by views of the same storage (numpy views share the memory too), `_base` for
 views, hooks, and the leaf's AccumulateGrad node (held weakly, as PyTorch does).
+
+This module defines what a tensor *is*. What it *does* is installed by fgrad.facade._methods from the op
+families and the engine (`x.sin()`, `x + y`, `x.backward()`), which all build on this module.
 """
 from __future__ import annotations
 
@@ -11,8 +14,7 @@ import warnings
 import numpy as np
 
 from fgrad.ir.tracing import Tracer
-from fgrad.facade import _autograd, _dtypes, _grad_mode
-from fgrad.facade._autograd import edge_of, node_class, saved_versions
+from fgrad.facade import _dtypes, _grad_mode, _graph, _printing
 
 _grad_state = _grad_mode.state
 _new = object.__new__
@@ -39,90 +41,6 @@ def make(data, grad_fn=None, output_nr=0, requires_grad=False, cls=None):
     t._hooks = None
     t._accumulator = None
     return t
-
-
-def apply(op, args, static=(), multi=False):
-    """Run facade op `op` on `args` (Tensors, or numpy arrays as constants) with static arguments `static`.
-
-    Looks up (or traces) the op's kernel for these input types; runs its forward on the arrays; when grad
-    mode is on and an input requires grad, records one node (named as PyTorch names the op) whose edges
-    lead to those inputs. Returns a Tensor, or a tuple of Tensors when `multi`.
-    """
-    arrays = []
-    any_grad = False
-    for a in args:
-        if type(a) is np.ndarray:
-            arrays.append(a)
-        else:
-            arrays.append(a._data)
-            if a._grad_fn is not None or a._requires_grad:
-                any_grad = True
-    if len(arrays) == 1:
-        x = arrays[0]
-        key = (static, x.dtype, x.shape)
-    elif len(arrays) == 2:
-        x, y = arrays
-        key = (static, x.dtype, x.shape, y.dtype, y.shape)
-    else:
-        key = (static,) + tuple([(a.dtype, a.shape) for a in arrays])
-    kernel = op.kernels.get(key)
-    if kernel is None:
-        kernel = op.compile(key, arrays, static)
-    if any_grad and _grad_state.enabled:
-        mask = tuple([type(a) is not np.ndarray and (a._grad_fn is not None or a._requires_grad) for a in args])
-        plan = kernel.plan(mask)
-        if plan is not None:
-            return _record(op, kernel, plan, args, arrays, multi)
-    outs = kernel.forward(*arrays)
-    if op.view:
-        outs = [_view_of(args[0], o) for o in outs]
-        return tuple(outs) if multi else outs[0]
-    if multi:
-        return tuple([make(o) for o in outs])
-    return make(outs[0])
-
-
-def _record(op, kernel, plan, args, arrays, multi):
-    results = plan.forward(*arrays)
-    n_out = kernel.n_out
-    edges = tuple([edge_of(a) if needs else None for a, needs in zip(args, plan.wrt_mask)])
-    node = node_class(op.node_name)(plan, args, results[n_out:], edges)
-    if plan.layout_inputs:
-        column_major = tuple([_column_major(arrays[i]) for _, i in plan.layout_inputs])
-        if True in column_major:
-            node._backward = plan.backward_for(column_major)
-    diff = plan.diff_outputs
-    if n_out == 1 and not op.view:
-        outs = [make(results[0], node, 0) if diff else make(results[0])]
-    else:
-        outs = []
-        for j in range(n_out):
-            t = make(results[j], node, j) if j in diff else make(results[j])
-            if op.view:
-                _share_storage(args[0], t)
-            outs.append(t)
-    if plan.saved_inputs or plan.saved_outputs:
-        node._versions = saved_versions(node, plan, args, outs)
-    return tuple(outs) if multi else outs[0]
-
-
-def _column_major(a) -> bool:
-    flags = a.flags
-    return flags.f_contiguous and not flags.c_contiguous
-
-
-def _view_of(base, data):
-    t = make(data)
-    _share_storage(base, t)
-    return t
-
-
-def _share_storage(base, view):
-    """`view` aliases `base`'s memory: it shares the version counter, and `_base` is the storage owner."""
-    if type(base) is np.ndarray:
-        return
-    view._vc = base._vc
-    view._base = base._base if base._base is not None else base
 
 
 def facade_op_on_traced_value(value) -> TypeError:
@@ -152,12 +70,6 @@ def _install_traced_value_errors():
 
     Tracer._data = property(_traced_value_data)
     Tracer.__getattr__ = missing_attribute
-
-
-def add_tensors(a, b):
-    """a + b recorded in the graph (the engine sums cotangents this way under create_graph)."""
-    from fgrad.facade import _ops
-    return _ops.add(a, b)
 
 
 class Tensor:
@@ -289,24 +201,8 @@ class Tensor:
         if self._grad_fn is None:
             if self._hooks is None:
                 self._hooks = {}
-            return _autograd._add_hook(self._hooks, hook)
-        return _autograd._add_hook(_tensor_hooks_of(self), hook)
-
-    def backward(self, gradient=None, retain_graph=None, create_graph=False, inputs=None):
-        """Accumulate d(self)/d(leaf) into each leaf's `.grad` (see fgrad.autograd.backward)."""
-        if (gradient is None and inputs is None and not create_graph and self._grad_fn is not None
-                and self._data.size == 1):
-            # the common `loss.backward()`, without the general argument handling
-            prev = _grad_state.enabled
-            _grad_state.enabled = False
-            try:
-                _autograd.run_backward([(self._grad_fn, self._output_nr, np.ones(self._data.shape, self._data.dtype))],
-                                       bool(retain_graph), False)
-            finally:
-                _grad_state.enabled = prev
-            return
-        from fgrad.facade import autograd
-        autograd.backward(self, gradient, retain_graph, create_graph, inputs=inputs)
+            return _graph._add_hook(self._hooks, hook)
+        return _graph._add_hook(_tensor_hooks_of(self), hook)
 
     def detach(self):
         """A tensor sharing this one's storage (and version counter), outside the graph."""
@@ -489,8 +385,7 @@ class Tensor:
         return object.__format__(self, spec)
 
     def __repr__(self, *, tensor_contents=None):
-        from fgrad.facade import _printing
-        return _printing.tensor_repr(self, tensor_contents)
+        return _printing.tensor_repr(self, tensor_contents, plain=type(self) is Tensor)
 
     __str__ = __repr__
 
@@ -598,6 +493,3 @@ class device:
 
 _device_cpu = device("cpu")
 _install_traced_value_errors()
-
-
-from fgrad.facade import _methods  # noqa: E402,F401  (installs the op methods on Tensor)

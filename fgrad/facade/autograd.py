@@ -8,10 +8,12 @@ import contextlib
 
 import numpy as np
 
+from fgrad.facade import _autograd_functional as functional
 from fgrad.facade import _grad_mode
-from fgrad.facade._autograd import BACKWARD_TWICE, CustomNode, Node, edge_of, run_backward
+from fgrad.facade._engine import _as_tuple, backward, grad
+from fgrad.facade._graph import BACKWARD_TWICE, CustomNode, Node, edge_of
 from fgrad.facade._grad_mode import enable_grad, no_grad, set_grad_enabled  # noqa: F401
-from fgrad.facade._tensor import Size, Tensor, make
+from fgrad.facade._tensor import Tensor, make
 
 __all__ = ["backward", "grad", "Function", "FunctionCtx", "gradcheck", "gradgradcheck", "GradcheckError",
            "set_detect_anomaly", "detect_anomaly", "Variable", "no_grad", "enable_grad", "set_grad_enabled",
@@ -20,140 +22,12 @@ __all__ = ["backward", "grad", "Function", "FunctionCtx", "gradcheck", "gradgrad
 Variable = Tensor
 
 
-def _as_tuple(x) -> tuple:
-    if x is None:
-        return ()
-    if isinstance(x, Tensor):
-        return (x,)
-    return tuple(x)
-
-
-def _root_gradients(outputs, grad_outputs, create_graph):
-    """The initial cotangent of each output: ones for a scalar output without one, else the given one
-    (checked against the output's shape)."""
-    grads = []
-    for i, (out, g) in enumerate(zip(outputs, grad_outputs)):
-        if g is None:
-            if out.requires_grad:
-                if out._data.size != 1:
-                    raise RuntimeError("grad can be implicitly created only for scalar outputs")
-                g = np.ones(out._data.shape, out._data.dtype)
-                grads.append(make(g) if create_graph else g)
-            else:
-                grads.append(None)
-            continue
-        if not isinstance(g, Tensor):
-            g = make(np.asarray(g, out._data.dtype))
-        if g._data.shape != out._data.shape:
-            raise RuntimeError(f"Mismatch in shape: grad_output[{i}] has a shape of {Size(g._data.shape)} and "
-                               f"output[{i}] has a shape of {Size(out._data.shape)}.")
-        if g._data.dtype.kind != out._data.dtype.kind and out._data.dtype.kind == "f" and g._data.dtype.kind != "f":
-            raise RuntimeError(f"For complex Tensors, both grad_output and output are required to have the same "
-                               f"dtype. Mismatch in dtype: grad_output[{i}] has a dtype of {g.dtype} and output[{i}] "
-                               f"has a dtype of {out.dtype}.")
-        if g._data.dtype != out._data.dtype:
-            g = g.to(out.dtype)
-        grads.append(g if create_graph else g._data)
-    return grads
-
-
-def _roots(outputs, grads):
-    roots = []
-    for i, (out, g) in enumerate(zip(outputs, grads)):
-        if not out.requires_grad:
-            raise RuntimeError(f"element {i} of tensors does not require grad and does not have a grad_fn")
-        node, nr = edge_of(out)
-        roots.append((node, nr, g))
-    return roots
-
-
-def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False, grad_variables=None,
-             inputs=None):
-    """Accumulate the gradients of `tensors` (with `grad_tensors` as their cotangents) into the `.grad` of the
-    leaves they depend on (only into `inputs` when given)."""
-    tensors = _as_tuple(tensors)
-    if grad_tensors is None:
-        grad_tensors = grad_variables
-    grad_tensors = _as_tuple(grad_tensors) if grad_tensors is not None else (None,) * len(tensors)
-    if len(grad_tensors) != len(tensors):
-        raise RuntimeError(f"grad_tensors must be a sequence of length {len(tensors)}, got {len(grad_tensors)}")
-    if retain_graph is None:
-        retain_graph = create_graph
-    grads = _root_gradients(tensors, grad_tensors, create_graph)
-    roots = _roots(tensors, grads)
-    inputs = _as_tuple(inputs)
-    if not inputs:
-        with set_grad_enabled(create_graph):
-            run_backward(roots, retain_graph, create_graph)
-        return
-    targets = {}
-    for slot, t in enumerate(inputs):
-        if not t.requires_grad:
-            raise RuntimeError("One of the differentiated Tensors does not require grad")
-        targets[edge_of(t)] = slot
-    with set_grad_enabled(create_graph):
-        captured = run_backward(roots, retain_graph, create_graph, targets, accumulate=True)
-    for slot, t in enumerate(inputs):
-        if t._grad_fn is None or slot not in captured:
-            continue
-        ct = captured[slot]
-        value = ct if create_graph else make(np.array(ct, copy=True))
-        t._grad = value if t._grad is None else make(t._grad._data + value._data)
-
-
-def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=False, only_inputs=True,
-         allow_unused=None, is_grads_batched=False, materialize_grads=False):
-    """The gradients of `outputs` with respect to `inputs` (a tuple), without touching `.grad`.
-
-    >>> import fgrad as torch
-    >>> x = torch.tensor(3.0, requires_grad=True)
-    >>> torch.autograd.grad(x ** 2, x)
-    (tensor(6.),)
-    """
-    if is_grads_batched:
-        raise NotImplementedError("fgrad's autograd.grad does not support is_grads_batched")
-    outputs = _as_tuple(outputs)
-    inputs = _as_tuple(inputs)
-    if allow_unused is None:
-        allow_unused = materialize_grads
-    grad_outputs = _as_tuple(grad_outputs) if grad_outputs is not None else (None,) * len(outputs)
-    if len(grad_outputs) != len(outputs):
-        raise RuntimeError(f"grad requires one grad_output per output: got {len(grad_outputs)} for "
-                           f"{len(outputs)} outputs")
-    if retain_graph is None:
-        retain_graph = create_graph
-    for t in inputs:
-        if not t.requires_grad:
-            raise RuntimeError("One of the differentiated Tensors does not require grad")
-    grads = _root_gradients(outputs, grad_outputs, create_graph)
-    roots = _roots(outputs, grads)
-    targets = {}
-    slots = []
-    for t in inputs:
-        key = edge_of(t)
-        slots.append(targets.setdefault(key, len(targets)))
-    with set_grad_enabled(create_graph):
-        captured = run_backward(roots, retain_graph, create_graph, targets, accumulate=False)
-    results = []
-    for i, (t, slot) in enumerate(zip(inputs, slots)):
-        ct = captured.get(slot)
-        if ct is None:
-            if not allow_unused:
-                raise RuntimeError(f"The differentiated Tensor at index {i} appears to not have been used in the "
-                                   "graph. Set allow_unused=True if this is the desired behavior.")
-            results.append(make(np.zeros(t._data.shape, t._data.dtype)) if materialize_grads else None)
-        elif create_graph:
-            results.append(ct)
-        else:
-            results.append(make(np.array(ct, copy=True)))
-    return tuple(results)
-
-
 # ---- custom functions ----------------------------------------------------------------------------------------
 
 class _CustomPlan:
     """What the engine reads from a custom node's plan: the inputs that get gradients, the output count."""
     __slots__ = ("wrt", "n_out")
+    nondiff = ()
 
     def __init__(self, wrt, n_out):
         self.wrt = wrt
@@ -411,6 +285,3 @@ def detect_anomaly(check_nan: bool = True):
 
 def is_anomaly_enabled() -> bool:
     return _anomaly
-
-
-from fgrad.facade import _autograd_functional as functional  # noqa: E402

@@ -54,6 +54,11 @@ TRAITS = {
     "aliases_input": "the numpy impl may return a view of input 0 (sharing its memory)",
 }
 
+# The implementation variants a block may declare (`impl_variants`), with what they reproduce.
+IMPL_VARIANTS = {
+    "torch": "PyTorch's CPU kernels' rounding order (the PyTorch facade runs its programs with it)",
+}
+
 
 class Primitive:
     """One primitive with all its rules and traits; see fgrad/ops for the blocks that declare them.
@@ -74,15 +79,25 @@ class Primitive:
       numba: the emitter the Numba codegen looks up (what it is depends on `kind`, see KINDS)
     `kind` is one of KINDS; the traits (TRAITS) are keyword arguments, declared in every block (the op
     families in fgrad/ops fill the ones their family shares).
+
+    `impl_variants` (optional, {} by default) maps a variant name (one of IMPL_VARIANTS) to another numpy
+    implementation with the impl's signature, shapes and dtypes that rounds like some other system, e.g.
+    {"torch": torch_sum}: reduce_sum adding in torch.sum's order. A backend asks for a variant by name
+    (`impl_for`); a primitive without that variant runs its impl. The registry test runs every variant
+    against the impl on the primitive's samples.
     """
 
     def __init__(self, name, *, kind, shape_rule, impl, jvp=MISSING, vjp=MISSING, batch=MISSING,
-                 numba=MISSING, multiple_results=False, vjp_fwd=None, **traits):
+                 numba=MISSING, multiple_results=False, vjp_fwd=None, impl_variants=None, **traits):
         if kind not in KINDS:
             raise ValueError(f"primitive '{name}': kind {kind!r} is not one of {sorted(KINDS)}")
         unknown = set(traits) - set(TRAITS)
         if unknown:
             raise TypeError(f"primitive '{name}': unknown traits {sorted(unknown)}; the traits are {sorted(TRAITS)}")
+        unknown = set(impl_variants or ()) - set(IMPL_VARIANTS)
+        if unknown:
+            raise TypeError(f"primitive '{name}': unknown implementation variants {sorted(unknown)}; the variants "
+                            f"are {sorted(IMPL_VARIANTS)} (fgrad.ir.primitive.IMPL_VARIANTS says what each means)")
         self.name = name
         self.kind = kind
         self.shape_rule = shape_rule
@@ -93,6 +108,7 @@ class Primitive:
         self.numba = numba
         self.multiple_results = multiple_results
         self.vjp_fwd = vjp_fwd
+        self.impl_variants = dict(impl_variants or {})
         for trait in TRAITS:
             setattr(self, trait, traits.get(trait, MISSING))
         REGISTRY[name] = self
@@ -103,6 +119,16 @@ class Primitive:
     def bind(self, *args, **params):
         """Apply the primitive through the current interpreter."""
         return _state.stack[-1].process(self, args, Params(params))
+
+    def impl_for(self, variant):
+        """The numpy implementation of `variant` (a name from `impl_variants`), or `impl` when this primitive
+        declares no such variant or `variant` is None.
+
+        >>> from fgrad.ops import reduce_sum_p, sin_p
+        >>> reduce_sum_p.impl_for("torch") is not reduce_sum_p.impl, sin_p.impl_for("torch") is sin_p.impl
+        (True, True)
+        """
+        return self.impl_variants.get(variant, self.impl) if variant is not None else self.impl
 
     def jvp_rule(self, i: int):
         """The JVP rule for input `i`, None if its derivative is declared zero."""

@@ -12,6 +12,7 @@ import numpy as np
 from fgrad.ir import ArrayType, Primitive, broadcast_shapes, canonical_dtype, is_float
 from fgrad.ops.base import as_value, batch_size, static_dims, typeof
 from fgrad.ops.identities import Rewrite, strip_leading_ones, sum_of_uniform
+from fgrad.ops.torch_numerics import torch_sum
 
 __all__ = ["normalize_axis", "normalize_axes", "convert_element_type", "convert_element_type_p",
            "broadcast_to", "broadcast_to_p", "unbroadcast", "reshape", "reshape_p", "resolve_shape",
@@ -368,6 +369,7 @@ def _reduce_sum_simplify(s, inputs, params, out_type):
 reduce_sum_p = Primitive(
     "reduce_sum", kind="reduction", shape_rule=reduced_type,
     impl=lambda x, *, axes: np.sum(x, axis=axes, dtype=np.result_type(x)),
+    impl_variants={"torch": torch_sum},          # torch.sum's cascade order (fgrad/ops/torch_numerics.py)
     jvp=(lambda x_dot, out, x, *, axes: reduce_sum(x_dot, axes),),
     vjp=(lambda out_ct, out, x, *, axes: restore_reduced(out_ct, typeof(x).shape, axes),),
     batch=reduction_batch(lambda x, axes: reduce_sum(x, axes)), numba="reduce_sum",

@@ -24,6 +24,7 @@ from fgrad.ops.base import (as_value, compare_type, equal_types, float_dtype, fl
 from fgrad.ops.core import (batched_args_to_front, broadcast_to, convert_element_type, convert_element_type_p)
 from fgrad.ops.identities import (Rewrite, adds_nothing, is_minus_one, is_one, product_with_zero,
                                   same_type_or_none, subtracts_nothing)
+from fgrad.ops.torch_numerics import torch_integer_pow
 
 
 __all__ = ["elementwise_primitive", "cast", "elementwise_args", "float_arg", "neg_p", "neg", "add_p", "add",
@@ -42,7 +43,7 @@ __all__ = ["elementwise_primitive", "cast", "elementwise_args", "float_arg", "ne
 
 def elementwise_primitive(name, *, impl, numba, derivative=None, jvp=None, vjp=None, shape_rule=None,
                           arity=None, simplify=None, commutative=False, linear_in=(), expensive=False,
-                          vector_math=None):
+                          vector_math=None, impl_variants=None):
     """Declare an elementwise primitive: the family's shape rule, batching rule and traits filled in.
 
     `derivative[i](out, *primals, **params)` is the partial derivative in input i (None: declared zero), from
@@ -52,9 +53,9 @@ def elementwise_primitive(name, *, impl, numba, derivative=None, jvp=None, vjp=N
         jvp = vjp = tuple(None if d is None else _scaled_by(d) for d in derivative)
     arity = arity or len(jvp)
     shape_rule = shape_rule or (same_type if arity == 1 else equal_types)
-    prim = Primitive(name, kind="elementwise", shape_rule=shape_rule, impl=impl, jvp=jvp, vjp=vjp,
-                     numba=numba, commutative=commutative, linear_in=linear_in, expensive=expensive,
-                     vector_math=vector_math, simplify=simplify, copies_input=False,
+    prim = Primitive(name, kind="elementwise", shape_rule=shape_rule, impl=impl, impl_variants=impl_variants,
+                     jvp=jvp, vjp=vjp, numba=numba, commutative=commutative, linear_in=linear_in,
+                     expensive=expensive, vector_math=vector_math, simplify=simplify, copies_input=False,
                      distributes_over_add=False, keeps_order=False, aliases_input=False)
     prim.batch = _elementwise_batch(prim)
     return prim
@@ -367,6 +368,7 @@ integer_pow_p = elementwise_primitive(
     numba=(("f", lambda args, y: _integer_pow_source(args[0], y, float(y))),
            ("i", lambda args, y: _integer_pow_source(args[0], y, y)),    # exact (wrapping) as numpy's
            ("b", lambda args, y: _integer_pow_source(args[0], y, y))),
+    impl_variants={"torch": torch_integer_pow},  # PyTorch's products for small exponents (ops/torch_numerics.py)
     jvp=(_integer_pow_jvp,), vjp=(lambda out_ct, out, x, *, y: _integer_pow_jvp(out_ct, out, x, y=y),))
 
 

@@ -29,7 +29,7 @@ from fgrad.ops import (add, broadcast_to, convert_element_type, eq, lt, maximum,
 from fgrad.ops.base import batch_size
 from fgrad.transforms.jvp import instantiate, jvp_eval, zeros_of
 from fgrad.transforms.simplify import simplify
-from fgrad.transforms.vjp import vjp_eval, vjp_function
+from fgrad.transforms.vjp import split_program, vjp_eval, vjp_function
 from fgrad.transforms.vmap import batch_eval, move_batch_axis
 
 __all__ = ["cond_p", "while_p", "scan_p", "checkpoint_p", "derive_closed", "INDEX_DTYPE", "COUNT_DTYPE"]
@@ -122,19 +122,12 @@ class ReverseSplit:
             raise NotImplementedError("a loop body whose derivative rules close over outer traced values "
                                       "(a custom_vjp closing over a traced value inside a loop) cannot be "
                                       "differentiated in reverse mode; pass that value to it as an argument")
-        known, unknown, out_known = _partial_eval(joint, [False] * n_in + [True] * n_out)
-        residuals = list(known.outputs[sum(out_known):])
-        # Cotangents the reverse part does not compute (a zero, or a value that does not depend on the
-        # incoming cotangents) become residuals too, so `reverse` returns every cotangent.
-        ct_outs, extra = [], []
-        for v, k in zip(joint.outputs[n_out:], out_known[n_out:]):
-            if k and type(v) is Var and v not in residuals and v not in extra:
-                extra.append(v)
-        known_outs = [v for v, k in zip(joint.outputs, out_known) if k][:n_out]
-        unknown_iter = iter(unknown.outputs)
-        for v, k in zip(joint.outputs[n_out:], out_known[n_out:]):
-            ct_outs.append(v if k else next(unknown_iter))
-        all_residuals = residuals + extra
+        # The part that does not read the cotangents runs in the forward loop; what the reverse part reads of
+        # it (the residuals) is recorded per iteration. split_program returns every cotangent from the reverse
+        # part (a known one, say a zero, passes through as a residual).
+        split = split_program(joint, [False] * n_in + [True] * n_out, n_out)
+        all_residuals = list(split.residuals)
+        known_outs = list(split.first.outputs[:n_out])
         body_inputs = list(joint.inputs[:n_in])
         self.tape_residuals = any(r.type.is_tape for r in all_residuals if type(r) is Var)
         # Where each residual comes from: ("input", i) for a body input, ("record", j) otherwise.
@@ -148,16 +141,10 @@ class ReverseSplit:
             else:
                 self.sources.append(("record", len(recorded)))
                 recorded.append(r)
-        self.forward = Program(known.inputs, known.equations, tuple(known_outs) + tuple(recorded))
+        self.forward = Program(split.first.inputs, split.first.equations, tuple(known_outs) + tuple(recorded))
         self.recorded_types = [r.type for r in recorded]
-        ct_inputs = joint.inputs[n_in:]
-        self.reverse = Program(tuple(all_residuals) + tuple(ct_inputs), unknown.equations, tuple(ct_outs))
+        self.reverse = split.second
         self.n_residuals = len(all_residuals)
-
-
-def _partial_eval(program, unknown_inputs):
-    from fgrad.transforms.grad import partial_eval
-    return partial_eval(program, unknown_inputs)
 
 
 # ==== cond ===============================================================================================

@@ -21,11 +21,10 @@ from fgrad.ops.elementwise import cast, eq
 from fgrad.ops.slicing import static_slice
 from fgrad.transforms.jvp import jvp_function
 from fgrad.transforms.simplify import simplify
-from fgrad.transforms.vjp import vjp_eval, vjp_function
+from fgrad.transforms.vjp import split_program, vjp_eval, vjp_split
 from fgrad.transforms.vmap import vmap
 
-__all__ = ["grad", "value_and_grad", "vjp", "jvp", "linearize", "jacfwd", "jacrev", "jacobian", "hessian",
-           "partial_eval"]
+__all__ = ["grad", "value_and_grad", "vjp", "jvp", "linearize", "jacfwd", "jacrev", "jacobian", "hessian"]
 
 
 # ---- tracing a call ---------------------------------------------------------------------------------
@@ -53,7 +52,7 @@ def run_program(program: Program, *args) -> list:
     """eval_program, with concrete results as arrays the caller owns: numpy arrays (0-d included, not numpy
     scalars), writable, and sharing memory with none of `args`, the program's constants or each other.
 
-    Every result a transform hands to the user, and every value `Staged` keeps between calls, comes from
+    Every result a transform hands to the user, and every value kept between calls (residuals), comes from
     here, so `g *= lr` can never change the user's inputs, a closed-over array or a kept residual.
     """
     results = [x if is_tracer(x) else np.asarray(x) for x in eval_program(program, *args)]
@@ -142,55 +141,41 @@ def unflatten_per_arg(traced: TracedCall, argnums, flat) -> tuple:
                  for i in argnums)
 
 
-# ---- partial evaluation -----------------------------------------------------------------------------
-
-def partial_eval(program: Program, unknown_inputs) -> tuple[Program, Program, list]:
-    """Split `program` into the part computable from its known inputs and the rest.
-
-    Returns (known, unknown, out_is_known). `known` takes the known inputs and returns the known outputs
-    followed by the *residuals*, the known values the unknown part reads; `unknown` takes
-    (residuals..., unknown inputs...) and returns the other outputs. Evaluating `known` once and
-    `unknown` many times is how vjp and linearize avoid recomputing the primal.
-    """
-    unknown = {v for v, u in zip(program.inputs, unknown_inputs) if u}
-    known_eqns, unknown_eqns, residuals = [], [], {}
-    for eqn in program.equations:
-        reads = [a for a in eqn.inputs if type(a) is not Literal]
-        if any(a in unknown for a in reads):
-            unknown_eqns.append(eqn)
-            unknown.update(eqn.outputs)
-            residuals.update((a, None) for a in reads if a not in unknown)
-        else:
-            known_eqns.append(eqn)
-    out_is_known = [type(v) is Literal or v not in unknown for v in program.outputs]
-    known_outs = [v for v, k in zip(program.outputs, out_is_known) if k]
-    unknown_outs = [v for v, k in zip(program.outputs, out_is_known) if not k]
-    residuals = [v for v in residuals if v not in unknown]   # dict order: first use, stable
-    known_inputs = [v for v, u in zip(program.inputs, unknown_inputs) if not u]
-    unknown_inputs_vars = [v for v, u in zip(program.inputs, unknown_inputs) if u]
-    known_prog = Program(tuple(known_inputs), tuple(known_eqns), tuple(known_outs + residuals))
-    unknown_prog = Program(tuple(residuals + unknown_inputs_vars), tuple(unknown_eqns), tuple(unknown_outs))
-    return known_prog, unknown_prog, out_is_known
-
+# ---- running a split program ------------------------------------------------------------------------
 
 class Staged:
-    """A program split by `partial_eval` whose known part has already run: call it with the unknown inputs."""
+    """A program cut by `split_program` whose first part has already run (its outputs in `first_outputs`):
+    call it with the unknown inputs to run the second part, which returns the remaining outputs."""
 
-    def __init__(self, program: Program, unknown_inputs, known_args):
-        known, self.unknown, self.out_is_known = partial_eval(program, unknown_inputs)
-        values = run_program(known, *known_args)
-        n_known = sum(self.out_is_known)
-        self.known_outs, self.residuals = values[:n_known], values[n_known:]
-
-    def known_output(self, i: int):
-        """Output `i`, which must be known (computed already)."""
-        assert self.out_is_known[i]
-        return self.known_outs[sum(self.out_is_known[:i])]
+    def __init__(self, program: Program, unknown_inputs, n_first: int, known_args):
+        # A first output computed by the same equation as an unknown one (a loop carrying primal and tangent
+        # together) cannot run early: the second part computes it too, and its value now comes from one run of
+        # the second part on zeros (it does not depend on them).
+        late = [j for j in dependent_outputs(program, unknown_inputs) if j < n_first]
+        early = [j for j in range(n_first) if j not in late]
+        order = early + list(range(n_first, len(program.outputs))) + late
+        reordered = Program(program.inputs, program.equations, tuple(program.outputs[j] for j in order))
+        split = split_program(reordered, unknown_inputs, len(early))
+        values = run_program(split.first, *known_args)
+        self.residuals, self.second, self.n_late = values[len(early):], split.second, len(late)
+        first = dict(zip(early, values[:len(early)]))
+        if late:
+            zeros = [np.zeros(v.type.shape, v.type.dtype) for v, u in zip(program.inputs, unknown_inputs) if u]
+            first.update(zip(late, run_program(split.second, *self.residuals, *zeros)[-len(late):]))
+        self.first_outputs = [first[j] for j in range(n_first)]
 
     def __call__(self, *unknown_args) -> list:
-        computed = iter(run_program(self.unknown, *self.residuals, *unknown_args))
-        known = iter(self.known_outs)
-        return [next(known) if k else next(computed) for k in self.out_is_known]
+        out = run_program(self.second, *self.residuals, *unknown_args)
+        return out[:len(out) - self.n_late]
+
+
+def dependent_outputs(program: Program, unknown_inputs) -> list:
+    """The positions of the outputs of `program` that depend on the inputs flagged in `unknown_inputs`."""
+    unknown = {v for v, u in zip(program.inputs, unknown_inputs) if u}
+    for eqn in program.equations:
+        if any(type(a) is not Literal and a in unknown for a in eqn.inputs):
+            unknown.update(eqn.outputs)
+    return [j for j, v in enumerate(program.outputs) if type(v) is not Literal and v in unknown]
 
 
 # ---- reverse mode -----------------------------------------------------------------------------------
@@ -289,11 +274,6 @@ def grad(fun, argnums=0, has_aux=False):
     return grad_fun
 
 
-def vjp_joint_program(program: Program, wrt, num_main: int) -> tuple[Program, list]:
-    """The adjoint program of `vjp_function`, simplified, allowing the extra inputs custom rules capture."""
-    return derive(*vjp_function(program, wrt, num_main))
-
-
 def vjp(fun, *primals, has_aux=False):
     """`fun(*primals)` and a function pulling output cotangents back to the primals.
 
@@ -308,18 +288,17 @@ def vjp(fun, *primals, has_aux=False):
     """
     traced = trace_call(fun, primals, has_aux)
     program = traced.program
-    n_in, n_out = len(program.inputs), len(program.outputs)
-    joint, extra = vjp_joint_program(program, range(len(traced.leaves)), traced.num_main)
-    unknown = [False] * n_in + [True] * traced.num_main + [False] * len(extra)
-    staged = Staged(joint, unknown, [*traced.leaves, *traced.captured, *extra])
-    outs = [staged.known_output(i) for i in range(n_out)]
+    n_out = len(program.outputs)
+    split = vjp_split(program, range(len(traced.leaves)), range(traced.num_main))
+    values = run_program(split.forward, *traced.leaves, *traced.captured, *split.extra)
+    outs, residuals = values[:n_out], values[n_out:]
     out = pytree.tree_unflatten(traced.main_tree, outs[:traced.num_main])
     main_types = program.out_types[:traced.num_main]
 
     def vjp_fn(ct):
         ct_leaves = matching_leaves(ct, traced.main_tree, main_types, "the cotangent passed to vjp_fn",
                                     "the output of " + function_name(fun))
-        in_cts = staged(*ct_leaves)[n_out:]
+        in_cts = run_program(split.backward, *residuals, *ct_leaves)
         return unflatten_per_arg(traced, range(len(primals)), in_cts)
 
     if has_aux:
@@ -404,7 +383,7 @@ def _linearize(fun, primals, has_aux):
     mask = tangent_mask(traced)
     program, extra = jvp_joint_program(traced.program, mask)
     unknown = [False] * len(traced.program.inputs) + [True] * sum(mask) + [False] * len(extra)
-    staged = Staged(program, unknown, [*traced.leaves, *traced.captured, *extra])
+    staged = Staged(program, unknown, len(traced.program.outputs), [*traced.leaves, *traced.captured, *extra])
     return traced, staged
 
 
@@ -420,13 +399,12 @@ def linearize(fun, *primals, has_aux=False):
     array(3.)
     """
     traced, staged = _linearize(fun, primals, has_aux)
-    n_out = len(traced.program.outputs)
-    outs = [staged.known_output(i) for i in range(n_out)]
+    outs = staged.first_outputs
     out = pytree.tree_unflatten(traced.main_tree, outs[:traced.num_main])
 
     def f_jvp(*tangents):
-        results = staged(*float_tangent_leaves(traced, tangents))
-        return pytree.tree_unflatten(traced.main_tree, results[n_out:n_out + traced.num_main])
+        out_dots = staged(*float_tangent_leaves(traced, tangents))
+        return pytree.tree_unflatten(traced.main_tree, out_dots[:traced.num_main])
 
     if has_aux:
         return out, f_jvp, pytree.tree_unflatten(traced.aux_tree, outs[traced.num_main:])
@@ -511,7 +489,7 @@ def jacfwd(fun, argnums=0, has_aux=False):
         out_types = traced.program.out_types[:traced.num_main]
 
         def pushforward(*tangents):
-            return staged(*tangents)[n_out:n_out + traced.num_main]
+            return staged(*tangents)[:traced.num_main]
 
         # One JVP program pushes the whole basis through, batched by vmap: no loop over the input's size.
         columns = vmap(pushforward)(*basis(in_types))       # per output: (N,) + out.shape
@@ -519,7 +497,7 @@ def jacfwd(fun, argnums=0, has_aux=False):
         blocks = [[per_output[o][l] for l in range(len(in_types))] for o in range(len(out_types))]
         jac = jac_tree(traced.main_tree, traced.arg_trees, blocks, isinstance(argnums, (int, np.integer)))
         if has_aux:
-            outs = [staged.known_output(i) for i in range(traced.num_main, n_out)]
+            outs = staged.first_outputs[traced.num_main:n_out]
             return jac, pytree.tree_unflatten(traced.aux_tree, outs)
         return jac
     jacfwd_fun.__name__ = f"jacfwd({function_name(fun)})"

@@ -1,14 +1,22 @@
-"""Reverse mode: `vjp_program(program, wrt)` is the adjoint Program, forward and reverse sweep in one.
+"""Reverse mode: `vjp_program(program, wrt)` is the adjoint Program, forward and reverse sweep in one;
+`vjp_split` cuts it into the forward, which also returns the residuals, and the backward, which reads them.
 
 The forward sweep re-binds every equation; the reverse sweep walks the active equations backwards and
 applies each input's VJP rule to the output cotangent. Cotangents of re-used values accumulate;
 `None` is a zero cotangent. The walk is a loop, so program length is limited by memory, not recursion.
+
+`split_program` is fgrad's one residual split (partial evaluation): fgrad.vjp and linearize run the first
+part once and the second per cotangent / tangent; the PyTorch facade records the forward of each op and runs
+the backward in `.backward()`.
 """
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 from fgrad.ir import Literal, Program, is_float, trace_flat
 from fgrad.ops import add, convert_element_type, typeof
 from fgrad.transforms.jvp import instantiate
+from fgrad.transforms.simplify import simplify
 
 
 def active_equations(program: Program, wrt) -> tuple[set, list]:
@@ -111,19 +119,21 @@ def vjp_eval(program: Program, args, wrt, out_cts):
     return outs, in_cts
 
 
-def vjp_function(program: Program, wrt, num_main=None):
+def vjp_function(program: Program, wrt, ct_outputs=None):
     """The function an adjoint program is traced from, and its input types: inputs (inputs..., cotangents
-    of the first `num_main` outputs (all by default)...), outputs (outputs..., cotangents of inputs `wrt`...).
-    Outputs after the first `num_main` (auxiliary ones) get no cotangent."""
+    of the outputs at positions `ct_outputs` (all by default)...), outputs (outputs..., cotangents of inputs
+    `wrt`...). The other outputs (auxiliary ones, or ones that carry no gradient) get no cotangent."""
     n = len(program.inputs)
-    num_main = len(program.outputs) if num_main is None else num_main
-    no_cts = [None] * (len(program.outputs) - num_main)
+    ct_outputs = range(len(program.outputs)) if ct_outputs is None else tuple(ct_outputs)
 
     def fun(*args):
-        outs, in_cts = vjp_eval(program, args[:n], wrt, list(args[n:]) + no_cts)
+        out_cts = [None] * len(program.outputs)
+        for j, ct in zip(ct_outputs, args[n:]):
+            out_cts[j] = ct
+        outs, in_cts = vjp_eval(program, args[:n], wrt, out_cts)
         return outs + in_cts
 
-    return fun, list(program.in_types) + list(program.out_types[:num_main])
+    return fun, list(program.in_types) + [program.outputs[j].type for j in ct_outputs]
 
 
 def vjp_program(program: Program, wrt) -> Program:
@@ -131,3 +141,122 @@ def vjp_program(program: Program, wrt) -> Program:
     derived, captured = trace_flat(*vjp_function(program, wrt))
     assert not captured
     return derived
+
+
+# ---- the residual split ---------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Split:
+    """A program cut in two by `split_program`: `first` takes the known inputs and returns the first
+    outputs followed by the residuals; `second` takes (residuals..., unknown inputs...) and returns the
+    other outputs. `residuals` are the Vars of the original program both parts name."""
+    first: Program
+    second: Program
+    residuals: tuple
+
+
+def split_program(program: Program, unknown_inputs, n_first: int, save: str = "all") -> Split:
+    """Cut `program` into a part that runs now and a part that runs later, perhaps many times.
+
+    The first part computes outputs[:n_first] (which must not depend on the inputs flagged in
+    `unknown_inputs`) from the other inputs; the second computes the remaining outputs. What the second
+    part reads from the first are the residuals. Which equations run in which part is a policy:
+
+    save="all": every equation that reads no unknown value runs in the first part, once (partial
+      evaluation as in JAX: derivative factors like cos(x) of sin's VJP become residuals);
+    save="forward": the first part runs only what its outputs need and the second part the rest, so the
+      residuals are values the first part computes anyway (inputs, intermediates and outputs of the
+      forward: the tensors PyTorch's autograd saves).
+
+    Equations that neither part needs are dropped.
+
+    >>> import fgrad, fgrad.numpy as fnp
+    >>> p = fgrad.make_ir(lambda x, t: [fnp.sin(x), fnp.cos(x) * t])(1.0, 1.0)
+    >>> [e.prim.name for e in split_program(p, [False, True], 1).first.equations]
+    ['sin', 'cos']
+    >>> [e.prim.name for e in split_program(p, [False, True], 1, save="forward").second.equations]
+    ['cos', 'mul']
+    """
+    if save not in ("all", "forward"):
+        raise ValueError(f"save must be 'all' or 'forward', got {save!r}")
+    unknown = {v for v, u in zip(program.inputs, unknown_inputs) if u}
+    for eqn in program.equations:               # everything that depends on an unknown input
+        if any(type(a) is not Literal and a in unknown for a in eqn.inputs):
+            unknown.update(eqn.outputs)
+    first_outputs, second_outputs = program.outputs[:n_first], program.outputs[n_first:]
+    if any(type(v) is not Literal and v in unknown for v in first_outputs):
+        raise ValueError("split_program: one of the first outputs depends on an unknown input")
+    if save == "all":
+        late = [eqn for eqn in program.equations if eqn.outputs[0] in unknown]
+    else:
+        early = needed_equations(program.equations, first_outputs)
+        late = [eqn for eqn in program.equations if eqn not in early]
+    second_eqns = needed_equations(late, second_outputs)
+    computed_late = {v for eqn in second_eqns for v in eqn.outputs} | {
+        v for v, u in zip(program.inputs, unknown_inputs) if u}
+    residuals = {}                              # dict: ordered by first use, no repeats
+    for a in [a for eqn in second_eqns for a in eqn.inputs] + list(second_outputs):
+        if type(a) is not Literal and a not in computed_late:
+            residuals[a] = None
+    residuals = tuple(residuals)
+    first_eqns = needed_equations(program.equations, tuple(first_outputs) + residuals)
+    known_inputs = tuple(v for v, u in zip(program.inputs, unknown_inputs) if not u)
+    unknown_inputs = tuple(v for v, u in zip(program.inputs, unknown_inputs) if u)
+    first = Program(known_inputs, tuple(eqn for eqn in program.equations if eqn in first_eqns),
+                    tuple(first_outputs) + residuals)
+    second = Program(residuals + unknown_inputs, tuple(eqn for eqn in late if eqn in second_eqns),
+                     tuple(second_outputs))
+    return Split(first, second, residuals)
+
+
+def needed_equations(equations, outputs) -> set:
+    """The equations among `equations` that `outputs` depend on (a reverse sweep)."""
+    needed = {v for v in outputs if type(v) is not Literal}
+    found = set()
+    for eqn in reversed(equations):
+        if any(v in needed for v in eqn.outputs):
+            found.add(eqn)
+            needed.update(a for a in eqn.inputs if type(a) is not Literal)
+    return found
+
+
+@dataclass(frozen=True)
+class VjpSplit:
+    """`program`'s reverse mode in two programs (see `vjp_split`).
+
+    forward: (inputs..., extra...) -> (outputs..., residuals...)
+    backward: (residuals..., cotangents of the `ct_outputs`...) -> cotangents of the `wrt` inputs
+    saved_inputs / saved_outputs: (residual position, input / output index) for the residuals that are the
+      program's inputs / outputs themselves (what a caller that lets values change in place must guard).
+    extra: values of enclosing traces that custom rules close over; the forward takes them after the inputs.
+    """
+    forward: Program
+    backward: Program
+    saved_inputs: tuple
+    saved_outputs: tuple
+    extra: list
+
+
+def vjp_split(program: Program, wrt, ct_outputs=None, *, save: str = "all", simplified: bool = True) -> VjpSplit:
+    """The adjoint of `program` w.r.t. inputs `wrt`, split at its residuals: the forward runs once and the
+    backward maps cotangents of the outputs `ct_outputs` (all by default) to cotangents of the `wrt`
+    inputs. `save` is `split_program`'s policy; `simplified` runs `simplify` on the adjoint first.
+
+    >>> import fgrad, fgrad.numpy as fnp
+    >>> s = vjp_split(fgrad.make_ir(fnp.sin)(0.5), [0], save="forward")
+    >>> [e.prim.name for e in s.forward.equations], [e.prim.name for e in s.backward.equations]
+    (['sin'], ['cos', 'mul'])
+    """
+    fun, in_types = vjp_function(program, wrt, ct_outputs)
+    joint, extra = trace_flat(fun, in_types)
+    if simplified:
+        joint = simplify(joint)
+    n_in, n_out = len(program.inputs), len(program.outputs)
+    unknown = [False] * n_in + [True] * (len(in_types) - n_in) + [False] * len(extra)
+    split = split_program(joint, unknown, n_out, save)
+    inputs = {v: i for i, v in enumerate(joint.inputs[:n_in])}
+    outputs = {v: j for j, v in enumerate(joint.outputs[:n_out]) if type(v) is not Literal}
+    saved_inputs = tuple((r, inputs[v]) for r, v in enumerate(split.residuals) if v in inputs)
+    saved_outputs = tuple((r, outputs[v]) for r, v in enumerate(split.residuals) if v in outputs)
+    # the backward's inputs: residuals, then the cotangents (the unknown inputs); extras are forward inputs
+    return VjpSplit(split.first, split.second, saved_inputs, saved_outputs, list(extra))

@@ -15,9 +15,9 @@ import numpy as np
 
 from fgrad import ops
 from fgrad.ops.control import stop_gradient
-from fgrad.facade import _dtypes, _ops
-from fgrad.facade._kernels import FacadeOp
-from fgrad.facade._tensor import Size, apply, make
+from fgrad.facade import _dtypes, _elementwise, _inplace, _linalg, _operands, _reductions, _shapes
+from fgrad.facade._op import FacadeOp, apply
+from fgrad.facade._tensor import Size, make
 
 __all__ = ["relu", "sigmoid", "tanh", "softmax", "log_softmax", "linear", "mse_loss", "l1_loss",
            "binary_cross_entropy", "binary_cross_entropy_with_logits", "cross_entropy", "nll_loss"]
@@ -32,19 +32,19 @@ LOG_CLAMP = -100.0
 def relu(input, inplace: bool = False):
     """max(input, 0) elementwise (ReluBackward0); the gradient at 0 is 0, as PyTorch's."""
     if inplace:
-        _ops.check_leaf_inplace(input)
-        return _ops.inplace(input, _ops.relu(input))
-    return _ops.relu(input)
+        _inplace.check_leaf_inplace(input)
+        return _inplace.inplace(input, _elementwise.relu(input))
+    return _elementwise.relu(input)
 
 
 def sigmoid(input):
     """1 / (1 + exp(-input)) (SigmoidBackward0)."""
-    return _ops.sigmoid(input)
+    return _elementwise.sigmoid(input)
 
 
 def tanh(input):
     """Hyperbolic tangent (TanhBackward0)."""
-    return _ops.tanh(input)
+    return _elementwise.tanh(input)
 
 
 def _softmax_dim(name: str, ndim: int, stacklevel: int) -> int:
@@ -63,14 +63,14 @@ def softmax(input, dim=None, _stacklevel: int = 3, dtype=None):
     """
     if dim is None:
         dim = _softmax_dim("softmax", input.dim(), _stacklevel)
-    return _ops.softmax(input, dim, dtype)
+    return _reductions.softmax(input, dim, dtype)
 
 
 def log_softmax(input, dim=None, _stacklevel: int = 3, dtype=None):
     """log(softmax(input)) along `dim`, as (x - max) - log(sum(exp(x - max))) (LogSoftmaxBackward0)."""
     if dim is None:
         dim = _softmax_dim("log_softmax", input.dim(), _stacklevel)
-    return _ops.log_softmax(input, dim, dtype)
+    return _reductions.log_softmax(input, dim, dtype)
 
 
 # ---- linear -------------------------------------------------------------------------------------------
@@ -87,13 +87,13 @@ def linear(input, weight, bias=None):
     """
     if bias is not None:
         if input.dim() == 2:
-            return _ops.addmm(bias, input, _ops.t(weight))
+            return _linalg.addmm(bias, input, _shapes.t(weight))
         if input.dim() >= 1 and bias.dim() == 1 and input.is_contiguous():
-            rows = _ops.view(input, -1, input.shape[-1])
-            out = _ops.addmm(bias, rows, _ops.t(weight))
-            return _ops.view(out, *input.shape[:-1], out.shape[-1])
-    out = _ops.matmul(input, _ops.t(weight))
-    return out if bias is None else _ops.add(out, bias)
+            rows = _shapes.view(input, -1, input.shape[-1])
+            out = _linalg.addmm(bias, rows, _shapes.t(weight))
+            return _shapes.view(out, *input.shape[:-1], out.shape[-1])
+    out = _linalg.matmul(input, _shapes.t(weight))
+    return out if bias is None else _elementwise.add(out, bias)
 
 
 # ---- reductions ---------------------------------------------------------------------------------------
@@ -137,8 +137,8 @@ def _float_pair(input, target):
     """input and target broadcast together (ExpandBackward0 where a shape grows, as torch.broadcast_tensors)
     and the dtype they compute in."""
     if input.shape != target.shape:
-        input, target = _ops.broadcast_tensors(input, target)
-    dtype = _ops.result_type(input, target)
+        input, target = _shapes.broadcast_tensors(input, target)
+    dtype = _operands.result_type(input, target)
     if dtype.kind != "f":
         dtype = _dtypes.default_float_numpy()
     return input, target, dtype
@@ -148,12 +148,12 @@ def _weighted_loss(elementwise, weight, reduction, input_shape):
     # PyTorch's mse_loss / l1_loss with `weight`: a composite whose mean divides by the weights' sum.
     if weight.shape != input_shape:
         raise ValueError("Weights and input must have the same size.")
-    weighted = _ops.mul(elementwise, weight)
+    weighted = _elementwise.mul(elementwise, weight)
     if reduction == "none":
         return weighted
     if reduction == "sum":
-        return _ops.sum(weighted)
-    return _ops.div(_ops.sum(weighted), _ops.sum(weight))
+        return _reductions.sum(weighted)
+    return _elementwise.div(_reductions.sum(weighted), _reductions.sum(weight))
 
 
 def _apply_loss(op, differentiable, constants, static):
@@ -196,7 +196,7 @@ def mse_loss(input, target, size_average=None, reduce=None, reduction: str = "me
     input_shape = input.shape
     input, target, dtype = _float_pair(input, target)
     if weight is not None:
-        return _weighted_loss(_ops.pow(_ops.sub(input, target), 2), weight, reduction, input_shape)
+        return _weighted_loss(_elementwise.pow(_elementwise.sub(input, target), 2), weight, reduction, input_shape)
     return apply(_MSE_LOSS, (input, target), (dtype, reduction))
 
 
@@ -207,12 +207,12 @@ def l1_loss(input, target, size_average=None, reduce=None, reduction: str = "mea
     reduction = _reduction(reduction, size_average, reduce)
     input_shape = input.shape
     input, target, _ = _float_pair(input, target)
-    errors = _ops.abs(_ops.sub(input, target))
+    errors = _elementwise.abs(_elementwise.sub(input, target))
     if weight is not None:
         return _weighted_loss(errors, weight, reduction, input_shape)
     if reduction == "mean":
-        return _ops.mean(errors)
-    return _ops.sum(errors) if reduction == "sum" else errors
+        return _reductions.mean(errors)
+    return _reductions.sum(errors) if reduction == "sum" else errors
 
 
 # ---- binary cross-entropy -----------------------------------------------------------------------------
@@ -260,12 +260,12 @@ def binary_cross_entropy(input, target, weight=None, size_average=None, reduce=N
         raise ValueError(f"Using a target size ({Size(target.shape)}) that is different to the input size "
                          f"({Size(input.shape)}) is deprecated. Please ensure they have the same size.")
     if target.dtype != input.dtype:
-        raise RuntimeError(f"Found dtype {_ops._dtype_name(target._data.dtype)} but expected "
-                           f"{_ops._dtype_name(input._data.dtype)}")
+        raise RuntimeError(f"Found dtype {_operands._dtype_name(target._data.dtype)} but expected "
+                           f"{_operands._dtype_name(input._data.dtype)}")
     _check_probabilities(input, "input")
     _check_probabilities(target, "target")
     if weight is not None and not weight.requires_grad:
-        weight = _ops.expand(weight, np.broadcast_shapes(target.shape, weight.shape))
+        weight = _shapes.expand(weight, np.broadcast_shapes(target.shape, weight.shape))
     return _apply_loss(_BCE, (input, target), [("weight", weight)], (input._data.dtype, reduction))
 
 
@@ -312,12 +312,12 @@ def binary_cross_entropy_with_logits(input, target, weight=None, size_average=No
     reduction = _reduction(reduction, size_average, reduce)
     if target.shape != input.shape:
         raise ValueError(f"Target size ({Size(target.shape)}) must be the same as input size ({Size(input.shape)})")
-    dtype = _ops.result_type(input, target)
+    dtype = _operands.result_type(input, target)
     if dtype.kind != "f":
         dtype = _dtypes.default_float_numpy()
     for extra in (weight, pos_weight):
         if extra is not None:
-            _ops._check_broadcast(tuple(extra.shape), tuple(input.shape))       # PyTorch's error, early
+            _operands._check_broadcast(tuple(extra.shape), tuple(input.shape))       # PyTorch's error, early
     return _apply_loss(_BCE_WITH_LOGITS, (input, target), [("weight", weight), ("pos_weight", pos_weight)],
                        (dtype, reduction, weight is not None, pos_weight is not None))
 
@@ -339,7 +339,7 @@ def _nll_fn(*args):
     kept = ops.ne(target, ignore_index)
     safe_target = ops.select(kept, target, 0)
     class_axis = len(log_prob.shape) - 1
-    picked = ops.squeeze(_ops.take_along_axis(log_prob, ops.expand_dims(safe_target, (class_axis,)), class_axis),
+    picked = ops.squeeze(_reductions.take_along_axis(log_prob, ops.expand_dims(safe_target, (class_axis,)), class_axis),
                          (class_axis,))
     dtype = log_prob.dtype
     if weight is not None:
@@ -374,10 +374,10 @@ def nll_loss(input, target, weight=None, size_average=None, ignore_index: int = 
     # 3 or more than 4 dims: PyTorch views the input as (N, C, 1, -1) for nll_loss2d and views back
     n, c = input.shape[:2]
     spatial = (1, -1) if input.numel() > 0 else (0, 0)
-    rows = _ops.view(_ops.contiguous(input), n, c, *spatial)
+    rows = _shapes.view(_shapes.contiguous(input), n, c, *spatial)
     labels = make(np.ascontiguousarray(target._data).reshape((n,) + spatial))
     out = _apply_loss(_NLL_LOSS_2D, (rows,), [("target", labels), ("weight", weight)], static)
-    return _ops.view(out, n, *input.shape[2:]) if reduction == "none" else out
+    return _shapes.view(out, n, *input.shape[2:]) if reduction == "none" else out
 
 
 def _check_class_targets(input, target, weight, ignore_index):
@@ -386,7 +386,7 @@ def _check_class_targets(input, target, weight, ignore_index):
     if ndim < 1:
         raise ValueError(f"Expected 1 or more dimensions (got {ndim})")
     if target._data.dtype.kind not in "iu":
-        raise RuntimeError(f"expected target dtype to be Long or Byte, but got {_ops._dtype_name(target._data.dtype)}")
+        raise RuntimeError(f"expected target dtype to be Long or Byte, but got {_operands._dtype_name(target._data.dtype)}")
     if ndim == 1:
         if target.dim() > 1 or target.numel() != 1:
             raise ValueError(f"For 1D input, 1D target must have size 1, but got target size: {target.numel()}")
@@ -437,13 +437,13 @@ def cross_entropy(input, target, weight=None, size_average=None, ignore_index: i
     if tuple(input.shape) == tuple(target.shape):
         if not target.is_floating_point():
             raise RuntimeError("Expected floating point type for target with class probabilities, got "
-                               f"{_ops._dtype_name(target._data.dtype)}")
+                               f"{_operands._dtype_name(target._data.dtype)}")
         return _cross_entropy_probabilities(input, target, weight, reduction, label_smoothing, class_dim)
-    log_prob = _ops.log_softmax(input, class_dim)
+    log_prob = _reductions.log_softmax(input, class_dim)
     loss = nll_loss(log_prob, target, weight, ignore_index=ignore_index, reduction=reduction)
     if label_smoothing > 0.0:
         smooth = _smoothing_term(log_prob, target, weight, ignore_index, reduction, class_dim)
-        loss = _ops.add(_scalar_op(_MUL_SCALAR, loss, 1 - label_smoothing),
+        loss = _elementwise.add(_scalar_op(_MUL_SCALAR, loss, 1 - label_smoothing),
                         _scalar_op(_MUL_SCALAR, smooth, label_smoothing / input.shape[class_dim]))
     return loss
 
@@ -451,7 +451,7 @@ def cross_entropy(input, target, weight=None, size_average=None, ignore_index: i
 def _class_weight_view(weight, ndim, class_dim):
     shape = [1] * ndim
     shape[class_dim] = weight.shape[0]
-    return _ops.view(weight, *shape)
+    return _shapes.view(weight, *shape)
 
 
 def _cross_entropy_probabilities(input, target, weight, reduction, label_smoothing, class_dim):
@@ -459,12 +459,12 @@ def _cross_entropy_probabilities(input, target, weight, reduction, label_smoothi
     if label_smoothing > 0.0:
         target = _scalar_op(_ADD_SCALAR, _scalar_op(_MUL_SCALAR, target, 1 - label_smoothing),
                             label_smoothing / n_classes)
-    products = _ops.mul(_ops.log_softmax(input, class_dim), target)
+    products = _elementwise.mul(_reductions.log_softmax(input, class_dim), target)
     if weight is not None:
-        products = _ops.mul(products, _class_weight_view(weight, input.dim(), class_dim))
+        products = _elementwise.mul(products, _class_weight_view(weight, input.dim(), class_dim))
     if reduction == "none":
-        return _ops.neg(_ops.sum(products, class_dim))
-    total = _ops.neg(_ops.sum(products))
+        return _elementwise.neg(_reductions.sum(products, class_dim))
+    total = _elementwise.neg(_reductions.sum(products))
     if reduction == "sum":
         return total
     return _scalar_op(_DIV_SCALAR, total, input.numel() // n_classes)
@@ -473,18 +473,18 @@ def _cross_entropy_probabilities(input, target, weight, reduction, label_smoothi
 def _smoothing_term(log_prob, target, weight, ignore_index, reduction, class_dim):
     """The uniform-target part of label-smoothed cross-entropy, as PyTorch computes it."""
     if weight is not None:
-        per_sample = _ops.neg(_ops.sum(_ops.mul(log_prob, _class_weight_view(weight, log_prob.dim(), class_dim)),
+        per_sample = _elementwise.neg(_reductions.sum(_elementwise.mul(log_prob, _class_weight_view(weight, log_prob.dim(), class_dim)),
                                        class_dim))
     else:
-        per_sample = _ops.neg(_ops.sum(log_prob, class_dim))
-    ignored = _ops.eq(target, ignore_index)
-    per_sample = _ops.masked_fill(per_sample, ignored, 0.0)
+        per_sample = _elementwise.neg(_reductions.sum(log_prob, class_dim))
+    ignored = _elementwise.eq(target, ignore_index)
+    per_sample = _elementwise.masked_fill(per_sample, ignored, 0.0)
     if reduction == "none":
         return per_sample
     if reduction == "sum":
-        return _ops.sum(per_sample)
+        return _reductions.sum(per_sample)
     if weight is not None:
         kept_targets = make(np.ascontiguousarray(target._data[~ignored._data]))
-        return _ops.div(_ops.sum(per_sample), _ops.sum(_ops.index_select(weight, 0, kept_targets)))
-    return _ops.div(_ops.sum(per_sample), _ops.sum(_ops.logical_not(ignored)))
+        return _elementwise.div(_reductions.sum(per_sample), _reductions.sum(_shapes.index_select(weight, 0, kept_targets)))
+    return _elementwise.div(_reductions.sum(per_sample), _reductions.sum(_elementwise.logical_not(ignored)))
 

@@ -13,7 +13,7 @@ from collections import OrderedDict, namedtuple
 import numpy as np
 
 from fgrad.facade import _dtypes, _grad_mode
-from fgrad.facade._autograd import _add_hook
+from fgrad.facade._graph import _add_hook
 from fgrad.facade._tensor import Tensor
 from fgrad.facade.nn.parameter import Buffer, Parameter
 

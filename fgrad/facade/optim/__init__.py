@@ -5,11 +5,17 @@ no_grad), and bumps the parameter's version counter as PyTorch's in-place ops do
 old value still notices. The updates follow PyTorch's single-tensor code (foreach=False, the CPU default)
 line by line in the parameter's dtype, with Python scalars rounded to it and PyTorch's CPU kernels'
 rounding: `add_(x, alpha=a)`, `lerp_` and `addcmul_` are fused multiply-adds there (one rounding), and are
-here too (`fused_multiply_add`), so given the same gradients a float32 trajectory matches PyTorch's bit for
-bit.
+here too (`fma`), so given the same gradients a float32 trajectory matches PyTorch's bit for bit.
+
+The maths of each update is written once, as a function of arrays and an array namespace (`sgd_update`,
+`adam_update`): numpy runs it for small parameters; from COMPILED_MIN_SIZE elements fgrad.jit compiles it
+(with fgrad.numpy) into one fused loop, like any other fgrad program, which is several times faster than
+numpy's temporaries there (benchmarks/bench_facade.py, the MLP steps with an optimizer). The two compute the
+same float operations in the same order, so the results are the same bits.
 """
 from __future__ import annotations
 
+import functools
 import warnings
 from collections import defaultdict
 from copy import deepcopy
@@ -17,6 +23,8 @@ from itertools import chain
 
 import numpy as np
 
+import fgrad.numpy as fnp
+from fgrad.api import jit
 from fgrad.facade import _dtypes, _grad_mode
 from fgrad.facade._tensor import Tensor, make
 from fgrad.facade.nn.module import _typename, mark_modified_in_place, zero_grad_of
@@ -182,73 +190,127 @@ def _zeros_like(param) -> Tensor:
     return make(np.zeros_like(param._data))
 
 
-# From this many elements on, a float32 in-place fused multiply-add runs as one compiled loop (no float64
-# temporaries: ~10x faster than numpy's route on 200k elements); below it, numpy costs less than loading
-# the loop. Both compute the same float64 sum and round it once.
-COMPILED_FMA_MIN_SIZE = 1 << 15
+# ---- the update maths, written once on arrays --------------------------------------------------------
 
-
-def fused_multiply_add(base, scale, factor, out=None):
-    """base + scale * factor rounded once, as the FMA in PyTorch's CPU kernels; `scale` is a Python number
-    (rounded to base's dtype first, as PyTorch casts a Scalar) or an array shaped like `factor`.
+def fma(xp, base, scale, factor):
+    """base + scale * factor rounded once, as the FMA in PyTorch's CPU kernels (`xp`: numpy or fgrad.numpy;
+    `scale` an array of base's dtype, 0-d or shaped like `factor`).
 
     float32 goes through float64, where the product of two float32 values is exact, so the only rounding
     that matters is the final one (a double rounding differs from the fused result in about 2**-29 of
-    cases). float64 has no wider numpy type; it is rounded twice.
+    cases). float64 has no wider type; it is rounded twice.
+    """
+    if base.dtype == np.float32:
+        wide = factor * scale.astype(np.float64) + base          # float64 from here on: a float64 array promotes
+        return wide.astype(np.float32)
+    return base + scale * factor
+
+
+def lerp(xp, start, end, weight: float):
+    """start + weight * (end - start), fused as PyTorch's lerp kernel: from start for weights below 0.5, else
+    from end with weight - 1 (both exact at their own endpoint)."""
+    w = start.dtype.type(weight)
+    if abs(w) < 0.5:
+        return fma(xp, start, np.asarray(w), end - start)
+    return fma(xp, end, np.asarray(w - 1), end - start)
+
+
+def sgd_update(xp, param, grad, neg_lr, *buf, momentum, dampening, weight_decay, nesterov, maximize):
+    """(new param,) after one SGD step, and with momentum the new momentum buffer: `buf` is the buffer, or
+    absent on the first step."""
+    dtype = param.dtype.type
+    if maximize:
+        grad = -grad
+    if weight_decay != 0:
+        grad = fma(xp, grad, np.asarray(dtype(weight_decay)), param)              # grad.add(p, alpha=wd)
+    if momentum == 0:
+        return (fma(xp, param, neg_lr, grad),)                                   # p.add_(g, alpha=-lr)
+    if buf:
+        buf = fma(xp, buf[0] * dtype(momentum), np.asarray(dtype(1 - dampening)), grad)
+    else:
+        buf = grad                                                               # torch.clone(grad)
+    grad = fma(xp, grad, np.asarray(dtype(momentum)), buf) if nesterov else buf
+    return fma(xp, param, neg_lr, grad), buf
+
+
+def adam_update(xp, param, grad, exp_avg, exp_avg_sq, decay, neg_step_size, bias_correction2_sqrt,
+                *max_exp_avg_sq, beta1, beta2, eps, weight_decay, decoupled, maximize):
+    """(param, exp_avg, exp_avg_sq) after one Adam step, and max_exp_avg_sq with amsgrad (given only then).
+    `decay` is 1 - lr * weight_decay (AdamW); the other two scalars are the step's bias corrections."""
+    dtype = param.dtype.type
+    if maximize:
+        grad = -grad
+    if weight_decay != 0:
+        if decoupled:
+            param = param * decay
+        else:
+            grad = fma(xp, grad, np.asarray(dtype(weight_decay)), param)
+    exp_avg = lerp(xp, exp_avg, grad, 1 - beta1)
+    # addcmul_(grad, grad, value=1 - beta2): (value * grad) rounded, then fused with * grad + self
+    exp_avg_sq = fma(xp, exp_avg_sq * dtype(beta2), grad * dtype(1 - beta2), grad)
+    if max_exp_avg_sq:
+        max_exp_avg_sq = (xp.maximum(max_exp_avg_sq[0], exp_avg_sq),)
+        denom = xp.sqrt(max_exp_avg_sq[0]) / bias_correction2_sqrt + dtype(eps)
+    else:
+        denom = xp.sqrt(exp_avg_sq) / bias_correction2_sqrt + dtype(eps)
+    param = param + neg_step_size * exp_avg / denom
+    return (param, exp_avg, exp_avg_sq) + max_exp_avg_sq
+
+
+# From this many elements on, updates are compiled: one fused loop without float64 temporaries, measured ~4x
+# faster than numpy's route on 200k float32 elements; below it, numpy costs less than the call into the loop.
+COMPILED_MIN_SIZE = 1 << 15
+# The compiled loop runs over blocks of at most this many bytes per array, each written into place before
+# the next: the block's results are still in cache when copied, and stay under glibc's 128 KiB mmap
+# threshold, so malloc reuses them (results the size of a whole 200k-element weight were mapped afresh each
+# call: ~900 page faults per Adam step of the benchmark's MLP, which made it 40% slower).
+BLOCK_BYTES = 120 * 1024
+
+
+def apply_update(update, outputs, *arrays, **static):
+    """Run `update(xp, *arrays, **static)` and write its k-th result into `outputs[k]` (arrays shaped like
+    the parameter): with numpy below COMPILED_MIN_SIZE elements, else compiled by fgrad.jit, block by block
+    (the arrays are all numpy arrays, so each call takes jit's fast path). Every update is elementwise, so a block of the results depends only on the
+    same block of the inputs, and an output may be one of the inputs (the parameter, updated in place)."""
+    size = outputs[0].size
+    if size < COMPILED_MIN_SIZE:
+        _write(outputs, update(np, *arrays, **static), slice(None))
+        return
+    compiled = _compiled(update, tuple(sorted(static.items())))
+    whole = [a.ndim > 0 and a.size == size for a in arrays]
+    if not all(a.flags.c_contiguous for a, w in zip(arrays + tuple(outputs), whole + [True] * len(outputs)) if w):
+        _write(outputs, compiled(*arrays), slice(None))       # no flat view of some array: one block
+        return
+    flat = [a.reshape(-1) if w else a for a, w in zip(arrays, whole)]
+    targets = [o.reshape(-1) for o in outputs]
+    step = BLOCK_BYTES // outputs[0].itemsize
+    for start in range(0, size, step):
+        block = slice(start, start + step)
+        _write(targets, compiled(*[a[block] if w else a for a, w in zip(flat, whole)]), block)
+
+
+def _write(outputs, results, where):
+    for out, result in zip(outputs, results if isinstance(results, tuple) else (results,)):
+        out[where] = result
+
+
+@functools.lru_cache(maxsize=256)
+def _compiled(update, static):
+    # Serial loops: an update is one pass over memory, and prange threads only contend for the two cores
+    # (measured many times slower on a loaded machine).
+    return jit(functools.partial(update, fnp, **dict(static)), parallel=False)
+
+
+def fused_multiply_add(base, scale, factor, out=None):
+    """base + scale * factor rounded once (see `fma`), into `out` when given; `scale` a Python number
+    (rounded to base's dtype first, as PyTorch casts a Scalar) or an array shaped like `factor`.
 
     >>> fused_multiply_add(np.float32([-1.0]), 1 + 2 ** -12, np.float32([1 + 2 ** -12])) == 2 ** -11 + 2 ** -24
     array([ True])
     """
-    if base.dtype != np.float32:
-        result = base + scale * factor
-    else:
-        if not isinstance(scale, np.ndarray):
-            scale = np.float32(scale)
-        if out is base and base.size >= COMPILED_FMA_MIN_SIZE and _same_flat_layout(base, factor, scale):
-            fma_scalar, fma_elementwise = _compiled_fma_loops()
-            if scale.ndim == 0:
-                fma_scalar(base.reshape(-1), scale, factor.reshape(-1))
-            else:
-                fma_elementwise(base.reshape(-1), scale.reshape(-1), factor.reshape(-1))
-            return out
-        wide = np.multiply(factor, scale, dtype=np.float64)
-        wide += base
-        result = wide.astype(np.float32)
-    if out is None:
-        return result
-    np.copyto(out, result)
-    return out
-
-
-def _same_flat_layout(base, factor, scale) -> bool:
-    """All C-contiguous float32 arrays of one shape (so their flat views line up element for element)."""
-    arrays = (base, factor) if scale.ndim == 0 else (base, factor, scale)
-    return all(a.flags.c_contiguous and a.shape == base.shape and a.dtype == np.float32 for a in arrays)
-
-
-_fma_loops = None
-
-
-def _compiled_fma_loops():
-    """Numba loops for base[i] = float32(base[i] + scale * factor[i]) computed in float64, with a scalar
-    scale and with a scale per element; compiled on first use. They update `base` in place: with a
-    separate output that may alias it, LLVM does not vectorize the loop (5x slower)."""
-    global _fma_loops
-    if _fma_loops is None:
-        import numba
-
-        @numba.njit(cache=True, nogil=True)
-        def fma_scalar(base, scale, factor):
-            wide_scale = np.float64(scale)
-            for i in range(base.size):
-                base[i] = np.float32(np.float64(base[i]) + wide_scale * np.float64(factor[i]))
-
-        @numba.njit(cache=True, nogil=True)
-        def fma_elementwise(base, scale, factor):
-            for i in range(base.size):
-                base[i] = np.float32(np.float64(base[i]) + np.float64(scale[i]) * np.float64(factor[i]))
-        _fma_loops = (fma_scalar, fma_elementwise)
-    return _fma_loops
+    result = np.empty_like(base) if out is None else out
+    apply_update(fma, (result,), base, np.asarray(scale, base.dtype), factor)
+    return result
 
 
 # ---- SGD ----------------------------------------------------------------------------------------------
@@ -286,24 +348,19 @@ class SGD(Optimizer):
         """One update of every parameter that has a gradient; returns closure() when given."""
         loss = self._run_closure(closure)
         for group in self.param_groups:
-            lr, momentum, dampening = group["lr"], group["momentum"], group["dampening"]
-            weight_decay, nesterov, maximize = group["weight_decay"], group["nesterov"], group["maximize"]
+            momentum = group["momentum"]
+            static = dict(momentum=momentum, dampening=group["dampening"], weight_decay=group["weight_decay"],
+                          nesterov=group["nesterov"], maximize=group["maximize"])
             for p, grad in _grads(group):
                 data = p._data
-                if maximize:
-                    grad = -grad
-                if weight_decay != 0:
-                    grad = fused_multiply_add(grad, weight_decay, data)            # grad.add(p, alpha=wd)
-                if momentum != 0:
-                    state = self.state[p]
-                    buf = state.get("momentum_buffer")
-                    if buf is None:
-                        buf = state["momentum_buffer"] = make(np.array(grad, copy=True))
-                    else:
-                        buf._data *= momentum
-                        fused_multiply_add(buf._data, 1 - dampening, grad, out=buf._data)
-                    grad = fused_multiply_add(grad, momentum, buf._data) if nesterov else buf._data
-                fused_multiply_add(data, -lr, grad, out=data)                       # p.add_(g, alpha=-lr)
+                state = self.state[p]
+                buf = state.get("momentum_buffer") if momentum != 0 else None
+                given = () if buf is None else (buf._data,)
+                if momentum != 0 and buf is None:                   # the first step
+                    buf = state["momentum_buffer"] = make(np.empty_like(data))
+                outputs = (data,) if buf is None else (data, buf._data)
+                apply_update(sgd_update, outputs, data, grad, np.asarray(-group["lr"], data.dtype), *given,
+                             **static)
                 mark_modified_in_place(p)
         return loss
 
@@ -354,50 +411,26 @@ class Adam(Optimizer):
         loss = self._run_closure(closure)
         for group in self.param_groups:
             beta1, beta2 = group["betas"]
-            lr, eps, weight_decay = group["lr"], group["eps"], group["weight_decay"]
-            amsgrad, decoupled = group["amsgrad"], group["decoupled_weight_decay"]
+            lr, amsgrad = group["lr"], group["amsgrad"]
+            static = dict(beta1=beta1, beta2=beta2, eps=group["eps"], weight_decay=group["weight_decay"],
+                          decoupled=group["decoupled_weight_decay"], maximize=group["maximize"])
             for p, grad in _grads(group):
                 state = self._state_of(p, amsgrad)
                 data = p._data
-                if group["maximize"]:
-                    grad = -grad
                 step_t = state["step"]._data
                 step_t += 1
-                if weight_decay != 0:
-                    if decoupled:
-                        data *= 1 - lr * weight_decay
-                    else:
-                        grad = fused_multiply_add(grad, weight_decay, data)
-                exp_avg = state["exp_avg"]._data
-                exp_avg_sq = state["exp_avg_sq"]._data
-                _lerp_(exp_avg, grad, 1 - beta1)
-                exp_avg_sq *= beta2
-                # addcmul_(grad, grad, value=1 - beta2): (value * grad) rounded, then fused with * grad + self
-                fused_multiply_add(exp_avg_sq, (1 - beta2) * grad, grad, out=exp_avg_sq)
                 step = step_t.item()
-                bias_correction1 = 1 - beta1 ** step
-                bias_correction2 = 1 - beta2 ** step
-                step_size = lr / bias_correction1
-                bias_correction2_sqrt = bias_correction2 ** 0.5
-                if amsgrad:
-                    max_exp_avg_sq = state["max_exp_avg_sq"]._data
-                    np.maximum(max_exp_avg_sq, exp_avg_sq, out=max_exp_avg_sq)
-                    denom = np.sqrt(max_exp_avg_sq) / bias_correction2_sqrt + eps
-                else:
-                    denom = np.sqrt(exp_avg_sq) / bias_correction2_sqrt + eps
-                data += -step_size * exp_avg / denom
+                # the step's scalars in Python floats, as PyTorch's single-tensor Adam computes them
+                bias_correction2_sqrt = (1 - beta2 ** step) ** 0.5
+                neg_step_size = -(lr / (1 - beta1 ** step))
+                decay = 1 - lr * static["weight_decay"]
+                scalars = [np.asarray(v, data.dtype) for v in (decay, neg_step_size, bias_correction2_sqrt)]
+                moments = [state["exp_avg"]._data, state["exp_avg_sq"]._data]
+                max_sq = [state["max_exp_avg_sq"]._data] if amsgrad else []
+                apply_update(adam_update, [data] + moments + max_sq, data, grad, *moments, *scalars, *max_sq,
+                             **static)
                 mark_modified_in_place(p)
         return loss
-
-
-def _lerp_(start, end, weight: float) -> None:
-    """start + weight * (end - start) into start, fused as PyTorch's lerp kernel: from start for weights
-    below 0.5, else from end with weight - 1 (both exact at their own endpoint)."""
-    weight = start.dtype.type(weight)
-    if abs(weight) < 0.5:
-        fused_multiply_add(start, weight, end - start, out=start)
-    else:
-        fused_multiply_add(end, weight - 1, end - start, out=start)
 
 
 class AdamW(Adam):

@@ -105,7 +105,7 @@ def collate(batch, *, collate_fn_map=None):
 def collate_tensor_fn(batch, *, collate_fn_map=None):
     """torch.stack(batch): samples that need no gradient and share a dtype are stacked by numpy directly
     (the same tensor, without the op dispatch that costs more than the copy for small samples)."""
-    from fgrad.facade._ops import stack
+    from fgrad.facade._shapes import stack
     dtype = batch[0]._data.dtype
     if all(not t._requires_grad and t._grad_fn is None and t._data.dtype == dtype for t in batch):
         shape = batch[0]._data.shape

@@ -1,8 +1,8 @@
-"""Facade implementations of primitives that round like PyTorch's CPU kernels.
+"""Implementation variants that round like PyTorch's CPU kernels: the "torch" variants of reduce_sum and
+integer_pow (declared in their blocks, `impl_variants={"torch": ...}`; the facade runs programs with them).
 
-The facade runs each primitive's numpy impl, except where PyTorch's kernel orders floating-point
-operations differently enough to show in printed results. Same semantics, same shapes and dtypes; only
-the rounding order differs. `FACADE_IMPLS` maps a primitive name to its replacement.
+Same semantics, shapes and dtypes as the primitives' impls; only the order of the floating-point operations
+differs, where PyTorch's kernel orders them differently enough to show in printed results.
 
 reduce_sum: PyTorch sums float tensors with a *cascade sum* (aten/src/ATen/native/cpu/SumKernel.cpp):
 the loop nest TensorIterator builds (reduced dims innermost, coalesced), 8-lane vectors, 4 independent
@@ -10,10 +10,14 @@ accumulators ("ilp"), and partial sums carried up 4 levels every 16 steps. numpy
 differently from 5 elements on, which changes float32 results printed with 2 decimals (seed tutorial
 001's loss column). Reproduced here exactly, except for full reductions of more than 32768 elements,
 which PyTorch splits across its threads (a machine-dependent order): those use numpy's sum.
+
+integer_pow: PyTorch's pow kernel computes small exponents as products (x*x, x*x*x, 1/x, 1/(x*x)).
 """
 from __future__ import annotations
 
 import numpy as np
+
+__all__ = ["torch_sum", "torch_integer_pow"]
 
 VECTOR = 8              # lanes of Vectorized<float> in PyTorch's sum kernel on x86
 ILP = 4                 # independent accumulators per row
@@ -323,6 +327,3 @@ def torch_integer_pow(x, *, y):
         if y < 0 and dtype.kind != "f":
             raise ValueError("integers to negative integer powers are not allowed")
         return np.power(x, np.asarray(y, dtype=dtype))
-
-
-FACADE_IMPLS = {"reduce_sum": torch_sum, "integer_pow": torch_integer_pow}

@@ -11,9 +11,9 @@ passes the gradient at its bounds but not at NaN, maximum passes it to both inpu
 Scalar constants that can be -0.0 (clamp bounds, fill values, rsub, a pow base) are passed as 0-d input
 arrays rather than statics: statics key the kernel cache, and -0.0 == 0.0.
 
-This module holds the operand and promotion helpers, arithmetic, elementwise functions and comparisons;
-the other families live in _reductions, _shapes, _linalg and _inplace and are re-exported here, so
-`_ops.<name>` reaches every op.
+This module holds the elementwise family: arithmetic, elementwise functions, comparisons and logic. The
+other families are _reductions, _shapes, _linalg, _inplace and _indexing; all of them take their operand
+and promotion helpers from _operands.
 """
 from __future__ import annotations
 
@@ -25,97 +25,13 @@ import numpy as np
 import fgrad.numpy as fnp
 from fgrad import ops
 from fgrad.ops.control import stop_gradient
-from fgrad.facade import _dtypes
-from fgrad.facade._kernels import FacadeOp
-from fgrad.facade._tensor import Tensor, _dim, apply, facade_op_on_traced_value, make
-from fgrad.ir.tracing import Tracer
+from fgrad.facade._creation import full_like
+from fgrad.facade._op import FacadeOp, apply
+from fgrad.facade._operands import (_axes_or_none, _cast, _check_broadcast, _dtype_name, _f, _is_scalar, _out,
+                                    _scalar_result, as_tensor_arg, binary_operands, result_type)
+from fgrad.facade._tensor import Tensor, make
 
-_f = _dtypes.default_float_numpy
-
-
-def _cast(x, dtype):
-    return ops.convert_element_type(x, dtype)
-
-
-def _dtype_name(np_dtype) -> str:
-    return {"float32": "Float", "float64": "Double", "int32": "Int", "int64": "Long", "bool": "Bool"}[
-        np.dtype(np_dtype).name]
-
-
-# ---- operands and promotion -------------------------------------------------------------------------
-
-_SCALARS = (int, float, bool)
-
-
-def _is_scalar(x) -> bool:
-    return isinstance(x, _SCALARS) or isinstance(x, np.generic)
-
-
-def as_tensor_arg(x) -> Tensor:
-    """A Tensor operand from a Tensor, a numpy array or nested lists."""
-    if isinstance(x, Tensor):
-        return x
-    if isinstance(x, Tracer):
-        raise facade_op_on_traced_value(x)
-    from fgrad.facade._creation import tensor
-    return tensor(x)
-
-
-def _scalar_result(dtype: np.dtype, value) -> np.dtype:
-    """torch.result_type(tensor, python scalar): the scalar only matters when its category is higher."""
-    kind = dtype.kind
-    if isinstance(value, (bool, np.bool_)):
-        return dtype
-    if isinstance(value, (int, np.integer)):
-        return np.dtype(np.int64) if kind == "b" else dtype
-    return dtype if kind == "f" else _f()
-
-
-def binary_operands(a, b):
-    """(a, b, dtype) for a binary elementwise op: Python scalars become 0-d arrays of the result dtype."""
-    if isinstance(a, Tensor) and isinstance(b, Tensor):
-        da, db = a._data.dtype, b._data.dtype
-        if da == db:
-            return a, b, da
-        return a, b, result_type(a, b)
-    if isinstance(a, Tensor):
-        if _is_scalar(b):
-            b = b.item() if isinstance(b, np.generic) else b
-            dtype = _scalar_result(a._data.dtype, b)
-            return a, np.asarray(b, dtype), dtype
-        return binary_operands(a, as_tensor_arg(b))
-    if isinstance(b, Tensor):
-        b2, a2, dtype = binary_operands(b, a)
-        return a2, b2, dtype
-    return binary_operands(as_tensor_arg(a), b)
-
-
-def result_type(*operands) -> np.dtype:
-    """torch.result_type of Tensors and Python scalars."""
-    dim, zero, scalars = [], [], []
-    for x in operands:
-        if isinstance(x, Tensor):
-            (dim if x._data.ndim else zero).append(x._data.dtype)
-        elif isinstance(x, np.ndarray):
-            (dim if x.ndim else zero).append(x.dtype)
-        else:
-            scalars.append(x)
-    return _dtypes.result_type(dim, zero, scalars)
-
-
-def _check_broadcast(*shapes):
-    """PyTorch's broadcasting error (runs while an op is traced, so once per signature)."""
-    ndim = builtins.max(len(s) for s in shapes)
-    a, b = shapes[0], shapes[1] if len(shapes) > 1 else shapes[0]
-    for axis in range(-1, -ndim - 1, -1):
-        da = a[axis] if len(a) >= -axis else 1
-        db = b[axis] if len(b) >= -axis else 1
-        if da != db and da != 1 and db != 1:
-            raise RuntimeError(f"The size of tensor a ({da}) must match the size of tensor b ({db}) at "
-                               f"non-singleton dimension {ndim + axis}")
-    for s in shapes[2:]:
-        _check_broadcast(a, s)
-
+# ---- arithmetic ---------------------------------------------------------------------------------------
 
 def _binary_fn(op):
     def fn(x, y, dtype):
@@ -128,19 +44,6 @@ def _binary(facade_op, a, b):
     a, b, dtype = binary_operands(a, b)
     return apply(facade_op, (a, b), (dtype,))
 
-
-def _axes(dim, ndim: int) -> tuple:
-    """dim (int, tuple or list) as sorted non-negative axes, with PyTorch's errors."""
-    if isinstance(dim, (list, tuple)):
-        axes = tuple(_dim(d, ndim) for d in dim)
-        if len(set(axes)) != len(axes):
-            raise RuntimeError(f"dim {axes[0]} appears multiple times in the list of dims")
-        return tuple(sorted(axes))
-    return (_dim(dim, ndim),)
-
-
-
-# ---- arithmetic ---------------------------------------------------------------------------------------
 
 _ADD = FacadeOp("add", _binary_fn(ops.add), "AddBackward0")
 _SUB = FacadeOp("sub", _binary_fn(ops.sub), "SubBackward0")
@@ -355,13 +258,6 @@ def rsub(input, other, alpha=1):
             return apply(_RSUB, (mul(input, alpha), np.asarray(value / alpha, dtype)), (dtype,))
         return apply(_RSUB, (input, np.asarray(value, dtype)), (dtype,))
     return sub(other, input, alpha=alpha)
-
-
-def _out(result, out):
-    if out is None:
-        return result
-    out.copy_(result)
-    return out
 
 
 # ---- unary elementwise ---------------------------------------------------------------------------------
@@ -747,27 +643,3 @@ def nonzero(input, *, as_tuple=False):
 
 def count_nonzero(input, dim=None):
     return make(np.asarray(np.count_nonzero(input._data, axis=_axes_or_none(dim, input)), np.int64))
-
-
-def _axes_or_none(dim, input):
-    return None if dim is None else _axes(dim, input._data.ndim)
-
-
-# ---- creation helpers used above (full definitions in _creation) ------------------------------------------
-
-def full_like(input, fill_value, *, dtype=None):
-    from fgrad.facade._creation import full_like as _full_like
-    return _full_like(input, fill_value, dtype=dtype)
-
-
-def zeros_like(input, *, dtype=None):
-    from fgrad.facade._creation import zeros_like as _zeros_like
-    return _zeros_like(input, dtype=dtype)
-
-
-# The other families of ops, re-exported so that `_ops` names every facade op (they import the operand
-# and promotion helpers above; imported last for that reason).
-from fgrad.facade._reductions import *  # noqa: E402,F401,F403
-from fgrad.facade._shapes import *  # noqa: E402,F401,F403
-from fgrad.facade._linalg import *  # noqa: E402,F401,F403
-from fgrad.facade._inplace import *  # noqa: E402,F401,F403
