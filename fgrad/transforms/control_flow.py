@@ -424,7 +424,7 @@ def _while_vjp_fwd(primals, needs, *, cond, body, n_cond_consts, n_body_consts, 
     forward = split.forward
     if any(kind == "input" for kind, _ in split.sources):
         # Per-iteration inputs the reverse sweep reads are recorded as they enter each iteration.
-        forward = _recording_inputs(forward, split, n_body_consts)
+        forward = _recording_inputs(forward, split.sources)
     outs = while_p.bind(*cond_consts, *body_consts, *carries, cond=cond, body=forward, n_cond_consts=n_cond_consts,
                         n_body_consts=n_body_consts, record=True)
     count, tapes = outs[n], outs[n + 1:]
@@ -432,9 +432,10 @@ def _while_vjp_fwd(primals, needs, *, cond, body, n_cond_consts, n_body_consts, 
     return user_outs, (count, list(tapes[n_ys:]))
 
 
-def _recording_inputs(forward: Program, split: ReverseSplit, n_consts: int) -> Program:
-    """`forward` also returning, per iteration, the body inputs the reverse sweep reads (sources "input")."""
-    extra = [forward.inputs[i] for kind, i in split.sources if kind == "input"]
+def _recording_inputs(forward: Program, sources) -> Program:
+    """`forward` also returning, per iteration, the body inputs the reverse sweep reads: the `sources` of kind
+    "input" (see ReverseSplit), in order."""
+    extra = [forward.inputs[i] for kind, i in sources if kind == "input"]
     return Program(forward.inputs, forward.equations, tuple(forward.outputs) + tuple(extra))
 
 
@@ -489,7 +490,6 @@ def reverse_loop(split, consts, recorded, count, length, carry_cts, y_cts, y_typ
     float_carry = [k for k, t in enumerate(carry_types) if float_type(t)]
     const_types = [typeof(consts[i]) for i in wrt_consts]
     n_cv, n_steps = len(const_values), len(per_step)
-    n_x = len(split.reverse.outputs) - len(wrt_consts) - len(float_carry)
 
     def body_fun(*args):
         it = iter(args)
@@ -525,7 +525,6 @@ def reverse_loop(split, consts, recorded, count, length, carry_cts, y_cts, y_typ
                        unroll=1)
     k = len(float_carry)
     carry_in_cts, const_cts, x_cts = outs[:k], outs[k:k + len(wrt_consts)], outs[k + len(wrt_consts):]
-    del n_x
     return const_cts, carry_in_cts, x_cts
 
 
@@ -791,20 +790,14 @@ def _scan_vjp_fwd(primals, needs, *, body, length, reverse, n_consts, n_carries,
     split = _scan_split(body, n_consts, n_carries, _scan_wrt(consts, xs, need_c, need_x, n_carries, carries))
     forward = split.forward
     if any(kind == "input" and i < n_consts + n_carries for kind, i in split.sources):
-        forward = _recording_inputs(forward, _only_carry_inputs(split, n_consts, n_carries), n_consts)
+        # A scan's xs are read from the xs themselves: only its carry inputs are recorded.
+        carry_sources = [(kind, i) for kind, i in split.sources if not (kind == "input" and i >= n_consts + n_carries)]
+        forward = _recording_inputs(forward, carry_sources)
     head = [count] if length is None else []
     outs = scan_p.bind(*head, *consts, *carries, *xs, body=forward, length=length, reverse=reverse,
                        n_consts=n_consts, n_carries=n_carries, unroll=unroll)
     n_ys = len(body.outputs) - n_carries
     return outs[:n_carries + n_ys], (count, list(outs[n_carries + n_ys:]))
-
-
-def _only_carry_inputs(split: ReverseSplit, n_consts: int, n_carries: int) -> ReverseSplit:
-    """The split seen with only its carry inputs recorded (a scan's xs are read from the xs themselves)."""
-    view = ReverseSplit.__new__(ReverseSplit)
-    view.sources = [(kind, i) if not (kind == "input" and i >= n_consts + n_carries) else ("x", i)
-                    for kind, i in split.sources]
-    return view
 
 
 def _scan_vjp(cts, outs, primals, needs, *, residuals, body, length, reverse, n_consts, n_carries, unroll):
@@ -850,10 +843,10 @@ def _scan_batch(args, dims, *, body, length, reverse, n_consts, n_carries, unrol
     # Batched xs keep the scanned axis first and the batch axis second, so each slice is batched along 0.
     xs = [x if d is None else moveaxis(x, d, 1) for x, d in zip(xs, x_dims)]
     slice_dims = [None if d is None else 0 for d in x_dims]
-    body_b, captured, _ = trace_batched(body, list(c_dims) + [0] * n_carries + slice_dims, size, force=True)
     if count_dim is not None:
-        return _scan_batched_length(count, count_dim, captured, consts, c_dims, carries, xs, slice_dims, size, body,
+        return _scan_batched_length(count, count_dim, consts, c_dims, carries, xs, slice_dims, size, body,
                                     reverse, n_carries, unroll)
+    body_b, captured, _ = trace_batched(body, list(c_dims) + [0] * n_carries + slice_dims, size, force=True)
     head = [count] if length is None else []
     outs = scan_p.bind(*head, *captured, *consts, *carries, *xs, body=_consts_first(body_b, len(captured)),
                        length=length, reverse=reverse, n_consts=len(captured) + n_consts, n_carries=n_carries,
@@ -861,7 +854,7 @@ def _scan_batch(args, dims, *, body, length, reverse, n_consts, n_carries, unrol
     return outs, [0] * n_carries + [1] * (len(outs) - n_carries)
 
 
-def _scan_batched_length(count, count_dim, captured, consts, c_dims, carries, xs, slice_dims, size, body, reverse,
+def _scan_batched_length(count, count_dim, consts, c_dims, carries, xs, slice_dims, size, body, reverse,
                          n_carries, unroll):
     """A dynamic scan whose trip count differs per member (the reverse sweep of a batched while_loop): it runs
     the longest count, and member b takes step k only while k < its own count (steps count from the start,
@@ -888,7 +881,6 @@ def _scan_batched_length(count, count_dim, captured, consts, c_dims, carries, xs
     outs = scan_p.bind(longest, *body_captured, *consts, counts, *carries, start, *xs,
                        body=_consts_first(program, len(body_captured)), length=None, reverse=reverse,
                        n_consts=len(body_captured) + n_c + 1, n_carries=n_carries + 1, unroll=unroll)
-    del captured
     return list(outs[:n_carries]) + list(outs[n_carries + 1:]), [0] * n_carries + [1] * (len(outs) - n_carries - 1)
 
 

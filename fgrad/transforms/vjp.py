@@ -191,7 +191,8 @@ def split_program(program: Program, unknown_inputs, n_first: int, save: str = "a
     else:
         early = needed_equations(program.equations, first_outputs)
         late = [eqn for eqn in program.equations if eqn not in early]
-    second_eqns = needed_equations(late, second_outputs)
+    needed_late = needed_equations(late, second_outputs)
+    second_eqns = [eqn for eqn in late if eqn in needed_late]       # program order: the residuals' order is stable
     computed_late = {v for eqn in second_eqns for v in eqn.outputs} | {
         v for v, u in zip(program.inputs, unknown_inputs) if u}
     residuals = {}                              # dict: ordered by first use, no repeats
@@ -204,7 +205,7 @@ def split_program(program: Program, unknown_inputs, n_first: int, save: str = "a
     unknown_inputs = tuple(v for v, u in zip(program.inputs, unknown_inputs) if u)
     first = Program(known_inputs, tuple(eqn for eqn in program.equations if eqn in first_eqns),
                     tuple(first_outputs) + residuals)
-    second = Program(residuals + unknown_inputs, tuple(eqn for eqn in late if eqn in second_eqns),
+    second = Program(residuals + unknown_inputs, tuple(second_eqns),
                      tuple(second_outputs))
     return Split(first, second, residuals)
 
