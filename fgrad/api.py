@@ -24,6 +24,7 @@ import threading
 import numpy as np
 
 from fgrad import config as _config
+from fgrad.backend import nan_check
 from fgrad.backend.jit import Entry, choose_parallel, kernel_source, lru_put
 from fgrad.backend.numpy_exec import evaluate
 from fgrad.ir import EvalInterpreter, Program, current_interpreter, pytree, trace_pytree, typeof
@@ -110,6 +111,14 @@ def _native_byte_order(x):
     return x
 
 
+def _evaluate_checked(program: Program, leaves) -> list:
+    """The reference executor's outputs (FGRAD_DISABLE_JIT), checked as a kernel's are under debug_nans."""
+    outs = evaluate(program, *leaves)
+    if _config.config.debug_nans or _config.config.debug_infs:
+        nan_check.check_results(program, leaves, outs, "the program")
+    return outs
+
+
 def _check_cache_size(cache_size):
     if cache_size is None or (type(cache_size) is int and cache_size >= 0):
         return cache_size
@@ -152,15 +161,11 @@ class Jitted:
             return self.fun(*args, **kwargs)      # inside a transform: trace inline
         key, leaves, args, kwargs = self._signature(args, kwargs)
         entry = self._traces.get(key)
-        if entry is None:
+        if entry is None or _config.config.disable_jit:
             program, out_tree = self._trace(args, kwargs)
             if _config.config.disable_jit:
-                outs = evaluate(program, *leaves)
-                return pytree.tree_unflatten(out_tree, outs)
+                return pytree.tree_unflatten(out_tree, _evaluate_checked(program, leaves))
             entry = self._compile(simplify(program), out_tree)
-        elif _config.config.disable_jit:
-            program, out_tree = self._trace(args, kwargs)
-            return pytree.tree_unflatten(out_tree, evaluate(program, *leaves))
         # args are in native byte order here, so their plain key is one the fast path may serve.
         fast_key = None if kwargs or self.static_argnums else _plain_key(args)
         with _LOCK:

@@ -18,6 +18,8 @@ import threading
 
 import numpy as np
 
+from fgrad import config as _config
+from fgrad.backend import nan_check
 from fgrad.backend.codegen import generate
 from fgrad.backend.numba_jit import KernelCompileError, load_kernel
 from fgrad.ir import Program, pytree
@@ -147,6 +149,8 @@ class Entry:
         self.build = _tree_builder(out_tree)
 
     def __call__(self, leaves):
+        # While fgrad.config's debug_nans or debug_infs is on, `_checked_call` takes this method's place (see
+        # `_install_check` below), so the plain call pays nothing for the check.
         if self.scalar_inputs:
             leaves = list(leaves)
             for i in self.scalar_inputs:
@@ -175,6 +179,12 @@ class Entry:
                 results.append(out[what])
         return self.build(results)
 
+    def _checked_call(self, leaves):
+        """The call with debug_nans / debug_infs on: the outputs checked, the bad one's equation located."""
+        result = Entry._plain_call(self, leaves)
+        nan_check.check_results(self.program, leaves, pytree.tree_leaves(result))
+        return result
+
     def explain(self, exc) -> str:
         if isinstance(exc, KernelCompileError):
             return f"{exc}\n\nthe (simplified) program:\n{self.program}"
@@ -183,6 +193,16 @@ class Entry:
         where = self.kernel.path or "compiled in memory"
         return (f"Numba could not compile the kernel: {type(exc).__name__}: {exc}\n\ngenerated source "
                 f"({where}):\n{numbered}\n\nthe (simplified) program:\n{self.program}")
+
+
+Entry._plain_call = Entry.__call__
+
+
+def _install_check(cfg) -> None:
+    Entry.__call__ = Entry._checked_call if (cfg.debug_nans or cfg.debug_infs) else Entry._plain_call
+
+
+_config.on_change(_install_check)
 
 
 def _raised_while_compiling(exc) -> bool:

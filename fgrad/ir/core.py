@@ -98,6 +98,9 @@ class Equation:
     inputs: tuple           # of Var | Literal
     params: Params
     outputs: tuple          # of Var
+    # Where the user's code created it (fgrad.ir.source.Source), or None. Not part of the program's
+    # structure: it is neither printed by default nor hashed, so equal programs share kernels.
+    source: object = None
 
     def __str__(self) -> str:
         return format_equation(self)
@@ -124,6 +127,19 @@ class Program:
 
     def __str__(self) -> str:
         return format_program(self)
+
+    def pretty(self, source: bool = False) -> str:
+        """The program's text; with `source=True` each equation ends with a comment naming the user's line
+        that created it (`# model.py:12`, `# model.py:12 (gradient)` for the adjoint of that line).
+
+        >>> import fgrad, fgrad.numpy as fnp
+        >>> print(fgrad.make_ir(fnp.sin)(1.0).pretty(source=True))    # doctest: +SKIP
+        program(a:f64[]) {
+          b:f64[] = sin a    # <stdin>:1
+          return b
+        }
+        """
+        return format_program(self, source=source)
 
     def __repr__(self) -> str:
         return str(self)

@@ -29,9 +29,10 @@ def var_name(n: int) -> str:
 class Namer:
     """Names Vars in order of first appearance, so the text does not depend on Var ids."""
 
-    def __init__(self, full_literals: bool = False):
+    def __init__(self, full_literals: bool = False, source: bool = False):
         self.names = {}
         self.full_literals = full_literals
+        self.source = source        # end each equation's line with a comment naming its source location
 
     def define(self, v) -> str:
         # A Var defined twice (a malformed program) keeps its first name, so `check` can show the clash.
@@ -97,16 +98,20 @@ def format_equation(eqn, namer: Namer | None = None, indent: str = "") -> str:
     namer = namer or Namer()
     ins = " ".join(namer(a) for a in eqn.inputs)
     outs = " ".join(namer.define(v) for v in eqn.outputs)
-    lines = [f"{indent}{outs} = {eqn.prim.name}{format_params(eqn.params)} {ins}".rstrip()]
+    head = f"{outs} = " if outs else ""        # an effect (debug.print) has no outputs
+    lines = [f"{indent}{head}{eqn.prim.name}{format_params(eqn.params)} {ins}".rstrip()]
+    if namer.source and getattr(eqn, "source", None) is not None:
+        lines[0] += f"    # {eqn.source}"
     for label, program in sub_programs(eqn.params):
         lines.append(_format_body(program, namer, indent + "    ", label))
     return "\n".join(lines)
 
 
-def format_program(program, full_literals: bool = False) -> str:
+def format_program(program, full_literals: bool = False, source: bool = False) -> str:
     """The program's text: one line per equation, with types; sub-programs nested and indented. Variables
-    are named in order of first appearance across the whole text, nested programs included."""
-    return _format_body(program, Namer(full_literals), "", "program")
+    are named in order of first appearance across the whole text, nested programs included. With `source`,
+    each equation's line ends with `# file.py:12`, the user's line that created it."""
+    return _format_body(program, Namer(full_literals, source), "", "program")
 
 
 def _format_body(program, namer: Namer, indent: str, label: str) -> str:

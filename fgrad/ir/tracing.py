@@ -13,6 +13,7 @@ from fgrad.ir import pytree
 from fgrad.ir.core import Equation, Literal, Program, TracerBase, Var, typeof
 from fgrad.ir.errors import EscapedTracerError, TracerConversionError
 from fgrad.ir.primitive import EvalInterpreter, pop_interpreter, push_interpreter
+from fgrad.ir.source import equation_source, set_current_source
 from fgrad.ir.types import ArrayType, canonical_dtype
 
 
@@ -130,10 +131,10 @@ class TraceInterpreter:
         out_type = prim.shape_rule(*[a.type for a in in_atoms], **params)
         if prim.multiple_results:
             outs = tuple(Var(t) for t in out_type)
-            self.equations.append(Equation(prim, in_atoms, params, outs))
+            self.equations.append(Equation(prim, in_atoms, params, outs, equation_source()))
             return [Tracer(self, v) for v in outs]
         out = Var(out_type)
-        self.equations.append(Equation(prim, in_atoms, params, (out,)))
+        self.equations.append(Equation(prim, in_atoms, params, (out,), equation_source()))
         return Tracer(self, out)
 
 
@@ -241,10 +242,15 @@ def eval_program(program: Program, *args):
     def read(atom):
         return atom.value if type(atom) is Literal else env[atom]
 
-    for eqn in program.equations:
-        out = eqn.prim.bind(*[read(a) for a in eqn.inputs], **eqn.params)
-        if eqn.prim.multiple_results:
-            env.update(zip(eqn.outputs, out))
-        else:
-            env[eqn.outputs[0]] = out
+    outer = set_current_source(None)        # each equation bound keeps its own source (see fgrad.ir.source)
+    try:
+        for eqn in program.equations:
+            set_current_source(eqn.source)
+            out = eqn.prim.bind(*[read(a) for a in eqn.inputs], **eqn.params)
+            if eqn.prim.multiple_results:
+                env.update(zip(eqn.outputs, out))
+            else:
+                env[eqn.outputs[0]] = out
+    finally:
+        set_current_source(outer)
     return [read(v) for v in program.outputs]

@@ -5,7 +5,7 @@ per-input JVP rules of the inputs whose tangent is nonzero. `None` is a symbolic
 """
 from __future__ import annotations
 
-from fgrad.ir import Literal, Program, is_float, trace_flat
+from fgrad.ir import Literal, Program, is_float, set_current_source, trace_flat
 from fgrad.ops import add, broadcast_to, convert_element_type, typeof
 import numpy as np
 
@@ -34,12 +34,16 @@ def jvp_equation(eqn, primals, tangents):
     `jvp(primals, tangents, **params) -> (outs, out_dots)`, so a loop runs once for both."""
     differentiated = any(t is not None for t in tangents) and any(is_float(v.type.dtype) for v in eqn.outputs)
     if eqn.prim.multiple_results and differentiated:
+        if eqn.source is not None:
+            set_current_source(eqn.source.derived("tangent"))
         outs, out_dots = eqn.prim.jvp(primals, tangents, **eqn.params)
         return list(outs), list(out_dots)
     out = eqn.prim.bind(*primals, **eqn.params)
     outs = out if eqn.prim.multiple_results else [out]
     if not differentiated:
         return outs, [None] * len(outs)
+    if eqn.source is not None:
+        set_current_source(eqn.source.derived("tangent"))     # the rules' equations: this line's tangent
     out_dot = None
     for i, t in enumerate(tangents):
         if t is None:
@@ -63,10 +67,16 @@ def jvp_eval(program: Program, primals, tangents):
     def read_tangent(a):
         return None if type(a) is Literal else tan_env.get(a)
 
-    for eqn in program.equations:
-        outs, out_dots = jvp_equation(eqn, [read(a) for a in eqn.inputs], [read_tangent(a) for a in eqn.inputs])
-        env.update(zip(eqn.outputs, outs))
-        tan_env.update((v, t) for v, t in zip(eqn.outputs, out_dots) if t is not None)
+    outer = set_current_source(None)
+    try:
+        for eqn in program.equations:
+            set_current_source(eqn.source)
+            outs, out_dots = jvp_equation(eqn, [read(a) for a in eqn.inputs],
+                                          [read_tangent(a) for a in eqn.inputs])
+            env.update(zip(eqn.outputs, outs))
+            tan_env.update((v, t) for v, t in zip(eqn.outputs, out_dots) if t is not None)
+    finally:
+        set_current_source(outer)
     return [read(v) for v in program.outputs], [read_tangent(v) for v in program.outputs]
 
 

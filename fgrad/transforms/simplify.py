@@ -80,6 +80,7 @@ class _Simplifier:
         self.equations = []
         self.uses = {}           # Var of the input program -> how many times it is read there
         self.nesting = 0         # how deep rules are simplifying inner equations
+        self.source = None       # the source location of the input equation being simplified
 
     def run(self, program: Program) -> list:
         for eqn in program.equations:
@@ -95,6 +96,7 @@ class _Simplifier:
 
     def process(self, eqn):
         """Simplify one equation of the input program on its already-simplified inputs."""
+        self.source = eqn.source         # equations a rewrite makes keep the line of the one they replace
         inputs = tuple([self.read(a) for a in eqn.inputs])
         if eqn.prim.multiple_results:
             # A primitive with several results (control flow, custom calls) simplifies as a whole:
@@ -156,7 +158,7 @@ class _Simplifier:
             return hit
         same = (original is not None and prim is original.prim and params == original.params
                 and all(a is b for a, b in zip(inputs, original.inputs)))
-        eqn = original if same else Equation(prim, inputs, Params(params), tuple(outputs))
+        eqn = original if same else Equation(prim, inputs, Params(params), tuple(outputs), self.source)
         self.equations.append(eqn)
         for v in eqn.outputs:
             self.producer[v] = eqn

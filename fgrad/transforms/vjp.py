@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from fgrad.ir import Literal, Program, is_float, trace_flat
+from fgrad.ir import Literal, Program, is_float, set_current_source, trace_flat
 from fgrad.ops import add, convert_element_type, typeof
 from fgrad.transforms.jvp import instantiate
 from fgrad.transforms.simplify import simplify
@@ -63,28 +63,39 @@ def backward_pass(program: Program, env: dict, active: set, eqns: list, out_cts,
     def read(a):
         return a.value if type(a) is Literal else env[a]
 
-    for eqn in reversed(eqns):
-        cts = [ct_env.pop(v, None) for v in eqn.outputs]
-        if all(ct is None for ct in cts):
-            continue
-        primals = [read(a) for a in eqn.inputs]
-        if eqn.prim.multiple_results:
-            needs = [type(a) is not Literal and a in active for a in eqn.inputs]
-            outs = [env[v] for v in eqn.outputs]
-            recorded = {"residuals": residuals[eqn]} if eqn in residuals else {}
-            in_cts = eqn.prim.vjp(cts, outs, primals, needs, **recorded, **eqn.params)
-            for a, ct in zip(eqn.inputs, in_cts):
-                if type(a) is not Literal and a in active:
-                    accumulate(ct_env, a, ct)
-            continue
-        out = env[eqn.outputs[0]]
-        for i, a in enumerate(eqn.inputs):
-            if type(a) is Literal or a not in active:
-                continue
-            rule = eqn.prim.vjp_rule(i)
-            if rule is not None:
-                accumulate(ct_env, a, rule(cts[0], out, *primals, **eqn.params))
+    outer = set_current_source(None)
+    try:
+        for eqn in reversed(eqns):
+            # The rules' equations are the gradient of this equation's line (fgrad.ir.source).
+            set_current_source(eqn.source.derived("gradient") if eqn.source is not None else None)
+            backward_equation(eqn, ct_env, active, read, residuals)
+    finally:
+        set_current_source(outer)
     return ct_env
+
+
+def backward_equation(eqn, ct_env: dict, active: set, read, residuals: dict):
+    """Apply `eqn`'s VJP rules to its outputs' cotangents (popped from ct_env), accumulating its inputs'."""
+    cts = [ct_env.pop(v, None) for v in eqn.outputs]
+    if all(ct is None for ct in cts):
+        return
+    primals = [read(a) for a in eqn.inputs]
+    if eqn.prim.multiple_results:
+        needs = [type(a) is not Literal and a in active for a in eqn.inputs]
+        outs = [read(v) for v in eqn.outputs]
+        recorded = {"residuals": residuals[eqn]} if eqn in residuals else {}
+        in_cts = eqn.prim.vjp(cts, outs, primals, needs, **recorded, **eqn.params)
+        for a, ct in zip(eqn.inputs, in_cts):
+            if type(a) is not Literal and a in active:
+                accumulate(ct_env, a, ct)
+        return
+    out = read(eqn.outputs[0])
+    for i, a in enumerate(eqn.inputs):
+        if type(a) is Literal or a not in active:
+            continue
+        rule = eqn.prim.vjp_rule(i)
+        if rule is not None:
+            accumulate(ct_env, a, rule(cts[0], out, *primals, **eqn.params))
 
 
 def forward_pass(program: Program, args, active=frozenset(), active_eqns=()) -> tuple[dict, dict]:
@@ -97,15 +108,20 @@ def forward_pass(program: Program, args, active=frozenset(), active_eqns=()) -> 
     def read(a):
         return a.value if type(a) is Literal else env[a]
 
-    for eqn in program.equations:
-        primals = [read(a) for a in eqn.inputs]
-        if id(eqn) in recording:
-            needs = [type(a) is not Literal and a in active for a in eqn.inputs]
-            outs, residuals[eqn] = eqn.prim.vjp_fwd(primals, needs, **eqn.params)
-            env.update(zip(eqn.outputs, outs))
-            continue
-        out = eqn.prim.bind(*primals, **eqn.params)
-        env.update(zip(eqn.outputs, out if eqn.prim.multiple_results else [out]))
+    outer = set_current_source(None)
+    try:
+        for eqn in program.equations:
+            set_current_source(eqn.source)
+            primals = [read(a) for a in eqn.inputs]
+            if id(eqn) in recording:
+                needs = [type(a) is not Literal and a in active for a in eqn.inputs]
+                outs, residuals[eqn] = eqn.prim.vjp_fwd(primals, needs, **eqn.params)
+                env.update(zip(eqn.outputs, outs))
+                continue
+            out = eqn.prim.bind(*primals, **eqn.params)
+            env.update(zip(eqn.outputs, out if eqn.prim.multiple_results else [out]))
+    finally:
+        set_current_source(outer)
     return env, residuals
 
 

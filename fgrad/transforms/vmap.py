@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from fgrad.ir import ArrayType, Literal, MissingRuleError, Program, pytree, trace_flat, typeof
+from fgrad.ir import ArrayType, Literal, MissingRuleError, Program, pytree, set_current_source, trace_flat, typeof
 from fgrad.ir.tracing import is_weak
 from fgrad.ops.core import broadcast_to, moveaxis
 
@@ -32,23 +32,30 @@ def batch_eval(program: Program, args, dims) -> tuple[list, list]:
     def read_dim(a):
         return None if type(a) is Literal else dim_env[a]
 
-    for eqn in program.equations:
-        values = [read(a) for a in eqn.inputs]
-        in_dims = [read_dim(a) for a in eqn.inputs]
-        if all(d is None for d in in_dims):
-            out = eqn.prim.bind(*values, **eqn.params)
-            outs = out if eqn.prim.multiple_results else [out]
-            out_dims = [None] * len(outs)
-        else:
-            rule = eqn.prim.batch
-            if not callable(rule):
-                raise MissingRuleError(f"primitive '{eqn.prim.name}' has no batching rule; add `batch=` to the "
-                                       f"block that declares {eqn.prim.name}_p in fgrad/ops")
-            out, out_dim = rule(values, in_dims, **eqn.params)
-            outs, out_dims = (out, out_dim) if eqn.prim.multiple_results else ([out], [out_dim])
-        env.update(zip(eqn.outputs, outs))
-        dim_env.update(zip(eqn.outputs, out_dims))
+    outer = set_current_source(None)
+    try:
+        for eqn in program.equations:
+            set_current_source(eqn.source)      # a batching rule's equations keep this equation's line
+            outs, out_dims = batch_equation(eqn, [read(a) for a in eqn.inputs], [read_dim(a) for a in eqn.inputs])
+            env.update(zip(eqn.outputs, outs))
+            dim_env.update(zip(eqn.outputs, out_dims))
+    finally:
+        set_current_source(outer)
     return [read(v) for v in program.outputs], [read_dim(v) for v in program.outputs]
+
+
+def batch_equation(eqn, values, in_dims) -> tuple[list, list]:
+    """`eqn` on `values` with batch axes `in_dims`: (outputs, their batch axes)."""
+    if all(d is None for d in in_dims):
+        out = eqn.prim.bind(*values, **eqn.params)
+        outs = out if eqn.prim.multiple_results else [out]
+        return outs, [None] * len(outs)
+    rule = eqn.prim.batch
+    if not callable(rule):
+        raise MissingRuleError(f"primitive '{eqn.prim.name}' has no batching rule; add `batch=` to the "
+                               f"block that declares {eqn.prim.name}_p in fgrad/ops")
+    out, out_dim = rule(values, in_dims, **eqn.params)
+    return (out, out_dim) if eqn.prim.multiple_results else ([out], [out_dim])
 
 
 def batch_program(program: Program, dims, size: int) -> tuple[Program, list]:
