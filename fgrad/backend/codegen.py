@@ -45,7 +45,7 @@ from fgrad.ir import Equation, Literal, Program, Var
 from fgrad.ir.primitive import MISSING
 from fgrad.ops.base import CallEmitter, LaneFunction, LaneScan
 
-__all__ = ["LoweredKernel", "generate", "inline_calls", "UnsupportedPrimitiveError"]
+__all__ = ["LoweredKernel", "generate", "inline_calls", "without_locations", "UnsupportedPrimitiveError"]
 
 ENTRY = "kernel"
 # A value read through a view (a slice, a pad, a broadcast) at another index is recomputed there when it
@@ -75,6 +75,18 @@ _CAST = {"float64": "np.float64", "float32": "np.float32", "int64": "np.int64", 
 # Numba computes these dtypes natively; results of other dtypes are cast back after each operation
 # (numba widens int32 arithmetic to int64, and a float64 literal would widen float32).
 _NATIVE = frozenset({"float64", "int64", "bool"})
+
+
+# Comments name the user's line each equation came from after this mark (`# v3 = add v0 v2    @ model.py:12`).
+# The kernel file on disk is written without them (`without_locations`), so its name, a hash of its text,
+# does not change when the user's code moves to other lines: no recompiles for an edit elsewhere in a file.
+LOCATION_MARK = "    @ "
+_LOCATION = re.compile(r"^(\s*#.*?)" + re.escape(LOCATION_MARK) + r".*$", re.MULTILINE)
+
+
+def without_locations(source: str) -> str:
+    """`source` with the source locations cut from its comments (the text the kernel cache is keyed by)."""
+    return _LOCATION.sub(r"\1", source)
 
 
 class UnsupportedPrimitiveError(NotImplementedError):
@@ -751,7 +763,7 @@ class Writer:
                 seen.add(id(eqn))
                 how = "indexed" if eqn.prim.numba in VIEW_TAGS else "recomputed"
                 number = str(self.number[eqn.outputs[0]])
-                notes.append(((len(number), number), "    " * (1 + self.base) + f"# {self.describe(eqn)} ({how})"))
+                notes.append(((len(number), number), "    " * (1 + self.base) + self.comment(eqn, f" ({how})")))
         self.lines[end:end] = [text for _, text in sorted(notes)]
 
     def describe(self, eqn) -> str:
@@ -762,7 +774,13 @@ class Writer:
             if shown else ""
         ins = " ".join(self.describe_atom(a) for a in eqn.inputs)
         outs = " ".join(self.scalar(v) for v in eqn.outputs)
-        return f"{outs} = {eqn.prim.name}{params} {ins}".rstrip()
+        text = f"{outs} = {eqn.prim.name}{params} {ins}".rstrip() if outs else f"{eqn.prim.name} {ins}".rstrip()
+        return text
+
+    def comment(self, eqn, note: str = "") -> str:
+        """`# v4 = mul v2 v3 (note)    @ model.py:12`: the equation, then the user's line it came from."""
+        where = f"{LOCATION_MARK}{eqn.source}" if eqn.source is not None else ""
+        return f"# {self.describe(eqn)}{note}{where}"
 
     def describe_atom(self, a) -> str:
         if type(a) is Var:
@@ -780,7 +798,7 @@ class Writer:
         idx = [f"i{k}" for k in range(rank)]
         reductions = [m[1] for m in group.members if m[0] == "eqn" and m[1].prim.numba in REDUCE_TAGS]
         for kind, what in group.members:
-            self.emit(1, "# " + (self.describe(what) if kind == "eqn" else self.describe(plan.views[what])))
+            self.emit(1, self.comment(what if kind == "eqn" else plan.views[what]))
         stored = [self.member_out(m) for m in group.members
                   if self.member_out(m) in plan.materialize and self.member_out(m).type.ndim > 0]
         for v in stored:
@@ -951,7 +969,7 @@ class Writer:
 
     def write_call(self, step: Call):
         eqn = step.eqn
-        self.emit(1, "# " + self.describe(eqn))
+        self.emit(1, self.comment(eqn))
         getattr(self, "call_" + tag_of(eqn.prim))(eqn)
 
     def batch_loops(self, v, nbatch: int, depth: int) -> int:
@@ -1167,7 +1185,7 @@ class Writer:
 
     def write_control(self, step: Control):
         eqn = step.eqn
-        self.emit(1, "# " + self.describe(eqn))
+        self.emit(1, self.comment(eqn))
         getattr(self, "control_" + tag_of(eqn.prim))(eqn)
 
     def control_cond(self, eqn):

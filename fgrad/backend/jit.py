@@ -20,7 +20,7 @@ import numpy as np
 
 from fgrad import config as _config
 from fgrad.backend import nan_check
-from fgrad.backend.codegen import generate
+from fgrad.backend.codegen import generate, without_locations
 from fgrad.backend.numba_jit import KernelCompileError, load_kernel
 from fgrad.ir import Program, pytree
 
@@ -53,7 +53,10 @@ def lower_program(program: Program, parallel: bool, fastmath: bool):
             lru_put(_LOWERED, key, hit, LOWERED_CACHE_SIZE)
             return hit
     lowered = generate(program, parallel=parallel)
-    kernel = load_kernel(lowered.source, lowered.entry, parallel=lowered.uses_prange, fastmath=fastmath)
+    # The file on disk leaves out the comments' source locations: its hash (the cache key) then stays the
+    # same when the user's code moves (see fgrad.backend.codegen.LOCATION_MARK).
+    kernel = load_kernel(without_locations(lowered.source), lowered.entry, parallel=lowered.uses_prange,
+                         fastmath=fastmath)
     with _LOCK:
         hit = _LOWERED.get(key) or (lowered, kernel)     # another thread may have lowered it meanwhile
         lru_put(_LOWERED, key, hit, LOWERED_CACHE_SIZE)
