@@ -10,6 +10,8 @@ from fgrad import numpy  # noqa: F401  (installs the array methods on tracers)
 from fgrad.api import (check_grads, checkpoint, checkpoint_policies, custom_jvp, custom_vjp, grad, hessian, jacfwd, jacobian, jacrev,
                        jvp, jit, linearize, make_ir, remat, show_source, stop_gradient, value_and_grad, vjp, vmap)
 from fgrad import lax  # noqa: F401  (cond, switch, fori_loop, while_loop, scan, map)
+from fgrad import config  # noqa: F401  (fgrad.config.update("debug_nans", True), as jax.config)
+from fgrad.ops import debug  # noqa: F401  (fgrad.debug.print, fgrad.debug.callback)
 from fgrad.ir import Program, check
 from fgrad.ir import pytree as tree_util
 from fgrad import facade as _facade
@@ -18,10 +20,11 @@ from fgrad.facade import *  # noqa: F401,F403  (tensor, Tensor, no_grad, sin, ..
 # `import fgrad.nn.functional as F` must give the facade's modules, not load them a second time.
 for _name in ("nn", "nn.functional", "nn.init", "optim", "optim.lr_scheduler", "autograd", "utils", "utils.data"):
     _sys.modules[f"fgrad.{_name}"] = _sys.modules[f"fgrad.facade.{_name}"]
+_sys.modules["fgrad.debug"] = debug          # `import fgrad.debug` / `from fgrad import debug`
 _facade._module_alias.install(_sys.modules[__name__])
 
 _TRANSFORMS = ["make_ir", "Program", "check", "numpy", "tree_util",
                "vmap", "grad", "value_and_grad", "vjp", "jvp", "linearize", "jacfwd", "jacrev", "jacobian", "hessian",
                "stop_gradient", "custom_vjp", "custom_jvp", "check_grads", "jit", "show_source", "lax", "checkpoint",
-               "checkpoint_policies", "remat"]
+               "checkpoint_policies", "remat", "config", "debug"]
 __all__ = _TRANSFORMS + list(_facade.__all__)

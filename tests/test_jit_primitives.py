@@ -30,6 +30,10 @@ def p(name):
     return REGISTRY[name]
 
 
+def _ignore(*values):
+    """A debug callback that does nothing with what it is given."""
+
+
 class Case:
     """`fn(*arrays)` binding the primitive (or, for a group, a tuple: one result per primitive of `prim`, a
     tuple of names), and `make(draw, rng, dtype) -> arrays`."""
@@ -215,6 +219,9 @@ CASES = [
     Case("scatter_add", "scatter_add", lambda x, i, u: p("scatter_add").bind(x, i, u, axis=1), _scatter),
     shaped("iota", "iota", lambda x: p("iota").bind(shape=x.shape, dtype=x.dtype, axis=1), lambda d: [sizes(d, 2)]),
     shaped("full", "full", lambda x: p("full").bind(shape=x.shape, value=2.5, dtype=x.dtype),
+           lambda d: [sizes(d, 2)]),
+    # an effect: the kernel calls back into Python (object mode) and computes on
+    shaped("debug_callback", "debug_callback", lambda x: (fgrad.debug.callback(_ignore, x, x * 2.0), x - 1.0)[1],
            lambda d: [sizes(d, 2)]),
 ]
 

@@ -101,6 +101,7 @@ class LoweredKernel:
     `dims` is not None) and returns a tuple with one entry per `outputs` item of kind "kernel": 0-d
     outputs as scalars, others as arrays that alias no argument and no other entry.
     `outputs[i]` is ("kernel", position in that tuple) or ("literal", value).
+    A kernel with `callbacks` (fgrad.debug) runs with them bound (fgrad.ops.debug.kernel_callbacks).
     """
     source: str
     entry: str
@@ -108,6 +109,7 @@ class LoweredKernel:
     dims: np.ndarray | None
     outputs: tuple
     uses_prange: bool
+    callbacks: tuple = ()   # what the kernel's `run_kernel_callback(k, ...)` calls, by position k
 
 
 # ---- inlining call primitives -------------------------------------------------------------------------
@@ -216,10 +218,13 @@ class Planner:
             if eqn.prim.kind == "control":
                 self.add_control(eqn)
                 continue
-            if eqn.prim.multiple_results:
+            if eqn.prim.multiple_results and not eqn.prim.effectful:
                 raise UnsupportedPrimitiveError(f"primitive '{eqn.prim.name}' has multiple results; the Numba "
                                                 "backend has no emitter for it")
             tag = tag_of(eqn.prim)
+            if eqn.prim.effectful:
+                self.add_call(eqn, tag)
+                continue
             out = eqn.outputs[0]
             if tag in VIEW_TAGS:
                 self.views[out] = eqn
@@ -351,7 +356,8 @@ class Planner:
                 self.after(a)
         step = Call(len(self.steps), eqn)
         self.steps.append(step)
-        self.ready[eqn.outputs[0]] = step.index
+        if eqn.outputs:                       # an effect (debug.print) has none
+            self.ready[eqn.outputs[0]] = step.index
 
     def is_transposed_array(self, var) -> bool:
         """A 2-D transpose of an array: BLAS reads it in place (Numba's `.T` is an F-ordered view)."""
@@ -372,13 +378,18 @@ def schedule(program: Program) -> list:
             producer[v] = i
     waiting = [0] * len(program.equations)
     users = [[] for _ in program.equations]
+    last_effect = None
     for i, eqn in enumerate(program.equations):
         deps = {producer[a] for a in eqn.inputs if type(a) is Var and a in producer}
+        if eqn.prim.effectful:            # effects (debug.print) run in program order: each waits for the last
+            if last_effect is not None:
+                deps.add(last_effect)
+            last_effect = i
         waiting[i] = len(deps)
         for d in deps:
             users[d].append(i)
     early = lambda eqn: tag_of(eqn.prim) in (CALL_TAGS | VIEW_TAGS | CONTROL_TAGS) if (
-        eqn.prim.kind == "control" or not eqn.prim.multiple_results) else False
+        eqn.prim.kind == "control" or eqn.prim.effectful or not eqn.prim.multiple_results) else False
     ready = [(0 if early(e) else 1, i) for i, e in enumerate(program.equations) if waiting[i] == 0]
     heapq.heapify(ready)
     order = []
@@ -453,6 +464,8 @@ class Writer:
         self.base = base                # extra indentation of every line (a sub-program's)
         self.children = 0               # sub-programs written so far (their prefixes)
         self.vector_functions = set() if root is None else root.vector_functions
+        self.headers = [] if root is None else root.headers        # import lines a block's emitter asked for
+        self.callbacks = [] if root is None else root.callbacks    # runtime objects, by position (`register_callback`)
         self.in_loop = base > 0         # vecmath only pays inside loops (LLVM vectorises them)
         self.reduction_sink = None      # reduction -> buffer element the body stores its value to
         self.uses_prange = False
@@ -744,12 +757,14 @@ class Writer:
             # The hash names vecmath's source: Numba's cache of this file holds their compiled code.
             head.append(f"from fgrad.backend.vecmath import {', '.join(sorted(self.vector_functions))}"
                         f"  # vecmath {vecmath.SOURCE_HASH}")
+        head += sorted(self.headers)
         head += ["", "", f"def {ENTRY}({', '.join(params)}):"]
         body = ["    " + line for line in self.size_lines] + self.lines
         body.append(f"    return ({', '.join(returned)}{',' if len(returned) == 1 else ''})")
         source = "\n".join(head + body) + "\n"
         dims = np.array(self.dims, dtype=np.int64) if self.dims else None
-        return LoweredKernel(source, ENTRY, tuple(self.constants), dims, tuple(outputs), self.uses_prange)
+        return LoweredKernel(source, ENTRY, tuple(self.constants), dims, tuple(outputs), self.uses_prange,
+                             tuple(self.callbacks))
 
     def note_views(self, start: int):
         """Add the view equations the step read (as index arithmetic) to the comment at its head."""
@@ -1051,6 +1066,17 @@ class Writer:
         """A call whose block writes its own code (fgrad.ops.base.CallEmitter)."""
         eqn.prim.numba.write(self, eqn)
 
+    def header(self, line: str):
+        """Add an import line to the kernel's head (once), for a block's emitter (fgrad.ops.debug)."""
+        if line not in self.headers:
+            self.headers.append(line)
+
+    def register_callback(self, obj) -> int:
+        """The position of a runtime object (a Python callback) that the kernel names by number: the text stays
+        deterministic, and the caller binds the positions when it runs the kernel (LoweredKernel.callbacks)."""
+        self.callbacks.append(obj)
+        return len(self.callbacks) - 1
+
     def local(self, stem: str) -> str:
         """A fresh local name (for a block's emitter): unique in the kernel."""
         self.root.children += 1
@@ -1342,6 +1368,8 @@ def equal_axes(program: Program) -> AxisClasses:
         for k in range(v.type.ndim):
             classes.input_axis.setdefault(classes.find(key(v, k)), (v, k))
     for eqn in program.equations:
+        if not eqn.outputs:                   # an effect relates no axes
+            continue
         tag = tag_of(eqn.prim) if not eqn.prim.multiple_results else None
         out = eqn.outputs[0]
         ins = eqn.inputs

@@ -23,6 +23,7 @@ from fgrad.backend import nan_check
 from fgrad.backend.codegen import generate, without_locations
 from fgrad.backend.numba_jit import KernelCompileError, load_kernel
 from fgrad.ir import Program, pytree
+from fgrad.ops.debug import kernel_callbacks
 
 __all__ = ["Entry", "lower_program", "kernel_source", "choose_parallel", "lru_put", "JitCompileError",
            "PARALLEL_THRESHOLD", "LOWERED_CACHE_SIZE"]
@@ -140,6 +141,8 @@ class Entry:
         self.program = program
         self.lowered, self.kernel = lower_program(program, parallel, fastmath)
         lowered = self.lowered
+        if lowered.callbacks:         # debug.print / callback: bind the positions the kernel calls them by
+            self.kernel = kernel_callbacks(self.kernel, lowered.callbacks)
         self.extra = lowered.constants + ((lowered.dims,) if lowered.dims is not None else ())
         # 0-d inputs are passed to the kernel as scalars.
         self.scalar_inputs = tuple(i for i, v in enumerate(program.inputs) if v.type.ndim == 0)

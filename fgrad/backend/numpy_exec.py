@@ -111,7 +111,9 @@ class _StraightLine:
             lhs = ", ".join(self.names[v] for v in eqn.outputs)
             if eqn.prim.multiple_results and len(eqn.outputs) == 1:
                 lhs += ","
-            out_type = eqn.outputs[0].type
+            if not eqn.outputs:               # an effect (debug.print): a call whose result is dropped
+                lhs = "_"
+            out_type = eqn.outputs[0].type if eqn.outputs else None
             x = eqn.inputs[0] if eqn.inputs else None
             if eqn.prim.keeps_order is True:
                 lines.append(f"    {lhs} = {self.ref(x)}.reshape({out_type.shape!r})")

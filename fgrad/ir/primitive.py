@@ -80,6 +80,10 @@ class Primitive:
     `kind` is one of KINDS; the traits (TRAITS) are keyword arguments, declared in every block (the op
     families in fgrad/ops fill the ones their family shares).
 
+    `effectful=True` marks a primitive run for what it does, not for a value (fgrad.debug's callback): it has
+    no outputs, and the passes keep it where dead code would go (simplify, the residual split, codegen keeps
+    effects in program order).
+
     `impl_variants` (optional, {} by default) maps a variant name (one of IMPL_VARIANTS) to another numpy
     implementation with the impl's signature, shapes and dtypes that rounds like some other system, e.g.
     {"torch": torch_sum}: reduce_sum adding in torch.sum's order. A backend asks for a variant by name
@@ -88,7 +92,8 @@ class Primitive:
     """
 
     def __init__(self, name, *, kind, shape_rule, impl, jvp=MISSING, vjp=MISSING, batch=MISSING,
-                 numba=MISSING, multiple_results=False, vjp_fwd=None, impl_variants=None, **traits):
+                 numba=MISSING, multiple_results=False, vjp_fwd=None, impl_variants=None, effectful=False,
+                 **traits):
         if kind not in KINDS:
             raise ValueError(f"primitive '{name}': kind {kind!r} is not one of {sorted(KINDS)}")
         unknown = set(traits) - set(TRAITS)
@@ -107,6 +112,7 @@ class Primitive:
         self.batch = batch
         self.numba = numba
         self.multiple_results = multiple_results
+        self.effectful = effectful
         self.vjp_fwd = vjp_fwd
         self.impl_variants = dict(impl_variants or {})
         for trait in TRAITS:

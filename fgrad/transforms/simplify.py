@@ -63,7 +63,7 @@ def live_equations(equations, outputs) -> list:
     live = {v for v in outputs if type(v) is Var}
     kept = []
     for eqn in reversed(equations):
-        if any(v in live for v in eqn.outputs):
+        if eqn.prim.effectful or any(v in live for v in eqn.outputs):    # an effect is live by itself
             kept.append(eqn)
             live.update(a for a in eqn.inputs if type(a) is Var)
     kept.reverse()
@@ -273,7 +273,10 @@ def evaluate_quietly(prim, values, params):
 
 
 def cse_key(prim, inputs, params):
-    """Equal keys compute equal values: same primitive, same Vars (identity), same Literals (value)."""
+    """Equal keys compute equal values: same primitive, same Vars (identity), same Literals (value).
+    None for an effect: two prints of one value both print."""
+    if prim.effectful:
+        return None
     try:
         key = (prim, inputs, params)
         hash(key)

@@ -202,10 +202,15 @@ def split_program(program: Program, unknown_inputs, n_first: int, save: str = "a
     first_outputs, second_outputs = program.outputs[:n_first], program.outputs[n_first:]
     if any(type(v) is not Literal and v in unknown for v in first_outputs):
         raise ValueError("split_program: one of the first outputs depends on an unknown input")
+    # An effect (debug.print) runs in the part whose values it reads: with the first part if it reads no
+    # unknown value (a print in the forward computation prints once, when the forward runs).
+    late_effects = {eqn for eqn in program.equations if eqn.prim.effectful and reads_any(eqn, unknown)}
+    not_late_effects = [eqn for eqn in program.equations if eqn not in late_effects]
     if save == "all":
-        late = [eqn for eqn in program.equations if eqn.outputs[0] in unknown]
+        late = [eqn for eqn in program.equations
+                if (eqn.outputs and eqn.outputs[0] in unknown) or eqn in late_effects]
     else:
-        early = needed_equations(program.equations, first_outputs)
+        early = needed_equations(not_late_effects, first_outputs)
         late = [eqn for eqn in program.equations if eqn not in early]
     needed_late = needed_equations(late, second_outputs)
     second_eqns = [eqn for eqn in late if eqn in needed_late]       # program order: the residuals' order is stable
@@ -216,7 +221,7 @@ def split_program(program: Program, unknown_inputs, n_first: int, save: str = "a
         if type(a) is not Literal and a not in computed_late:
             residuals[a] = None
     residuals = tuple(residuals)
-    first_eqns = needed_equations(program.equations, tuple(first_outputs) + residuals)
+    first_eqns = needed_equations(not_late_effects, tuple(first_outputs) + residuals)
     known_inputs = tuple(v for v, u in zip(program.inputs, unknown_inputs) if not u)
     unknown_inputs = tuple(v for v, u in zip(program.inputs, unknown_inputs) if u)
     first = Program(known_inputs, tuple(eqn for eqn in program.equations if eqn in first_eqns),
@@ -226,12 +231,17 @@ def split_program(program: Program, unknown_inputs, n_first: int, save: str = "a
     return Split(first, second, residuals)
 
 
+def reads_any(eqn, values: set) -> bool:
+    return any(type(a) is not Literal and a in values for a in eqn.inputs)
+
+
 def needed_equations(equations, outputs) -> set:
-    """The equations among `equations` that `outputs` depend on (a reverse sweep)."""
+    """The equations among `equations` that `outputs` depend on (a reverse sweep), and the effects among them
+    (debug.print) with what they read."""
     needed = {v for v in outputs if type(v) is not Literal}
     found = set()
     for eqn in reversed(equations):
-        if any(v in needed for v in eqn.outputs):
+        if eqn.prim.effectful or any(v in needed for v in eqn.outputs):
             found.add(eqn)
             needed.update(a for a in eqn.inputs if type(a) is not Literal)
     return found
