@@ -106,6 +106,7 @@ from fgrad.facade._shapes import (broadcast_tensors, broadcast_to, cat, chunk, c
 from fgrad.facade._linalg import (addmm, bmm, diag, dot, ger, inner, matmul, mm, mv, outer, trace, tril, triu)
 from fgrad.facade._methods import addcdiv, addcmul, argsort, lerp, sort, topk, unique
 from fgrad.facade import autograd
+from fgrad.facade.autograd import is_anomaly_check_nan_enabled, is_anomaly_enabled
 from fgrad.facade import nn
 from fgrad.facade import optim
 from fgrad.facade.optim import lr_scheduler as _lr_scheduler  # noqa: F401  (torch.optim.lr_scheduler)
@@ -176,6 +177,7 @@ __all__ = [
     "can_cast", "is_tensor", "is_floating_point", "numel", "broadcast_shapes", "is_nonzero", "cuda",
     # grad mode
     "no_grad", "enable_grad", "set_grad_enabled", "is_grad_enabled", "inference_mode", "is_inference_mode_enabled",
+    "is_anomaly_enabled", "is_anomaly_check_nan_enabled",
     # creation and random
     "as_tensor", "asarray", "from_numpy", "zeros", "ones", "full", "empty", "eye", "arange", "linspace",
     "logspace", "zeros_like", "ones_like", "full_like", "empty_like", "rand", "randn", "randint", "randperm",

@@ -15,7 +15,7 @@ from itertools import count
 
 import numpy as np
 
-from fgrad.facade import _grad_mode
+from fgrad.facade import _anomaly, _grad_mode
 from fgrad.facade._elementwise import add
 from fgrad.facade._grad_mode import set_grad_enabled
 from fgrad.facade._graph import AccumulateGrad, edge_of
@@ -223,6 +223,8 @@ def run_backward(roots, retain_graph: bool, create_graph: bool, targets=None, ac
                         fresh.add(id(ct))
                 if len(in_cts) > 1:
                     _unmark_shared(in_cts, fresh)
+            if _anomaly.state.enabled and _anomaly.state.check_nan:
+                _anomaly.check(node, in_cts)
             if node._hooks:
                 in_cts = _run_node_hooks(node, in_cts, cts)
             if not retain_graph:

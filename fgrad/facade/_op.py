@@ -25,7 +25,7 @@ from fgrad.ops.control import stop_gradient_p
 from fgrad.ops.core import transpose
 from fgrad.ops.linalg import matmul_p
 from fgrad.transforms.vjp import needed_equations, vjp_split
-from fgrad.facade import _grad_mode
+from fgrad.facade import _anomaly, _grad_mode
 from fgrad.facade._graph import edge_of, node_class, saved_versions
 from fgrad.facade._tensor import make
 
@@ -277,6 +277,8 @@ def _record(op, traced, plan, args, arrays, multi):
     n_out = traced.n_out
     edges = tuple([edge_of(a) if needs else None for a, needs in zip(args, plan.wrt_mask)])
     node = node_class(op.node_name)(plan, args, results[n_out:], edges)
+    if _anomaly.state.enabled:
+        _anomaly.record(node, op.name)
     if plan.layout_inputs:
         column_major = tuple([_column_major(arrays[i]) for _, i in plan.layout_inputs])
         if True in column_major:

@@ -4,12 +4,13 @@
 """
 from __future__ import annotations
 
-import contextlib
+import functools
+import warnings
 
 import numpy as np
 
 from fgrad.facade import _autograd_functional as functional
-from fgrad.facade import _grad_mode
+from fgrad.facade import _anomaly, _grad_mode
 from fgrad.facade._engine import _as_tuple, backward, grad
 from fgrad.facade._graph import BACKWARD_TWICE, CustomNode, Node, edge_of
 from fgrad.facade._grad_mode import enable_grad, no_grad, set_grad_enabled  # noqa: F401
@@ -178,6 +179,8 @@ class Function(metaclass=_FunctionMeta):
             ctx._saved_tensors = tuple(to_save)
             checks = [(t._vc, t._vc[0], t) for t in to_save if isinstance(t, Tensor)]
             ctx._versions = checks or None
+            if _anomaly.state.enabled:
+                _anomaly.record(ctx, cls.__name__)
             for nr, out in enumerate(results):
                 if isinstance(out, Tensor) and out._data.dtype.kind == "f" and id(outs[nr]) not in non_diff:
                     out._grad_fn = ctx
@@ -263,25 +266,67 @@ def gradgradcheck(func, inputs, grad_outputs=None, *, eps=1e-6, atol=1e-5, rtol=
     return gradcheck(first_derivative, inputs, eps=eps, atol=atol, rtol=rtol, raise_exception=raise_exception)
 
 
-# ---- anomaly detection: accepted for compatibility (errors already name the failing node) ---------------------
+# ---- anomaly detection (fgrad.facade._anomaly) -----------------------------------------------------------------
 
-_anomaly = False
+class set_detect_anomaly:
+    """Turn anomaly detection on or off (as torch.autograd.set_detect_anomaly); as a context manager it restores
+    the previous setting on exit. While on, a backward that returns NaN raises RuntimeError naming the node, the
+    forward op and the user's line that created it (`check_nan=False` turns that check off).
+
+    >>> import fgrad as torch
+    >>> with torch.autograd.set_detect_anomaly(True):
+    ...     torch.is_anomaly_enabled()
+    True
+    """
+
+    def __init__(self, mode: bool, check_nan: bool = True):
+        self.prev = (_anomaly.state.enabled, _anomaly.state.check_nan)
+        _anomaly.set_mode(mode, check_nan)
+
+    def __enter__(self) -> None:
+        pass
+
+    def __exit__(self, *args) -> None:
+        _anomaly.set_mode(*self.prev)
 
 
-def set_detect_anomaly(mode: bool, check_nan: bool = True):
-    global _anomaly
-    _anomaly = bool(mode)
+class detect_anomaly:
+    """Anomaly detection inside a `with` block or a decorated function (as torch.autograd.detect_anomaly), with
+    PyTorch's warning that it slows things down.
 
-    @contextlib.contextmanager
-    def restore():
-        yield
-    return restore()
+    >>> import fgrad as torch, warnings
+    >>> x = torch.tensor([0.0, 1.0], requires_grad=True)
+    >>> with warnings.catch_warnings():
+    ...     warnings.simplefilter("ignore")
+    ...     with torch.autograd.detect_anomaly():
+    ...         (torch.sqrt(x) * 0.0).sum().backward()       # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    RuntimeError: Function 'SqrtBackward0' returned nan values in its 0th output...
+    """
 
+    def __init__(self, check_nan: bool = True):
+        self.check_nan = check_nan
+        self.prev = None
+        warnings.warn(_anomaly.ENABLED_WARNING, UserWarning, stacklevel=2)
 
-@contextlib.contextmanager
-def detect_anomaly(check_nan: bool = True):
-    yield
+    def __enter__(self) -> None:
+        self.prev = (_anomaly.state.enabled, _anomaly.state.check_nan)
+        _anomaly.set_mode(True, self.check_nan)
+
+    def __exit__(self, *args) -> None:
+        _anomaly.set_mode(*self.prev)
+
+    def __call__(self, fn):
+        @functools.wraps(fn)
+        def wrapped(*args, **kwargs):
+            with self.__class__(self.check_nan):
+                return fn(*args, **kwargs)
+        return wrapped
 
 
 def is_anomaly_enabled() -> bool:
-    return _anomaly
+    return _anomaly.state.enabled
+
+
+def is_anomaly_check_nan_enabled() -> bool:
+    return _anomaly.state.check_nan
