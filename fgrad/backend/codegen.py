@@ -41,7 +41,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from fgrad.ir import Equation, Literal, Program, Var
+from fgrad.ir import Equation, Literal, Program, Var, has_effect
 from fgrad.ir.primitive import MISSING
 from fgrad.ops.base import CallEmitter, LaneFunction, LaneScan
 
@@ -381,7 +381,7 @@ def schedule(program: Program) -> list:
     last_effect = None
     for i, eqn in enumerate(program.equations):
         deps = {producer[a] for a in eqn.inputs if type(a) is Var and a in producer}
-        if eqn.prim.effectful:            # effects (debug.print) run in program order: each waits for the last
+        if has_effect(eqn):               # effects (debug.print) run in program order: each waits for the last
             if last_effect is not None:
                 deps.add(last_effect)
             last_effect = i

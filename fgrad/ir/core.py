@@ -12,7 +12,7 @@ from itertools import count
 
 import numpy as np
 
-from fgrad.ir.printer import format_equation, format_program
+from fgrad.ir.printer import format_equation, format_program, sub_programs
 from fgrad.ir.types import ArrayType
 
 _var_ids = count()
@@ -157,3 +157,19 @@ class Program:
 
 
 Atom = Var | Literal
+
+
+def has_effect(eqn) -> bool:
+    """Whether `eqn` is an effect (its primitive is `effectful`, e.g. fgrad.debug.print) or holds a sub-program
+    with one (a loop whose body prints): such an equation runs for what it does, so passes keep it.
+
+    >>> import fgrad, fgrad.numpy as fnp
+    >>> p = fgrad.make_ir(lambda x: fgrad.debug.print("{}", x) or fnp.sin(x))(1.0)
+    >>> [has_effect(e) for e in p.equations]
+    [True, False]
+    """
+    if eqn.prim.effectful:
+        return True
+    if eqn.prim.kind not in ("control", "custom"):
+        return False
+    return any(has_effect(e) for _, sub in sub_programs(eqn.params) for e in sub.equations)

@@ -23,7 +23,8 @@ import functools
 
 import numpy as np
 
-from fgrad.ir import ArrayType, Literal, Primitive, Program, Var, eval_program, is_float, trace_flat, typeof
+from fgrad.ir import (ArrayType, Equation, Literal, Params, Primitive, Program, Var, eval_program, has_effect, is_float,
+                      trace_flat, typeof)
 from fgrad.ops import (add, broadcast_to, convert_element_type, eq, lt, maximum, minimum, moveaxis, reduce_max,
                        reshape, select, sub)
 from fgrad.ops.base import batch_size
@@ -81,6 +82,24 @@ def dependencies(program: Program) -> list:
         for v in eqn.outputs:
             deps[v] = reads
     return [set() if type(v) is Literal else deps.get(v, set()) for v in program.outputs]
+
+
+def without_effects(program: Program) -> Program:
+    """`program` without its effects (fgrad.debug prints and callbacks, also inside nested control flow): what
+    a pullback runs when it recomputes a forward that has printed already."""
+    if not any(has_effect(e) for e in program.equations):
+        return program
+    equations = []
+    for eqn in program.equations:
+        if eqn.prim.effectful:
+            continue
+        if has_effect(eqn):
+            params = {k: (without_effects(v) if isinstance(v, Program) else
+                          tuple(without_effects(b) for b in v) if isinstance(v, tuple) and v and
+                          all(isinstance(b, Program) for b in v) else v) for k, v in eqn.params.items()}
+            eqn = Equation(eqn.prim, eqn.inputs, Params(params), eqn.outputs, eqn.source)
+        equations.append(eqn)
+    return Program(program.inputs, tuple(equations), program.outputs)
 
 
 def prune(program: Program, keep_inputs, keep_outputs) -> Program:
@@ -207,6 +226,8 @@ def _cond_vjp(cts, outs, primals, needs, *, branches):
                 full[j] = ct
             return vjp_eval(branch, args[:n], wrt, full)[1]
         derived.append(derive_closed(fun, list(branch.in_types) + [branch.out_types[j] for j in given]))
+    # The recomputed branch does not print again (fgrad.debug): the forward cond printed already.
+    derived = [(without_effects(program), extra) for program, extra in derived]
     programs, captured = unify_captures(derived, len(operands) + len(given))
     in_cts = cond_p.bind(index, *operands, *[cts[j] for j in given], *captured, branches=tuple(programs))
     result = [None] * len(primals)

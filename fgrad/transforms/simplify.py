@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from fgrad.ir import Equation, Literal, Params, Program, Var
+from fgrad.ir import Equation, Literal, Params, Program, Var, has_effect
 from fgrad.ops.core import broadcast_to_p
 from fgrad.ops.identities import Rewrite, is_positive_zero
 
@@ -63,7 +63,7 @@ def live_equations(equations, outputs) -> list:
     live = {v for v in outputs if type(v) is Var}
     kept = []
     for eqn in reversed(equations):
-        if eqn.prim.effectful or any(v in live for v in eqn.outputs):    # an effect is live by itself
+        if any(v in live for v in eqn.outputs) or has_effect(eqn):     # an effect is live by itself
             kept.append(eqn)
             live.update(a for a in eqn.inputs if type(a) is Var)
     kept.reverse()
@@ -101,7 +101,9 @@ class _Simplifier:
         if eqn.prim.multiple_results:
             # A primitive with several results (control flow, custom calls) simplifies as a whole:
             # rule(s, eqn, inputs) -> its output atoms (e.g. a cond with a literal index inlines its branch).
-            rule = eqn.prim.simplify
+            # A loop or branch that prints (fgrad.debug) is kept whole: its rule would drop the carries only
+            # the print reads.
+            rule = eqn.prim.simplify if not has_effect(eqn) else None
             outs = rule(self, eqn, inputs) if rule else self.record(eqn.prim, inputs, eqn.params, eqn.outputs, eqn)
         else:
             outs = (self.simplify_equation(eqn, inputs),)
@@ -275,7 +277,8 @@ def evaluate_quietly(prim, values, params):
 def cse_key(prim, inputs, params):
     """Equal keys compute equal values: same primitive, same Vars (identity), same Literals (value).
     None for an effect: two prints of one value both print."""
-    if prim.effectful:
+    if prim.effectful or prim.kind == "control" and any(
+            has_effect(e) for v in params.values() if hasattr(v, "equations") for e in v.equations):
         return None
     try:
         key = (prim, inputs, params)

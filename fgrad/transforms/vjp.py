@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from fgrad.ir import Literal, Program, is_float, set_current_source, trace_flat
+from fgrad.ir import Literal, Program, has_effect, is_float, set_current_source, trace_flat
 from fgrad.ops import add, convert_element_type, typeof
 from fgrad.transforms.jvp import instantiate
 from fgrad.transforms.simplify import simplify
@@ -205,6 +205,7 @@ def split_program(program: Program, unknown_inputs, n_first: int, save: str = "a
     # An effect (debug.print) runs in the part whose values it reads: with the first part if it reads no
     # unknown value (a print in the forward computation prints once, when the forward runs).
     late_effects = {eqn for eqn in program.equations if eqn.prim.effectful and reads_any(eqn, unknown)}
+    late_effects |= {eqn for eqn in program.equations if eqn.outputs and eqn.outputs[0] in unknown and has_effect(eqn)}
     not_late_effects = [eqn for eqn in program.equations if eqn not in late_effects]
     if save == "all":
         late = [eqn for eqn in program.equations
@@ -241,7 +242,7 @@ def needed_equations(equations, outputs) -> set:
     needed = {v for v in outputs if type(v) is not Literal}
     found = set()
     for eqn in reversed(equations):
-        if eqn.prim.effectful or any(v in needed for v in eqn.outputs):
+        if any(v in needed for v in eqn.outputs) or has_effect(eqn):
             found.add(eqn)
             needed.update(a for a in eqn.inputs if type(a) is not Literal)
     return found
