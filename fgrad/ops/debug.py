@@ -34,11 +34,6 @@ from fgrad.ops.core import moveaxis
 __all__ = ["print", "callback", "debug_callback_p", "Callback", "run_kernel_callback", "kernel_callbacks"]
 
 
-# Kernels compile with nogil=True; Numba warns that an object-mode block takes the GIL, which is what a
-# print or a Python callback must do.
-warnings.filterwarnings("ignore", message="Code running in object mode won't allow parallel execution")
-
-
 class Callback:
     """A debug_callback's static param: the Python function to call with the runtime values, the pytree
     structure of its arguments, and their non-array leaves (strings, None, ...), which stay static.
@@ -162,7 +157,11 @@ def kernel_callbacks(kernel, callbacks):
         saved = _active.callbacks
         _active.callbacks = callbacks
         try:
-            return kernel(*args)
+            # Kernels compile (on their first call) with nogil=True, and Numba warns that an object-mode block
+            # takes the GIL, which is what a print or a Python callback must do.
+            with warnings.catch_warnings():
+                warnings.filterwarnings("ignore", message="Code running in object mode won't allow parallel")
+                return kernel(*args)
         finally:
             _active.callbacks = saved
     run.path = getattr(kernel, "path", None)
