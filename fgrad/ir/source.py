@@ -7,6 +7,10 @@ equation they are working on, so what they derive carries the primal equation's 
 the role it plays: "tangent" (forward mode) or "gradient" (the adjoint sweep). An error can then say
 "in the gradient of line 12".
 
+Cost, measured on a shared 2-core machine (CPU time, so load matters less): about 1.4 us per traced equation,
+most of it Python materialising the frame objects of the fgrad calls between the user's line and `bind`;
+about 13% of tracing a 1200-equation function, a few percent of an eager `grad` call.
+
 The current source is a thread-local slot (`current_source` / `set_current_source`); a pass saves it
 before its loop and restores it after, so nested passes compose.
 """
