@@ -20,7 +20,7 @@ import weakref
 import numpy as np
 
 from fgrad.backend.nan_check import bad_kind, summarize
-from fgrad.ir.source import Source, _is_internal
+from fgrad.ir.source import Source, is_fgrad_code
 
 ENABLED_WARNING = ("Anomaly Detection has been enabled. This mode will increase the runtime and should only be "
                    "enabled for debugging.")
@@ -46,7 +46,7 @@ def user_stack(depth: int = 2) -> traceback.StackSummary:
     frames = []
     frame = sys._getframe(depth)
     while frame is not None:
-        if not _is_internal(frame.f_code):
+        if not is_fgrad_code(frame.f_code):
             frames.append((frame, frame.f_lineno))
         frame = frame.f_back
     frames.reverse()

@@ -98,7 +98,8 @@ _internal_code = {}      # code object -> whether it belongs to fgrad (or the im
 _sources = {}            # (code object, bytecode offset) -> Source: one object per call site, made once
 
 
-def _is_internal(code) -> bool:
+def is_fgrad_code(code) -> bool:
+    """Whether a code object belongs to fgrad (or to the import machinery): frames a location skips."""
     name = code.co_filename
     hit = _internal_code[code] = (os.path.abspath(name).startswith(_FGRAD_DIR) or name.startswith("<frozen")
                                   or name.startswith("<fgrad"))
@@ -117,7 +118,7 @@ def user_source(depth: int = 1) -> Source | None:
         code = frame.f_code
         inside = internal.get(code)
         if inside is None:
-            inside = _is_internal(code)
+            inside = is_fgrad_code(code)
         if not inside:
             key = (code, frame.f_lasti)
             hit = _sources.get(key)
@@ -160,7 +161,7 @@ def equation_source(_getframe=sys._getframe, _internal=_internal_code, _sources=
         code = frame.f_code
         inside = _internal.get(code)
         if inside is None:
-            inside = _is_internal(code)
+            inside = is_fgrad_code(code)
         if not inside:
             hit = _sources.get((code, frame.f_lasti))
             return hit if hit is not None else user_source(1)
