@@ -271,6 +271,15 @@ def test_debug_print_in_loops_and_branches_under_jit_and_grad(capfd):
         assert capfd.readouterr().out == expected, fn
 
 
+def test_a_checkpointed_print_does_not_print_again_when_recomputed(capfd):
+    def f(x):
+        fgrad.debug.print("in f: {}", x)
+        return fnp.sin(x) * x
+    for fn in (fgrad.grad(fgrad.checkpoint(f)), fgrad.jit(fgrad.grad(fgrad.checkpoint(f)))):
+        np.testing.assert_allclose(fn(1.0), np.sin(1.0) + np.cos(1.0))
+        assert capfd.readouterr().out == "in f: 1.0\n", fn
+
+
 def test_debug_print_under_vmap_prints_the_batched_value_once(capsys):
     fgrad.vmap(lambda x: (fgrad.debug.print("x = {}", x), x * 2.0)[1])(np.array([[1.0, 2.0], [3.0, 4.0]]))
     assert capsys.readouterr().out == "x = [[1. 2.]\n [3. 4.]]\n"

@@ -1038,6 +1038,7 @@ def _checkpoint_vjp(cts, outs, primals, needs, *, residuals, primal, policy):
 
     ct_types = list(primal.out_types)
     program, captured = derive_closed(pullback, list(primal.in_types) + [v.type for v in saved_vars] + ct_types)
+    program = without_effects(program)      # the recomputation does not print again (fgrad.debug)
     full_cts = [instantiate(ct, t) for ct, t in zip(cts, primal.out_types)]
     in_cts = checkpoint_p.bind(*primals, *residuals, *full_cts, *captured, primal=program, policy=policy)
     result = [None] * len(primals)
