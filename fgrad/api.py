@@ -27,6 +27,7 @@ from fgrad import config as _config
 from fgrad.backend.jit import Entry, choose_parallel, kernel_source, lru_put
 from fgrad.backend.numpy_exec import evaluate
 from fgrad.ir import EvalInterpreter, Program, current_interpreter, pytree, trace_pytree, typeof
+from fgrad.ir.concrete import abstract_values
 from fgrad.ir.tracing import is_weak
 from fgrad.ops import matmul_p
 from fgrad.ops.control import stop_gradient
@@ -149,7 +150,9 @@ class Jitted:
 
     def _call(self, args, kwargs):
         if type(current_interpreter()) is not EvalInterpreter:
-            return self.fun(*args, **kwargs)      # inside a transform: trace inline
+            # Inside a transform: trace inline, with jit's semantics (no concrete values for Python control flow).
+            with abstract_values():
+                return self.fun(*args, **kwargs)
         key, leaves, args, kwargs = self._signature(args, kwargs)
         entry = self._traces.get(key)
         if entry is None:

@@ -52,9 +52,10 @@ def _astype_method(self, dtype, copy=True):
     return ops.cast(self, dtype)
 
 
-def _concrete_only(what: str):
+def _concrete_only(name: str):
+    """numpy's method `name` on the tracer's concrete value (under the eager transforms), else the error."""
     def method(self, *args, **kwargs):
-        raise self.conversion_error(what)
+        return getattr(self.concrete(f"{name}()"), name)(*args, **kwargs)
     return method
 
 
@@ -74,7 +75,7 @@ _METHODS = {
     "squeeze": squeeze, "swapaxes": swapaxes, "take": take, "round": round, "copy": copy,
     "diagonal": diagonal, "trace": trace,
     "reshape": _reshape_method, "transpose": _transpose_method, "astype": _astype_method,
-    "item": _concrete_only("item()"), "tolist": _concrete_only("tolist()"),
+    "item": _concrete_only("item"), "tolist": _concrete_only("tolist"),
     "__getitem__": getitem, "__neg__": negative, "__pos__": positive, "__abs__": abs, "__invert__": invert,
     "__round__": _round_method,
 }

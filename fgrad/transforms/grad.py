@@ -68,7 +68,8 @@ def trace_call(fun, args, has_aux: bool) -> TracedCall:
         leaves, tree = pytree.tree_flatten(a)
         arg_trees.append(tree)
         arg_starts.append(arg_starts[-1] + len(leaves))
-    program, captured, out_tree, leaves = trace_pytree(fun, args)
+    # A concrete trace: Python control flow in `fun` sees this call's values (fgrad.ir.concrete).
+    program, captured, out_tree, leaves = trace_pytree(fun, args, concrete=True)
     main_tree, aux_tree = split_aux(fun, out_tree, has_aux)
     return TracedCall(program, captured, [as_value(x) for x in leaves], arg_trees, arg_starts,
                       main_tree, aux_tree, main_tree.num_leaves)
