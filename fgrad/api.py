@@ -29,6 +29,7 @@ from fgrad.backend.numpy_exec import evaluate
 from fgrad.ir import EvalInterpreter, Program, current_interpreter, pytree, trace_pytree, typeof
 from fgrad.ir.concrete import abstract_values
 from fgrad.ir.tracing import is_weak
+from fgrad.numpy._array import Array, as_arrays
 from fgrad.ops import matmul_p
 from fgrad.ops.control import stop_gradient
 from fgrad.transforms.check import check_grads
@@ -95,7 +96,7 @@ def _plain_key(args):
     key = []
     for a in args:
         t = type(a)
-        if t is np.ndarray:
+        if t is np.ndarray or t is Array:
             key.append((a.dtype, a.shape))
         elif t is float or t is int or t is bool:
             key.append(t)
@@ -158,12 +159,11 @@ class Jitted:
         if entry is None:
             program, out_tree = self._trace(args, kwargs)
             if _config.config.disable_jit:
-                outs = evaluate(program, *leaves)
-                return pytree.tree_unflatten(out_tree, outs)
+                return pytree.tree_unflatten(out_tree, as_arrays(evaluate(program, *leaves)))
             entry = self._compile(simplify(program), out_tree)
         elif _config.config.disable_jit:
             program, out_tree = self._trace(args, kwargs)
-            return pytree.tree_unflatten(out_tree, evaluate(program, *leaves))
+            return pytree.tree_unflatten(out_tree, as_arrays(evaluate(program, *leaves)))
         # args are in native byte order here, so their plain key is one the fast path may serve.
         fast_key = None if kwargs or self.static_argnums else _plain_key(args)
         with _LOCK:

@@ -1,4 +1,5 @@
-"""fgrad.numpy on traced values: the array methods, properties and operators of `Tracer`, and numpy's own
+"""fgrad.numpy on traced values: the array methods, properties and operators of `Tracer` (and `.at` on the
+concrete `Array`), and numpy's own
 functions applied to traced values (`np.sin(x)`, `np.sum(x)`, `ndarray + x`) dispatching to fgrad.numpy through
 `__array_ufunc__` / `__array_function__`. fgrad.numpy's __init__ calls `install` once, with its namespace."""
 from __future__ import annotations
@@ -9,6 +10,7 @@ import numpy as np
 
 import fgrad.ops as ops
 from fgrad.ir.tracing import Tracer
+from fgrad.numpy._array import Array
 from fgrad.numpy._elementwise import (abs, add, bitwise_and, bitwise_or, bitwise_xor, clip, copy, divide, divmod,
                                       equal, floor_divide, greater, greater_equal, invert, less, less_equal,
                                       multiply, negative, not_equal, positive, power, remainder, round, subtract)
@@ -107,6 +109,7 @@ def _install_tracer_methods():
     for name, getter in _PROPERTIES.items():
         setattr(Tracer, name, property(getter))
     Tracer.__getattr__ = _missing_attribute
+    Array.at = property(IndexUpdateHelper)      # concrete arrays get the same functional updates
 
 
 # ---- numpy's functions on traced values ------------------------------------------------------------
