@@ -262,13 +262,18 @@ def grad(fun, argnums=0, has_aux=False):
     """The gradient of scalar-valued `fun` w.r.t. argument `argnums` (an int, or a tuple for a tuple of grads).
 
     The gradient has the structure and dtype of the argument; with has_aux=True `fun` returns
-    (value, aux) and the result is (grad, aux). Composes to any order.
+    (value, aux) and the result is (grad, aux). Composes to any order. Concrete results are fgrad Arrays.
 
     >>> import fgrad, fgrad.numpy as fnp
     >>> fgrad.grad(lambda x: fnp.sum(x ** 2))(fnp.array([1.0, 2.0]))
     array([2., 4.])
     >>> fgrad.grad(fgrad.grad(fnp.sin))(0.5)        # -sin(0.5)
     array(-0.47942554)
+
+    Outside jit, Python control flow sees the arguments' values; the gradient is that of the path taken:
+
+    >>> fgrad.grad(lambda x: x ** 2 if x > 0 else -x)(3.0)
+    array(6.)
     """
     def grad_fun(*args, **kwargs):
         _, g, aux = _value_and_grad_impl(fun, argnums, has_aux, False, args, kwargs)
