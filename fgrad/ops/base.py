@@ -31,7 +31,8 @@ def static_dims(shape) -> tuple:
     what = "a shape conversion (an array shape must be static Python ints)"
     if isinstance(shape, TracerBase):
         shape = shape.concrete(what)        # known under the eager transforms, else the error
-    shape = (shape,) if isinstance(shape, (int, np.integer)) or np.ndim(shape) == 0 else tuple(shape)
+    scalar = isinstance(shape, (int, np.integer)) or (isinstance(shape, np.ndarray) and shape.ndim == 0)
+    shape = (shape,) if scalar else tuple(shape)
     return tuple(int(d.concrete(what) if isinstance(d, TracerBase) else d) for d in shape)
 
 
