@@ -3,7 +3,8 @@
 Tracing follows the current-interpreter discipline: while a function is traced, the trace is on top of
 the interpreter stack and every `bind` records an equation. A tracer from an enclosing (still running)
 trace becomes an extra input of the inner program, its *capture*; a tracer whose trace has ended
-raises EscapedTracerError.
+raises EscapedTracerError. The traces of the eager transforms are *concrete*: Python asking a tracer for its
+value (`if x < 3`) gets this call's value, computed on demand (fgrad.ir.concrete).
 """
 from __future__ import annotations
 
