@@ -192,6 +192,9 @@ def test_results_are_arrays_everywhere():
         "jacfwd": fgrad.jacfwd(fnp.sin)(x),
         "vmap": fgrad.vmap(fnp.sin)(x),
         "jit": fgrad.jit(fnp.sin)(x),
+        "lax.cond": fgrad.lax.cond(True, fnp.sin, fnp.cos, x),
+        "lax.while_loop": fgrad.lax.while_loop(lambda v: v[0] < 2.0, lambda v: v + 1.0, x),
+        "lax.scan": fgrad.lax.scan(lambda c, v: (c + v, c * v), x, fnp.ones((2, 3)))[1],
         "at": fnp.asarray(x).at[0].set(1.0),
     }
     for where, value in results.items():
