@@ -7,6 +7,7 @@ with `fgrad.nn`, `fgrad.optim`, `fgrad.autograd` and `fgrad.utils` registered as
 import sys as _sys
 
 from fgrad import numpy  # noqa: F401  (installs the array methods on tracers)
+from fgrad.numpy import Array
 from fgrad.api import (check_grads, checkpoint, checkpoint_policies, custom_jvp, custom_vjp, grad, hessian, jacfwd, jacobian, jacrev,
                        jvp, jit, linearize, make_ir, remat, show_source, stop_gradient, value_and_grad, vjp, vmap)
 from fgrad import lax  # noqa: F401  (cond, switch, fori_loop, while_loop, scan, map)
@@ -23,7 +24,7 @@ for _name in ("nn", "nn.functional", "nn.init", "optim", "optim.lr_scheduler", "
 _sys.modules["fgrad.debug"] = debug          # `import fgrad.debug` / `from fgrad import debug`
 _facade._module_alias.install(_sys.modules[__name__])
 
-_TRANSFORMS = ["make_ir", "Program", "check", "numpy", "tree_util",
+_TRANSFORMS = ["Array", "make_ir", "Program", "check", "numpy", "tree_util",
                "vmap", "grad", "value_and_grad", "vjp", "jvp", "linearize", "jacfwd", "jacrev", "jacobian", "hessian",
                "stop_gradient", "custom_vjp", "custom_jvp", "check_grads", "jit", "show_source", "lax", "checkpoint",
                "checkpoint_policies", "remat", "config", "debug"]

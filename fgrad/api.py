@@ -28,7 +28,9 @@ from fgrad.backend import nan_check
 from fgrad.backend.jit import Entry, choose_parallel, kernel_source, lru_put
 from fgrad.backend.numpy_exec import evaluate
 from fgrad.ir import EvalInterpreter, Program, current_interpreter, pytree, trace_pytree, typeof
+from fgrad.ir.concrete import abstract_values
 from fgrad.ir.tracing import is_weak
+from fgrad.numpy._array import Array, as_arrays
 from fgrad.ops import matmul_p
 from fgrad.ops.control import stop_gradient
 from fgrad.transforms.check import check_grads
@@ -95,7 +97,7 @@ def _plain_key(args):
     key = []
     for a in args:
         t = type(a)
-        if t is np.ndarray:
+        if t is np.ndarray or t is Array:
             key.append((a.dtype, a.shape))
         elif t is float or t is int or t is bool:
             key.append(t)
@@ -158,13 +160,15 @@ class Jitted:
 
     def _call(self, args, kwargs):
         if type(current_interpreter()) is not EvalInterpreter:
-            return self.fun(*args, **kwargs)      # inside a transform: trace inline
+            # Inside a transform: trace inline, with jit's semantics (no concrete values for Python control flow).
+            with abstract_values():
+                return self.fun(*args, **kwargs)
         key, leaves, args, kwargs = self._signature(args, kwargs)
         entry = self._traces.get(key)
         if entry is None or _config.config.disable_jit:
             program, out_tree = self._trace(args, kwargs)
             if _config.config.disable_jit:
-                return pytree.tree_unflatten(out_tree, _evaluate_checked(program, leaves))
+                return pytree.tree_unflatten(out_tree, as_arrays(_evaluate_checked(program, leaves)))
             entry = self._compile(simplify(program), out_tree)
         # args are in native byte order here, so their plain key is one the fast path may serve.
         fast_key = None if kwargs or self.static_argnums else _plain_key(args)

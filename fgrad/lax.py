@@ -21,6 +21,7 @@ import numpy as np
 
 from fgrad.ir import ArrayType, pytree, trace_flat, typeof
 from fgrad.ir.tracing import is_weak
+from fgrad.numpy._array import as_arrays
 from fgrad.ops import add, convert_element_type, lt, maximum, minimum, ne, stop_gradient
 from fgrad.ops.base import as_value, is_tracer
 from fgrad.transforms.control_flow import COUNT_DTYPE, INDEX_DTYPE, cond_p, scan_p, unify_captures, while_p
@@ -128,7 +129,7 @@ def _cond(index, branches, operands, what, names):
                           f"{names[0]} returns it as")
     programs, captured = unify_captures([(tr.program, tr.captured) for tr in traced], len(leaves))
     outs = cond_p.bind(index, *leaves, *captured, branches=tuple(programs))
-    return pytree.tree_unflatten(first.out_tree, outs)
+    return pytree.tree_unflatten(first.out_tree, as_arrays(outs))
 
 
 # ---- while_loop -------------------------------------------------------------------------------------------
@@ -153,7 +154,7 @@ def while_loop(cond_fun, body_fun, init_val):
     outs = while_p.bind(*cond_tr.captured, *body_tr.captured, *leaves,
                         cond=_captures_first(cond_tr), body=_captures_first(body_tr),
                         n_cond_consts=len(cond_tr.captured), n_body_consts=len(body_tr.captured), record=False)
-    return pytree.tree_unflatten(tree, outs)
+    return pytree.tree_unflatten(tree, as_arrays(outs))
 
 
 def _captures_first(tr: Traced):
@@ -251,6 +252,7 @@ def scan(f, init, xs=None, length=None, reverse=False, unroll=1):
     outs = scan_p.bind(*body.captured, *init_leaves, *x_leaves, body=program, length=steps, reverse=bool(reverse),
                        n_consts=len(body.captured), n_carries=len(init_leaves), unroll=int(unroll))
     n = len(init_leaves)
+    outs = as_arrays(outs)
     return pytree.tree_unflatten(carry_tree, outs[:n]), pytree.tree_unflatten(y_tree, outs[n:])
 
 

@@ -24,6 +24,7 @@ from fgrad.backend.codegen import generate, without_locations
 from fgrad.backend.numba_jit import KernelCompileError, load_kernel
 from fgrad.ir import Program, pytree
 from fgrad.ops.debug import kernel_callbacks
+from fgrad.numpy._array import Array, as_arrays
 
 __all__ = ["Entry", "lower_program", "kernel_source", "choose_parallel", "lru_put", "JitCompileError",
            "PARALLEL_THRESHOLD", "LOWERED_CACHE_SIZE"]
@@ -115,12 +116,13 @@ def choose_parallel(program: Program) -> bool:
 
 
 def _tree_builder(treedef):
-    """A fast `leaves -> pytree` for trees of tuples and lists (compiled once); tree_unflatten otherwise."""
+    """A fast `leaves -> pytree` for trees of tuples and lists (compiled once); tree_unflatten otherwise. The
+    leaves (the kernel's arrays) become fgrad Arrays, zero-copy views with `.at`."""
     counter = iter(range(treedef.num_leaves))
 
     def text(node):
         if node.node_type is None:
-            return f"L[{next(counter)}]"
+            return f"L[{next(counter)}].view(Array)"
         inner = ", ".join(text(c) for c in node.children)
         if node.node_type is tuple:
             return f"({inner}{',' if len(node.children) == 1 else ''})"
@@ -129,9 +131,9 @@ def _tree_builder(treedef):
         raise TypeError
 
     try:
-        return eval(f"lambda L: {text(treedef)}")   # noqa: S307  (text built above from a TreeDef)
+        return eval(f"lambda L: {text(treedef)}", {"Array": Array})   # noqa: S307  (text built from a TreeDef)
     except TypeError:
-        return lambda leaves: pytree.tree_unflatten(treedef, leaves)
+        return lambda leaves: pytree.tree_unflatten(treedef, as_arrays(leaves))
 
 
 class Entry:

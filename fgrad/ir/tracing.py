@@ -3,17 +3,21 @@
 Tracing follows the current-interpreter discipline: while a function is traced, the trace is on top of
 the interpreter stack and every `bind` records an equation. A tracer from an enclosing (still running)
 trace becomes an extra input of the inner program, its *capture*; a tracer whose trace has ended
-raises EscapedTracerError.
+raises EscapedTracerError. The traces of the eager transforms are *concrete*: Python asking a tracer for its
+value (`if x < 3`) gets this call's value, computed on demand (fgrad.ir.concrete).
 """
 from __future__ import annotations
+
+import operator
 
 import numpy as np
 
 from fgrad.ir import pytree
+from fgrad.ir.concrete import ConcreteValues, concrete_value_of
 from fgrad.ir.core import Equation, Literal, Program, TracerBase, Var, typeof
 from fgrad.ir.errors import EscapedTracerError, TracerConversionError
-from fgrad.ir.primitive import EvalInterpreter, pop_interpreter, push_interpreter
 from fgrad.ir.source import equation_source, set_current_source
+from fgrad.ir.primitive import EvalInterpreter, interpreter_depth, pop_interpreter, push_interpreter
 from fgrad.ir.types import ArrayType, canonical_dtype
 
 
@@ -55,26 +59,36 @@ class Tracer(TracerBase):
             return EscapedTracerError(self)
         return TracerConversionError(self, what)
 
+    def concrete(self, what: str):
+        """This tracer's numpy value on this call, for Python code that needs one (`what` it asked for): known
+        under the eager transforms (grad, vjp, jvp, jacobians; see fgrad.ir.concrete), otherwise the
+        conversion error naming the alternatives."""
+        value = concrete_value_of(self)
+        if value is None:
+            raise self.conversion_error(what)
+        return value
+
     def __bool__(self):
-        raise self.conversion_error("bool() (an `if`, `while`, `and`/`or` or `assert` on the value)")
+        return bool(self.concrete("bool() (an `if`, `while`, `and`/`or` or `assert` on the value)"))
 
     def __float__(self):
-        raise self.conversion_error("float()")
+        return float(self.concrete("float()"))
 
     def __int__(self):
-        raise self.conversion_error("int()")
+        return int(self.concrete("int()"))
 
     def __index__(self):
-        raise self.conversion_error("an integer conversion (`__index__`, e.g. using it as a Python index or in "
-                                    "range(); to pick elements by a traced index use fnp.take(a, i, axis=0))")
+        return operator.index(self.concrete(
+            "an integer conversion (`__index__`, e.g. using it as a Python index or in range(); to pick elements "
+            "by a traced index use fnp.take(a, i, axis=0))")[()])
 
     def __complex__(self):
-        raise self.conversion_error("complex()")
+        return complex(self.concrete("complex()"))
 
     def __format__(self, spec: str) -> str:
         if not spec:
             return repr(self)
-        raise self.conversion_error(f"format() with the spec {spec!r} (e.g. f'{{x:{spec}}}')")
+        return format(self.concrete(f"format() with the spec {spec!r} (e.g. f'{{x:{spec}}}')")[()], spec)
 
     def __array__(self, dtype=None, copy=None):
         if not self.owner.alive:
@@ -89,18 +103,28 @@ class Tracer(TracerBase):
 
 
 class TraceInterpreter:
-    """Records every bound primitive as an Equation."""
+    """Records every bound primitive as an Equation.
 
-    def __init__(self):
+    `concrete` is None for an abstract trace (jit, make_ir), or for a trace of an eager transform the
+    ConcreteValues that compute its tracers' values on demand; `depth` is its place on the interpreter stack.
+    """
+
+    def __init__(self, concrete: bool = False):
         self.inputs = []
         self.equations = []
         self.captures = {}      # id(outer tracer) -> (outer tracer, Var)
         self.constants = {}     # id(array) -> (array, Literal)
         self.alive = True
+        self.concrete = ConcreteValues(self, {}) if concrete else None
+        self.depth = interpreter_depth() + 1
 
-    def new_input(self, type: ArrayType, weak: bool = False) -> Tracer:
+    def new_input(self, type: ArrayType, weak: bool = False, value=None) -> Tracer:
+        """A new input; `value` (an array, a scalar or an outer tracer) is its value on this call, for a
+        concrete trace."""
         v = Var(type)
         self.inputs.append(v)
+        if self.concrete is not None and value is not None:
+            self.concrete.sources[v] = value
         return Tracer(self, v, weak)
 
     def to_atom(self, x):
@@ -138,18 +162,20 @@ class TraceInterpreter:
         return Tracer(self, out)
 
 
-def trace_flat(fun, in_types, weak=()) -> tuple[Program, list]:
+def trace_flat(fun, in_types, weak=(), values=None) -> tuple[Program, list]:
     """Trace `fun(*tracers) -> list of outputs` into a Program.
 
     Returns the program and its captured values: the program's inputs are the `in_types` inputs followed
     by one input per captured outer tracer; call it with `eval_program(program, *args, *captured)`.
-    `weak[i]` marks input i as standing for a Python scalar (see `is_weak`).
+    `weak[i]` marks input i as standing for a Python scalar (see `is_weak`). `values` (the eager transforms)
+    are the inputs' values on this call: the tracers then have concrete values for Python control flow.
     """
-    trace = TraceInterpreter()
+    trace = TraceInterpreter(concrete=values is not None)
     push_interpreter(trace)
     try:
         weak = list(weak) + [False] * (len(in_types) - len(weak))
-        tracers = [trace.new_input(t, w) for t, w in zip(in_types, weak)]
+        values = [None] * len(in_types) if values is None else values
+        tracers = [trace.new_input(t, w, v) for t, w, v in zip(in_types, weak, values)]
         outs = fun(*tracers)
         out_atoms = tuple(trace.to_atom(_as_output(o)) for o in outs)
     finally:
@@ -170,11 +196,12 @@ def _as_output(x):
                     "or pytrees (tuples, lists, dicts, namedtuples) of them")
 
 
-def trace_pytree(fun, args, kwargs=None, static_argnums=()):
+def trace_pytree(fun, args, kwargs=None, static_argnums=(), concrete=False):
     """Trace `fun(*args)` where args and the result are pytrees of arrays and scalars.
 
     Static arguments are passed through unchanged. Returns (program, captured, out_tree); the program's
     inputs are the leaves of the non-static args (then the captures), its outputs the result's leaves.
+    `concrete=True` (the eager transforms) gives the tracers the values of `args` for Python control flow.
     """
     kwargs = kwargs or {}
     static_argnums = tuple(i % len(args) for i in static_argnums) if args else ()
@@ -192,7 +219,7 @@ def trace_pytree(fun, args, kwargs=None, static_argnums=()):
         return out_leaves
 
     program, captured = trace_flat(flat_fun, input_types(fun, args, kwargs, static_argnums, leaves),
-                                   [is_weak(x) for x in leaves])
+                                   [is_weak(x) for x in leaves], leaves if concrete else None)
     return program, captured, out_tree_box[0], leaves
 
 

@@ -14,10 +14,11 @@ Semantics follow numpy (broadcasting, dtype promotion, creation functions defaul
 - Results are new arrays the caller owns: where numpy returns an argument or a view of one (`reshape`,
   `transpose`, `broadcast_to`, `asarray` of an array, `array(copy=False)`), fgrad.numpy returns a writable copy,
   as JAX's independent arrays (fgrad.ir.ownership; results that are already new arrays are not copied).
-- Arrays are immutable. `x.at[idx].set(v)` / `.add(v)` / `.multiply(v)` / `.get()` return updated copies
-  (JAX's functional updates; `.set` keeps the last of repeated indices, `.add` and `.multiply` apply every
-  repeat as np.add.at / np.multiply.at). `.at` exists on traced values only: numpy arrays cannot grow
-  attributes, and outside a trace numpy's own item assignment is there.
+- Results are `fnp.Array`s: numpy arrays (a subclass, made by a zero-copy view) with JAX's functional updates
+  `x.at[idx].set(v)` / `.add` / `.multiply` (`.mul`) / `.divide` / `.power` / `.min` / `.max` / `.get()`, which
+  return updated copies (`.set` keeps the last of repeated indices, the others apply every repeat as
+  np.add.at does). Traced values have the same `.at` and are immutable; concrete Arrays stay mutable, as
+  numpy's. `fnp.asarray(a)` makes an Array of a numpy array.
 - Indexing with a traced boolean mask is an error: the result's shape would depend on values. Slice bounds
   are static; index with traced integer arrays instead (`x[i + fnp.arange(3)]`). A numpy array indexed by a
   traced value (`W[i]`) cannot dispatch here; write `fnp.take(W, i, axis=0)`.
@@ -37,6 +38,7 @@ from __future__ import annotations
 # traced arrays and numpy's dispatch to this namespace.
 from fgrad.numpy import _interop, _ownership
 from fgrad.numpy._arguments import asarray
+from fgrad.numpy._array import Array
 from fgrad.numpy._constants import bool_, e, float32, float64, inf, int32, int64, nan, newaxis, pi
 from fgrad.numpy._creation import (allclose, arange, array, diag, eye, full, full_like, identity, linspace, ones,
                                    ones_like, zeros, zeros_like)
@@ -57,6 +59,8 @@ from fgrad.numpy._shapes import (broadcast_to, concat, concatenate, diagonal, di
                                  transpose, vstack)
 
 __all__ = [
+    # the array type fgrad returns (a numpy ndarray with JAX's `.at` updates)
+    "Array",
     # constants and dtypes
     "pi", "e", "inf", "nan", "newaxis", "float32", "float64", "int32", "int64", "bool_",
     # elementwise

@@ -8,6 +8,7 @@ import numpy as np
 
 import fgrad.ops as ops
 from fgrad.ir import canonical_dtype
+from fgrad.ir.concrete import concrete_value_of
 from fgrad.numpy._arguments import arg, asarray, contains_tracer
 from fgrad.numpy._elementwise import floor
 from fgrad.numpy._indexing import IndexUpdateRef
@@ -90,6 +91,9 @@ def full_like(a, fill_value, dtype=None, shape=None):
 
 def _static_number(value, what: str):
     if is_tracer(value):
+        known = concrete_value_of(value)        # a bound known on this call (eager transforms) is static
+        if known is not None:
+            return known[()]
         raise TypeError(f"the {what} of arange must be static (a Python number), got {value!r}: the array's length "
                         "would depend on a traced value. Use fnp.arange(n) * step + start with a static n")
     return value

@@ -8,8 +8,9 @@ import numpy as np
 
 import fgrad.ops as ops
 from fgrad.numpy._arguments import arg, asarray, contains_tracer
-from fgrad.numpy._elementwise import clip, remainder
-from fgrad.numpy._reductions import prod
+from fgrad.numpy._array import as_array
+from fgrad.numpy._elementwise import clip, divide, power, remainder
+from fgrad.numpy._reductions import max, min, prod
 from fgrad.ops.base import is_tracer, typeof
 from fgrad.ops.core import normalize_axis
 
@@ -265,27 +266,97 @@ def _occurrence_rounds(positions: np.ndarray) -> list:
     return [np.flatnonzero(occurrence == r) for r in range(int(occurrence.max()) + 1)]
 
 
-def _multiply_at(flat, positions, values):
-    """flat with flat[positions] *= values, every repeated position multiplied by each of its values."""
+def _combine_at(flat, positions, values, combine, fold, identity):
+    """flat with flat[p] = combine(flat[p], v) for each update (p, v), a repeated position combined with each of
+    its values in turn (np.multiply.at, np.minimum.at, ...). `fold(table, axis)` reduces several values into one
+    and `identity` is its neutral element, for traced positions."""
     dtype = typeof(flat).dtype
     values = ops.reshape(ops.broadcast_to(ops.cast(arg(values), dtype), typeof(positions).shape), (-1,))
     if not is_tracer(positions):
         positions = np.reshape(positions, -1)       # numpy, not an op: inside a trace an op would be traced
         for slots in (_occurrence_rounds(positions) if positions.size else []):
             targets = positions[slots]
-            scaled = ops.mul(ops.gather(flat, targets, 0), ops.gather(values, slots, 0))
-            flat = ops.scatter(flat, targets, scaled, 0)
+            combined = combine(ops.gather(flat, targets, 0), ops.gather(values, slots, 0))
+            flat = ops.scatter(flat, targets, combined, 0)
         return flat
-    # Traced positions: each element's factor is the product of the values aimed at it (a size x updates
-    # table; the repeats cannot be known at trace time).
+    # Traced positions: each element's update folds the values aimed at it (a size x updates table; the
+    # repeats cannot be known at trace time).
     positions = ops.reshape(positions, (-1,))
     hits = ops.eq(ops.expand_dims(ops.iota(typeof(flat).shape, np.int64), 1), ops.expand_dims(positions, 0))
-    factors = ops.select(hits, ops.expand_dims(values, 0), 1)
-    return ops.mul(flat, prod(factors, axis=1))
+    table = ops.select(hits, ops.expand_dims(values, 0), identity(dtype))
+    return combine(flat, fold(table, axis=1))
+
+
+def _multiply_at(flat, positions, values):
+    """flat with flat[positions] *= values, every repeated position multiplied by each of its values."""
+    return _combine_at(flat, positions, values, ops.mul, prod, lambda dtype: 1)
+
+
+def _minimum_at(flat, positions, values):
+    """flat with flat[positions] = minimum(flat[positions], values), repeats included (np.minimum.at)."""
+    return _combine_at(flat, positions, values, ops.minimum, min, _largest)
+
+
+def _maximum_at(flat, positions, values):
+    """flat with flat[positions] = maximum(flat[positions], values), repeats included (np.maximum.at)."""
+    return _combine_at(flat, positions, values, ops.maximum, max, _smallest)
+
+
+def _largest(dtype):
+    dtype = np.dtype(dtype)
+    return np.inf if dtype.kind == "f" else True if dtype.kind == "b" else np.iinfo(dtype).max
+
+
+def _smallest(dtype):
+    dtype = np.dtype(dtype)
+    return -np.inf if dtype.kind == "f" else False if dtype.kind == "b" else np.iinfo(dtype).min
+
+
+def _set_at(flat, positions, values):
+    return ops.scatter(flat, positions, arg(values), 0)
+
+
+def _add_at(flat, positions, values):
+    return ops.scatter_add(flat, positions, arg(values), 0)
+
+
+# JAX's `mode` values: how out-of-bound indices are treated.
+_MODES = (None, "promise_in_bounds", "clip", "drop", "fill")
+
+
+def _clipped_index(index, shape: tuple) -> tuple:
+    """`index` with each integer (array) entry counted from the end if negative, then clamped into its axis
+    (mode='clip', as JAX)."""
+    out, axis = [], 0
+    for entry in _expand_index(index, shape):
+        if entry is not None and not isinstance(entry, slice):
+            dim = shape[axis]
+            if type(entry) is int:
+                entry = builtins.min(builtins.max(entry + dim if entry < 0 else entry, 0), dim - 1)
+            elif is_tracer(entry):
+                entry = clip(ops.select(ops.lt(entry, 0), ops.add(entry, dim), entry), 0, dim - 1)
+            else:
+                entry = np.clip(np.where(entry < 0, entry + dim, entry), 0, dim - 1)
+        out.append(entry)
+        axis += entry is not None
+    return tuple(out)
 
 
 class IndexUpdateRef:
-    """`x.at[index]`, waiting for the update: .set, .add, .multiply or .get."""
+    """`x.at[index]`, waiting for the update: JAX's set, add, multiply (mul), divide, power, min, max and get.
+
+    Every method returns a new array and leaves x unchanged. `values` broadcast to the shape of x[index] and
+    are cast to x's dtype. A repeated index keeps its last value for `set` and applies every value for
+    `add`, `multiply`, `divide`, `power`, `min` and `max`. Keywords as JAX's: `mode` is None
+    or 'promise_in_bounds' (fgrad checks concrete indices and raises IndexError when one is out of bounds),
+    'clip' (clamp each index into its axis), 'drop' / 'fill' (accepted for indices in bounds; fgrad does not
+    drop or fill out-of-bound ones, it raises); `indices_are_sorted` and `unique_indices` are hints fgrad does
+    not need and ignores. Gradients flow to x and to `values`.
+
+    >>> import fgrad.numpy as fnp
+    >>> fnp.ones(4).at[::2].multiply(3.0)
+    array([3., 1., 3., 1.])
+    """
     __slots__ = ("array", "index")
 
     def __init__(self, array, index):
@@ -295,43 +366,100 @@ class IndexUpdateRef:
     def __repr__(self) -> str:
         return f"{self.array!r}.at[{self.index!r}]"
 
-    def _updated(self, update, values):
+    def _index_for(self, mode, method: str):
+        if mode not in _MODES:
+            raise ValueError(f"x.at[...].{method}: mode must be one of {_MODES}, got {mode!r}")
+        return _clipped_index(self.index, typeof(self.array).shape) if mode == "clip" else self.index
+
+    def _scattered(self, base, update, values, mode, method: str):
+        """`base` (shaped like x) with update(flat, positions, values) applied at the index."""
         shape_ = typeof(self.array).shape
-        positions = _selected_positions(shape_, self.index)
-        flat = ops.reshape(self.array, (-1,))
-        return ops.reshape(update(flat, positions, values), shape_)
+        index = self._index_for(mode, method)
+        try:
+            positions = _selected_positions(shape_, index)
+        except IndexError as e:
+            if mode in ("drop", "fill"):
+                raise IndexError(f"{e}: x.at[...].{method}(mode={mode!r}) with an out-of-bounds index is not "
+                                 "supported (fgrad does not silently drop updates); use mode='clip' or remove the "
+                                 "index") from None
+            raise
+        return ops.reshape(update(ops.reshape(base, (-1,)), positions, values), shape_)
 
-    def get(self):
-        """x[index].
+    def _ones(self):
+        t = typeof(self.array)
+        return ops.broadcast_to(np.ones((), t.dtype), t.shape)
 
-        >>> x.at[1:].get()   # doctest: +SKIP
+    def get(self, *, indices_are_sorted=False, unique_indices=False, mode=None, fill_value=None):
+        """x[index] (with mode='clip', clamped indices).
+
+        >>> fnp.arange(5.0).at[-2:].get()   # doctest: +SKIP
+        array([3., 4.])
         """
-        return getitem(self.array, self.index)
+        return as_array(getitem(self.array, self._index_for(mode, "get")))
 
-    def set(self, values):
-        """A copy of x with x[index] = values (broadcast, cast to x's dtype); a repeated index keeps its last value.
+    def set(self, values, *, indices_are_sorted=False, unique_indices=False, mode=None):
+        """A copy of x with x[index] = values; a repeated index keeps its last value.
 
-        >>> x.at[0].set(5.0)   # doctest: +SKIP
+        >>> fnp.zeros(3).at[0].set(5.0)   # doctest: +SKIP
+        array([5., 0., 0.])
         """
-        return self._updated(lambda flat, positions, v: ops.scatter(flat, positions, arg(v), 0), values)
+        return as_array(self._scattered(self.array, _set_at, values, mode, "set"))
 
-    def add(self, values):
+    def add(self, values, *, indices_are_sorted=False, unique_indices=False, mode=None):
         """A copy of x with values added at index; repeated indices accumulate (np.add.at).
 
-        >>> x.at[[0, 0]].add(1.0)   # doctest: +SKIP
+        >>> fnp.zeros(3).at[[0, 0]].add(1.0)   # doctest: +SKIP
+        array([2., 0., 0.])
         """
-        return self._updated(lambda flat, positions, v: ops.scatter_add(flat, positions, arg(v), 0), values)
+        return as_array(self._scattered(self.array, _add_at, values, mode, "add"))
 
-    def multiply(self, values):
+    def multiply(self, values, *, indices_are_sorted=False, unique_indices=False, mode=None):
         """A copy of x with x[index] multiplied by values; repeated indices multiply each time (np.multiply.at).
 
-        >>> x.at[1].multiply(2.0)   # doctest: +SKIP
+        >>> fnp.ones(3).at[1].multiply(2.0)   # doctest: +SKIP
+        array([1., 2., 1.])
         """
-        return self._updated(_multiply_at, values)
+        return as_array(self._scattered(self.array, _multiply_at, values, mode, "multiply"))
+
+    mul = multiply
+
+    def divide(self, values, *, indices_are_sorted=False, unique_indices=False, mode=None):
+        """x divided at index by values, as JAX: x / (ones with the values multiplied in at index), so integer x
+        gives a float result and a repeated index divides by the product of its values.
+
+        >>> fnp.ones(3).at[1].divide(4.0)   # doctest: +SKIP
+        array([1.  , 0.25, 1.  ])
+        """
+        return as_array(divide(self.array, self._scattered(self._ones(), _multiply_at, values, mode, "divide")))
+
+    def power(self, values, *, indices_are_sorted=False, unique_indices=False, mode=None):
+        """x raised at index to values, as JAX: x ** (ones with the values multiplied in at index), so a repeated
+        index raises to each of its values in turn.
+
+        >>> fnp.full(3, 2.0).at[2].power(3.0)   # doctest: +SKIP
+        array([2., 2., 8.])
+        """
+        return as_array(power(self.array, self._scattered(self._ones(), _multiply_at, values, mode, "power")))
+
+    def min(self, values, *, indices_are_sorted=False, unique_indices=False, mode=None):
+        """A copy of x with x[index] = minimum(x[index], values), every repeated value taken in (np.minimum.at).
+
+        >>> fnp.ones(3).at[[0, 0]].min(fnp.array([0.5, -1.0]))   # doctest: +SKIP
+        array([-1.,  1.,  1.])
+        """
+        return as_array(self._scattered(self.array, _minimum_at, values, mode, "min"))
+
+    def max(self, values, *, indices_are_sorted=False, unique_indices=False, mode=None):
+        """A copy of x with x[index] = maximum(x[index], values), every repeated value taken in (np.maximum.at).
+
+        >>> fnp.ones(3).at[2].max(4.0)   # doctest: +SKIP
+        array([1., 1., 4.])
+        """
+        return as_array(self._scattered(self.array, _maximum_at, values, mode, "max"))
 
 
 class IndexUpdateHelper:
-    """The `.at` of a traced array: `x.at[index].set(v)` and friends (JAX's functional updates)."""
+    """The `.at` of fgrad arrays and traced values: `x.at[index].set(v)` and friends (JAX's functional updates)."""
     __slots__ = ("array",)
 
     def __init__(self, array):

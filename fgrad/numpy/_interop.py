@@ -1,4 +1,5 @@
-"""fgrad.numpy on traced values: the array methods, properties and operators of `Tracer`, and numpy's own
+"""fgrad.numpy on traced values: the array methods, properties and operators of `Tracer` (and `.at` on the
+concrete `Array`), and numpy's own
 functions applied to traced values (`np.sin(x)`, `np.sum(x)`, `ndarray + x`) dispatching to fgrad.numpy through
 `__array_ufunc__` / `__array_function__`. fgrad.numpy's __init__ calls `install` once, with its namespace."""
 from __future__ import annotations
@@ -9,6 +10,7 @@ import numpy as np
 
 import fgrad.ops as ops
 from fgrad.ir.tracing import Tracer
+from fgrad.numpy._array import Array
 from fgrad.numpy._elementwise import (abs, add, bitwise_and, bitwise_or, bitwise_xor, clip, copy, divide, divmod,
                                       equal, floor_divide, greater, greater_equal, invert, less, less_equal,
                                       multiply, negative, not_equal, positive, power, remainder, round, subtract)
@@ -52,9 +54,10 @@ def _astype_method(self, dtype, copy=True):
     return ops.cast(self, dtype)
 
 
-def _concrete_only(what: str):
+def _concrete_only(name: str):
+    """numpy's method `name` on the tracer's concrete value (under the eager transforms), else the error."""
     def method(self, *args, **kwargs):
-        raise self.conversion_error(what)
+        return getattr(self.concrete(f"{name}()"), name)(*args, **kwargs)
     return method
 
 
@@ -74,7 +77,7 @@ _METHODS = {
     "squeeze": squeeze, "swapaxes": swapaxes, "take": take, "round": round, "copy": copy,
     "diagonal": diagonal, "trace": trace,
     "reshape": _reshape_method, "transpose": _transpose_method, "astype": _astype_method,
-    "item": _concrete_only("item()"), "tolist": _concrete_only("tolist()"),
+    "item": _concrete_only("item"), "tolist": _concrete_only("tolist"),
     "__getitem__": getitem, "__neg__": negative, "__pos__": positive, "__abs__": abs, "__invert__": invert,
     "__round__": _round_method,
 }
@@ -106,6 +109,7 @@ def _install_tracer_methods():
     for name, getter in _PROPERTIES.items():
         setattr(Tracer, name, property(getter))
     Tracer.__getattr__ = _missing_attribute
+    Array.at = property(IndexUpdateHelper)      # concrete arrays get the same functional updates
 
 
 # ---- numpy's functions on traced values ------------------------------------------------------------

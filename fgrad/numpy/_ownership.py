@@ -1,4 +1,5 @@
-"""Eager results the caller owns: the one wrapper every public fgrad.numpy function is installed with."""
+"""Eager results the caller owns, as fgrad Arrays: the one wrapper every public fgrad.numpy function is
+installed with."""
 from __future__ import annotations
 
 import builtins
@@ -8,6 +9,7 @@ import types
 import numpy as np
 
 from fgrad.ir.ownership import owned_results
+from fgrad.numpy._array import as_array, as_arrays
 
 
 def _array_leaves(args, kwargs) -> list:
@@ -35,16 +37,17 @@ def _passed_in(out, args, kwargs) -> bool:
 def _owning(fn, public_module: str):
     """`fn` whose concrete results are arrays the caller owns (fgrad.ir.ownership): where numpy would return
     an argument, a view of one (reshape, transpose, asarray) or a read-only broadcast, a copy is returned.
+    Arrays come back as fgrad Arrays (a view, no copy), so they have `.at`.
     The wrapper is named after `public_module`, where it is found (for pickle and help())."""
     @functools.wraps(fn)
     def owning(*args, **kwargs):
         out = fn(*args, **kwargs)
         if isinstance(out, np.ndarray):
             if out.base is None and out.flags.writeable and not _passed_in(out, args, kwargs):
-                return out          # a new array, the common case: no search, no copy
-            return owned_results([out], _array_leaves(args, kwargs))[0]
+                return as_array(out)          # a new array, the common case: no search, no copy
+            return as_array(owned_results([out], _array_leaves(args, kwargs))[0])
         if type(out) is tuple and builtins.any(isinstance(x, np.ndarray) for x in out):
-            return tuple(owned_results(out, _array_leaves(args, kwargs)))
+            return tuple(as_arrays(owned_results(out, _array_leaves(args, kwargs))))
         return out
     owning.__module__ = public_module
     return owning

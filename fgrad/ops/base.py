@@ -30,12 +30,10 @@ def static_dims(shape) -> tuple:
     it is an error that names the user's line (`fnp.zeros(n)` with a traced `n`)."""
     what = "a shape conversion (an array shape must be static Python ints)"
     if isinstance(shape, TracerBase):
-        raise shape.conversion_error(what)
-    shape = (shape,) if isinstance(shape, (int, np.integer)) else tuple(shape)
-    for d in shape:
-        if isinstance(d, TracerBase):
-            raise d.conversion_error(what)
-    return tuple(int(d) for d in shape)
+        shape = shape.concrete(what)        # known under the eager transforms, else the error
+    scalar = isinstance(shape, (int, np.integer)) or (isinstance(shape, np.ndarray) and shape.ndim == 0)
+    shape = (shape,) if scalar else tuple(shape)
+    return tuple(int(d.concrete(what) if isinstance(d, TracerBase) else d) for d in shape)
 
 
 def promotion_operand(x):

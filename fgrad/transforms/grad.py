@@ -14,6 +14,7 @@ import numpy as np
 
 from fgrad.ir import Literal, Program, eval_program, is_float, pytree, trace_flat, trace_pytree
 from fgrad.ir.ownership import owned_results, program_constants
+from fgrad.numpy._array import as_arrays
 from fgrad.ops.base import as_value, is_tracer, typeof
 from fgrad.ops.core import reshape, transpose
 from fgrad.ops.creation import iota
@@ -53,12 +54,13 @@ def run_program(program: Program, *args) -> list:
     scalars), writable, and sharing memory with none of `args`, the program's constants or each other.
 
     Every result a transform hands to the user, and every value kept between calls (residuals), comes from
-    here, so `g *= lr` can never change the user's inputs, a closed-over array or a kept residual.
+    here, so `g *= lr` can never change the user's inputs, a closed-over array or a kept residual. Arrays come
+    back as fgrad Arrays (a zero-copy view), so they have `.at`.
     """
     results = [x if is_tracer(x) else np.asarray(x) for x in eval_program(program, *args)]
     if all(is_tracer(x) for x in results):
         return results
-    return owned_results(results, [*args, *program_constants(program)])
+    return as_arrays(owned_results(results, [*args, *program_constants(program)]))
 
 
 def trace_call(fun, args, has_aux: bool) -> TracedCall:
@@ -68,7 +70,8 @@ def trace_call(fun, args, has_aux: bool) -> TracedCall:
         leaves, tree = pytree.tree_flatten(a)
         arg_trees.append(tree)
         arg_starts.append(arg_starts[-1] + len(leaves))
-    program, captured, out_tree, leaves = trace_pytree(fun, args)
+    # A concrete trace: Python control flow in `fun` sees this call's values (fgrad.ir.concrete).
+    program, captured, out_tree, leaves = trace_pytree(fun, args, concrete=True)
     main_tree, aux_tree = split_aux(fun, out_tree, has_aux)
     return TracedCall(program, captured, [as_value(x) for x in leaves], arg_trees, arg_starts,
                       main_tree, aux_tree, main_tree.num_leaves)
@@ -259,13 +262,18 @@ def grad(fun, argnums=0, has_aux=False):
     """The gradient of scalar-valued `fun` w.r.t. argument `argnums` (an int, or a tuple for a tuple of grads).
 
     The gradient has the structure and dtype of the argument; with has_aux=True `fun` returns
-    (value, aux) and the result is (grad, aux). Composes to any order.
+    (value, aux) and the result is (grad, aux). Composes to any order. Concrete results are fgrad Arrays.
 
     >>> import fgrad, fgrad.numpy as fnp
     >>> fgrad.grad(lambda x: fnp.sum(x ** 2))(fnp.array([1.0, 2.0]))
     array([2., 4.])
     >>> fgrad.grad(fgrad.grad(fnp.sin))(0.5)        # -sin(0.5)
     array(-0.47942554)
+
+    Outside jit, Python control flow sees the arguments' values; the gradient is that of the path taken:
+
+    >>> fgrad.grad(lambda x: x ** 2 if x > 0 else -x)(3.0)
+    array(6.)
     """
     def grad_fun(*args, **kwargs):
         _, g, aux = _value_and_grad_impl(fun, argnums, has_aux, False, args, kwargs)
@@ -494,7 +502,7 @@ def jacfwd(fun, argnums=0, has_aux=False):
         # One JVP program pushes the whole basis through, batched by vmap: no loop over the input's size.
         columns = vmap(pushforward)(*basis(in_types))       # per output: (N,) + out.shape
         per_output = [split_blocks(c, in_types, ot.shape, True) for c, ot in zip(columns, out_types)]
-        blocks = [[per_output[o][l] for l in range(len(in_types))] for o in range(len(out_types))]
+        blocks = [as_arrays([per_output[o][l] for l in range(len(in_types))]) for o in range(len(out_types))]
         jac = jac_tree(traced.main_tree, traced.arg_trees, blocks, isinstance(argnums, (int, np.integer)))
         if has_aux:
             outs = staged.first_outputs[traced.num_main:n_out]
@@ -531,7 +539,7 @@ def jacrev(fun, argnums=0, has_aux=False):
         # One VJP program pulls the whole basis of output cotangents back, batched by vmap.
         rows = vmap(pullback)(*basis(out_types))            # per input leaf: (M,) + in.shape
         per_input = [split_blocks(r, out_types, it.shape, False) for r, it in zip(rows, in_types)]
-        blocks = [[per_input[l][o] for l in range(len(in_types))] for o in range(len(out_types))]
+        blocks = [as_arrays([per_input[l][o] for l in range(len(in_types))]) for o in range(len(out_types))]
         arg_trees = [pytree.tree_structure(x) for x in selected]
         jac = jac_tree(out_tree, arg_trees, blocks, isinstance(argnums, (int, np.integer)))
         return (jac, result[2]) if has_aux else jac

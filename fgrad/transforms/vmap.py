@@ -12,6 +12,7 @@ import numpy as np
 
 from fgrad.ir import ArrayType, Literal, MissingRuleError, Program, pytree, set_current_source, trace_flat, typeof
 from fgrad.ir.tracing import is_weak
+from fgrad.numpy._array import as_arrays
 from fgrad.ops.core import broadcast_to, moveaxis
 
 __all__ = ["vmap", "batch_eval", "batch_program"]
@@ -120,8 +121,8 @@ def vmap(fun, in_axes=0, out_axes=0, axis_size=None):
         outs, out_dims = batch_eval(program, [*leaves, *captured], [*axes, *[None] * len(captured)])
         out_tree = out_tree_box[0]
         out_axes_flat = leaf_axes(name, "out_axes", out_axes, out_tree, "the output")
-        return pytree.tree_unflatten(out_tree, [
-            place_output(name, x, d, a, size, k) for k, (x, d, a) in enumerate(zip(outs, out_dims, out_axes_flat))])
+        return pytree.tree_unflatten(out_tree, as_arrays([
+            place_output(name, x, d, a, size, k) for k, (x, d, a) in enumerate(zip(outs, out_dims, out_axes_flat))]))
 
     vmapped.__name__ = f"vmap({name})"
     vmapped.__doc__ = getattr(fun, "__doc__", None)
