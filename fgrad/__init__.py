@@ -10,6 +10,7 @@ from fgrad import numpy  # noqa: F401  (installs the array methods on tracers)
 from fgrad.api import (check_grads, checkpoint, checkpoint_policies, custom_jvp, custom_vjp, grad, hessian, jacfwd, jacobian, jacrev,
                        jvp, jit, linearize, make_ir, remat, show_source, stop_gradient, value_and_grad, vjp, vmap)
 from fgrad import lax  # noqa: F401  (cond, switch, fori_loop, while_loop, scan, map)
+from fgrad import viz  # noqa: F401  (to_dot, make_dot; Programs render as pictures in Jupyter)
 from fgrad.ir import Program, check
 from fgrad.ir import pytree as tree_util
 from fgrad import facade as _facade
@@ -23,5 +24,5 @@ _facade._module_alias.install(_sys.modules[__name__])
 _TRANSFORMS = ["make_ir", "Program", "check", "numpy", "tree_util",
                "vmap", "grad", "value_and_grad", "vjp", "jvp", "linearize", "jacfwd", "jacrev", "jacobian", "hessian",
                "stop_gradient", "custom_vjp", "custom_jvp", "check_grads", "jit", "show_source", "lax", "checkpoint",
-               "checkpoint_policies", "remat"]
+               "checkpoint_policies", "remat", "viz"]
 __all__ = _TRANSFORMS + list(_facade.__all__)

@@ -7,6 +7,9 @@ raises EscapedTracerError.
 """
 from __future__ import annotations
 
+import threading
+from contextlib import contextmanager
+
 import numpy as np
 
 from fgrad.ir import pytree
@@ -87,6 +90,21 @@ class Tracer(TracerBase):
                         "Use x = x.at[index].set(value) (or .add / .multiply) instead.")
 
 
+_sweep = threading.local()     # .name: the `sweep` traced Vars are marked with (see reverse_sweep)
+
+
+@contextmanager
+def reverse_sweep():
+    """Inside this block, Vars that traces create are marked `sweep="reverse"` (reverse mode's backward walk
+    runs in it), so a picture of an adjoint program can colour its two halves. Per thread."""
+    before = getattr(_sweep, "name", None)
+    _sweep.name = "reverse"
+    try:
+        yield
+    finally:
+        _sweep.name = before
+
+
 class TraceInterpreter:
     """Records every bound primitive as an Equation."""
 
@@ -128,11 +146,12 @@ class TraceInterpreter:
     def process(self, prim, args, params):
         in_atoms = tuple([self.to_atom(a) for a in args])
         out_type = prim.shape_rule(*[a.type for a in in_atoms], **params)
+        sweep = getattr(_sweep, "name", None)
         if prim.multiple_results:
-            outs = tuple(Var(t) for t in out_type)
+            outs = tuple(Var(t, sweep=sweep) for t in out_type)
             self.equations.append(Equation(prim, in_atoms, params, outs))
             return [Tracer(self, v) for v in outs]
-        out = Var(out_type)
+        out = Var(out_type, sweep=sweep)
         self.equations.append(Equation(prim, in_atoms, params, (out,)))
         return Tracer(self, out)
 
@@ -234,7 +253,7 @@ def _short_repr(x) -> str:
 def eval_program(program: Program, *args):
     """Run `program` by binding each equation in the current interpreter (inline when tracing).
 
-    Returns the list of outputs.
+    Returns the list of outputs. Traced inline, the new Vars keep the name hints of the program's.
     """
     env = dict(zip(program.inputs, args))
 
@@ -243,8 +262,19 @@ def eval_program(program: Program, *args):
 
     for eqn in program.equations:
         out = eqn.prim.bind(*[read(a) for a in eqn.inputs], **eqn.params)
-        if eqn.prim.multiple_results:
-            env.update(zip(eqn.outputs, out))
-        else:
-            env[eqn.outputs[0]] = out
+        outs = out if eqn.prim.multiple_results else (out,)
+        env.update(zip(eqn.outputs, outs))
+        for v, x in zip(eqn.outputs, outs):
+            if v.hint is not None and v.hint[1] in env:
+                name_hint(x, v.hint[0], env[v.hint[1]])
+            if v.sweep is not None and type(x) is Tracer and x.ir_var.sweep is None:
+                x.ir_var.sweep = v.sweep
     return [read(v) for v in program.outputs]
+
+
+def name_hint(x, suffix: str, of) -> None:
+    """Let the printer name tracer `x` after tracer `of` (e.g. `a_ct` for the cotangent of `a`), if both
+    belong to one trace and `x` has no hint yet. Anything else (a constant, another trace's value) is left
+    as it is: hints only help the reader."""
+    if type(x) is Tracer and type(of) is Tracer and x.owner is of.owner and x is not of and x.ir_var.hint is None:
+        x.ir_var.hint = (suffix, of.ir_var)
