@@ -10,7 +10,7 @@ does: the output, the backward nodes by their PyTorch names, and the leaves with
 Both return a `DotGraph`: `.source` is the DOT text (no dependency needed), `.save(path)` writes it or, for a
 `.svg`/`.png`/`.pdf` path, renders it with Graphviz's `dot` executable. In Jupyter a DotGraph, and a Program
 itself, show as a picture when `dot` is installed (`apt install graphviz`, `brew install graphviz`, or conda's
-`graphviz`), and as text otherwise.
+`graphviz`), and as their text otherwise (a Program's printed text, a graph's DOT source).
 
 >>> import fgrad, fgrad.numpy as fnp
 >>> graph = to_dot(fgrad.make_ir(fgrad.grad(lambda x: fnp.sum(fnp.sin(x))))(fnp.ones(3)))
@@ -19,7 +19,6 @@ digraph program {
 """
 from __future__ import annotations
 
-import html
 import pathlib
 import shutil
 import subprocess
@@ -53,12 +52,12 @@ class DotGraph:
     def __repr__(self) -> str:
         return self.source
 
+    # Jupyter shows the picture when `dot` is installed; None makes it fall back to the text (__repr__).
     def _repr_svg_(self):
         return render(self.source, "svg")
 
-    def _repr_html_(self) -> str:
-        svg = render(self.source, "svg")
-        return svg if svg is not None else f"<pre>{html.escape(self.source)}</pre>"
+    def _repr_html_(self):
+        return render(self.source, "svg")
 
     def save(self, path) -> pathlib.Path:
         """Write the DOT text to `path` (`.dot`/`.gv`), or render it to `.svg`, `.png` or `.pdf` with `dot`.

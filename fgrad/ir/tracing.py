@@ -15,7 +15,7 @@ import numpy as np
 from fgrad.ir import pytree
 from fgrad.ir.core import Equation, Literal, Program, TracerBase, Var, typeof
 from fgrad.ir.errors import EscapedTracerError, TracerConversionError
-from fgrad.ir.primitive import EvalInterpreter, pop_interpreter, push_interpreter
+from fgrad.ir.primitive import EvalInterpreter, current_interpreter, pop_interpreter, push_interpreter
 from fgrad.ir.types import ArrayType, canonical_dtype
 
 
@@ -260,16 +260,25 @@ def eval_program(program: Program, *args):
     def read(atom):
         return atom.value if type(atom) is Literal else env[atom]
 
+    evaluating = type(current_interpreter()) is EvalInterpreter     # no Vars to name: skip the hints
     for eqn in program.equations:
         out = eqn.prim.bind(*[read(a) for a in eqn.inputs], **eqn.params)
-        outs = out if eqn.prim.multiple_results else (out,)
-        env.update(zip(eqn.outputs, outs))
-        for v, x in zip(eqn.outputs, outs):
-            if v.hint is not None and v.hint[1] in env:
-                name_hint(x, v.hint[0], env[v.hint[1]])
-            if v.sweep is not None and type(x) is Tracer and x.ir_var.sweep is None:
-                x.ir_var.sweep = v.sweep
+        if eqn.prim.multiple_results:
+            env.update(zip(eqn.outputs, out))
+        else:
+            env[eqn.outputs[0]] = out
+        if not evaluating:
+            keep_reader_marks(eqn.outputs, out if eqn.prim.multiple_results else (out,), env)
     return [read(v) for v in program.outputs]
+
+
+def keep_reader_marks(program_vars, values, env) -> None:
+    """Carry the name hints and sweep marks of a program's Vars over to the tracers replaying them."""
+    for v, x in zip(program_vars, values):
+        if v.hint is not None and v.hint[1] in env:
+            name_hint(x, v.hint[0], env[v.hint[1]])
+        if v.sweep is not None and type(x) is Tracer and x.ir_var.sweep is None:
+            x.ir_var.sweep = v.sweep
 
 
 def name_hint(x, suffix: str, of) -> None:

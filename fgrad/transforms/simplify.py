@@ -9,7 +9,8 @@ dicts keyed by Var and by (primitive, input atoms, params).
 Uniform arrays (every element the same) are tracked as *fills*: a scalar Literal, an array Literal
 whose elements are all equal, or a Var the pass knows to be constant. They are written back in one
 canonical form, `broadcast_to[shape=...] c` of a scalar literal (a plain scalar literal for shape ()),
-which is how zeros and ones appear in derivative programs.
+which is how zeros and ones appear in derivative programs. The printer writes such a fill inline at its uses
+(`mul 0.01:f64[3] x`); the equation stays in the program, so broadcasting stays explicit.
 
 Rewrites left out on purpose, because they change bits for some input:
   x + 0.0 -> x            -0.0 + 0.0 is +0.0 (x + (-0.0) -> x and x - 0.0 -> x are done)
