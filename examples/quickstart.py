@@ -48,7 +48,8 @@ print("   program fgrad.grad runs and fgrad.jit compiles; a_ct is the cotangent 
 print("   and a literal like 0.01:f64[3] is the number 0.01 in every element of an f64[3] array:")
 print(fgrad.make_ir(fgrad.grad(loss))(w, x, y))
 print()
-print("4. The Numba kernel fgrad.jit generates from it (comments name the equations each loop computes):")
+print("4. The Numba kernel fgrad.jit generates from it (fgrad.show_source(f, *args) prints program and kernel;")
+print("   the kernel's comments name the equations each loop computes, numbered v0, v1, ... in program order):")
 print(fgrad.jit(fgrad.grad(loss)).lower(w, x, y).source)
 
 fast_grad = fgrad.jit(fgrad.value_and_grad(loss))
