@@ -13,6 +13,7 @@ from fgrad.api import (check_grads, checkpoint, checkpoint_policies, custom_jvp,
 from fgrad import lax  # noqa: F401  (cond, switch, fori_loop, while_loop, scan, map)
 from fgrad import config  # noqa: F401  (fgrad.config.update("debug_nans", True), as jax.config)
 from fgrad.ops import debug  # noqa: F401  (fgrad.debug.print, fgrad.debug.callback)
+from fgrad import viz  # noqa: F401  (to_dot, make_dot; Programs render as pictures in Jupyter)
 from fgrad.ir import Program, check
 from fgrad.ir import pytree as tree_util
 from fgrad import facade as _facade
@@ -27,5 +28,5 @@ _facade._module_alias.install(_sys.modules[__name__])
 _TRANSFORMS = ["Array", "make_ir", "Program", "check", "numpy", "tree_util",
                "vmap", "grad", "value_and_grad", "vjp", "jvp", "linearize", "jacfwd", "jacrev", "jacobian", "hessian",
                "stop_gradient", "custom_vjp", "custom_jvp", "check_grads", "jit", "show_source", "lax", "checkpoint",
-               "checkpoint_policies", "remat", "config", "debug"]
+               "checkpoint_policies", "remat", "config", "debug", "viz"]
 __all__ = _TRANSFORMS + list(_facade.__all__)

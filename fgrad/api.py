@@ -18,6 +18,7 @@ the transform sees its equations.
 """
 from __future__ import annotations
 
+import contextlib
 import functools
 import threading
 
@@ -37,7 +38,7 @@ from fgrad.transforms.check import check_grads
 from fgrad.transforms.custom import custom_jvp, custom_vjp
 from fgrad.transforms.grad import (grad, hessian, jacfwd, jacobian, jacrev, jvp, linearize, value_and_grad,
                                    vjp)
-from fgrad.transforms.simplify import simplify
+from fgrad.transforms.simplify import as_emitted, simplify as simplify_program
 from fgrad.transforms.vmap import vmap
 from fgrad.transforms.control_flow import Policy, checkpoint_p
 
@@ -46,8 +47,14 @@ __all__ = ["make_ir", "vmap", "checkpoint", "remat", "checkpoint_policies", "gra
            "check_grads", "jit", "show_source"]
 
 
-def make_ir(fun, static_argnums=()):
+def make_ir(fun, static_argnums=(), *, simplify=None):
     """A function that traces `fun` on example arguments and returns its Program (prints like a jaxpr).
+
+    `simplify` chooses how much of it is simplified:
+      None (default): the program as traced; a transform inside `fun` (grad, jvp, vjp, ...) contributes the
+        simplified program it runs, so `make_ir(grad(f))` shows what `grad(f)` runs;
+      True: the whole program simplified, which is exactly what `jit(fun)` compiles (`jit(fun).lower(...)`);
+      False: nothing simplified, derived programs included: a gradient as the reverse sweep emits it.
 
     >>> import fgrad, fgrad.numpy as fnp
     >>> print(fgrad.make_ir(lambda x: fnp.sum(fnp.sin(x)))(fnp.ones(3)))
@@ -56,15 +63,25 @@ def make_ir(fun, static_argnums=()):
       c:f64[] = reduce_sum[axes=(0,)] b
       return c
     }
+    >>> print(fgrad.make_ir(fgrad.grad(lambda x: fnp.sum(fnp.sin(x) * 2.0)))(fnp.ones(3)))
+    program(a:f64[3]) {
+      b:f64[3] = cos a
+      a_ct:f64[3] = mul 2.0:f64[3] b
+      return a_ct
+    }
     """
     static_argnums = (static_argnums,) if isinstance(static_argnums, int) else tuple(static_argnums)
+    if simplify not in (None, True, False):
+        raise ValueError(f"make_ir's simplify must be None (as traced), True (as jit compiles it) or False "
+                         f"(nothing simplified), got {simplify!r}")
 
     def traced(*args, **kwargs) -> Program:
-        program, captured, _, _ = trace_pytree(fun, args, kwargs, static_argnums)
+        with as_emitted() if simplify is False else contextlib.nullcontext():
+            program, captured, _, _ = trace_pytree(fun, args, kwargs, static_argnums)
         if captured:
             raise ValueError("make_ir was called inside another transform on a function that closes over "
                              "its traced values; call make_ir at the top level")
-        return program
+        return simplify_program(program) if simplify else program
     return traced
 
 
@@ -169,7 +186,7 @@ class Jitted:
             program, out_tree = self._trace(args, kwargs)
             if _config.config.disable_jit:
                 return pytree.tree_unflatten(out_tree, as_arrays(_evaluate_checked(program, leaves)))
-            entry = self._compile(simplify(program), out_tree)
+            entry = self._compile(simplify_program(program), out_tree)
         # args are in native byte order here, so their plain key is one the fast path may serve.
         fast_key = None if kwargs or self.static_argnums else _plain_key(args)
         with _LOCK:
@@ -228,7 +245,7 @@ class Jitted:
         """
         _, _, args, kwargs = self._signature(args, kwargs)
         program, _ = self._trace(args, kwargs)
-        program = simplify(program)
+        program = simplify_program(program)
         parallel = self.use_parallel(program)
         return Lowered(program, kernel_source(program, parallel), parallel)
 

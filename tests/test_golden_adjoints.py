@@ -111,8 +111,8 @@ def test_golden_sum_of_sin_is_cos():
         "program(a:f64[3]) {\n"
         "  b:f64[3] = sin a\n"
         "  c:f64[] = reduce_sum[axes=(0,)] b\n"
-        "  d:f64[3] = cos a\n"
-        "  return c, d\n"
+        "  a_ct:f64[3] = cos a\n"
+        "  return c, a_ct\n"
         "}\n")
 
 

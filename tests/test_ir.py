@@ -55,10 +55,9 @@ def sum_of_sin(x):
 GOLDEN_SUM_OF_SIN = textwrap.dedent("""\
     program(a:f64[3]) {
       b:f64[3] = sin a
-      c:f64[3] = broadcast_to[shape=(3,)] 2.0:f64[]
-      d:f64[3] = mul b c
-      e:f64[] = reduce_sum[axes=(0,)] d
-      return e
+      c:f64[3] = mul b 2.0:f64[3]
+      d:f64[] = reduce_sum[axes=(0,)] c
+      return d
     }""")
 
 

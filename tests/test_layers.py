@@ -9,7 +9,7 @@ import pathlib
 import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parents[1] / "fgrad"
-ORDER = ["ir", "ops", "numpy", "transforms", "lax", "backend", "api", "facade", "distributed"]
+ORDER = ["ir", "ops", "numpy", "transforms", "lax", "backend", "api", "facade", "viz", "distributed"]
 ANYWHERE = {"config"}
 
 

@@ -45,7 +45,7 @@ from fgrad.ir import Equation, Literal, Program, Var, has_effect
 from fgrad.ir.primitive import MISSING
 from fgrad.ops.base import CallEmitter, LaneFunction, LaneScan
 
-__all__ = ["LoweredKernel", "generate", "inline_calls", "without_locations", "UnsupportedPrimitiveError"]
+__all__ = ["LoweredKernel", "generate", "inline_calls", "without_locations", "fused_steps", "UnsupportedPrimitiveError"]
 
 ENTRY = "kernel"
 # A value read through a view (a slice, a pad, a broadcast) at another index is recomputed there when it
@@ -1452,3 +1452,26 @@ def generate(program: Program, parallel: bool = False, vector_math: bool = True)
     """
     program = inline_calls(program)
     return Writer(Planner(program).run(), parallel, vector_math).write()
+
+
+def fused_steps(program: Program) -> list:
+    """How the kernel of `program` groups its top-level equations, in kernel order: ("loop", equations) for
+    each fused loop nest (its elementwise members and reductions), ("call", [eqn]) for a BLAS/LAPACK call or
+    a loop of its own, ("control", [eqn]) for a cond/while/scan, then ("view", [eqn]) for each view (index
+    arithmetic read inside the loops, no storage). For pictures (fgrad.viz); custom calls are not inlined here,
+    so a program that holds one is planned as far as the planner goes (UnsupportedPrimitiveError otherwise).
+
+    >>> import fgrad, fgrad.numpy as fnp
+    >>> p = fgrad.make_ir(lambda x: fnp.sum(fnp.sin(x) * 2.0))(fnp.ones(3))
+    >>> [(kind, [e.prim.name for e in eqns]) for kind, eqns in fused_steps(p)]
+    [('loop', ['sin', 'mul', 'reduce_sum']), ('view', ['broadcast_to'])]
+    """
+    plan = Planner(program).run()
+    steps = []
+    for step in plan.steps:
+        if isinstance(step, Group):
+            steps.append(("loop", [what for kind, what in step.members if kind == "eqn"]))
+        else:
+            steps.append(("control" if isinstance(step, Control) else "call", [step.eqn]))
+    steps += [("view", [eqn]) for eqn in plan.views.values()]
+    return steps

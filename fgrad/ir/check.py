@@ -53,7 +53,7 @@ def check(program: Program) -> Program:
 
 def _describe(eqn, namer) -> str:
     scratch = Namer()
-    scratch.names = dict(namer.names)
+    scratch.names, scratch.letters = dict(namer.names), namer.letters
     return format_equation(eqn, scratch).splitlines()[0]      # sub-programs are named, not printed
 
 

@@ -16,15 +16,28 @@ from fgrad.ir.printer import format_equation, format_program, sub_programs
 from fgrad.ir.types import ArrayType
 
 _var_ids = count()
+_display = None     # program -> an object with _repr_svg_/_repr_html_; set by fgrad.viz (a higher layer)
+
+
+def set_display(picture) -> None:
+    """Register `picture(program)`, which Jupyter's rich display of a Program calls (fgrad.viz.to_dot)."""
+    global _display
+    _display = picture
 
 
 class Var:
-    """A variable of a Program. Its printed name comes from its position, not from `id`."""
-    __slots__ = ("type", "id")
+    """A variable of a Program. Its printed name comes from its position, not from `id`, or from its `hint`:
+    None, or (suffix, Var) set by a transform, e.g. ("ct", x) for the cotangent of x, printed `x_ct`
+    (fgrad.ir.printer). `sweep` is "reverse" for a Var the reverse sweep of reverse mode computed, else None
+    (pictures colour the two halves of an adjoint; fgrad.viz). Both are for the reader only: a program's
+    digest ignores them."""
+    __slots__ = ("type", "id", "hint", "sweep")
 
-    def __init__(self, type: ArrayType):
+    def __init__(self, type: ArrayType, hint=None, sweep=None):
         self.type = type
         self.id = next(_var_ids)
+        self.hint = hint
+        self.sweep = sweep
 
     def __repr__(self) -> str:
         return f"Var({self.type})"
@@ -143,6 +156,13 @@ class Program:
 
     def __repr__(self) -> str:
         return str(self)
+
+    # Jupyter: the picture fgrad.viz registered (set_display), rendered when Graphviz is installed.
+    def _repr_svg_(self):
+        return None if _display is None else _display(self)._repr_svg_()
+
+    def _repr_html_(self):
+        return None if _display is None else _display(self)._repr_html_()
 
     @cached_property
     def digest(self) -> str:

@@ -5,6 +5,16 @@
       c:f64[] = reduce_sum[axes=(0,)] b
       return c
     }
+
+Two conveniences for the reader, neither of which changes the program (its digest is printed without them):
+
+- A *fill*, an equation that copies one scalar literal into every element of its output (in simplified
+  programs, `d:f64[3] = broadcast_to[shape=(3,)] 0.01:f64[]`), is not printed as a line: its uses show the
+  value with the output's full type, `mul 0.01:f64[3] c`. The type says the operand is an array of equal
+  shape, so broadcasting stays explicit; the kernel reads the value as a scalar.
+- A Var may carry a name hint, `(suffix, other Var)`, set by the transforms: the cotangent of input `a` prints
+  as `a_ct`, the tangent of output `c` as `c_dot`, when that name is free (else the usual letters), in the
+  top-level program (not in loop bodies and branches).
 """
 from __future__ import annotations
 
@@ -27,25 +37,70 @@ def var_name(n: int) -> str:
 
 
 class Namer:
-    """Names Vars in order of first appearance, so the text does not depend on Var ids."""
+    """Names Vars in order of first appearance, so the text does not depend on Var ids.
+
+    `full_literals` is the canonical text a Program's digest hashes: every literal in full, no fills inlined
+    and no name hints, so that programs equal up to these conveniences share a digest."""
 
     def __init__(self, full_literals: bool = False, source: bool = False):
         self.names = {}
         self.full_literals = full_literals
         self.source = source        # end each equation's line with a comment naming its source location
+        self.letters = 0           # how many positional names were given out
+        self.fills = {}            # Var -> the inline text of the fill that defines it
+        self.depth = 0             # 1 while printing the top-level program, more inside sub-programs
 
-    def define(self, v) -> str:
+    def define(self, v, hinted: bool = False) -> str:
         # A Var defined twice (a malformed program) keeps its first name, so `check` can show the clash.
-        name = self.names.get(v) or self.names.setdefault(v, var_name(len(self.names)))
+        name = self.names.get(v)
+        if name is None:
+            name = self.names[v] = (hinted and self.hinted_name(v)) or self.next_letters()
         return f"{name}:{v.type}"
+
+    def next_letters(self) -> str:
+        name = var_name(self.letters)
+        self.letters += 1
+        return name
+
+    def hinted_name(self, v):
+        """`<name of the hint's Var>_<suffix>` if the Var has a hint, that Var is named and the name is free.
+        Hinted names hold an underscore, so they never clash with positional ones."""
+        hint = getattr(v, "hint", None)
+        if hint is None or self.full_literals or self.depth > 1:
+            # Not inside loop bodies and branches: the transforms rebuild those from parts (residuals,
+            # reversed carries), where a hint can name the wrong variable.
+            return None
+        suffix, of = hint
+        base = self.names.get(of)
+        name = f"{base}_{suffix}" if base is not None else None
+        return name if name is not None and name not in self.names.values() else None
 
     def __call__(self, atom) -> str:
         if is_literal(atom):
             return format_literal(atom, self.full_literals)
+        fill = self.fills.get(atom)
+        if fill is not None:
+            return fill
         try:
             return self.names[atom]
         except KeyError:
             return f"<unbound {atom!r}>"
+
+    def inline_fill(self, eqn) -> bool:
+        """Record `eqn` as a fill shown at its uses (see the module docstring); False if it is not one."""
+        if self.full_literals or not is_fill(eqn):
+            return False
+        out = eqn.outputs[0]
+        self.fills[out] = f"{eqn.inputs[0].value.item()!r}:{out.type}"
+        return True
+
+
+def is_fill(eqn) -> bool:
+    """Whether `eqn` copies one scalar literal into every element of its one output (e.g. a broadcast of 0.01).
+    Told by the primitive's `copies_input` trait, not its name."""
+    return (getattr(eqn.prim, "copies_input", False) is True and len(eqn.inputs) == 1 and len(eqn.outputs) == 1
+            and is_literal(eqn.inputs[0]) and eqn.inputs[0].value.ndim == 0 and eqn.outputs[0].type.size > 0
+            and not sub_programs(eqn.params))
 
 
 def is_literal(atom) -> bool:
@@ -97,7 +152,7 @@ def format_equation(eqn, namer: Namer | None = None, indent: str = "") -> str:
     """`outs = prim[params] ins`, then each sub-program indented below it (as a jaxpr's cond and while)."""
     namer = namer or Namer()
     ins = " ".join(namer(a) for a in eqn.inputs)
-    outs = " ".join(namer.define(v) for v in eqn.outputs)
+    outs = " ".join(namer.define(v, hinted=True) for v in eqn.outputs)
     head = f"{outs} = " if outs else ""        # an effect (debug.print) has no outputs
     lines = [f"{indent}{head}{eqn.prim.name}{format_params(eqn.params)} {ins}".rstrip()]
     if namer.source and getattr(eqn, "source", None) is not None:
@@ -115,10 +170,12 @@ def format_program(program, full_literals: bool = False, source: bool = False) -
 
 
 def _format_body(program, namer: Namer, indent: str, label: str) -> str:
-    header = " ".join(namer.define(v) for v in program.inputs)
+    namer.depth += 1
+    header = " ".join(namer.define(v, hinted=True) for v in program.inputs)
     lines = [f"{indent}{label}({header}) {{"]
-    lines += [format_equation(eqn, namer, indent + "  ") for eqn in program.equations]
+    lines += [format_equation(eqn, namer, indent + "  ") for eqn in program.equations if not namer.inline_fill(eqn)]
     outputs = ", ".join(namer(v) for v in program.outputs)
     lines.append(f"{indent}  return {outputs}".rstrip())     # no trailing space when there is nothing to return
     lines.append(f"{indent}}}")
+    namer.depth -= 1
     return "\n".join(lines)

@@ -9,6 +9,8 @@ value (`if x < 3`) gets this call's value, computed on demand (fgrad.ir.concrete
 from __future__ import annotations
 
 import operator
+import threading
+from contextlib import contextmanager
 
 import numpy as np
 
@@ -17,7 +19,7 @@ from fgrad.ir.concrete import ConcreteValues, concrete_value_of
 from fgrad.ir.core import Equation, Literal, Program, TracerBase, Var, typeof
 from fgrad.ir.errors import EscapedTracerError, TracerConversionError
 from fgrad.ir.source import equation_source, set_current_source
-from fgrad.ir.primitive import EvalInterpreter, interpreter_depth, pop_interpreter, push_interpreter
+from fgrad.ir.primitive import EvalInterpreter, current_interpreter, interpreter_depth, pop_interpreter, push_interpreter
 from fgrad.ir.types import ArrayType, canonical_dtype
 
 
@@ -102,6 +104,21 @@ class Tracer(TracerBase):
                         "Use x = x.at[index].set(value) (or .add / .multiply) instead.")
 
 
+_sweep = threading.local()     # .name: the `sweep` traced Vars are marked with (see reverse_sweep)
+
+
+@contextmanager
+def reverse_sweep():
+    """Inside this block, Vars that traces create are marked `sweep="reverse"` (reverse mode's backward walk
+    runs in it), so a picture of an adjoint program can colour its two halves. Per thread."""
+    before = getattr(_sweep, "name", None)
+    _sweep.name = "reverse"
+    try:
+        yield
+    finally:
+        _sweep.name = before
+
+
 class TraceInterpreter:
     """Records every bound primitive as an Equation.
 
@@ -153,11 +170,12 @@ class TraceInterpreter:
     def process(self, prim, args, params):
         in_atoms = tuple([self.to_atom(a) for a in args])
         out_type = prim.shape_rule(*[a.type for a in in_atoms], **params)
+        sweep = getattr(_sweep, "name", None)
         if prim.multiple_results:
-            outs = tuple(Var(t) for t in out_type)
+            outs = tuple(Var(t, sweep=sweep) for t in out_type)
             self.equations.append(Equation(prim, in_atoms, params, outs, equation_source()))
             return [Tracer(self, v) for v in outs]
-        out = Var(out_type)
+        out = Var(out_type, sweep=sweep)
         self.equations.append(Equation(prim, in_atoms, params, (out,), equation_source()))
         return Tracer(self, out)
 
@@ -262,13 +280,14 @@ def _short_repr(x) -> str:
 def eval_program(program: Program, *args):
     """Run `program` by binding each equation in the current interpreter (inline when tracing).
 
-    Returns the list of outputs.
+    Returns the list of outputs. Traced inline, the new Vars keep the name hints of the program's.
     """
     env = dict(zip(program.inputs, args))
 
     def read(atom):
         return atom.value if type(atom) is Literal else env[atom]
 
+    evaluating = type(current_interpreter()) is EvalInterpreter     # no Vars to name: skip the hints
     outer = set_current_source(None)        # each equation bound keeps its own source (see fgrad.ir.source)
     try:
         for eqn in program.equations:
@@ -278,6 +297,25 @@ def eval_program(program: Program, *args):
                 env.update(zip(eqn.outputs, out))
             else:
                 env[eqn.outputs[0]] = out
+            if not evaluating:
+                keep_reader_marks(eqn.outputs, out if eqn.prim.multiple_results else (out,), env)
     finally:
         set_current_source(outer)
     return [read(v) for v in program.outputs]
+
+
+def keep_reader_marks(program_vars, values, env) -> None:
+    """Carry the name hints and sweep marks of a program's Vars over to the tracers replaying them."""
+    for v, x in zip(program_vars, values):
+        if v.hint is not None and v.hint[1] in env:
+            name_hint(x, v.hint[0], env[v.hint[1]])
+        if v.sweep is not None and type(x) is Tracer and x.ir_var.sweep is None:
+            x.ir_var.sweep = v.sweep
+
+
+def name_hint(x, suffix: str, of) -> None:
+    """Let the printer name tracer `x` after tracer `of` (e.g. `a_ct` for the cotangent of `a`), if both
+    belong to one trace and `x` has no hint yet. Anything else (a constant, another trace's value) is left
+    as it is: hints only help the reader."""
+    if type(x) is Tracer and type(of) is Tracer and x.owner is of.owner and x is not of and x.ir_var.hint is None:
+        x.ir_var.hint = (suffix, of.ir_var)

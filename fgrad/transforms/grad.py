@@ -21,7 +21,7 @@ from fgrad.ops.creation import iota
 from fgrad.ops.elementwise import cast, eq
 from fgrad.ops.slicing import static_slice
 from fgrad.transforms.jvp import jvp_function
-from fgrad.transforms.simplify import simplify
+from fgrad.transforms.simplify import simplify_derived
 from fgrad.transforms.vjp import split_program, vjp_eval, vjp_split
 from fgrad.transforms.vmap import vmap
 
@@ -206,7 +206,7 @@ def derive(fun, in_types) -> tuple[Program, list]:
     they come after `in_types` and are passed when the program runs.
     """
     program, extra = trace_flat(fun, in_types)
-    return simplify(program), extra
+    return simplify_derived(program), extra
 
 
 def check_scalar_output(fun, traced: TracedCall):

@@ -6,6 +6,7 @@ per-input JVP rules of the inputs whose tangent is nonzero. `None` is a symbolic
 from __future__ import annotations
 
 from fgrad.ir import Literal, Program, is_float, set_current_source, trace_flat
+from fgrad.ir.tracing import name_hint
 from fgrad.ops import add, broadcast_to, convert_element_type, typeof
 import numpy as np
 
@@ -88,8 +89,13 @@ def jvp_function(program: Program, tangent_mask):
     def fun(*args):
         primals, tangent_args = args[:n], iter(args[n:])
         tangents = [next(tangent_args) if m else None for m in tangent_mask]
+        for x, x_dot in zip(primals, tangents):
+            name_hint(x_dot, "dot", x)           # the tangent input of `a` is printed `a_dot`
         outs, out_dots = jvp_eval(program, primals, tangents)
-        return outs + [instantiate(t, v.type) for t, v in zip(out_dots, program.outputs)]
+        out_dots = [instantiate(t, v.type) for t, v in zip(out_dots, program.outputs)]
+        for out, out_dot in zip(outs, out_dots):
+            name_hint(out_dot, "dot", out)       # printed `c_dot` when traced
+        return outs + out_dots
 
     return fun, list(program.in_types) + [v.type for v, m in zip(program.inputs, tangent_mask) if m]
 

@@ -9,7 +9,8 @@ dicts keyed by Var and by (primitive, input atoms, params).
 Uniform arrays (every element the same) are tracked as *fills*: a scalar Literal, an array Literal
 whose elements are all equal, or a Var the pass knows to be constant. They are written back in one
 canonical form, `broadcast_to[shape=...] c` of a scalar literal (a plain scalar literal for shape ()),
-which is how zeros and ones appear in derivative programs.
+which is how zeros and ones appear in derivative programs. The printer writes such a fill inline at its uses
+(`mul 0.01:f64[3] x`); the equation stays in the program, so broadcasting stays explicit.
 
 Rewrites left out on purpose, because they change bits for some input:
   x + 0.0 -> x            -0.0 + 0.0 is +0.0 (x + (-0.0) -> x and x - 0.0 -> x are done)
@@ -20,6 +21,9 @@ Rewrites left out on purpose, because they change bits for some input:
   maximum(a, b) == maximum(b, a)     not for signed zeros
 """
 from __future__ import annotations
+
+import threading
+from contextlib import contextmanager
 
 import numpy as np
 
@@ -56,6 +60,33 @@ def simplify(program: Program) -> Program:
     outputs = pass_.run(program)
     equations = live_equations(pass_.equations, outputs)
     return Program(program.inputs, tuple(equations), tuple(outputs))
+
+
+_emitted = threading.local()      # .on: derived programs are handed over unsimplified (see as_emitted)
+
+
+@contextmanager
+def as_emitted():
+    """Inside this block the transforms (grad, jvp, vjp, ...) run their derived programs as their rules emit
+    them, unsimplified: what `fgrad.make_ir(f, simplify=False)` shows. Per thread; nests.
+
+    >>> import fgrad, fgrad.numpy as fnp
+    >>> with as_emitted():
+    ...     raw = fgrad.make_ir(fgrad.grad(fnp.sin))(1.0)
+    >>> len(raw.equations) > len(fgrad.make_ir(fgrad.grad(fnp.sin))(1.0).equations)
+    True
+    """
+    before = getattr(_emitted, "on", False)
+    _emitted.on = True
+    try:
+        yield
+    finally:
+        _emitted.on = before
+
+
+def simplify_derived(program: Program) -> Program:
+    """`simplify(program)` for a program a transform derived, unless inside `as_emitted()`."""
+    return program if getattr(_emitted, "on", False) else simplify(program)
 
 
 def live_equations(equations, outputs) -> list:
@@ -98,6 +129,7 @@ class _Simplifier:
         """Simplify one equation of the input program on its already-simplified inputs."""
         self.source = eqn.source         # equations a rewrite makes keep the line of the one they replace
         inputs = tuple([self.read(a) for a in eqn.inputs])
+        first_new = len(self.equations)
         if eqn.prim.multiple_results:
             # A primitive with several results (control flow, custom calls) simplifies as a whole:
             # rule(s, eqn, inputs) -> its output atoms (e.g. a cond with a literal index inlines its branch).
@@ -108,6 +140,19 @@ class _Simplifier:
         else:
             outs = (self.simplify_equation(eqn, inputs),)
         self.env.update(zip(eqn.outputs, outs))
+        for v, out in zip(eqn.outputs, outs):
+            self.keep_hint(v, out)
+        if eqn.outputs and eqn.outputs[0].sweep is not None:         # equations made in its place belong to its sweep
+            for new in self.equations[first_new:]:
+                for out in new.outputs:
+                    out.sweep = out.sweep or eqn.outputs[0].sweep
+
+    def keep_hint(self, v, out):
+        """The Var that replaces `v` takes over its name hint (the reader still sees `a_ct`)."""
+        if v.hint is not None and type(out) is Var and out is not v and out.hint is None:
+            of = self.read(v.hint[1])
+            if type(of) is Var and of is not out:
+                out.hint = (v.hint[0], of)
 
     def inline(self, program: Program, inputs) -> list:
         """Simplify `program`'s equations in place of an equation that would run it on `inputs`."""

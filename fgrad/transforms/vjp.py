@@ -14,9 +14,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from fgrad.ir import Literal, Program, has_effect, is_float, set_current_source, trace_flat
+from fgrad.ir.tracing import name_hint, reverse_sweep
 from fgrad.ops import add, convert_element_type, typeof
 from fgrad.transforms.jvp import instantiate
-from fgrad.transforms.simplify import simplify
+from fgrad.transforms.simplify import simplify_derived
 
 
 def active_equations(program: Program, wrt) -> tuple[set, list]:
@@ -54,7 +55,11 @@ def accumulate(ct_env, var, ct):
 def backward_pass(program: Program, env: dict, active: set, eqns: list, out_cts, residuals=None) -> dict:
     """Walk `eqns` in reverse from the output cotangents; return the cotangent of every active Var.
     `residuals` maps an equation to what its primitive's `vjp_fwd` recorded in the forward sweep."""
-    residuals = residuals or {}
+    with reverse_sweep():          # the Vars it traces are marked as the reverse half (for pictures)
+        return _backward_walk(program, env, active, eqns, out_cts, residuals or {})
+
+
+def _backward_walk(program, env, active, eqns, out_cts, residuals) -> dict:
     ct_env = {}
     for v, ct in zip(program.outputs, out_cts):
         if type(v) is not Literal and v in active:
@@ -132,6 +137,8 @@ def vjp_eval(program: Program, args, wrt, out_cts):
     ct_env = backward_pass(program, env, active, eqns, out_cts, residuals)
     outs = [v.value if type(v) is Literal else env[v] for v in program.outputs]
     in_cts = [instantiate(ct_env.get(program.inputs[i]), program.inputs[i].type) for i in wrt]
+    for i, ct in zip(wrt, in_cts):
+        name_hint(ct, "ct", args[i])        # printed `a_ct` when traced
     return outs, in_cts
 
 
@@ -278,7 +285,7 @@ def vjp_split(program: Program, wrt, ct_outputs=None, *, save: str = "all", simp
     fun, in_types = vjp_function(program, wrt, ct_outputs)
     joint, extra = trace_flat(fun, in_types)
     if simplified:
-        joint = simplify(joint)
+        joint = simplify_derived(joint)
     n_in, n_out = len(program.inputs), len(program.outputs)
     unknown = [False] * n_in + [True] * (len(in_types) - n_in) + [False] * len(extra)
     split = split_program(joint, unknown, n_out, save)
