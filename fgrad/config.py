@@ -13,6 +13,7 @@ def _flag(name: str) -> bool:
 class Config:
     disable_jit: bool       # FGRAD_DISABLE_JIT=1 runs programs through the reference executor
     fastmath: bool          # FGRAD_FASTMATH=1 turns on Numba fastmath by default (breaks NaN/inf semantics)
+    jit_tier: str = "compiled"  # FGRAD_JIT_TIER: jit's default tier, "compiled" (default), "auto" or "eager"
 
 
 def read_config() -> Config:
@@ -20,6 +21,7 @@ def read_config() -> Config:
     return Config(
         disable_jit=_flag("FGRAD_DISABLE_JIT"),
         fastmath=_flag("FGRAD_FASTMATH"),
+        jit_tier=os.environ.get("FGRAD_JIT_TIER", "").strip().lower() or "compiled",
     )
 
 

@@ -19,7 +19,8 @@ import threading
 import numpy as np
 
 from fgrad.backend.codegen import generate
-from fgrad.backend.numba_jit import KernelCompileError, load_kernel
+from fgrad.backend.compile_log import Stopwatch, enabled as logging_compiles, numba_stage_times
+from fgrad.backend.numba_jit import KernelCompileError, compile_now, load_kernel
 from fgrad.ir import Program, pytree
 
 __all__ = ["Entry", "lower_program", "kernel_source", "choose_parallel", "lru_put", "JitCompileError",
@@ -42,16 +43,20 @@ class JitCompileError(Exception):
     """Numba could not compile the kernel of a program; the message shows the program and the source."""
 
 
-def lower_program(program: Program, parallel: bool, fastmath: bool):
-    """(LoweredKernel, KernelModule) for a simplified program, shared in-process by program digest."""
+def lower_program(program: Program, parallel: bool, fastmath: bool, stopwatch: Stopwatch | None = None):
+    """(LoweredKernel, KernelModule) for a simplified program, shared in-process by program digest.
+    `stopwatch` gets the time of "generate" (the source) and "load" (file, import, njit)."""
     key = (program.digest, parallel, fastmath)
     with _LOCK:
         hit = _LOWERED.get(key)
         if hit is not None:
             lru_put(_LOWERED, key, hit, LOWERED_CACHE_SIZE)
             return hit
-    lowered = generate(program, parallel=parallel)
-    kernel = load_kernel(lowered.source, lowered.entry, parallel=lowered.uses_prange, fastmath=fastmath)
+    stopwatch = stopwatch or Stopwatch()
+    with stopwatch("generate"):
+        lowered = generate(program, parallel=parallel)
+    with stopwatch("load"):
+        kernel = load_kernel(lowered.source, lowered.entry, parallel=lowered.uses_prange, fastmath=fastmath)
     with _LOCK:
         hit = _LOWERED.get(key) or (lowered, kernel)     # another thread may have lowered it meanwhile
         lru_put(_LOWERED, key, hit, LOWERED_CACHE_SIZE)
@@ -131,9 +136,9 @@ def _tree_builder(treedef):
 class Entry:
     """One traced signature: the kernel and how to turn its results into the function's outputs."""
 
-    def __init__(self, program: Program, out_tree, parallel, fastmath):
+    def __init__(self, program: Program, out_tree, parallel, fastmath, stopwatch: Stopwatch | None = None):
         self.program = program
-        self.lowered, self.kernel = lower_program(program, parallel, fastmath)
+        self.lowered, self.kernel = lower_program(program, parallel, fastmath, stopwatch)
         lowered = self.lowered
         self.extra = lowered.constants + ((lowered.dims,) if lowered.dims is not None else ())
         # 0-d inputs are passed to the kernel as scalars.
@@ -144,15 +149,40 @@ class Entry:
             self.outputs.append((kind, what, v.type.dtype if zero_d else None))
         self.simple_outputs = all(kind == "kernel" and dtype is None for kind, _, dtype in self.outputs) \
             and [what for _, what, _ in self.outputs] == list(range(len(self.outputs)))
-        self.build = _tree_builder(out_tree)
+        self.build = self.builder(out_tree)
 
-    def __call__(self, leaves):
+    @staticmethod
+    def builder(out_tree):
+        """A fast `leaves -> outputs pytree` function for `out_tree`."""
+        return _tree_builder(out_tree)
+
+    def compile(self, leaves, stopwatch: Stopwatch | None = None, cached_only: bool = False) -> str | None:
+        """Compile the kernel for the types of `leaves` now (see numba_jit.compile_now: "ready", "cache
+        hit", "cache miss", "compiled in memory"; None if `cached_only` and it is not on disk). Numba's
+        stage times go into `stopwatch.times` when compiles are logged. Errors: JitCompileError."""
+        args = (*self._scalars(leaves), *self.extra)
+        times = stopwatch.times if stopwatch is not None and logging_compiles() else None
+        try:
+            if times is None:
+                return compile_now(self.kernel, args, cached_only=cached_only)
+            with numba_stage_times(times):
+                return compile_now(self.kernel, args, cached_only=cached_only)
+        except Exception as exc:
+            raise JitCompileError(self.explain(exc)) from exc
+
+    def _scalars(self, leaves):
+        """`leaves` with the 0-d inputs as the scalars the kernel takes."""
         if self.scalar_inputs:
             leaves = list(leaves)
             for i in self.scalar_inputs:
                 x = leaves[i]
                 if type(x) not in _PLAIN_SCALARS:
                     leaves[i] = np.asarray(x)[()]
+        return leaves
+
+    def __call__(self, leaves):
+        if self.scalar_inputs:
+            leaves = self._scalars(leaves)
         # BLAS keeps its own thread count: measured on a quiet 2-core machine, W3 2.8 ms with 2 OpenBLAS
         # threads against 4.5 ms with 1, W2 7.0 against 8.8 ms.
         try:
