@@ -29,6 +29,15 @@ __all__ = ["Entry", "lower_program", "kernel_source", "choose_parallel", "lru_pu
 # Kernels whose largest array has at least this many elements run the prange variant (parallel=None).
 PARALLEL_THRESHOLD = 2 ** 16
 
+# Kernels with more calls than this to fgrad.backend.vecmath's functions use Numba's libm calls instead.
+# Each vecmath call is force-inlined (sin/cos: Payne-Hanek reduction, polynomials), and LLVM's time grows
+# with the inlined code. Measured on the k-step chain (value_and_grad, 100 elements, 20 sin+cos per 10 steps
+# forward and as many backward): k = 10 compiled in 3.5 s with libm against 11.6 s with vecmath (LLVM 1.2 s
+# against 5.4 s), and ran at the same speed (24 against 28 us at n = 100; 88 against 90 ms at n = 1e5),
+# since loops that long are not vectorised anyway. W1 and W3 (a handful of calls) keep vecmath, where it
+# buys 5x at N = 1e6.
+VECMATH_MAX_CALLS = 16
+
 # How many lowered programs the process keeps (LRU). Each jitted function's own cache holds its entries'
 # kernels too, so this bounds only the sharing between functions and re-traces, and the memory of the
 # programs no function holds any more.
@@ -54,7 +63,7 @@ def lower_program(program: Program, parallel: bool, fastmath: bool, stopwatch: S
             return hit
     stopwatch = stopwatch or Stopwatch()
     with stopwatch("generate"):
-        lowered = generate(program, parallel=parallel)
+        lowered = generate(program, parallel=parallel, vector_math=use_vector_math(program))
     with stopwatch("load"):
         kernel = load_kernel(lowered.source, lowered.entry, parallel=lowered.uses_prange, fastmath=fastmath)
     with _LOCK:
@@ -65,7 +74,24 @@ def lower_program(program: Program, parallel: bool, fastmath: bool, stopwatch: S
 
 def kernel_source(program: Program, parallel: bool) -> str:
     """The kernel source generated for a simplified program (nothing is compiled)."""
-    return generate(program, parallel=parallel).source
+    return generate(program, parallel=parallel, vector_math=use_vector_math(program)).source
+
+
+def vector_math_calls(program: Program) -> int:
+    """How many equations of `program` and its sub-programs have a vecmath form (see VECMATH_MAX_CALLS)."""
+    from fgrad.ir.printer import sub_programs
+    pending, count = [program], 0
+    while pending:
+        p = pending.pop()
+        for e in p.equations:
+            count += e.prim.vector_math is not None
+            pending += [sub for _, sub in sub_programs(e.params)]
+    return count
+
+
+def use_vector_math(program: Program) -> bool:
+    """vecmath's inlined functions for small kernels, libm calls above VECMATH_MAX_CALLS (compile time)."""
+    return vector_math_calls(program) <= VECMATH_MAX_CALLS
 
 
 def lru_put(cache: dict, key, value, size) -> None:
