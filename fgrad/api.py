@@ -26,7 +26,7 @@ import numpy as np
 from fgrad import config as _config
 from fgrad.backend.compile_log import Stopwatch, log_compile
 from fgrad.backend.jit import Entry, choose_parallel, kernel_source, lru_put
-from fgrad.backend.tiers import EagerEntry, TieredEntry, check_tier
+from fgrad.backend.tiers import EagerEntry, TieredEntry, check_tier, numba_is_set_up
 from fgrad.backend.numpy_exec import evaluate
 from fgrad.ir import EvalInterpreter, Program, current_interpreter, pytree, trace_pytree, typeof
 from fgrad.ir.tracing import is_weak
@@ -221,21 +221,28 @@ class Jitted:
         tier = self.current_tier
         if tier == "eager":
             return EagerEntry(program, Entry.builder(out_tree))
-        entry = Entry(program, out_tree, self.use_parallel(program), self.fastmath, stopwatch)
-        if tier == "auto":
+        if tier == "compiled":
+            return self._kernel_entry(program, out_tree, stopwatch)(leaves)
+        if numba_is_set_up():
+            # Loading a kernel from the disk cache takes milliseconds now: skip the eager tier if it is there.
+            entry = Entry(program, out_tree, self.use_parallel(program), self.fastmath, stopwatch)
             outcome = entry.compile(leaves, stopwatch, cached_only=True)
-            if outcome is None:
-                return TieredEntry(entry, entry.build, leaves, self._compile_kernel(stopwatch), self._promote)
-            self._log(entry, outcome, stopwatch)
-            return entry
-        self._compile_kernel(stopwatch)(entry, leaves)
-        return entry
+            if outcome is not None:
+                self._log(entry, outcome, stopwatch)
+                return entry
+        # Numba's set-up alone (its numpy support, which imports scipy.linalg) takes ~1 s in a new process,
+        # so generating, loading (from disk, if there) or compiling the kernel all go to the background.
+        return TieredEntry(program, Entry.builder(out_tree), leaves,
+                           self._kernel_entry(program, out_tree, stopwatch), self._promote)
 
-    def _compile_kernel(self, stopwatch: Stopwatch):
-        def compile_kernel(entry, leaves):
+    def _kernel_entry(self, program, out_tree, stopwatch: Stopwatch):
+        """A function of the leaves that lowers and compiles `program`'s kernel and returns its Entry."""
+        def kernel_entry(leaves):
+            entry = Entry(program, out_tree, self.use_parallel(program), self.fastmath, stopwatch)
             outcome = entry.compile(leaves, stopwatch)
             self._log(entry, outcome, stopwatch)
-        return compile_kernel
+            return entry
+        return kernel_entry
 
     def _log(self, entry, outcome, stopwatch):
         total = sum(stopwatch.times.values())
@@ -284,8 +291,7 @@ class Jitted:
                 program, out_tree = self._trace(args, kwargs)
             with stopwatch("simplify"):
                 program = simplify(program)
-            entry = Entry(program, out_tree, self.use_parallel(program), self.fastmath, stopwatch)
-            self._compile_kernel(stopwatch)(entry, leaves)
+            entry = self._kernel_entry(program, out_tree, stopwatch)(leaves)
             fast_key = None if kwargs or self.static_argnums else _plain_key(args)
             with _LOCK:
                 lru_put(self._traces, key, entry, self.cache_size)

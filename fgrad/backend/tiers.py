@@ -6,9 +6,12 @@ FGRAD_JIT_TIER, else "compiled"):
 - "compiled": the first call compiles the Numba kernel (or loads it from the disk cache) and runs it;
 - "eager": every call runs the program on the numpy reference executor (fgrad.backend.numpy_exec's
   straight-line form: one numpy call per equation, no compile);
-- "auto": if the kernel is already in the disk cache it is loaded and run at once, as "compiled". If not,
-  the kernel is compiled on a background thread and calls run eagerly until it is ready; from then on
-  they run the kernel. `Jitted.wait()` (or `jit(f).compile(*args)`) blocks until it is.
+- "auto": calls run eagerly while a background thread generates the kernel and loads it from the disk
+  cache or compiles it; from then on they run the kernel. `Jitted.wait()` (or `jit(f).compile(*args)`)
+  blocks until it is ready. Once Numba is set up in the process (`numba_is_set_up`), a kernel found in the
+  disk cache is loaded at once (milliseconds) and the eager tier is skipped. Before that, loading it would
+  first cost Numba's own set-up (~1 s measured in a new process: its numpy support imports scipy.linalg),
+  longer than eager calls take, so that load happens in the background too.
 
 Results are the same on every tier up to round-off: both run the same simplified program, equation by
 equation, in float64/float32 as typed. What differs is the order of floating-point operations inside a
@@ -27,15 +30,16 @@ from __future__ import annotations
 
 import atexit
 import queue
+import sys
 import threading
 
 import numpy as np
 
-from fgrad.backend.jit import Entry, JitCompileError
+from fgrad.backend.jit import JitCompileError
 from fgrad.backend.numpy_exec import compile_program
 from fgrad.ir import Program
 
-__all__ = ["TIERS", "check_tier", "EagerEntry", "TieredEntry", "wait_all"]
+__all__ = ["TIERS", "check_tier", "numba_is_set_up", "EagerEntry", "TieredEntry", "wait_all"]
 
 TIERS = ("auto", "compiled", "eager")
 
@@ -45,6 +49,11 @@ def check_tier(tier: str) -> str:
         return tier
     raise ValueError(f"jit's tier must be one of {', '.join(map(repr, TIERS))} (or FGRAD_JIT_TIER set to one "
                      f"of them), got {tier!r}")
+
+
+def numba_is_set_up() -> bool:
+    """Whether Numba's numpy support is loaded in this process (it is on the first compile or cache load)."""
+    return "numba.np.arraymath" in sys.modules
 
 
 class EagerEntry:
@@ -118,24 +127,25 @@ class TieredEntry:
     call. `on_ready(self, entry)` is called from the compile thread once the kernel can run (jit uses it to
     put the kernel entry in its caches in place of this one)."""
 
-    def __init__(self, entry: Entry, build, leaves, compile_kernel, on_ready):
-        self.program = entry.program
-        self.eager = EagerEntry(entry.program, build)
+    def __init__(self, program: Program, build, leaves, kernel_entry, on_ready):
+        self.program = program
+        self.eager = EagerEntry(program, build)
         self.ready = None
         self.error = None
         self.done = threading.Event()
-        self._pending = (entry, tuple(leaves), compile_kernel, on_ready)
+        self._pending = (tuple(leaves), kernel_entry, on_ready)
         _WORKER.submit(self._compile)
 
     def _compile(self):
-        entry, leaves, compile_kernel, on_ready = self._pending
+        leaves, kernel_entry, on_ready = self._pending
         self._pending = None                # drop the references to the caller's arrays
         try:
-            compile_kernel(entry, leaves)
+            entry = kernel_entry(leaves)
         except JitCompileError as exc:
             self.error = exc
         except BaseException as exc:        # anything else is a bug; still surfaces on the next call
-            self.error = JitCompileError(f"the background compile failed: {type(exc).__name__}: {exc}")
+            self.error = JitCompileError(f"the background compile failed: {type(exc).__name__}: {exc}\n\n"
+                                         f"the (simplified) program:\n{self.program}")
             self.error.__cause__ = exc
         else:
             self.ready = entry
