@@ -245,6 +245,8 @@ class Jitted:
         return kernel_entry
 
     def _log(self, entry, outcome, stopwatch):
+        if outcome == "ready":
+            return          # a new trace of a kernel this process compiled already: no compile to log
         total = sum(stopwatch.times.values())
         log_compile(repr(self), entry.program, entry.lowered.source, stopwatch.times, outcome, total)
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import re
 import pathlib
 import subprocess
 import sys
@@ -251,3 +252,32 @@ def test_the_background_compile_fills_the_disk_cache_for_the_next_process(tmp_pa
     # A new process has not set Numba up yet (~1 s): the eager tier runs while the kernel loads from disk.
     assert (second["cache_hits"], second["cache_misses"]) == (1, 0), "loaded, not compiled again"
     assert second["value"] == pytest.approx(first["value"]) == pytest.approx(5 * np.tanh(1.0) * c)
+
+
+# ---- the compile log and the compile-time policies ----------------------------------------------------
+
+def test_each_compile_logs_one_line_with_its_stages(caplog):
+    import logging
+    caplog.set_level(logging.INFO, logger="fgrad.compile")
+    f = fgrad.jit(lambda x: fnp.sum(fnp.cos(x) * (5.0 * _unique)), tier="compiled")
+    f(np.ones(4))
+    f(np.ones(5))                                   # a new trace, the same kernel: no compile, no line
+    lines = [r.getMessage() for r in caplog.records if r.name == "fgrad.compile"]
+    assert len(lines) == 1, lines
+    line = lines[0]
+    assert re.search(r"f64\[4\]: \d+ equations, kernel \d+ lines, cache miss in ", line), line
+    for stage in ("trace", "simplify", "generate", "load", "numba typing", "numba lowering", "llvm"):
+        assert f"{stage} " in line, (stage, line)
+
+
+def test_kernels_with_many_transcendental_calls_use_libm():
+    from fgrad.backend.jit import VECMATH_MAX_CALLS
+
+    def many(x):
+        for _ in range(VECMATH_MAX_CALLS + 1):
+            x = fnp.sin(x)
+        return x
+    x = np.ones(3)
+    assert "vsin" in fgrad.jit(lambda x: fnp.sin(fnp.sin(x))).lower(x).source
+    source = fgrad.jit(many).lower(x).source
+    assert "vsin" not in source and "np.sin" in source
