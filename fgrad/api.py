@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import functools
 import threading
+import time
 
 import numpy as np
 
@@ -157,25 +158,33 @@ class Jitted:
         key, leaves, args, kwargs = self._signature(args, kwargs)
         entry = self._traces.get(key)
         if entry is None:
-            stopwatch = Stopwatch()
-            with stopwatch("trace"):
-                program, out_tree = self._trace(args, kwargs)
             if _config.config.disable_jit:
-                outs = evaluate(program, *leaves)
-                return pytree.tree_unflatten(out_tree, outs)
-            with stopwatch("simplify"):
-                program = simplify(program)
+                program, out_tree = self._trace(args, kwargs)
+                return pytree.tree_unflatten(out_tree, evaluate(program, *leaves))
+            program, out_tree, stopwatch = self._trace_and_simplify(args, kwargs)
             entry = self._compile(program, out_tree, leaves, stopwatch)
         elif _config.config.disable_jit:
             program, out_tree = self._trace(args, kwargs)
             return pytree.tree_unflatten(out_tree, evaluate(program, *leaves))
-        # args are in native byte order here, so their plain key is one the fast path may serve.
+        self._remember(key, args, kwargs, entry)
+        return entry(leaves)
+
+    def _trace_and_simplify(self, args, kwargs):
+        """(simplified program, output tree, Stopwatch with the time of both) for these arguments."""
+        stopwatch = Stopwatch()
+        with stopwatch("trace"):
+            program, out_tree = self._trace(args, kwargs)
+        with stopwatch("simplify"):
+            program = simplify(program)
+        return program, out_tree, stopwatch
+
+    def _remember(self, key, args, kwargs, entry) -> None:
+        """Put `entry` in both caches (args in native byte order: their plain key is one the fast path serves)."""
         fast_key = None if kwargs or self.static_argnums else _plain_key(args)
         with _LOCK:
             lru_put(self._traces, key, entry, self.cache_size)
             if fast_key is not None:
                 lru_put(self._fast, fast_key, entry, self.cache_size)
-        return entry(leaves)
 
     def _static_positions(self, nargs: int) -> tuple:
         for i in self.static_argnums:
@@ -268,7 +277,6 @@ class Jitted:
         >>> f.wait()                  # doctest: +SKIP
         True
         """
-        import time
         deadline = None if timeout is None else time.monotonic() + timeout
         with _LOCK:
             pending = [e for e in self._traces.values() if isinstance(e, TieredEntry)]
@@ -288,17 +296,8 @@ class Jitted:
         key, leaves, args, kwargs = self._signature(args, kwargs)
         entry = self._traces.get(key)
         if entry is None:
-            stopwatch = Stopwatch()
-            with stopwatch("trace"):
-                program, out_tree = self._trace(args, kwargs)
-            with stopwatch("simplify"):
-                program = simplify(program)
-            entry = self._kernel_entry(program, out_tree, stopwatch)(leaves)
-            fast_key = None if kwargs or self.static_argnums else _plain_key(args)
-            with _LOCK:
-                lru_put(self._traces, key, entry, self.cache_size)
-                if fast_key is not None:
-                    lru_put(self._fast, fast_key, entry, self.cache_size)
+            program, out_tree, stopwatch = self._trace_and_simplify(args, kwargs)
+            self._remember(key, args, kwargs, self._kernel_entry(program, out_tree, stopwatch)(leaves))
         elif isinstance(entry, TieredEntry):
             entry.wait()
         return self
@@ -328,10 +327,10 @@ def jit(fun=None, *, static_argnums=(), parallel=None, fastmath=False, cache_siz
     """Compile `fun` with Numba: traced once per argument signature, then one fused native kernel per call.
 
     `tier` says what runs while a new signature's kernel compiles (fgrad.backend.tiers): "compiled" (the
-    default unless FGRAD_JIT_TIER says otherwise) waits for the kernel on the first call; "auto" loads the
-    kernel if it is in the disk cache, else runs the first calls on the numpy reference executor while
-    the kernel compiles in a background thread, and switches to the kernel when it is ready (same results
-    up to round-off); "eager" never compiles. `f.wait()` or `f.compile(*args)` block until the
+    default unless FGRAD_JIT_TIER says otherwise) waits for the kernel on the first call; "auto" runs the
+    first calls on the numpy reference executor while a background thread loads the kernel from the disk
+    cache or compiles it, and switches to the kernel when it is ready (same results up to round-off; once
+    Numba is set up in the process, a kernel on disk is loaded at once); "eager" never compiles. `f.wait()` or `f.compile(*args)` block until the
     kernel is ready. FGRAD_LOG_COMPILES=1 logs one line per compile (fgrad.backend.compile_log).
 
     `parallel=None` runs kernels over at least 2**16 elements with prange loops, `True`/`False` forces it;
