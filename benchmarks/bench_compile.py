@@ -9,8 +9,8 @@ numba, or jax) is measured separately and is not part of "first result". JAX kee
 asked, so its column is always cold.
 
 fgrad runs in two tiers (see fgrad.jit's `tier`):
-- "compiled": the first call waits for the Numba kernel (the time is the whole compile);
-- "auto" (the default): the first calls run on the numpy reference executor while the kernel compiles in a
+- "compiled" (the default): the first call waits for the Numba kernel (the time is the whole compile);
+- "auto" (opt-in): the first calls run on the numpy reference executor while the kernel compiles in a
   background thread; "first result" is then the eager result, and "kernel ready" the time until calls
   switch to the compiled kernel.
 
@@ -202,8 +202,9 @@ def main():
                 "compare ratios within the table, not absolute times with other tables). Fresh process per "
                 "cell; cold = empty FGRAD_CACHE_DIR and NUMBA_CACHE_DIR, warm = a second process on the "
                 "filled ones; JAX has no persistent cache (always cold). Import excluded, shown in the last "
-                "column. \"auto\" is fgrad.jit's default tier (eager numpy results while the kernel compiles "
-                "in the background), \"compiled\" waits for the kernel.\n\n" + text)
+                "column. \"compiled\" (fgrad.jit's default tier) waits for the kernel; \"auto\" "
+                "(tier=\"auto\" or FGRAD_JIT_TIER=auto) gives eager numpy results while the kernel compiles in "
+                "the background.\n\n" + text)
         write_section("compile", body)
 
 
