@@ -134,7 +134,7 @@ class TieredEntry:
         self.error = None
         self.done = threading.Event()
         self._pending = (tuple(leaves), kernel_entry, on_ready)
-        _WORKER.submit(self._compile)
+        self._submitted = False
 
     def _compile(self):
         leaves, kernel_entry, on_ready = self._pending
@@ -163,7 +163,20 @@ class TieredEntry:
             return ready(leaves)
         if self.error is not None:
             self._raise()
-        return self.eager(leaves)
+        result = self.eager(leaves)
+        if not self._submitted:
+            # Started after the first eager result, not before: the compile thread's Numba set-up and type
+            # inference are Python and would share the GIL with it (W1 at N = 1e6: 1.13 s first result
+            # with the thread started first).
+            self._submit()
+        return result
+
+    def _submit(self):
+        with _WORKER.lock:
+            if self._submitted:
+                return
+            self._submitted = True
+        _WORKER.submit(self._compile)
 
     def _raise(self):
         raise JitCompileError(str(self.error)) from self.error.__cause__
@@ -171,6 +184,7 @@ class TieredEntry:
     def wait(self, timeout=None) -> bool:
         """Block until the kernel is compiled (True) or `timeout` seconds passed (False); raises the
         compile's JitCompileError if it failed."""
+        self._submit()
         finished = self.done.wait(timeout)
         if self.error is not None:
             self._raise()
