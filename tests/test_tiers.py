@@ -205,6 +205,16 @@ def test_compile_blocks_until_the_kernel_runs():
     np.testing.assert_allclose(f(np.zeros(4)), _unique)
 
 
+def test_compiling_ahead_types_arguments_as_calls_do():
+    # One signature: what compile_now typed is what the calls dispatch to (no second, lazy compile).
+    f = fgrad.jit(lambda x, s, n: x * s + n * _unique, tier="compiled")
+    f.compile(np.ones(3), 2.0, 3)
+    np.testing.assert_allclose(f(np.ones(3), 2.0, 3), 2.0 + 3 * _unique)
+    np.testing.assert_allclose(f(np.ones(3), np.float64(2.0), 3), 2.0 + 3 * _unique)
+    entry = next(iter(f._traces.values()))
+    assert len(entry.kernel.dispatcher.signatures) == 1, entry.kernel.dispatcher.signatures
+
+
 def test_auto_skips_the_eager_tier_for_a_kernel_numba_already_has():
     fun = lambda x: fnp.log1p(fnp.abs(x)) * (3.0 * _unique)   # noqa: E731
     fgrad.jit(fun, tier="compiled")(np.ones(3))           # compiled; Numba is set up in this process now
