@@ -21,12 +21,15 @@ from __future__ import annotations
 import contextlib
 import functools
 import threading
+import time
 
 import numpy as np
 
 from fgrad import config as _config
 from fgrad.backend import nan_check
+from fgrad.backend.compile_log import Stopwatch, log_compile
 from fgrad.backend.jit import Entry, choose_parallel, kernel_source, lru_put
+from fgrad.backend.tiers import EagerEntry, TieredEntry, check_tier, numba_is_set_up
 from fgrad.backend.numpy_exec import evaluate
 from fgrad.ir import EvalInterpreter, Program, current_interpreter, pytree, trace_pytree, typeof
 from fgrad.ir.concrete import abstract_values
@@ -148,10 +151,12 @@ def _check_cache_size(cache_size):
 class Jitted:
     """A function compiled by `jit`: call it like the original; `.lower(*args)` shows what runs."""
 
-    def __init__(self, fun, static_argnums=(), parallel=None, fastmath=False, cache_size=DEFAULT_CACHE_SIZE):
+    def __init__(self, fun, static_argnums=(), parallel=None, fastmath=False, cache_size=DEFAULT_CACHE_SIZE,
+                 tier=None):
         if isinstance(fun, Jitted) and not static_argnums:
             static_argnums = fun.static_argnums
         self.fun = fun
+        self.tier = check_tier(tier) if tier is not None else None
         self.static_argnums = (static_argnums,) if isinstance(static_argnums, int) else tuple(static_argnums)
         self.parallel = parallel
         self.fastmath = bool(fastmath or _config.config.fastmath)
@@ -182,18 +187,34 @@ class Jitted:
                 return self.fun(*args, **kwargs)
         key, leaves, args, kwargs = self._signature(args, kwargs)
         entry = self._traces.get(key)
-        if entry is None or _config.config.disable_jit:
-            program, out_tree = self._trace(args, kwargs)
+        if entry is None:
             if _config.config.disable_jit:
+                program, out_tree = self._trace(args, kwargs)
                 return pytree.tree_unflatten(out_tree, as_arrays(_evaluate_checked(program, leaves)))
-            entry = self._compile(simplify_program(program), out_tree)
-        # args are in native byte order here, so their plain key is one the fast path may serve.
+            program, out_tree, stopwatch = self._trace_and_simplify(args, kwargs)
+            entry = self._compile(program, out_tree, leaves, stopwatch)
+        elif _config.config.disable_jit:
+            program, out_tree = self._trace(args, kwargs)
+            return pytree.tree_unflatten(out_tree, as_arrays(_evaluate_checked(program, leaves)))
+        self._remember(key, args, kwargs, entry)
+        return entry(leaves)
+
+    def _trace_and_simplify(self, args, kwargs):
+        """(simplified program, output tree, Stopwatch with the time of both) for these arguments."""
+        stopwatch = Stopwatch()
+        with stopwatch("trace"):
+            program, out_tree = self._trace(args, kwargs)
+        with stopwatch("simplify"):
+            program = simplify_program(program)
+        return program, out_tree, stopwatch
+
+    def _remember(self, key, args, kwargs, entry) -> None:
+        """Put `entry` in both caches (args in native byte order: their plain key is one the fast path serves)."""
         fast_key = None if kwargs or self.static_argnums else _plain_key(args)
         with _LOCK:
             lru_put(self._traces, key, entry, self.cache_size)
             if fast_key is not None:
                 lru_put(self._fast, fast_key, entry, self.cache_size)
-        return entry(leaves)
 
     def _static_positions(self, nargs: int) -> tuple:
         for i in self.static_argnums:
@@ -229,8 +250,87 @@ class Jitted:
         assert not captured, "a top-level trace cannot capture tracers"
         return program, out_tree
 
-    def _compile(self, program: Program, out_tree) -> Entry:
-        return Entry(program, out_tree, self.use_parallel(program), self.fastmath)
+    @property
+    def current_tier(self) -> str:
+        """The tier new signatures run on: jit's `tier`, else FGRAD_JIT_TIER, else "compiled"."""
+        return self.tier or check_tier(_config.config.jit_tier)
+
+    def _compile(self, program: Program, out_tree, leaves, stopwatch: Stopwatch):
+        """The entry for a new signature, on this function's tier (fgrad.backend.tiers)."""
+        tier = self.current_tier
+        if tier == "eager":
+            return EagerEntry(program, Entry.builder(out_tree))
+        if tier == "compiled":
+            return self._kernel_entry(program, out_tree, stopwatch)(leaves)
+        if numba_is_set_up():
+            # Loading a kernel from the disk cache takes milliseconds now: skip the eager tier if it is there.
+            entry = Entry(program, out_tree, self.use_parallel(program), self.fastmath, stopwatch)
+            outcome = entry.compile(leaves, stopwatch, cached_only=True)
+            if outcome is not None:
+                self._log(entry, outcome, stopwatch)
+                return entry
+        # Numba's set-up alone (its numpy support, which imports scipy.linalg) takes ~1 s in a new process,
+        # so generating, loading (from disk, if there) or compiling the kernel all go to the background.
+        return TieredEntry(program, Entry.builder(out_tree), leaves,
+                           self._kernel_entry(program, out_tree, stopwatch), self._promote)
+
+    def _kernel_entry(self, program, out_tree, stopwatch: Stopwatch):
+        """A function of the leaves that lowers and compiles `program`'s kernel and returns its Entry."""
+        def kernel_entry(leaves):
+            entry = Entry(program, out_tree, self.use_parallel(program), self.fastmath, stopwatch)
+            outcome = entry.compile(leaves, stopwatch)
+            self._log(entry, outcome, stopwatch)
+            return entry
+        return kernel_entry
+
+    def _log(self, entry, outcome, stopwatch):
+        if outcome == "ready":
+            return          # a new trace of a kernel this process compiled already: no compile to log
+        total = sum(stopwatch.times.values())
+        log_compile(repr(self), entry.program, entry.lowered.source, stopwatch.times, outcome, total)
+
+    def _promote(self, tiered, entry):
+        """Called by a finished background compile: the kernel entry replaces the tiered one."""
+        with _LOCK:
+            for cache in (self._traces, self._fast):
+                for k, v in list(cache.items()):
+                    if v is tiered:
+                        cache[k] = entry
+
+    def wait(self, timeout=None) -> bool:
+        """Block until the kernels of every signature called so far are compiled (tier="auto" compiles them
+        in the background); raises a background compile's JitCompileError. False if `timeout` ran out.
+
+        >>> import fgrad, fgrad.numpy as fnp
+        >>> f = fgrad.jit(lambda x: fnp.sin(x) * 2.0)
+        >>> _ = f(fnp.ones(3))        # eager result while the kernel compiles
+        >>> f.wait()                  # doctest: +SKIP
+        True
+        """
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with _LOCK:
+            pending = [e for e in self._traces.values() if isinstance(e, TieredEntry)]
+        for e in pending:
+            left = None if deadline is None else max(0.0, deadline - time.monotonic())
+            if not e.wait(left):
+                return False
+        return True
+
+    def compile(self, *args, **kwargs) -> "Jitted":
+        """Trace and compile the kernel for these arguments now, and wait for it (nothing is run). Returns
+        the function, so `f = jit(f).compile(x)` is a function whose calls run the kernel from the start.
+
+        >>> import fgrad, fgrad.numpy as fnp
+        >>> f = fgrad.jit(lambda x: fnp.sin(x) * 2.0).compile(fnp.ones(3))   # doctest: +SKIP
+        """
+        key, leaves, args, kwargs = self._signature(args, kwargs)
+        entry = self._traces.get(key)
+        if entry is None:
+            program, out_tree, stopwatch = self._trace_and_simplify(args, kwargs)
+            self._remember(key, args, kwargs, self._kernel_entry(program, out_tree, stopwatch)(leaves))
+        elif isinstance(entry, TieredEntry):
+            entry.wait()
+        return self
 
     def use_parallel(self, program: Program) -> bool:
         if self.parallel is not None:
@@ -253,8 +353,15 @@ class Jitted:
         return f"jit({getattr(self.fun, '__qualname__', self.fun)!r})"
 
 
-def jit(fun=None, *, static_argnums=(), parallel=None, fastmath=False, cache_size=DEFAULT_CACHE_SIZE):
+def jit(fun=None, *, static_argnums=(), parallel=None, fastmath=False, cache_size=DEFAULT_CACHE_SIZE, tier=None):
     """Compile `fun` with Numba: traced once per argument signature, then one fused native kernel per call.
+
+    `tier` says what runs while a new signature's kernel compiles (fgrad.backend.tiers): "compiled" (the
+    default unless FGRAD_JIT_TIER says otherwise) waits for the kernel on the first call; "auto" runs the
+    first calls on the numpy reference executor while a background thread loads the kernel from the disk
+    cache or compiles it, and switches to the kernel when it is ready (same results up to round-off; once
+    Numba is set up in the process, a kernel on disk is loaded at once); "eager" never compiles. `f.wait()` or `f.compile(*args)` block until the
+    kernel is ready. FGRAD_LOG_COMPILES=1 logs one line per compile (fgrad.backend.compile_log).
 
     `parallel=None` runs kernels over at least 2**16 elements with prange loops, `True`/`False` forces it;
     `fastmath=True` lets LLVM reorder float arithmetic (breaks NaN/inf semantics). FGRAD_DISABLE_JIT=1
@@ -273,8 +380,9 @@ def jit(fun=None, *, static_argnums=(), parallel=None, fastmath=False, cache_siz
     """
     if fun is None:
         return functools.partial(jit, static_argnums=static_argnums, parallel=parallel, fastmath=fastmath,
-                                 cache_size=cache_size)
-    return Jitted(fun, static_argnums=static_argnums, parallel=parallel, fastmath=fastmath, cache_size=cache_size)
+                                 cache_size=cache_size, tier=tier)
+    return Jitted(fun, static_argnums=static_argnums, parallel=parallel, fastmath=fastmath, cache_size=cache_size,
+                  tier=tier)
 
 
 def show_source(fun, *args, **kwargs):

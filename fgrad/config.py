@@ -29,6 +29,7 @@ class Config:
     fastmath: bool = False      # FGRAD_FASTMATH=1 turns on Numba fastmath by default (breaks NaN/inf semantics)
     debug_nans: bool = False    # FGRAD_DEBUG_NANS=1: a NaN in a result raises FloatingPointError naming its line
     debug_infs: bool = False    # FGRAD_DEBUG_INFS=1: the same for +-inf
+    jit_tier: str = "compiled"  # FGRAD_JIT_TIER: jit's default tier, "compiled" (default), "auto" or "eager"
 
 
 def read_config() -> Config:
@@ -38,6 +39,7 @@ def read_config() -> Config:
         fastmath=_flag("FGRAD_FASTMATH"),
         debug_nans=_flag("FGRAD_DEBUG_NANS"),
         debug_infs=_flag("FGRAD_DEBUG_INFS"),
+        jit_tier=os.environ.get("FGRAD_JIT_TIER", "").strip().lower() or "compiled",
     )
 
 

@@ -21,7 +21,8 @@ import numpy as np
 from fgrad import config as _config
 from fgrad.backend import nan_check
 from fgrad.backend.codegen import generate, without_locations
-from fgrad.backend.numba_jit import KernelCompileError, load_kernel
+from fgrad.backend.compile_log import Stopwatch, enabled as logging_compiles, numba_stage_times
+from fgrad.backend.numba_jit import KernelCompileError, compile_now, load_kernel
 from fgrad.ir import Program, pytree
 from fgrad.ops.debug import kernel_callbacks
 from fgrad.numpy._array import Array, as_arrays
@@ -31,6 +32,15 @@ __all__ = ["Entry", "lower_program", "kernel_source", "choose_parallel", "lru_pu
 
 # Kernels whose largest array has at least this many elements run the prange variant (parallel=None).
 PARALLEL_THRESHOLD = 2 ** 16
+
+# Kernels with more calls than this to fgrad.backend.vecmath's functions use Numba's libm calls instead.
+# Each vecmath call is force-inlined (sin/cos: Payne-Hanek reduction, polynomials), and LLVM's time grows
+# with the inlined code. Measured on the k-step chain (value_and_grad, 100 elements, 20 sin+cos per 10 steps
+# forward and as many backward): k = 10 compiled in 3.5 s with libm against 11.6 s with vecmath (LLVM 1.2 s
+# against 5.4 s), and ran at the same speed (24 against 28 us at n = 100; 88 against 90 ms at n = 1e5),
+# since loops that long are not vectorised anyway. W1 and W3 (a handful of calls) keep vecmath, where it
+# buys 5x at N = 1e6.
+VECMATH_MAX_CALLS = 16
 
 # How many lowered programs the process keeps (LRU). Each jitted function's own cache holds its entries'
 # kernels too, so this bounds only the sharing between functions and re-traces, and the memory of the
@@ -46,19 +56,23 @@ class JitCompileError(Exception):
     """Numba could not compile the kernel of a program; the message shows the program and the source."""
 
 
-def lower_program(program: Program, parallel: bool, fastmath: bool):
-    """(LoweredKernel, KernelModule) for a simplified program, shared in-process by program digest."""
+def lower_program(program: Program, parallel: bool, fastmath: bool, stopwatch: Stopwatch | None = None):
+    """(LoweredKernel, KernelModule) for a simplified program, shared in-process by program digest.
+    `stopwatch` gets the time of "generate" (the source) and "load" (file, import, njit)."""
     key = (program.digest, parallel, fastmath)
     with _LOCK:
         hit = _LOWERED.get(key)
         if hit is not None:
             lru_put(_LOWERED, key, hit, LOWERED_CACHE_SIZE)
             return hit
-    lowered = generate(program, parallel=parallel)
+    stopwatch = stopwatch or Stopwatch()
+    with stopwatch("generate"):
+        lowered = generate(program, parallel=parallel, vector_math=use_vector_math(program))
     # The file on disk leaves out the comments' source locations: its hash (the cache key) then stays the
     # same when the user's code moves (see fgrad.backend.codegen.LOCATION_MARK).
-    kernel = load_kernel(without_locations(lowered.source), lowered.entry, parallel=lowered.uses_prange,
-                         fastmath=fastmath)
+    with stopwatch("load"):
+        kernel = load_kernel(without_locations(lowered.source), lowered.entry, parallel=lowered.uses_prange,
+                             fastmath=fastmath)
     with _LOCK:
         hit = _LOWERED.get(key) or (lowered, kernel)     # another thread may have lowered it meanwhile
         lru_put(_LOWERED, key, hit, LOWERED_CACHE_SIZE)
@@ -67,7 +81,24 @@ def lower_program(program: Program, parallel: bool, fastmath: bool):
 
 def kernel_source(program: Program, parallel: bool) -> str:
     """The kernel source generated for a simplified program (nothing is compiled)."""
-    return generate(program, parallel=parallel).source
+    return generate(program, parallel=parallel, vector_math=use_vector_math(program)).source
+
+
+def vector_math_calls(program: Program) -> int:
+    """How many equations of `program` and its sub-programs have a vecmath form (see VECMATH_MAX_CALLS)."""
+    from fgrad.ir.printer import sub_programs
+    pending, count = [program], 0
+    while pending:
+        p = pending.pop()
+        for e in p.equations:
+            count += e.prim.vector_math is not None
+            pending += [sub for _, sub in sub_programs(e.params)]
+    return count
+
+
+def use_vector_math(program: Program) -> bool:
+    """vecmath's inlined functions for small kernels, libm calls above VECMATH_MAX_CALLS (compile time)."""
+    return vector_math_calls(program) <= VECMATH_MAX_CALLS
 
 
 def lru_put(cache: dict, key, value, size) -> None:
@@ -139,9 +170,9 @@ def _tree_builder(treedef):
 class Entry:
     """One traced signature: the kernel and how to turn its results into the function's outputs."""
 
-    def __init__(self, program: Program, out_tree, parallel, fastmath):
+    def __init__(self, program: Program, out_tree, parallel, fastmath, stopwatch: Stopwatch | None = None):
         self.program = program
-        self.lowered, self.kernel = lower_program(program, parallel, fastmath)
+        self.lowered, self.kernel = lower_program(program, parallel, fastmath, stopwatch)
         lowered = self.lowered
         if lowered.callbacks:         # debug.print / callback: bind the positions the kernel calls them by
             self.kernel = kernel_callbacks(self.kernel, lowered.callbacks)
@@ -154,12 +185,41 @@ class Entry:
             self.outputs.append((kind, what, v.type.dtype if zero_d else None))
         self.simple_outputs = all(kind == "kernel" and dtype is None for kind, _, dtype in self.outputs) \
             and [what for _, what, _ in self.outputs] == list(range(len(self.outputs)))
-        self.build = _tree_builder(out_tree)
+        self.build = self.builder(out_tree)
+
+    @staticmethod
+    def builder(out_tree):
+        """A fast `leaves -> outputs pytree` function for `out_tree`."""
+        return _tree_builder(out_tree)
+
+    def compile(self, leaves, stopwatch: Stopwatch | None = None, cached_only: bool = False) -> str | None:
+        """Compile the kernel for the types of `leaves` now (see numba_jit.compile_now: "ready", "cache
+        hit", "cache miss", "compiled in memory"; None if `cached_only` and it is not on disk). Numba's
+        stage times go into `stopwatch.times` when compiles are logged. Errors: JitCompileError."""
+        args = (*self._scalars(leaves), *self.extra)
+        times = stopwatch.times if stopwatch is not None and logging_compiles() else None
+        try:
+            if times is None:
+                return compile_now(self.kernel, args, cached_only=cached_only)
+            with numba_stage_times(times):
+                return compile_now(self.kernel, args, cached_only=cached_only)
+        except Exception as exc:
+            raise JitCompileError(self.explain(exc)) from exc
+
+    def _scalars(self, leaves):
+        """`leaves` with the 0-d inputs as the scalars the kernel takes."""
+        if self.scalar_inputs:
+            leaves = list(leaves)
+            for i in self.scalar_inputs:
+                x = leaves[i]
+                if type(x) not in _PLAIN_SCALARS:
+                    leaves[i] = np.asarray(x)[()]
+        return leaves
 
     def __call__(self, leaves):
         # While fgrad.config's debug_nans or debug_infs is on, `_checked_call` takes this method's place (see
         # `_install_check` below), so the plain call pays nothing for the check.
-        if self.scalar_inputs:
+        if self.scalar_inputs:      # inline, not _scalars(): W5-like calls are dispatch-bound
             leaves = list(leaves)
             for i in self.scalar_inputs:
                 x = leaves[i]

@@ -51,12 +51,13 @@ import io
 import os
 import pickle
 import sys
+import threading
 import warnings
 from pathlib import Path
 
 from numba.core import caching
 
-__all__ = ["MAGIC", "DamagedCacheFile", "KernelCache", "drop_cache_files", "seal", "unseal"]
+__all__ = ["MAGIC", "DamagedCacheFile", "KernelCache", "NotCached", "drop_cache_files", "probing", "seal", "unseal"]
 
 MAGIC = b"fgrad-numba-cache 1\n"
 _DIGEST_LEN = 32  # sha256
@@ -64,6 +65,28 @@ _DIGEST_LEN = 32  # sha256
 
 class DamagedCacheFile(Exception):
     """A cache file that fails its check: it is never unpickled or handed to Numba."""
+
+
+class NotCached(Exception):
+    """Raised by a `KernelCache` lookup that misses while `probing()`: Numba then compiles nothing."""
+
+
+_PROBE = threading.local()
+
+
+class probing:
+    """Inside `with probing():` on this thread, a dispatcher's compile loads from the disk cache or raises
+    `NotCached` before compiling anything (Dispatcher.compile asks the cache first, then compiles).
+
+    >>> with probing():                                 # doctest: +SKIP
+    ...     kernel.dispatcher.compile(signature)        # a load, or NotCached
+    """
+
+    def __enter__(self):
+        _PROBE.active = True
+
+    def __exit__(self, *exc):
+        _PROBE.active = False
 
 
 # --------------------------------------------------------------------------- the file format
@@ -232,7 +255,7 @@ class KernelCache(caching.FunctionCache):
 
     def load_overload(self, sig, target_context):
         try:
-            return super().load_overload(sig, target_context)
+            cres = super().load_overload(sig, target_context)
         except Exception as exc:  # a failed check, or anything Numba raises while reading or rebuilding
             reason = str(exc) if isinstance(exc, DamagedCacheFile) else f"{type(exc).__name__}: {exc}"
             warnings.warn(
@@ -242,7 +265,10 @@ class KernelCache(caching.FunctionCache):
                 stacklevel=2,
             )
             drop_cache_files(Path(self._cache_path), self._stem)
-            return None
+            cres = None
+        if cres is None and getattr(_PROBE, "active", False):
+            raise NotCached(self._stem)
+        return cres
 
     def save_overload(self, sig, data):
         try:

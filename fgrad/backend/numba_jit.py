@@ -71,6 +71,7 @@ __all__ = [
     "KernelModule",
     "cache_dir",
     "clear_memory_cache",
+    "compile_now",
     "compile_stats",
     "load_kernel",
 ]
@@ -219,6 +220,48 @@ def compile_stats(kernel: KernelModule) -> dict:
         "cache_path": None if stats.cache_path is None else str(stats.cache_path),
         "signatures": [str(sig) for sig in kernel.dispatcher.signatures],
     }
+
+
+def compile_now(kernel: KernelModule, args, *, cached_only: bool = False) -> str | None:
+    """Compile `kernel` for the Numba types of `args` now, instead of on the first call; nothing is run.
+
+    Returns "ready" (already compiled in this process), "cache hit" (loaded from the disk cache),
+    "cache miss" (compiled, and saved to the disk cache) or "compiled in memory" (no disk cache). With
+    ``cached_only=True`` only the disk cache is tried: None if the kernel is not there (nothing compiled).
+    Numba's errors come out as `KernelCompileError`, with the source.
+
+    >>> import numpy as np
+    >>> kernel = load_kernel("def entry(x):\n    return x * 2.0\n", "entry")
+    >>> compile_now(kernel, (np.ones(2),)) in ("cache hit", "cache miss")
+    True
+    >>> compile_now(kernel, (np.ones(3),))             # sizes are not part of the signature
+    'ready'
+    """
+    from numba.core.errors import NumbaError
+
+    from fgrad.backend import numba_cache
+
+    dispatcher = kernel.dispatcher
+    signature = tuple(dispatcher.typeof_pyval(a) for a in args)
+    if signature in dispatcher.overloads:
+        return "ready"
+    hits = sum(dispatcher.stats.cache_hits.values())
+    try:
+        if cached_only:
+            if kernel.path is None:
+                return None
+            with numba_cache.probing():
+                dispatcher.compile(signature)
+        else:
+            dispatcher.compile(signature)
+    except numba_cache.NotCached:
+        return None
+    except NumbaError as exc:
+        raise _compile_error(f"Numba could not compile kernel {kernel.entry!r}", kernel.path, kernel.source,
+                             exc) from exc
+    if sum(dispatcher.stats.cache_hits.values()) > hits:
+        return "cache hit"
+    return "cache miss" if kernel.path is not None else "compiled in memory"
 
 
 def clear_memory_cache() -> None:

@@ -164,7 +164,9 @@ def kernel_callbacks(kernel, callbacks):
                 return kernel(*args)
         finally:
             _active.callbacks = saved
+    # What compiling ahead of a call looks for (fgrad.backend.numba_jit.compile_now).
     run.path = getattr(kernel, "path", None)
+    run.dispatcher = getattr(kernel, "dispatcher", None)
     return run
 
 
