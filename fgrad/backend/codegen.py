@@ -41,6 +41,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from fgrad.backend import row_stream
 from fgrad.ir import Equation, Literal, Program, Var
 from fgrad.ir.primitive import MISSING
 from fgrad.ops.base import CallEmitter, LaneFunction, LaneScan
@@ -198,6 +199,7 @@ class Planner:
         self.defining = {}       # member Var -> its equation
         for v in program.inputs:
             self.ready[v] = -1
+        self.streamed = row_stream.streamed_products(program, VIEW_TAGS)   # id(matmul) -> "rowdot" | "rowacc"
 
     def run(self):
         for eqn in schedule(self.program):
@@ -216,6 +218,8 @@ class Planner:
             elif tag in REDUCE_TAGS:
                 group = self.add_member(("eqn", eqn), eqn.inputs[0].type.shape, eqn.inputs, eqn.params["axes"])
                 self.ready[out] = group.index
+            elif id(eqn) in self.streamed:
+                row_stream.plan_product(self, eqn, self.streamed[id(eqn)])
             else:
                 self.add_call(eqn, tag)
         for v in self.program.outputs:
@@ -267,10 +271,13 @@ class Planner:
         eqn = self.views[atom]
         return max((self.after(a) for a in eqn.inputs), default=-1)
 
-    def add_member(self, member, space, inputs, red_axes) -> Group:
-        """Put `member` in the latest group over `space` that every input is available to, or a new one."""
+    def add_member(self, member, space, inputs, red_axes, whole=()) -> Group:
+        """Put `member` in the latest group over `space` that every input is available to, or a new one.
+        `whole`: arrays the member reads whole (a row-streamed product's matrix), stored before the group."""
         lowest, direct = 0, []
-        same_index = member[0] == "eqn"       # elementwise and reductions read inputs at their own index
+        same_index = member[0] != "copy"      # members read their inputs at their own index, copies a view
+        for a in whole:
+            lowest = max(lowest, self.after(a) + 1)
         for a in inputs:
             group = self.member_of.get(a) if type(a) is Var else None
             if group is not None and same_index:
@@ -304,7 +311,7 @@ class Planner:
             self.defining[member[1]] = self.views[member[1]]
         else:
             chosen.members.append(member)
-            if member[1].prim.numba not in REDUCE_TAGS:    # a reduction's result is its accumulator
+            if member[0] != "rowacc" and member[1].prim.numba not in REDUCE_TAGS:   # a fold's result is its accumulator
                 self.member_of[member[1].outputs[0]] = chosen
                 self.defining[member[1].outputs[0]] = member[1]
         return chosen
@@ -385,6 +392,8 @@ def member_var(member) -> Var:
     kind, what = member
     if kind == "copy":
         return what
+    if kind == "rowacc":                  # u @ M iterates over u's elements (M's rows)
+        return what.inputs[0]
     return what.inputs[0] if what.prim.numba in REDUCE_TAGS else what.outputs[0]
 
 
@@ -780,7 +789,7 @@ class Writer:
         idx = [f"i{k}" for k in range(rank)]
         reductions = [m[1] for m in group.members if m[0] == "eqn" and m[1].prim.numba in REDUCE_TAGS]
         for kind, what in group.members:
-            self.emit(1, "# " + (self.describe(what) if kind == "eqn" else self.describe(plan.views[what])))
+            self.emit(1, "# " + (self.describe(what) if kind != "copy" else self.describe(plan.views[what])))
         stored = [self.member_out(m) for m in group.members
                   if self.member_out(m) in plan.materialize and self.member_out(m).type.ndim > 0]
         for v in stored:
@@ -856,6 +865,7 @@ class Writer:
         i = idx[0]
         names = [self.number[e.outputs[0]] for e in reductions]
         self.emit(1, f"nb{gid} = ({n} + {BLOCK - 1}) // {BLOCK}")
+        row_stream.open_partials(self, group, f"nb{gid}")
         for eqn, k in zip(reductions, names):
             self.emit(1, f"p{k} = np.empty(nb{gid}, {accumulator_dtype(eqn)})")
             if not parallel:
@@ -867,8 +877,10 @@ class Writer:
         if parallel:
             for eqn, k in zip(reductions, names):
                 self.emit(2, f"t{k} = np.empty({BLOCK}, {accumulator_dtype(eqn)})")
+        rows = row_stream.block_rows(self, group, f"b{gid}", 2)
         self.emit(2, f"for {i} in range(lo{gid}, hi{gid}):")
         self.reduction_sink = {eqn: f"t{k}[{subscript([f'{i} - lo{gid}'])}]" for eqn, k in zip(reductions, names)}
+        self.reduction_sink.update(rows)
         self.write_body(group, idx, 3)
         self.reduction_sink = None
         self.emit(2, f"m{gid} = hi{gid} - lo{gid}")
@@ -877,9 +889,11 @@ class Writer:
             self.emit(2, f"p{k}[b{gid}] = r{k}")
         for eqn, k in zip(reductions, names):
             self.emit(1, f"r{k} = {reduce_init(eqn)}")
-        self.emit(1, f"for b{gid} in range(nb{gid}):")
+        if reductions:
+            self.emit(1, f"for b{gid} in range(nb{gid}):")
         for eqn, k in zip(reductions, names):
             self.emit(2, reduce_update(eqn, f"r{k}", f"p{k}[b{gid}]"))
+        row_stream.combine_partials(self, group, f"nb{gid}", f"b{gid}")
 
     def write_lane_reduction(self, eqn, k, gid):
         """Reduce the block buffer t{k}[:m] into r{k} with LANES independent accumulators (element j goes
@@ -924,6 +938,12 @@ class Writer:
             if kind == "copy":
                 out = what
                 self.emit(depth, f"{self.scalar(out)} = {self.load(out, idx)}")
+                loaded.add(self.scalar(out))
+            elif kind != "eqn":                   # a row-streamed matrix product
+                row_stream.write_member(self, kind, what, idx, depth, value)
+                if kind == "rowacc":
+                    continue
+                out = what.outputs[0]
                 loaded.add(self.scalar(out))
             elif what.prim.numba in REDUCE_TAGS:
                 if self.reduction_sink is not None:
