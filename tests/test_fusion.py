@@ -153,3 +153,84 @@ def test_row_streaming_agrees_with_the_reference(mode, names, dtype, parallel):
         for e, g in zip(expected, got):
             assert np.asarray(g).dtype == e.dtype
             np.testing.assert_allclose(g, e, **tol, err_msg=f"{mode} {names} {dtype} n={n} d={d}")
+
+
+# ---- peeled loops ------------------------------------------------------------------------------------
+
+def rosenbrock(x):
+    return fnp.sum(100.0 * (x[1:] - x[:-1] ** 2) ** 2 + (1.0 - x[:-1]) ** 2)
+
+
+def peeled(source: str) -> bool:
+    """Does the kernel run some loop as edges and an interior (fgrad.backend.peel)?"""
+    return re.search(r"^    for i0 in p?range\(lo\d+, hi\d+\):", source, re.M) is not None
+
+
+def test_rosenbrock_gradient_kernel_matches_golden():
+    low = lowered(fgrad.value_and_grad(rosenbrock), (np.linspace(-1.0, 1.0, 6),))
+    text = f"{low.program}\n\n{low.source}"
+    path = GOLDEN_DIR / "source_peeled_rosenbrock.txt"
+    if os.environ.get("FGRAD_UPDATE_GOLDEN"):
+        path.write_text(text)
+    assert path.exists(), f"no golden file {path}; create it with FGRAD_UPDATE_GOLDEN=1"
+    assert text == path.read_text()
+
+
+def test_peeled_interior_reads_without_conditions():
+    source = lowered(fgrad.value_and_grad(rosenbrock), (np.ones(6),), parallel=True).source
+    assert peeled(source)
+    interior = source.split("prange(lo")[1].split("\n    for ")[0]
+    assert " if " not in interior, interior
+
+
+def windows(draw_offsets):
+    """A sum of products of shifted windows x[a:n-b] of one vector (the Rosenbrock family)."""
+    def loss(x):
+        total = 0.0
+        for (a, b), (c, d), op in draw_offsets:
+            m = x.shape[0]
+            left, right = x[a:m - b], x[c:m - d]
+            k = min(left.shape[0], right.shape[0])
+            total = total + fnp.sum(UNARY[op](left[:k]) * right[:k])
+        return total
+    return loss
+
+
+@settings(max_examples=10, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
+@given(terms=st.lists(st.tuples(st.tuples(st.integers(0, 3), st.integers(0, 3)),
+                                st.tuples(st.integers(0, 3), st.integers(0, 3)),
+                                st.sampled_from(sorted(UNARY))), min_size=1, max_size=2),
+       dtype=st.sampled_from(["float64", "float32"]), parallel=st.booleans())
+def test_peeled_loops_agree_with_the_reference(terms, dtype, parallel):
+    fun = fgrad.value_and_grad(windows(terms))
+    jitted = fgrad.jit(fun, parallel=parallel)
+    tol = dict(rtol=2e-4, atol=2e-4) if dtype == "float32" else dict(rtol=1e-10, atol=1e-12)
+    for n in (7, 8, 4100):          # short vectors (edges that meet), and several blocks
+        x = np.linspace(-1.5, 1.3, n).astype(dtype)
+        low = jitted.lower(x)
+        expected = evaluate(low.program, x)
+        got = jitted(x)
+        for e, g in zip(expected, got):
+            np.testing.assert_allclose(g, e, **tol, err_msg=f"{terms} {dtype} n={n}")
+
+
+def test_interior_padding_keeps_its_conditions():
+    # A pad with interior padding (every other element) is a condition on i0 % 2: it is not peeled.
+    from fgrad.ops.slicing import pad
+    fun = lambda x: pad(fnp.sin(x), ((1, 2, 1),)) * 2.0
+    x = np.linspace(-1.0, 1.0, 5)
+    low = lowered(fun, (x,))
+    assert not peeled(low.source)
+    np.testing.assert_allclose(fgrad.jit(fun)(x), evaluate(low.program, x)[0])
+
+
+def test_pads_on_both_ends_peel_to_the_common_interior():
+    from fgrad.ops.slicing import pad
+    fun = lambda x: pad(fnp.sin(x), ((2, 0),)) + pad(fnp.cos(x), ((0, 2),))
+    for parallel in (False, True):
+        jitted = fgrad.jit(fun, parallel=parallel)
+        for n in (0, 1, 3, 9):
+            x = np.linspace(-1.0, 1.0, n)
+            low = jitted.lower(x)
+            assert peeled(low.source)
+            np.testing.assert_allclose(jitted(x), evaluate(low.program, x)[0], rtol=1e-12, atol=1e-14)

@@ -41,7 +41,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from fgrad.backend import row_stream
+from fgrad.backend import peel, row_stream
 from fgrad.ir import Equation, Literal, Program, Var
 from fgrad.ir.primitive import MISSING
 from fgrad.ops.base import CallEmitter, LaneFunction, LaneScan
@@ -421,11 +421,13 @@ def format_scalar(value, dtype) -> str:
 _PLAIN_INDEX = re.compile(r"[ij]\d+|\d+")
 
 
-def subscript(idx) -> str:
+def subscript(idx, unsigned=False) -> str:
     """Index expressions as a subscript. Computed ones are non-negative by construction (offsets inside
     their guards, gathered indices normalised by the op) and become unsigned, which spares Numba's
-    negative-index wraparound: that select on every load keeps LLVM from vectorising the loop."""
-    return ", ".join(i if _PLAIN_INDEX.fullmatch(i) else f"np.uint64({i})" for i in idx)
+    negative-index wraparound: that select on every load keeps LLVM from vectorising the loop. With
+    `unsigned`, loop indices too (a loop whose bounds LLVM cannot prove non-negative: fgrad.backend.peel)."""
+    return ", ".join(i if _PLAIN_INDEX.fullmatch(i) and (not unsigned or i.isdigit()) else f"np.uint64({i})"
+                     for i in idx)
 
 
 def cast_expr(expr: str, dtype) -> str:
@@ -452,6 +454,9 @@ class Writer:
         self.vector_functions = set() if root is None else root.vector_functions
         self.in_loop = base > 0         # vecmath only pays inside loops (LLVM vectorises them)
         self.reduction_sink = None      # reduction -> buffer element the body stores its value to
+        self.pad_bounds = None          # a list while fgrad.backend.peel writes a body: pads' bounds on i0
+        self.pads_in_bounds = False     # while it writes the interior: those pads' conditions are left out
+        self.unsigned_index = False     # loop indices as unsigned subscripts (see `subscript`)
         self.uses_prange = False
         self.number = {}
         for v in plan.program.inputs:
@@ -574,11 +579,11 @@ class Writer:
         if type(atom) is Literal:
             if atom.type.ndim == 0:
                 return format_scalar(atom.value, atom.type.dtype)
-            return f"{self.constant(atom)}[{subscript(idx)}]"
+            return f"{self.constant(atom)}[{subscript(idx, self.unsigned_index)}]"
         if self.stored(atom):
             if atom.type.ndim == 0:
                 return self.scalar(atom)
-            return f"{self.array(atom)}[{subscript(idx)}]"
+            return f"{self.array(atom)}[{subscript(idx, self.unsigned_index)}]"
         if atom in self.plan.recompute:
             eqn = self.plan.defining[atom]
             self.views_read.append(eqn)
@@ -650,6 +655,9 @@ class Writer:
         for k, (i, (lo, hi, interior)) in enumerate(zip(idx, eqn.params["widths"])):
             first = self.offset(("pad_lo", out, k), lo)
             j = i if first == "0" else f"({i} - {first})"
+            if i == "i0" and not interior and self.peel_pad(first, self.size(x, k) if hi else None):
+                in_idx.append(j)              # inside the peeled loop's interior (fgrad.backend.peel)
+                continue
             if first != "0":
                 conditions.append(f"{j} >= 0")
             if interior:
@@ -662,6 +670,14 @@ class Writer:
         if not conditions:
             return self.load(x, in_idx)
         return f"({self.load(x, in_idx)} if {' and '.join(conditions)} else {value})"
+
+    def peel_pad(self, first: str, size) -> bool:
+        """Report a pad's bounds on the loop index to fgrad.backend.peel; True when the interior being
+        written may leave its conditions out."""
+        if self.pad_bounds is not None:
+            end = None if size is None else size if first == "0" else f"{first} + {size}"
+            self.pad_bounds.append((first, end))
+        return self.pads_in_bounds
 
     def view_concatenate(self, eqn, idx):
         axis = eqn.params["axis"]
@@ -808,6 +824,8 @@ class Writer:
         if full:
             self.write_full_reduction(group, reductions, idx, order, extents, parallel)
             return
+        if rank == 1 and not red_axes and peel.write_peeled(self, group, idx, extents[0], parallel):
+            return
         flat = rank > NESTED_LOOPS
         kept_depth = self.loops(1, [idx[k] for k in kept], [extents[k] for k in kept], parallel, flat)
         for eqn in reductions:
@@ -881,7 +899,9 @@ class Writer:
         self.emit(2, f"for {i} in range(lo{gid}, hi{gid}):")
         self.reduction_sink = {eqn: f"t{k}[{subscript([f'{i} - lo{gid}'])}]" for eqn, k in zip(reductions, names)}
         self.reduction_sink.update(rows)
+        self.unsigned_index = True      # lo..hi come from min(): LLVM cannot see they are non-negative
         self.write_body(group, idx, 3)
+        self.unsigned_index = False
         self.reduction_sink = None
         self.emit(2, f"m{gid} = hi{gid} - lo{gid}")
         for eqn, k in zip(reductions, names):
@@ -958,7 +978,7 @@ class Writer:
             if out in plan.materialize:
                 if out.type.ndim > 0:
                     for name in self.targets(out):
-                        self.emit(depth, f"{name}[{', '.join(idx)}] = {self.scalar(out)}")
+                        self.emit(depth, f"{name}[{subscript(idx, self.unsigned_index)}] = {self.scalar(out)}")
 
     # -- calls -----------------------------------------------------------------------------------------
     def array_arg(self, atom) -> str:
