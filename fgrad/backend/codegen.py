@@ -923,13 +923,14 @@ class Writer:
         for acc in lanes:
             self.emit(2, f"{acc} = {reduce_init(eqn)}")
         self.emit(2, f"for j{gid} in range(0, m{gid} - {LANES - 1}, {LANES}):")
+        # Unsigned subscripts: with Numba's negative-index select on each load the loop runs 2x slower.
         for lane, acc in enumerate(lanes):
-            self.emit(3, reduce_update(eqn, acc, f"t{k}[j{gid} + {lane}]"))
+            self.emit(3, reduce_update(eqn, acc, f"t{k}[{subscript([f'j{gid} + {lane}'])}]"))
         self.emit(2, f"r{k} = {lanes[0]}")
         for acc in lanes[1:]:
             self.emit(2, reduce_update(eqn, f"r{k}", acc))
         self.emit(2, f"for j{gid} in range(m{gid} - m{gid} % {LANES}, m{gid}):")
-        self.emit(3, reduce_update(eqn, f"r{k}", f"t{k}[j{gid}]"))
+        self.emit(3, reduce_update(eqn, f"r{k}", f"t{k}[{subscript([f'j{gid}'], unsigned=True)}]"))
 
     def member_out(self, member) -> Var:
         kind, what = member
