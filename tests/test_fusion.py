@@ -116,12 +116,23 @@ def build(mode, names):
         return lambda w, Xt, y: tuple(fgrad.value_and_grad(loss)(w, Xt, y))
     if mode == "one_way":
         return lambda w, X, y: (fnp.sum(g(y * (X @ w))),)
+    if mode == "reversed_vector":
+        def loss(w, X, y):
+            return fnp.sum(g(y * (X @ w[::-1])))
+        return lambda w, X, y: tuple(fgrad.value_and_grad(loss)(w, X, y))
+    if mode == "matrix_product":
+        def loss(w, X, y):
+            return fnp.sum(g(X @ fnp.stack([w, 2.0 * w], axis=1)) * y[:, None])
+        return lambda w, X, y: tuple(fgrad.value_and_grad(loss)(w, X, y))
     if mode == "two_matrices":
         return lambda w, X, y: ((g(X @ w) * y) @ (X * 2.0),)
     raise ValueError(mode)
 
 
+# "reversed_vector": v is a view (w[::-1]), stored first, then streamed: one pass.
+# "matrix_product": X @ W with W 2-D is a GEMM: BLAS, forward and gradient.
 EXPECTED = {"stream": (1, 0), "normalised": (2, 0), "transposed": (0, 2), "one_way": (0, 1),
+            "reversed_vector": (1, 0), "matrix_product": (0, 2),
             "two_matrices": (1, 2)}
 SIZES = [(7, 5), (0, 3), (1, 0), (4100, 9)]      # empty axes, a row shorter than the lanes, several blocks
 
@@ -133,7 +144,7 @@ def arguments(mode, n, d, dtype, rng):
     return (w, np.ascontiguousarray(X.T) if mode == "transposed" else X, y)
 
 
-@settings(max_examples=14, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=18, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
 @given(mode=st.sampled_from(sorted(EXPECTED)), names=st.lists(st.sampled_from(sorted(UNARY)), max_size=2),
        dtype=st.sampled_from(["float64", "float32"]), parallel=st.booleans())
 def test_row_streaming_agrees_with_the_reference(mode, names, dtype, parallel):
@@ -234,3 +245,40 @@ def test_pads_on_both_ends_peel_to_the_common_interior():
             low = jitted.lower(x)
             assert peeled(low.source)
             np.testing.assert_allclose(jitted(x), evaluate(low.program, x)[0], rtol=1e-12, atol=1e-14)
+
+
+# ---- reductions over leading axes in memory order ------------------------------------------------------
+
+def test_sum_over_the_batch_loops_in_memory_order():
+    fun = lambda d, h: fnp.sum(d * (1.0 - h * h), axis=0)
+    args = (np.ones((4, 3), np.float32), np.ones((4, 3), np.float32))
+    source = lowered(fun, args).source
+    assert re.search(r"for i0 in range\(n\d+\):\n\s+for i1 in range\(n\d+\):", source), source
+    assert re.search(r"r\d+\[i1\] \+= v\d+", source), source
+    # the parallel kernel keeps its prange over the kept axis
+    assert "for i1 in prange(" in lowered(fun, args, parallel=True).source
+
+
+REDUCERS = {"sum": fnp.sum, "max": fnp.max, "min": fnp.min}
+
+
+@settings(max_examples=10, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
+@given(reducer=st.sampled_from(sorted(REDUCERS)), axes=st.sampled_from([(0,), (0, 1), (1,), (2,), (0, 2)]),
+       dtype=st.sampled_from(["float64", "float32", "int64", "bool"]), op=st.sampled_from(sorted(UNARY)))
+def test_leading_reductions_agree_with_the_reference(reducer, axes, dtype, op):
+    if dtype == "bool" and reducer != "sum":
+        dtype = "float64"
+    if dtype in ("int64", "bool"):
+        fun = lambda x: (REDUCERS[reducer](x, axis=axes), REDUCERS[reducer](x * 2, axis=axes))
+    else:
+        fun = lambda x: (REDUCERS[reducer](UNARY[op](x), axis=axes), fnp.sum(x * 0.5, axis=axes))
+    jitted = fgrad.jit(fun, parallel=False)
+    for shape in [(3, 4, 5), (1, 2, 3), (0, 2, 3), (4, 0, 2)]:
+        if reducer != "sum" and 0 in [shape[a] for a in axes]:
+            continue                         # max/min of nothing is an error in numpy too
+        x = (np.arange(np.prod(shape)).reshape(shape) % 7 - 3).astype(dtype)
+        low = jitted.lower(x)
+        expected = evaluate(low.program, x)
+        for e, g in zip(expected, jitted(x)):
+            assert np.asarray(g).dtype == e.dtype
+            np.testing.assert_allclose(g, e, rtol=2e-6, err_msg=f"{reducer} {axes} {dtype} {shape}")

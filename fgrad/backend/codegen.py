@@ -41,7 +41,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from fgrad.backend import peel, row_stream
+from fgrad.backend import loop_order, peel, row_stream
 from fgrad.ir import Equation, Literal, Program, Var
 from fgrad.ir.primitive import MISSING
 from fgrad.ops.base import CallEmitter, LaneFunction, LaneScan
@@ -457,6 +457,7 @@ class Writer:
         self.pad_bounds = None          # a list while fgrad.backend.peel writes a body: pads' bounds on i0
         self.pads_in_bounds = False     # while it writes the interior: those pads' conditions are left out
         self.unsigned_index = False     # loop indices as unsigned subscripts (see `subscript`)
+        self.reduction_acc = {}         # reduction -> accumulator element (fgrad.backend.loop_order)
         self.uses_prange = False
         self.number = {}
         for v in plan.program.inputs:
@@ -827,6 +828,10 @@ class Writer:
         if rank == 1 and not red_axes and peel.write_peeled(self, group, idx, extents[0], parallel):
             return
         flat = rank > NESTED_LOOPS
+        if not flat and loop_order.write_leading_reduction(
+                self, group, reductions, idx, kept, red_axes, extents,
+                (accumulator_dtype, reduce_init)):
+            return
         kept_depth = self.loops(1, [idx[k] for k in kept], [extents[k] for k in kept], parallel, flat)
         for eqn in reductions:
             self.emit(kept_depth, f"r{self.number[eqn.outputs[0]]} = {reduce_init(eqn)}")
@@ -970,7 +975,8 @@ class Writer:
                 if self.reduction_sink is not None:
                     self.emit(depth, f"{self.reduction_sink[what]} = {value(what.inputs[0])}")
                 else:
-                    self.emit(depth, reduce_update(what, f"r{self.number[what.outputs[0]]}", value(what.inputs[0])))
+                    acc = self.reduction_acc.get(what, f"r{self.number[what.outputs[0]]}")
+                    self.emit(depth, reduce_update(what, acc, value(what.inputs[0])))
                 continue
             else:
                 out = what.outputs[0]
