@@ -41,6 +41,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from fgrad.backend import loop_order, peel, row_stream
 from fgrad.ir import Equation, Literal, Program, Var, has_effect
 from fgrad.ir.primitive import MISSING
 from fgrad.ops.base import CallEmitter, LaneFunction, LaneScan
@@ -212,6 +213,7 @@ class Planner:
         self.defining = {}       # member Var -> its equation
         for v in program.inputs:
             self.ready[v] = -1
+        self.streamed = row_stream.streamed_products(program, VIEW_TAGS)   # id(matmul) -> "rowdot" | "rowacc"
 
     def run(self):
         for eqn in schedule(self.program):
@@ -233,6 +235,8 @@ class Planner:
             elif tag in REDUCE_TAGS:
                 group = self.add_member(("eqn", eqn), eqn.inputs[0].type.shape, eqn.inputs, eqn.params["axes"])
                 self.ready[out] = group.index
+            elif id(eqn) in self.streamed:
+                row_stream.plan_product(self, eqn, self.streamed[id(eqn)])
             else:
                 self.add_call(eqn, tag)
         for v in self.program.outputs:
@@ -284,10 +288,13 @@ class Planner:
         eqn = self.views[atom]
         return max((self.after(a) for a in eqn.inputs), default=-1)
 
-    def add_member(self, member, space, inputs, red_axes) -> Group:
-        """Put `member` in the latest group over `space` that every input is available to, or a new one."""
+    def add_member(self, member, space, inputs, red_axes, whole=()) -> Group:
+        """Put `member` in the latest group over `space` that every input is available to, or a new one.
+        `whole`: arrays the member reads whole (a row-streamed product's matrix), stored before the group."""
         lowest, direct = 0, []
-        same_index = member[0] == "eqn"       # elementwise and reductions read inputs at their own index
+        same_index = member[0] != "copy"      # members read their inputs at their own index, copies a view
+        for a in whole:
+            lowest = max(lowest, self.after(a) + 1)
         for a in inputs:
             group = self.member_of.get(a) if type(a) is Var else None
             if group is not None and same_index:
@@ -321,7 +328,7 @@ class Planner:
             self.defining[member[1]] = self.views[member[1]]
         else:
             chosen.members.append(member)
-            if member[1].prim.numba not in REDUCE_TAGS:    # a reduction's result is its accumulator
+            if member[0] != "rowacc" and member[1].prim.numba not in REDUCE_TAGS:   # a fold's result is its accumulator
                 self.member_of[member[1].outputs[0]] = chosen
                 self.defining[member[1].outputs[0]] = member[1]
         return chosen
@@ -408,6 +415,8 @@ def member_var(member) -> Var:
     kind, what = member
     if kind == "copy":
         return what
+    if kind == "rowacc":                  # u @ M iterates over u's elements (M's rows)
+        return what.inputs[0]
     return what.inputs[0] if what.prim.numba in REDUCE_TAGS else what.outputs[0]
 
 
@@ -435,11 +444,13 @@ def format_scalar(value, dtype) -> str:
 _PLAIN_INDEX = re.compile(r"[ij]\d+|\d+")
 
 
-def subscript(idx) -> str:
+def subscript(idx, unsigned=False) -> str:
     """Index expressions as a subscript. Computed ones are non-negative by construction (offsets inside
     their guards, gathered indices normalised by the op) and become unsigned, which spares Numba's
-    negative-index wraparound: that select on every load keeps LLVM from vectorising the loop."""
-    return ", ".join(i if _PLAIN_INDEX.fullmatch(i) else f"np.uint64({i})" for i in idx)
+    negative-index wraparound: that select on every load keeps LLVM from vectorising the loop. With
+    `unsigned`, loop indices too (a loop whose bounds LLVM cannot prove non-negative: fgrad.backend.peel)."""
+    return ", ".join(i if _PLAIN_INDEX.fullmatch(i) and (not unsigned or i.isdigit()) else f"np.uint64({i})"
+                     for i in idx)
 
 
 def cast_expr(expr: str, dtype) -> str:
@@ -468,6 +479,10 @@ class Writer:
         self.callbacks = [] if root is None else root.callbacks    # runtime objects, by position (`register_callback`)
         self.in_loop = base > 0         # vecmath only pays inside loops (LLVM vectorises them)
         self.reduction_sink = None      # reduction -> buffer element the body stores its value to
+        self.pad_bounds = None          # a list while fgrad.backend.peel writes a body: pads' bounds on i0
+        self.pads_in_bounds = False     # while it writes the interior: those pads' conditions are left out
+        self.unsigned_index = False     # loop indices as unsigned subscripts (see `subscript`)
+        self.reduction_acc = {}         # reduction -> accumulator element (fgrad.backend.loop_order)
         self.uses_prange = False
         self.number = {}
         for v in plan.program.inputs:
@@ -590,11 +605,11 @@ class Writer:
         if type(atom) is Literal:
             if atom.type.ndim == 0:
                 return format_scalar(atom.value, atom.type.dtype)
-            return f"{self.constant(atom)}[{subscript(idx)}]"
+            return f"{self.constant(atom)}[{subscript(idx, self.unsigned_index)}]"
         if self.stored(atom):
             if atom.type.ndim == 0:
                 return self.scalar(atom)
-            return f"{self.array(atom)}[{subscript(idx)}]"
+            return f"{self.array(atom)}[{subscript(idx, self.unsigned_index)}]"
         if atom in self.plan.recompute:
             eqn = self.plan.defining[atom]
             self.views_read.append(eqn)
@@ -666,6 +681,9 @@ class Writer:
         for k, (i, (lo, hi, interior)) in enumerate(zip(idx, eqn.params["widths"])):
             first = self.offset(("pad_lo", out, k), lo)
             j = i if first == "0" else f"({i} - {first})"
+            if i == "i0" and not interior and self.peel_pad(first, self.size(x, k) if hi else None):
+                in_idx.append(j)              # inside the peeled loop's interior (fgrad.backend.peel)
+                continue
             if first != "0":
                 conditions.append(f"{j} >= 0")
             if interior:
@@ -678,6 +696,14 @@ class Writer:
         if not conditions:
             return self.load(x, in_idx)
         return f"({self.load(x, in_idx)} if {' and '.join(conditions)} else {value})"
+
+    def peel_pad(self, first: str, size) -> bool:
+        """Report a pad's bounds on the loop index to fgrad.backend.peel; True when the interior being
+        written may leave its conditions out."""
+        if self.pad_bounds is not None:
+            end = None if size is None else size if first == "0" else f"{first} + {size}"
+            self.pad_bounds.append((first, end))
+        return self.pads_in_bounds
 
     def view_concatenate(self, eqn, idx):
         axis = eqn.params["axis"]
@@ -813,7 +839,7 @@ class Writer:
         idx = [f"i{k}" for k in range(rank)]
         reductions = [m[1] for m in group.members if m[0] == "eqn" and m[1].prim.numba in REDUCE_TAGS]
         for kind, what in group.members:
-            self.emit(1, self.comment(what if kind == "eqn" else plan.views[what]))
+            self.emit(1, self.comment(what if kind != "copy" else plan.views[what]))
         stored = [self.member_out(m) for m in group.members
                   if self.member_out(m) in plan.materialize and self.member_out(m).type.ndim > 0]
         for v in stored:
@@ -832,7 +858,13 @@ class Writer:
         if full:
             self.write_full_reduction(group, reductions, idx, order, extents, parallel)
             return
+        if rank == 1 and not red_axes and peel.write_peeled(self, group, idx, extents[0], parallel):
+            return
         flat = rank > NESTED_LOOPS
+        if not flat and loop_order.write_leading_reduction(
+                self, group, reductions, idx, kept, red_axes, extents,
+                (accumulator_dtype, reduce_init)):
+            return
         kept_depth = self.loops(1, [idx[k] for k in kept], [extents[k] for k in kept], parallel, flat)
         for eqn in reductions:
             self.emit(kept_depth, f"r{self.number[eqn.outputs[0]]} = {reduce_init(eqn)}")
@@ -889,6 +921,7 @@ class Writer:
         i = idx[0]
         names = [self.number[e.outputs[0]] for e in reductions]
         self.emit(1, f"nb{gid} = ({n} + {BLOCK - 1}) // {BLOCK}")
+        row_stream.open_partials(self, group, f"nb{gid}")
         for eqn, k in zip(reductions, names):
             self.emit(1, f"p{k} = np.empty(nb{gid}, {accumulator_dtype(eqn)})")
             if not parallel:
@@ -900,9 +933,13 @@ class Writer:
         if parallel:
             for eqn, k in zip(reductions, names):
                 self.emit(2, f"t{k} = np.empty({BLOCK}, {accumulator_dtype(eqn)})")
+        rows = row_stream.block_rows(self, group, f"b{gid}", 2)
         self.emit(2, f"for {i} in range(lo{gid}, hi{gid}):")
         self.reduction_sink = {eqn: f"t{k}[{subscript([f'{i} - lo{gid}'])}]" for eqn, k in zip(reductions, names)}
+        self.reduction_sink.update(rows)
+        self.unsigned_index = True      # lo..hi come from min(): LLVM cannot see they are non-negative
         self.write_body(group, idx, 3)
+        self.unsigned_index = False
         self.reduction_sink = None
         self.emit(2, f"m{gid} = hi{gid} - lo{gid}")
         for eqn, k in zip(reductions, names):
@@ -910,9 +947,11 @@ class Writer:
             self.emit(2, f"p{k}[b{gid}] = r{k}")
         for eqn, k in zip(reductions, names):
             self.emit(1, f"r{k} = {reduce_init(eqn)}")
-        self.emit(1, f"for b{gid} in range(nb{gid}):")
+        if reductions:
+            self.emit(1, f"for b{gid} in range(nb{gid}):")
         for eqn, k in zip(reductions, names):
             self.emit(2, reduce_update(eqn, f"r{k}", f"p{k}[b{gid}]"))
+        row_stream.combine_partials(self, group, f"nb{gid}", f"b{gid}")
 
     def write_lane_reduction(self, eqn, k, gid):
         """Reduce the block buffer t{k}[:m] into r{k} with LANES independent accumulators (element j goes
@@ -922,13 +961,14 @@ class Writer:
         for acc in lanes:
             self.emit(2, f"{acc} = {reduce_init(eqn)}")
         self.emit(2, f"for j{gid} in range(0, m{gid} - {LANES - 1}, {LANES}):")
+        # Unsigned subscripts: with Numba's negative-index select on each load the loop runs 2x slower.
         for lane, acc in enumerate(lanes):
-            self.emit(3, reduce_update(eqn, acc, f"t{k}[j{gid} + {lane}]"))
+            self.emit(3, reduce_update(eqn, acc, f"t{k}[{subscript([f'j{gid} + {lane}'])}]"))
         self.emit(2, f"r{k} = {lanes[0]}")
         for acc in lanes[1:]:
             self.emit(2, reduce_update(eqn, f"r{k}", acc))
         self.emit(2, f"for j{gid} in range(m{gid} - m{gid} % {LANES}, m{gid}):")
-        self.emit(3, reduce_update(eqn, f"r{k}", f"t{k}[j{gid}]"))
+        self.emit(3, reduce_update(eqn, f"r{k}", f"t{k}[{subscript([f'j{gid}'], unsigned=True)}]"))
 
     def member_out(self, member) -> Var:
         kind, what = member
@@ -958,11 +998,18 @@ class Writer:
                 out = what
                 self.emit(depth, f"{self.scalar(out)} = {self.load(out, idx)}")
                 loaded.add(self.scalar(out))
+            elif kind != "eqn":                   # a row-streamed matrix product
+                row_stream.write_member(self, kind, what, idx, depth, value)
+                if kind == "rowacc":
+                    continue
+                out = what.outputs[0]
+                loaded.add(self.scalar(out))
             elif what.prim.numba in REDUCE_TAGS:
                 if self.reduction_sink is not None:
                     self.emit(depth, f"{self.reduction_sink[what]} = {value(what.inputs[0])}")
                 else:
-                    self.emit(depth, reduce_update(what, f"r{self.number[what.outputs[0]]}", value(what.inputs[0])))
+                    acc = self.reduction_acc.get(what, f"r{self.number[what.outputs[0]]}")
+                    self.emit(depth, reduce_update(what, acc, value(what.inputs[0])))
                 continue
             else:
                 out = what.outputs[0]
@@ -971,7 +1018,7 @@ class Writer:
             if out in plan.materialize:
                 if out.type.ndim > 0:
                     for name in self.targets(out):
-                        self.emit(depth, f"{name}[{', '.join(idx)}] = {self.scalar(out)}")
+                        self.emit(depth, f"{name}[{subscript(idx, self.unsigned_index)}] = {self.scalar(out)}")
 
     # -- calls -----------------------------------------------------------------------------------------
     def array_arg(self, atom) -> str:

@@ -20,7 +20,8 @@ import numpy as np
 
 from fgrad import config as _config
 from fgrad.backend import nan_check
-from fgrad.backend.codegen import generate, without_locations
+from fgrad.backend import row_stream
+from fgrad.backend.codegen import VIEW_TAGS, generate, without_locations
 from fgrad.backend.compile_log import Stopwatch, enabled as logging_compiles, numba_stage_times
 from fgrad.backend.numba_jit import KernelCompileError, compile_now, load_kernel
 from fgrad.ir import Program, pytree
@@ -126,13 +127,15 @@ def largest_size(program: Program) -> int:
 
 
 def calls_blas(program: Program) -> bool:
-    """Whether `program` or a sub-program of its control flow calls BLAS/LAPACK."""
+    """Whether `program` or a sub-program of its control flow calls BLAS/LAPACK. Matrix products that the
+    kernel streams over their matrix's rows (fgrad.backend.row_stream) are loops of its own, not calls."""
     from fgrad.ir.printer import sub_programs
     pending = [program]
     while pending:
         p = pending.pop()
+        streamed = row_stream.streamed_products(p, VIEW_TAGS)
         for e in p.equations:
-            if e.prim.numba in ("matmul", "solve"):
+            if e.prim.numba in ("matmul", "solve") and id(e) not in streamed:
                 return True
             pending += [sub for _, sub in sub_programs(e.params)]
     return False
