@@ -441,6 +441,7 @@ class Writer:
         self.base = base                # extra indentation of every line (a sub-program's)
         self.children = 0               # sub-programs written so far (their prefixes)
         self.vector_functions = set() if root is None else root.vector_functions
+        self.helpers = {} if root is None else root.helpers          # name -> source of a jitted helper
         self.in_loop = base > 0         # vecmath only pays inside loops (LLVM vectorises them)
         self.reduction_sink = None      # reduction -> buffer element the body stores its value to
         self.uses_prange = False
@@ -732,6 +733,10 @@ class Writer:
             # The hash names vecmath's source: Numba's cache of this file holds their compiled code.
             head.append(f"from fgrad.backend.vecmath import {', '.join(sorted(self.vector_functions))}"
                         f"  # vecmath {vecmath.SOURCE_HASH}")
+        if self.helpers:
+            head += ["", "", f"__njit__ = {tuple(sorted(self.helpers))!r}"]
+            for name in sorted(self.helpers):
+                head += ["", ""] + self.helpers[name].rstrip("\n").split("\n")
         head += ["", "", f"def {ENTRY}({', '.join(params)}):"]
         body = ["    " + line for line in self.size_lines] + self.lines
         body.append(f"    return ({', '.join(returned)}{',' if len(returned) == 1 else ''})")
@@ -1032,6 +1037,15 @@ class Writer:
     def call_call_emitter(self, eqn):
         """A call whose block writes its own code (fgrad.ops.base.CallEmitter)."""
         eqn.prim.numba.write(self, eqn)
+
+    def helper(self, name: str, source: str) -> str:
+        """Define the module-level function `name` (plain `def` source, numpy as np) in the kernel module,
+        jitted with the kernel (load_kernel's `__njit__`), for a block's emitter to call; returns `name`. One
+        definition per name: equations that ask for the same helper share it."""
+        known = self.root.helpers.setdefault(name, source)
+        if known != source:
+            raise ValueError(f"two different helpers named {name!r} in one kernel")
+        return name
 
     def local(self, stem: str) -> str:
         """A fresh local name (for a block's emitter): unique in the kernel."""

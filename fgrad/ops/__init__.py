@@ -2,7 +2,7 @@
 
 Modules, in import order: base (typing, promotion, shape-rule families), identities (what simplification
 rules share), core (convert_element_type, broadcast_to, reshape, squeeze, expand_dims, transpose, reduce_sum
-and the batching helpers), elementwise, creation, slicing, indexing, reduce, linalg, control.
+and the batching helpers), elementwise, creation, slicing, indexing, reduce, linalg, control, conv.
 """
 from fgrad.ops.base import as_value, is_tracer, result_dtype, typeof  # noqa: F401
 from fgrad.ops.core import *  # noqa: F401,F403
@@ -13,3 +13,4 @@ from fgrad.ops.indexing import *  # noqa: F401,F403
 from fgrad.ops.reduce import *  # noqa: F401,F403
 from fgrad.ops.linalg import *  # noqa: F401,F403
 from fgrad.ops.control import *  # noqa: F401,F403
+from fgrad.ops.conv import *  # noqa: F401,F403
