@@ -108,6 +108,7 @@ DOMAINS = {
     "arccos": _per_input(uniform(-0.8, 0.8)),
     "arctan": _per_input(uniform(-3.0, 3.0)),
     "sinh": _per_input(uniform(-2.0, 2.0)),
+    "erf": _per_input(uniform(-2.0, 2.0)),
     "cosh": _per_input(uniform(-2.0, 2.0)),
     "arcsinh": _per_input(uniform(-3.0, 3.0)),
     "arccosh": _per_input(uniform(1.2, 3.0)),
@@ -117,8 +118,8 @@ DOMAINS = {
 }
 
 UNARY = ("neg", "exp", "log", "log1p", "expm1", "sqrt", "sin", "cos", "tan", "tanh", "logistic", "abs", "sign",
-         "square", "reciprocal", "rsqrt", "exp2", "log2", "log10", "arcsin", "arccos", "arctan", "sinh", "cosh",
-         "arcsinh", "arccosh", "arctanh")
+         "square", "reciprocal", "rsqrt", "exp2", "log2", "log10", "arcsin", "arccos", "arctan", "sinh", "erf",
+         "cosh", "arcsinh", "arccosh", "arctanh")
 BINARY = ("add", "sub", "mul", "div", "rem", "pow", "maximum", "minimum", "eq", "ne", "lt", "le", "gt", "ge", "arctan2",
           "hypot")
 

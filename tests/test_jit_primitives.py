@@ -157,7 +157,7 @@ CASES = [
     shaped("integer_pow_3", "integer_pow", lambda x: p("integer_pow").bind(x, y=3), lambda d: [sizes(d, 2)]),
     shaped("integer_pow_-2", "integer_pow", lambda x: p("integer_pow").bind(x, y=-2), lambda d: [sizes(d, 2)]),
     unary_group("unary_math", ("square", "reciprocal", "rsqrt", "exp2", "log2", "log10", "arcsin", "arccos",
-                               "arctan", "sinh", "cosh", "arcsinh", "arccosh", "arctanh")),
+                               "arctan", "sinh", "erf", "cosh", "arcsinh", "arccosh", "arctanh")),
     *[binary(n) for n in ("add", "sub", "mul", "div", "rem", "pow", "maximum", "minimum", "eq", "ne", "lt", "le", "gt",
                           "ge", "arctan2", "hypot")],
     binary("add", dtypes=(np.dtype("int32"), np.dtype("int64")), id="add_int"),

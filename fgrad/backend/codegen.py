@@ -424,6 +424,9 @@ def cast_expr(expr: str, dtype) -> str:
     return expr if name in _NATIVE else f"{_CAST[name]}({expr})"
 
 
+_USES_MATH = re.compile(r"(?<![\w.])math\.")
+
+
 class Writer:
     """Writes the kernel source for a plan.
 
@@ -726,6 +729,8 @@ class Writer:
         if self.dims:
             params.append("dims")
         head = ["import numpy as np"]
+        if any(_USES_MATH.search(line) for line in self.lines):
+            head.append("import math")      # a scalar template of the stdlib's (math.erf)
         if self.uses_prange:
             head.append("from numba import prange")
         if self.vector_functions:
