@@ -19,6 +19,7 @@ gradient as PyTorch does, and its costs are a copy of k*k slices (max) or one pr
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 
@@ -53,16 +54,15 @@ def _tuple(value, n: int, name: str) -> tuple:
 
 # ---- convolution ----------------------------------------------------------------------------------------
 
-def _conv_fn(*args):
-    *arrays, stride, pads, dilation, groups = args
-    out = ops.conv_general_dilated(arrays[0], arrays[1], stride, pads, rhs_dilation=dilation,
-                                   feature_group_count=groups)
-    if len(arrays) == 3:
-        out = ops.add(out, ops.reshape(arrays[2], (1, -1) + (1,) * len(stride)))
+def _conv_fn(x, w, bias, stride, pads, dilation, groups, has_bias):
+    out = ops.conv_general_dilated(x, w, stride, pads, rhs_dilation=dilation, feature_group_count=groups)
+    if has_bias:
+        out = ops.add(out, ops.reshape(bias, (1, -1) + (1,) * len(stride)))
     return out
 
 
 _CONV = FacadeOp("convolution", _conv_fn, "ConvolutionBackward0", variant=None)
+_NO_BIAS = np.zeros(0, np.float32)
 
 
 def _conv_padding(padding, nsp: int, weight_shape, dilation, stride) -> tuple:
@@ -123,8 +123,19 @@ def _conv(name, nsp, input, weight, bias, stride, padding, dilation, groups):
     unbatched = input.dim() == nsp + 1
     if unbatched:
         input = _shapes.unsqueeze(input, 0)            # PyTorch's too: UnsqueezeBackward0 ... SqueezeBackward1
-    args = (input, weight) if bias is None else (input, weight, bias)
-    out = apply(_CONV, args, (stride, pads, dilation, groups))
+    if any(lo != hi for lo, hi in pads):
+        # "same" with an even span: PyTorch pads a copy by the odd one out (ConstantPadNdBackward0), then
+        # convolves with the symmetric rest.
+        warnings.warn("Using padding='same' with even kernel lengths and odd dilation may require a zero-padded "
+                      "copy of the input be created", UserWarning, stacklevel=3)
+        extra = []
+        for lo, hi in reversed(pads):
+            extra += [0, hi - lo]
+        input = pad(input, tuple(extra))
+        pads = tuple((lo, lo) for lo, _ in pads)
+    # An absent bias is an empty constant in its place: the node has PyTorch's three next_functions.
+    args = (input, weight, _NO_BIAS if bias is None else bias)
+    out = apply(_CONV, args, (stride, pads, dilation, groups, bias is not None))
     return _shapes.squeeze(out, 0) if unbatched else out
 
 
