@@ -25,7 +25,7 @@ import numpy as np
 
 from fgrad import ops
 from fgrad.ops.control import stop_gradient
-from fgrad.facade import _elementwise, _inplace, _random, _shapes
+from fgrad.facade import _elementwise, _inplace, _random, _reductions, _shapes
 from fgrad.facade._operands import _dtype_name
 from fgrad.facade._op import FacadeOp, apply
 from fgrad.facade._tensor import Tensor, make
@@ -62,7 +62,6 @@ def _conv_fn(x, w, bias, stride, pads, dilation, groups, has_bias):
 
 
 _CONV = FacadeOp("convolution", _conv_fn, "ConvolutionBackward0", variant=None)
-_NO_BIAS = np.zeros(0, np.float32)
 
 
 def _conv_padding(padding, nsp: int, weight_shape, dilation, stride) -> tuple:
@@ -134,7 +133,7 @@ def _conv(name, nsp, input, weight, bias, stride, padding, dilation, groups):
         input = pad(input, tuple(extra))
         pads = tuple((lo, lo) for lo, _ in pads)
     # An absent bias is an empty constant in its place: the node has PyTorch's three next_functions.
-    args = (input, weight, _NO_BIAS if bias is None else bias)
+    args = (input, weight, _EMPTY if bias is None else bias)
     out = apply(_CONV, args, (stride, pads, dilation, groups, bias is not None))
     return _shapes.squeeze(out, 0) if unbatched else out
 
@@ -185,6 +184,9 @@ def _pool_args(name, input, kernel_size, stride, padding, dilation, ceil_mode, n
         if pp > (dd * (kk - 1) + 1) // 2:
             raise RuntimeError(f"pad should be at most half of effective kernel size, but got pad={pp}, "
                                f"kernel_size={kk} and dilation={dd}")
+    if nsp == 2 and any(pp > kk // 2 for kk, pp in zip(k, p)):
+        raise RuntimeError(f"pad should be smaller than or equal to half of kernel size, but got padW = {p[1]}, "
+                           f"padH = {p[0]}, kW = {k[1]}, kH = {k[0]}")
     spatial = tuple(input.shape[-nsp:])
     out = tuple(_pool_out_size(n, kk, ss, pp, dd, bool(ceil_mode)) for n, kk, ss, pp, dd in zip(spatial, k, s, p, d))
     if any(o <= 0 for o in out):
@@ -387,6 +389,8 @@ def adaptive_avg_pool2d(input, output_size):
         tuple(output_size)
     spatial = tuple(input.shape[-2:])
     sizes = tuple(n if o is None else int(o) for o, n in zip(sizes, spatial))
+    if sizes == (1, 1):
+        return _reductions.mean(input, (-1, -2), keepdim=True)       # PyTorch's too (MeanBackward1)
     matrices = tuple(_adaptive_matrix(n, o, input._data.dtype) for n, o in zip(spatial, sizes))
     return apply(_ADAPTIVE_AVG, (input,) + matrices)
 
@@ -428,17 +432,13 @@ def dropout(input, p: float = 0.5, training: bool = True, inplace: bool = False)
 
 # ---- normalization ----------------------------------------------------------------------------------------
 
-def _normalize_fn(*args):
+def _normalize_fn(x, weight, bias, running_mean, running_var, axes, eps, has_weight, has_bias, use_stats, shape,
+                  affine_shape):
     # (x - mean) / sqrt(var + eps) * weight + bias over `axes`; the statistics are the batch's (training) or
-    # constants (running stats, appended after the affine parameters).
-    *arrays, axes, eps, has_weight, has_bias, use_stats, shape, affine_shape = args
-    x = arrays[0]
-    rest = list(arrays[1:])
-    weight = rest.pop(0) if has_weight else None
-    bias = rest.pop(0) if has_bias else None
+    # the running ones (constants). Absent arguments are empty placeholders (see _EMPTY).
     dtype = ops.typeof(x).dtype
     if use_stats:
-        mean, var = (ops.reshape(ops.convert_element_type(v, dtype), shape) for v in rest)
+        mean, var = (ops.reshape(ops.convert_element_type(v, dtype), shape) for v in (running_mean, running_var))
     else:
         count = int(np.prod([ops.typeof(x).shape[a] for a in axes]))
         mean = ops.div(ops.reduce_sum(x, axes), count)
@@ -446,15 +446,22 @@ def _normalize_fn(*args):
         centred = ops.sub(x, mean)
         var = ops.reshape(ops.div(ops.reduce_sum(ops.mul(centred, centred), axes), count), shape)
     y = ops.mul(ops.sub(x, mean), ops.rsqrt(ops.add(var, eps)))
-    if weight is not None:
+    if has_weight:
         y = ops.mul(y, ops.reshape(weight, affine_shape))
-    if bias is not None:
+    if has_bias:
         y = ops.add(y, ops.reshape(bias, affine_shape))
     return y
 
 
-_BATCH_NORM = FacadeOp("batch_norm", _normalize_fn, "NativeBatchNormBackward0", variant=None)
-_LAYER_NORM = FacadeOp("layer_norm", _normalize_fn, "NativeLayerNormBackward0", variant=None)
+# PyTorch's nodes have an edge per (input, weight, bias), None for an absent one: an absent argument is this
+# empty constant in its place. The running statistics are never differentiated.
+_EMPTY = np.zeros(0, np.float32)
+_BATCH_NORM = FacadeOp("batch_norm", _normalize_fn, "NativeBatchNormBackward0", nondiff=(3, 4), variant=None)
+_LAYER_NORM = FacadeOp("layer_norm", _normalize_fn, "NativeLayerNormBackward0", nondiff=(3, 4), variant=None)
+
+
+def _or_empty(t):
+    return _EMPTY if t is None else t
 
 
 def batch_norm(input, running_mean, running_var, weight=None, bias=None, training=False, momentum=0.1, eps=1e-5):
@@ -479,10 +486,9 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
     use_stats = not training
     if use_stats and (running_mean is None or running_var is None):
         raise RuntimeError("running_mean and running_var must be defined in evaluation mode")
-    args = [input] + [t for t in (weight, bias) if t is not None]
-    if use_stats:
-        args += [running_mean._data, running_var._data]
-    out = apply(_BATCH_NORM, tuple(args),
+    stats = (running_mean._data, running_var._data) if use_stats else (_EMPTY, _EMPTY)
+    args = (input, _or_empty(weight), _or_empty(bias)) + stats
+    out = apply(_BATCH_NORM, args,
                 (axes, float(eps), weight is not None, bias is not None, use_stats, shape, shape))
     if training and running_mean is not None:
         _update_running_stats(input._data, axes, count, running_mean, running_var, momentum)
@@ -517,9 +523,9 @@ def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):
     axes = tuple(range(input.dim() - n, input.dim()))
     shape = tuple(input.shape[:input.dim() - n]) + (1,) * n
     affine_shape = (1,) * (input.dim() - n) + normalized_shape
-    args = [input] + [t for t in (weight, bias) if t is not None]
+    args = (input, _or_empty(weight), _or_empty(bias), _EMPTY, _EMPTY)
     # The statistics keep the leading dims; the affine parameters broadcast over them.
-    return apply(_LAYER_NORM, tuple(args),
+    return apply(_LAYER_NORM, args,
                  (axes, float(eps), weight is not None, bias is not None, False, shape, affine_shape))
 
 
@@ -643,37 +649,43 @@ def _leaky_fn(x, slope):
 
 
 _LEAKY = FacadeOp("leaky_relu", _leaky_fn, "LeakyReluBackward0")
+_LEAKY_INPLACE = FacadeOp("leaky_relu_", _leaky_fn, "LeakyReluBackward1")     # PyTorch's in-place node
+
+
+def _maybe_inplace(input, op, inplace_op, inplace: bool, static):
+    if not inplace:
+        return apply(op, (input,), static)
+    _inplace.check_leaf_inplace(input)
+    return _inplace.inplace(input, apply(inplace_op, (input,), static))
 
 
 def leaky_relu(input, negative_slope: float = 0.01, inplace: bool = False):
-    """x where x > 0, else negative_slope * x (LeakyReluBackward0)."""
-    result = apply(_LEAKY, (input,), (float(negative_slope),))
-    if inplace:
-        _inplace.check_leaf_inplace(input)
-        return _inplace.inplace(input, result)
-    return result
+    """x where x > 0, else negative_slope * x (LeakyReluBackward0; in place LeakyReluBackward1)."""
+    return _maybe_inplace(input, _LEAKY, _LEAKY_INPLACE, inplace, (float(negative_slope),))
 
 
 def _elu_fn(x, alpha):
-    return ops.select(ops.gt(x, 0), x, ops.mul(ops.expm1(x), alpha))
+    # expm1 of the non-positive part only: a large x would overflow, and its inf times the select's zero
+    # cotangent would be NaN. At 0 the negative branch's derivative (alpha), as PyTorch.
+    negative = ops.select(ops.gt(x, 0), ops.full(ops.typeof(x).shape, 0, ops.typeof(x).dtype), x)
+    return ops.select(ops.gt(x, 0), x, ops.mul(ops.expm1(negative), alpha))
 
 
 _ELU = FacadeOp("elu", _elu_fn, "EluBackward0", variant=None)
+_ELU_INPLACE = FacadeOp("elu_", _elu_fn, "EluBackward1", variant=None)
 
 
 def elu(input, alpha: float = 1.0, inplace: bool = False):
-    """x where x > 0, else alpha * (exp(x) - 1) (EluBackward0)."""
-    result = apply(_ELU, (input,), (float(alpha),))
-    if inplace:
-        _inplace.check_leaf_inplace(input)
-        return _inplace.inplace(input, result)
-    return result
+    """x where x > 0, else alpha * (exp(x) - 1) (EluBackward0; in place EluBackward1)."""
+    return _maybe_inplace(input, _ELU, _ELU_INPLACE, inplace, (float(alpha),))
 
 
 def _softplus_fn(x, beta, threshold):
     scaled = ops.mul(x, beta)
-    soft = ops.div(ops.log1p(ops.exp(scaled)), beta)
-    return ops.select(ops.gt(scaled, threshold), x, soft)
+    linear = ops.gt(scaled, threshold)
+    # exp of the clamped value: above the threshold exp could overflow, and inf * 0 would poison the gradient.
+    clamped = ops.select(linear, ops.full(ops.typeof(x).shape, threshold, ops.typeof(x).dtype), scaled)
+    return ops.select(linear, x, ops.div(ops.log1p(ops.exp(clamped)), beta))
 
 
 _SOFTPLUS = FacadeOp("softplus", _softplus_fn, "SoftplusBackward0", variant=None)
@@ -715,8 +727,13 @@ def relu6(input, inplace: bool = False):
 
 
 def _logsigmoid_fn(x):
-    # -softplus(-x) computed stably: min(x, 0) - log1p(exp(-|x|)).
-    return ops.sub(ops.minimum(x, 0.0), ops.log1p(ops.exp(ops.neg(ops.abs(x)))))
+    # -softplus(-x) computed stably: min(x, 0) - log1p(exp(-|x|)), each piece by a select so that the
+    # derivative at 0 is sigmoid(0) = 0.5 (min's and abs's kink conventions would give 1).
+    t = ops.typeof(x)
+    negative = ops.lt(x, 0)
+    low = ops.select(negative, x, ops.full(t.shape, 0, t.dtype))
+    minus_abs = ops.select(negative, x, ops.neg(x))
+    return ops.sub(low, ops.log1p(ops.exp(minus_abs)))
 
 
 _LOGSIGMOID = FacadeOp("log_sigmoid", _logsigmoid_fn, "LogSigmoidBackward0", variant=None)
