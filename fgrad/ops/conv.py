@@ -13,8 +13,9 @@ the cotangent of lhs convolves the cotangent with the flipped kernel (a "transpo
 rhs convolves lhs with the cotangent; both are written with this primitive, so derivatives of any order
 are convolutions.
 
-The numpy impl is im2col: a strided view of the windows contracted with the kernel by one BLAS product
-per group. The Numba emitter calls a jitted helper with the direct loops (`CallEmitter`).
+The numpy impl is im2col and one BLAS product per group: the columns gathered per window offset (with
+long contiguous runs), or, when the output has fewer positions than the window (the kernel's cotangent),
+a strided view of the windows contracted directly. The Numba emitter calls a jitted helper with the direct loops (`CallEmitter`).
 """
 from __future__ import annotations
 
@@ -102,25 +103,54 @@ def _conv_impl(lhs, rhs, *, window_strides, padding, lhs_dilation, rhs_dilation,
     out_type = _conv_type(typeof(lhs), typeof(rhs), window_strides=window_strides, padding=padding,
                           lhs_dilation=lhs_dilation, rhs_dilation=rhs_dilation,
                           feature_group_count=feature_group_count)
-    nsp = lhs.ndim - 2
-    x = np.ascontiguousarray(_dilate_and_pad(lhs, padding, lhs_dilation))
+    x = _dilate_and_pad(lhs, padding, lhs_dilation)
     out_spatial, window = out_type.shape[2:], rhs.shape[2:]
     if 0 in out_type.shape or 0 in window or lhs.shape[1] == 0:
         return np.zeros(out_type.shape, lhs.dtype)
-    # The windows as a view (N, C, *out_spatial, *window): no copy until the product gathers them.
-    strides = x.strides[:2] + tuple(x.strides[2 + a] * s for a, s in enumerate(window_strides)) + \
-        tuple(x.strides[2 + a] * d for a, d in enumerate(rhs_dilation))
-    windows = np.lib.stride_tricks.as_strided(x, x.shape[:2] + out_spatial + window, strides, writeable=False)
     groups = feature_group_count
     per_group_in, per_group_out = lhs.shape[1] // groups, rhs.shape[0] // groups
-    contracted = [1] + list(range(2 + nsp, 2 + 2 * nsp))
-    parts = []
-    for g in range(groups):
-        w = windows[:, g * per_group_in:(g + 1) * per_group_in]
-        k = rhs[g * per_group_out:(g + 1) * per_group_out]
-        parts.append(np.tensordot(w, k, axes=(contracted, [1] + list(range(2, 2 + nsp)))))  # (N, *Y, Og)
-    out = parts[0] if groups == 1 else np.concatenate(parts, axis=-1)
-    return np.ascontiguousarray(np.moveaxis(out, -1, 1)).astype(lhs.dtype, copy=False)
+    # Few window offsets (the forward pass, the input's cotangent): gather one column block per offset and
+    # run one product. Few output positions (the kernel's cotangent, whose "window" is the cotangent itself):
+    # contract a strided view of all windows instead.
+    product = _by_window_offsets if int(np.prod(window)) <= int(np.prod(out_spatial)) else _by_windows_view
+    parts = [product(x[:, g * per_group_in:(g + 1) * per_group_in], rhs[g * per_group_out:(g + 1) * per_group_out],
+                     out_spatial, window_strides, rhs_dilation) for g in range(groups)]
+    out = parts[0] if groups == 1 else np.concatenate(parts, axis=1)
+    return out.astype(lhs.dtype, copy=False)
+
+
+def _offset_slice(k, dilation, out_spatial, strides) -> tuple:
+    """The strided slice of the spatial axes that window offset k reads for every output position."""
+    return tuple(slice(kk * d, kk * d + (y - 1) * s + 1, s) for kk, d, y, s in zip(k, dilation, out_spatial, strides))
+
+
+def _by_window_offsets(x, w, out_spatial, strides, dilation):
+    """im2col with long contiguous runs: columns (C, *K, N, *Y), one block per offset, then one BLAS product
+    (O, C * prod(K)) @ (C * prod(K), N * prod(Y))."""
+    n, c = x.shape[:2]
+    o, window = w.shape[0], w.shape[2:]
+    columns = np.empty((c,) + tuple(window) + (n,) + tuple(out_spatial), dtype=x.dtype)
+    by_feature = x.transpose((1, 0) + tuple(range(2, x.ndim)))                  # (C, N, *S), a view
+    for k in np.ndindex(*window):
+        columns[(slice(None),) + k] = by_feature[(slice(None), slice(None)) +
+                                                 _offset_slice(k, dilation, out_spatial, strides)]
+    kernel = np.ascontiguousarray(w).reshape(o, -1)
+    out = np.dot(kernel, columns.reshape(kernel.shape[1], -1))                  # (O, N * prod(Y))
+    return np.ascontiguousarray(out.reshape((o, n) + tuple(out_spatial)).swapaxes(0, 1))
+
+
+def _by_windows_view(x, w, out_spatial, strides, dilation):
+    """All windows as one strided view (N, C, *Y, *K) contracted with the kernel over (C, *K)."""
+    nsp = len(out_spatial)
+    x = np.ascontiguousarray(x)
+    spatial_strides = x.strides[2:]
+    view_strides = x.strides[:2] + tuple(st * s for st, s in zip(spatial_strides, strides)) + \
+        tuple(st * d for st, d in zip(spatial_strides, dilation))
+    windows = np.lib.stride_tricks.as_strided(x, x.shape[:2] + tuple(out_spatial) + tuple(w.shape[2:]),
+                                              view_strides, writeable=False)
+    axes = [1] + list(range(2 + nsp, 2 + 2 * nsp))
+    out = np.tensordot(windows, w, axes=(axes, [1] + list(range(2, 2 + nsp))))    # (N, *Y, O)
+    return np.ascontiguousarray(np.moveaxis(out, -1, 1))
 
 
 # ---- derivatives: convolutions again ---------------------------------------------------------------

@@ -6,15 +6,15 @@ fgrad derives from the primitives' rules:
 
 - conv1d/conv2d bind the `conv_general_dilated` primitive (fgrad.ops.conv); the bias add is in the same op,
   as PyTorch's ConvolutionBackward0 covers input, weight and bias.
-- max_pool2d is composed, exactly: the k*k strided slices of the (-inf padded) input side by side, `argmax`
-  over them (the first maximum, PyTorch's choice) and a `gather` of the winners; its gradient is the
-  gather's scatter-add, so each window's gradient goes to its first maximum as in PyTorch.
+- max_pool2d is composed, exactly: the k*k strided slices of the (-inf padded) input, their running
+  `maximum`, and a chain of selects that takes the first slice equal to it (PyTorch's first maximum); the
+  selects' gradient goes to that element alone, as PyTorch's.
 - avg_pool2d sums each window by a convolution with a ones kernel (every channel alone) and divides by
   PyTorch's divisor per output element (count_include_pad, ceil_mode, divisor_override), a constant.
 - adaptive_avg_pool2d is separable: a mean over PyTorch's row windows, then its column windows, as two
   products with constant averaging matrices.
 None of them needs a primitive of its own: each composition computes the same values and routes the
-gradient as PyTorch does, and its costs are a copy of k*k slices (max) or one product (average).
+gradient as PyTorch does, and each costs a few elementwise passes (max) or one product (average).
 """
 from __future__ import annotations
 
@@ -195,44 +195,46 @@ def _pool_args(name, input, kernel_size, stride, padding, dilation, ceil_mode, n
     return k, s, p, d, out
 
 
-def _window_slices(x, k, s, d, out):
-    """The k[0]*k[1]*... strided slices of x (N, C, *S) that the windows' elements come from, side by side
-    along a new last axis: (N, C, *out, prod(k))."""
-    nsp = len(k)
+def _window_slices(x, k, s, d, out) -> list:
+    """The k[0]*k[1]*... strided slices of x (N, C, *S), one per window offset in row-major order: slice j
+    holds element j of every window, (N, C, *out)."""
     shape = ops.typeof(x).shape
     parts = []
     for offsets in np.ndindex(*k):
         starts = (0, 0) + tuple(o * dd for o, dd in zip(offsets, d))
         stops = shape[:2] + tuple(st + (n - 1) * ss + 1 for st, n, ss in zip(starts[2:], out, s))
-        parts.append(ops.expand_dims(ops.static_slice(x, starts, stops, (1, 1) + tuple(s)), 2 + nsp))
-    return parts[0] if len(parts) == 1 else ops.concatenate(parts, axis=2 + nsp)
+        parts.append(ops.static_slice(x, starts, stops, (1, 1) + tuple(s)))
+    return parts
 
 
 def _max_pool_fn(x, k, s, p, d, out, unbatched, with_indices):
     if unbatched:
         x = ops.expand_dims(x, 0)
     shape = ops.typeof(x).shape
-    nsp = len(k)
     # Pad with -inf up to where the last window ends (ceil mode may reach past the right padding).
     highs = tuple(max((o - 1) * ss + dd * (kk - 1) + 1 - n - pp, 0)
                   for o, ss, dd, kk, n, pp in zip(out, s, d, k, shape[2:], p))
     xp = ops.pad(x, ((0, 0), (0, 0)) + tuple((pp, h) for pp, h in zip(p, highs)), -np.inf)
-    windows = _window_slices(xp, k, s, d, out)
-    best = ops.argmax(windows, axis=2 + nsp)                        # the first maximum, as PyTorch
-    flat_index = ops.add(_flat_iota(ops.typeof(best).shape, int(np.prod(k))), best)
-    values = ops.gather(ops.reshape(windows, (-1,)), flat_index, axis=0)
+    slices = _window_slices(xp, k, s, d, out)
+    largest = slices[0]
+    for part in slices[1:]:
+        largest = ops.maximum(largest, part)
+    # The value is the first slice that holds the maximum (or a NaN), chosen by selects: its gradient goes
+    # to that element alone, PyTorch's first-maximum rule. The comparisons carry no derivative.
+    values = slices[-1]
+    best = ops.full(ops.typeof(largest).shape, len(slices) - 1, np.dtype(np.int64)) if with_indices else None
+    for j in range(len(slices) - 2, -1, -1):
+        nan = ops.ne(slices[j], slices[j])
+        wins = ops.select(nan, nan, ops.eq(slices[j], largest))
+        values = ops.select(wins, slices[j], values)
+        if with_indices:
+            best = ops.select(wins, ops.full(ops.typeof(best).shape, j, np.dtype(np.int64)), best)
     if unbatched:
         values = ops.squeeze(values, 0)
     if not with_indices:
         return values
     index = _input_index(best, k, s, p, d, shape[2:], out)
     return values, (ops.squeeze(index, 0) if unbatched else index)
-
-
-def _flat_iota(shape, count: int):
-    """count * (the row-major position of each element of an array of `shape`)."""
-    size = int(np.prod(shape))
-    return ops.reshape(ops.mul(ops.iota((size,), np.dtype(np.int64), 0), count), shape)
 
 
 def _input_index(best, k, s, p, d, in_spatial, out):
