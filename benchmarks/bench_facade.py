@@ -6,6 +6,9 @@
    backward, SGD update (goal: within 1.3x).
 3. The same step with torch.optim.Adam doing the update (the optimizer's maths on 200k-element weights;
    goal: within 1.3x).
+4. One training step of a small CNN on a batch of 64 28x28 images: two 3x3 convolutions (16 and 32
+   channels, padding 1) each followed by relu and a 2x2 max pool, a linear layer to 10 classes,
+   cross-entropy, backward, SGD (goal: within 1.5x).
 
 The same code runs with `lib` = torch and `lib` = fgrad.facade. Repeats alternate between the two
 libraries and the best time of each is kept, so load on the machine affects both alike. `--threads N`
@@ -108,6 +111,27 @@ def mlp_adam_step(lib):
     return step
 
 
+def cnn_step(lib):
+    """One SGD step of conv(1->16) relu maxpool conv(16->32) relu maxpool linear(1568->10), batch 64."""
+    lib.manual_seed(0)              # the same initial weights in both libraries
+    nn = lib.nn
+    model = nn.Sequential(nn.Conv2d(1, 16, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+                          nn.Conv2d(16, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+                          nn.Flatten(), nn.Linear(32 * 7 * 7, 10))
+    rng = np.random.default_rng(0)
+    X = lib.tensor(rng.standard_normal((64, 1, 28, 28)).astype(np.float32))
+    labels = lib.tensor(rng.integers(0, 10, 64))
+    optimizer = lib.optim.SGD(model.parameters(), lr=0.01)
+
+    def step():
+        optimizer.zero_grad()
+        loss = nn.functional.cross_entropy(model(X), labels)
+        loss.backward()
+        optimizer.step()
+        return loss
+    return step
+
+
 def best_times(fns, number, repeat) -> list:
     """The best time per call of each function, measured in alternation."""
     for fn in fns:
@@ -131,7 +155,8 @@ def main():
     rows = []
     for name, make, number, goal in [("tutorial loop (seed 002, 100 epochs)", tutorial_loop, 5, 2.0),
                                      ("MLP step 784-256-10, batch 64", mlp_step, 20, 1.3),
-                                     ("MLP step with optim.Adam", mlp_adam_step, 20, 1.3)]:
+                                     ("MLP step with optim.Adam", mlp_adam_step, 20, 1.3),
+                                     ("CNN step 2 convs (16, 32), 28x28, batch 64", cnn_step, 3, 1.5)]:
         t_torch, t_fgrad = best_times([make(torch), make(facade)], number, args.repeat)
         rows.append((name, t_torch, t_fgrad, t_fgrad / t_torch, goal))
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; numpy {np.__version__} "

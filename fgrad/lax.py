@@ -9,6 +9,8 @@ included), batchable and compiled as real loops.
     >>> float(fgrad.grad(newton)(4.0))        # d sqrt(a) / da at 4, through the loop
     0.25
 
+`conv_general_dilated` (fgrad.ops.conv) is JAX's convolution, a primitive with every rule.
+
 Carries, operands, xs and outputs are pytrees. Each function is traced once; the values it closes over become
 explicit operands of the control-flow equation (its sub-programs close over nothing). A branch or loop body
 must keep the types it is given: a mismatch is a TypeError naming the branch or carry leaf and both types.
@@ -22,11 +24,11 @@ import numpy as np
 from fgrad.ir import ArrayType, pytree, trace_flat, typeof
 from fgrad.ir.tracing import is_weak
 from fgrad.numpy._array import as_arrays
-from fgrad.ops import add, convert_element_type, lt, maximum, minimum, ne, stop_gradient
+from fgrad.ops import add, conv_general_dilated, convert_element_type, lt, maximum, minimum, ne, stop_gradient
 from fgrad.ops.base import as_value, is_tracer
 from fgrad.transforms.control_flow import COUNT_DTYPE, INDEX_DTYPE, cond_p, scan_p, unify_captures, while_p
 
-__all__ = ["cond", "switch", "fori_loop", "while_loop", "scan", "map", "stop_gradient"]
+__all__ = ["cond", "switch", "fori_loop", "while_loop", "scan", "map", "stop_gradient", "conv_general_dilated"]
 
 
 # ---- tracing a user function on pytrees -----------------------------------------------------------------

@@ -108,6 +108,7 @@ DOMAINS = {
     "arccos": _per_input(uniform(-0.8, 0.8)),
     "arctan": _per_input(uniform(-3.0, 3.0)),
     "sinh": _per_input(uniform(-2.0, 2.0)),
+    "erf": _per_input(uniform(-2.0, 2.0)),
     "cosh": _per_input(uniform(-2.0, 2.0)),
     "arcsinh": _per_input(uniform(-3.0, 3.0)),
     "arccosh": _per_input(uniform(1.2, 3.0)),
@@ -117,8 +118,8 @@ DOMAINS = {
 }
 
 UNARY = ("neg", "exp", "log", "log1p", "expm1", "sqrt", "sin", "cos", "tan", "tanh", "logistic", "abs", "sign",
-         "square", "reciprocal", "rsqrt", "exp2", "log2", "log10", "arcsin", "arccos", "arctan", "sinh", "cosh",
-         "arcsinh", "arccosh", "arctanh")
+         "square", "reciprocal", "rsqrt", "exp2", "log2", "log10", "arcsin", "arccos", "arctan", "sinh", "erf",
+         "cosh", "arcsinh", "arccosh", "arctanh")
 BINARY = ("add", "sub", "mul", "div", "rem", "pow", "maximum", "minimum", "eq", "ne", "lt", "le", "gt", "ge", "arctan2",
           "hypot")
 
@@ -302,3 +303,20 @@ SAMPLES["solve"] = [
     ((well_conditioned(_rng, (1, 1)), _f(1, 1)), {}),
     ((well_conditioned(_rng, (3, 3)).astype(np.float32), _f(3, 2).astype(np.float32)), {}),
 ]
+
+
+def _conv(window_strides, padding, lhs_dilation=None, rhs_dilation=None, groups=1):
+    nsp = len(window_strides)
+    return {"window_strides": window_strides, "padding": padding, "lhs_dilation": lhs_dilation or (1,) * nsp,
+            "rhs_dilation": rhs_dilation or (1,) * nsp, "feature_group_count": groups}
+
+
+SAMPLES["conv_general_dilated"] = [
+    ((_f(2, 3, 5), _f(4, 3, 2)), _conv((1,), ((0, 0),))),                                   # 1-D, valid
+    ((_f(2, 3, 6, 5), _f(2, 3, 3, 2)), _conv((1, 1), ((1, 1), (0, 1)))),                     # 2-D, padded
+    ((_f(1, 4, 7, 6), _f(6, 2, 3, 2)), _conv((2, 1), ((1, 2), (0, 1)), None, (1, 2), 2)),   # strided, dilated, groups
+    ((_f(2, 2, 5), _f(2, 1, 3)), _conv((3,), ((2, 1),), (2,), None, 2)),                     # lhs dilation
+    ((_f(1, 2, 9), _f(3, 2, 3)), _conv((2,), ((-1, 2),), None, (2,))),                        # a negative pad crops
+    ((_f(2, 2, 4, 4).astype(np.float32), _f(3, 2, 2, 2).astype(np.float32)), _conv((1, 1), ((0, 0), (0, 0)))),
+]
+

@@ -458,6 +458,9 @@ def cast_expr(expr: str, dtype) -> str:
     return expr if name in _NATIVE else f"{_CAST[name]}({expr})"
 
 
+_USES_MATH = re.compile(r"(?<![\w.])math\.")
+
+
 class Writer:
     """Writes the kernel source for a plan.
 
@@ -477,6 +480,7 @@ class Writer:
         self.vector_functions = set() if root is None else root.vector_functions
         self.headers = [] if root is None else root.headers        # import lines a block's emitter asked for
         self.callbacks = [] if root is None else root.callbacks    # runtime objects, by position (`register_callback`)
+        self.helpers = {} if root is None else root.helpers          # name -> source of a jitted helper
         self.in_loop = base > 0         # vecmath only pays inside loops (LLVM vectorises them)
         self.reduction_sink = None      # reduction -> buffer element the body stores its value to
         self.pad_bounds = None          # a list while fgrad.backend.peel writes a body: pads' bounds on i0
@@ -776,6 +780,8 @@ class Writer:
         if self.dims:
             params.append("dims")
         head = ["import numpy as np"]
+        if any(_USES_MATH.search(line) for line in self.lines):
+            head.append("import math")      # a scalar template of the stdlib's (math.erf)
         if self.uses_prange:
             head.append("from numba import prange")
         if self.vector_functions:
@@ -784,6 +790,10 @@ class Writer:
             head.append(f"from fgrad.backend.vecmath import {', '.join(sorted(self.vector_functions))}"
                         f"  # vecmath {vecmath.SOURCE_HASH}")
         head += sorted(self.headers)
+        if self.helpers:
+            head += ["", "", f"__njit__ = {tuple(sorted(self.helpers))!r}"]
+            for name in sorted(self.helpers):
+                head += ["", ""] + self.helpers[name].rstrip("\n").split("\n")
         head += ["", "", f"def {ENTRY}({', '.join(params)}):"]
         body = ["    " + line for line in self.size_lines] + self.lines
         body.append(f"    return ({', '.join(returned)}{',' if len(returned) == 1 else ''})")
@@ -1123,6 +1133,15 @@ class Writer:
         deterministic, and the caller binds the positions when it runs the kernel (LoweredKernel.callbacks)."""
         self.callbacks.append(obj)
         return len(self.callbacks) - 1
+
+    def helper(self, name: str, source: str) -> str:
+        """Define the module-level function `name` (plain `def` source, numpy as np) in the kernel module,
+        jitted with the kernel (load_kernel's `__njit__`), for a block's emitter to call; returns `name`. One
+        definition per name: equations that ask for the same helper share it."""
+        known = self.root.helpers.setdefault(name, source)
+        if known != source:
+            raise ValueError(f"two different helpers named {name!r} in one kernel")
+        return name
 
     def local(self, stem: str) -> str:
         """A fresh local name (for a block's emitter): unique in the kernel."""

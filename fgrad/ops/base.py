@@ -135,6 +135,7 @@ class CallEmitter:
     `write(w, eqn)` emits the statements that compute the equation's output array, with `w` the kernel
     writer: `w.value_of(atom)` (an input's array or scalar), `w.alloc(v)` (the line allocating output v),
     `w.array(v)`, `w.size(atom, axis)` (a size name), `w.offset(key, value)` (a static number passed at run
-    time), `w.local(stem)` (a fresh local name) and `w.emit(depth, line)` (depth 1 is the kernel's body). Inputs
+    time), `w.local(stem)` (a fresh local name), `w.helper(name, source)` (a module-level function, plain
+    `def` source, jitted with the kernel, that the emitted lines may call) and `w.emit(depth, line)` (depth 1 is the kernel's body). Inputs
     arrive as whole arrays. The block never imports the backend: it only calls these methods."""
     write: object

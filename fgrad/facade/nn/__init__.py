@@ -1,10 +1,13 @@
 """torch.nn for the facade: Module and Parameter, layers, activations, containers, losses, `functional` and
-`init`.
+`init`,
+`utils` (gradient clipping); convolutions, pooling, dropout, normalization and embedding (`layers`).
 
 Layers compute with the facade's ops, so their graphs hold PyTorch's nodes (nn.Linear on a batch records
 TBackward0 and AddmmBackward0), and modules print, name their parameters and save state as PyTorch's.
 """
-from fgrad.facade.nn import functional, init
+from fgrad.facade.nn import functional, init, utils
+from fgrad.facade.nn.layers import *  # noqa: F401,F403  (Conv2d, MaxPool2d, BatchNorm2d, Dropout, ...)
+from fgrad.facade.nn import layers as _layers
 from fgrad.facade.nn.loss import (BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, L1Loss, MSELoss, NLLLoss)
 from fgrad.facade.nn.module import Module
 from fgrad.facade.nn.modules import (Flatten, Identity, Linear, LogSoftmax, ModuleList, ReLU, Sequential, Sigmoid,
@@ -13,4 +16,4 @@ from fgrad.facade.nn.parameter import Buffer, Parameter
 
 __all__ = ["Module", "Parameter", "Buffer", "Linear", "Identity", "Flatten", "Sequential", "ModuleList", "ReLU",
            "Tanh", "Sigmoid", "Softmax", "LogSoftmax", "MSELoss", "L1Loss", "BCELoss", "BCEWithLogitsLoss",
-           "NLLLoss", "CrossEntropyLoss", "functional", "init"]
+           "NLLLoss", "CrossEntropyLoss", "functional", "init", "utils", *_layers.__all__]

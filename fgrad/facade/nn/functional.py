@@ -1,4 +1,5 @@
-"""torch.nn.functional for the facade: activations, `linear`, and the losses.
+"""torch.nn.functional for the facade: activations, `linear`, and the losses; convolution, pooling, dropout,
+normalization, embedding, padding and one_hot come from fgrad.facade.nn._layers_functional.
 
 Losses that PyTorch computes in one kernel (mse_loss, binary_cross_entropy, binary_cross_entropy_with_logits,
 nll_loss) are one facade op each, named as PyTorch's node (MseLossBackward0, ...), written with fgrad ops in
@@ -18,9 +19,12 @@ from fgrad.ops.control import stop_gradient
 from fgrad.facade import _dtypes, _elementwise, _inplace, _linalg, _operands, _reductions, _shapes
 from fgrad.facade._op import FacadeOp, apply
 from fgrad.facade._tensor import Size, make
+from fgrad.facade.nn import _layers_functional
+from fgrad.facade.nn._layers_functional import *  # noqa: F401,F403  (conv, pooling, dropout, norms, ...)
 
 __all__ = ["relu", "sigmoid", "tanh", "softmax", "log_softmax", "linear", "mse_loss", "l1_loss",
-           "binary_cross_entropy", "binary_cross_entropy_with_logits", "cross_entropy", "nll_loss"]
+           "binary_cross_entropy", "binary_cross_entropy_with_logits", "cross_entropy", "nll_loss",
+           *_layers_functional.__all__]
 
 # PyTorch's binary_cross_entropy clamps each log term to >= -100, so a probability of exactly 0 or 1 gives a
 # finite loss.
