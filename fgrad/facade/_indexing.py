@@ -14,7 +14,7 @@ import numpy as np
 
 from fgrad import ops
 from fgrad.facade import _grad_mode
-from fgrad.facade._inplace import check_leaf_inplace, inplace
+from fgrad.facade._inplace import COPY_SLICES, check_leaf_inplace, inplace
 from fgrad.facade._op import FacadeOp, apply, share_storage
 from fgrad.facade._shapes import _SLICE, _UNSQUEEZE
 from fgrad.facade._tensor import Tensor, make
@@ -40,15 +40,6 @@ def _index_fn(x, positions, axis, perm, merged_shape, out_perm):
 
 
 _INDEX = FacadeOp("index", _index_fn, "IndexBackward0", nondiff=(1,))
-
-
-def _copy_slices_fn(x, positions, value, shape):
-    flat = ops.reshape(x, (-1,))
-    updates = ops.reshape(ops.broadcast_to(ops.convert_element_type(value, x.dtype), positions.shape), (-1,))
-    return ops.reshape(ops.scatter(flat, ops.reshape(positions, (-1,)), updates, 0), shape)
-
-
-_COPY_SLICES = FacadeOp("copy_slices", _copy_slices_fn, "CopySlices", nondiff=(1,))
 
 
 def _is_int_scalar(item) -> bool:
@@ -117,6 +108,9 @@ def getitem(self, index):
     dim = 0
     advanced = []
     touched = False
+    # A bare slice (x[:], x[0:n]) is always a SliceBackward0 in PyTorch, even when it covers the whole dim; in a
+    # tuple (x[:, 0:n]) whole-dim slices are skipped, and an index that changes nothing is an AliasBackward0.
+    bare_slice = isinstance(index, slice)
     for item in items:
         if item is None:
             result = apply(_UNSQUEEZE, (result,), (dim,))
@@ -133,7 +127,7 @@ def getitem(self, index):
             start, stop, step = item.indices(n)
             if item.step is not None and item.step <= 0:
                 raise ValueError("step must be greater than zero")
-            if (start, stop, step) != (0, n, 1):
+            if bare_slice or (start, stop, step) != (0, n, 1):
                 result = apply(_SLICE, (result,), (dim, start, max(start, stop), step))
                 touched = True
             dim += 1
@@ -265,5 +259,5 @@ def setitem(self, index, value):
         raise RuntimeError(f"shape mismatch: value tensor of shape [{', '.join(map(str, value._data.shape))}] "
                            f"cannot be broadcast to indexing result of shape "
                            f"[{', '.join(map(str, positions.shape))}]")
-    result = apply(_COPY_SLICES, (self, positions, value), (self._data.shape,))
+    result = apply(COPY_SLICES, (self, positions, value), (self._data.shape,))
     inplace(self, result)

@@ -50,9 +50,73 @@ def inplace(self, result):
             # a saved output is now self's storage: check self's version from here on
             node._versions = [(self._vc, self._vc[0], saved) if cell is result._vc
                               else (cell, expected, saved) for cell, expected, saved in node._versions]
-        self._grad_fn = node
-        self._output_nr = result._output_nr
+        if self._base is not None:
+            _rewrite_base(self, result)
+        else:
+            self._grad_fn = node
+            self._output_nr = result._output_nr
     return self
+
+
+# ---- in-place writes through views: the base's graph is rewritten (PyTorch's CopySlices) -----------------------
+
+def _copy_slices_fn(x, positions, value, shape):
+    flat = ops.reshape(x, (-1,))
+    updates = ops.reshape(ops.broadcast_to(ops.convert_element_type(value, x.dtype), positions.shape), (-1,))
+    return ops.reshape(ops.scatter(flat, ops.reshape(positions, (-1,)), updates, 0), shape)
+
+
+# base with `value` written at the flat `positions` (C order): index assignment and in-place ops on views
+COPY_SLICES = FacadeOp("copy_slices", _copy_slices_fn, "CopySlices", nondiff=(1,))
+# the elements of a base at the flat `positions`: a view's place in its base's graph after an in-place write
+_AS_STRIDED = FacadeOp("as_strided", lambda x, positions: ops.gather(ops.reshape(x, (-1,)), positions, 0),
+                       "AsStridedBackward0", nondiff=(1,))
+
+
+def _rewrite_base(view, result):
+    """After `view op= ...` recorded `result`: the base's grad_fn becomes CopySlices (its old graph outside the
+    view, `result`'s inside) and the view's becomes AsStridedBackward0 of the base, as in PyTorch, so gradients
+    flow through the write whichever of the two is used later."""
+    base = view._base
+    positions = positions_in_base(view._data, base._data)
+    if positions is None:
+        raise RuntimeError("fgrad's facade cannot record this in-place operation: the view does not share memory "
+                           "with its base tensor in a way fgrad can follow; apply the operation out of place")
+    rewritten = apply(COPY_SLICES, (base, positions, result), (base._data.shape,))
+    base._grad_fn = rewritten._grad_fn
+    base._output_nr = 0
+    view._grad_fn = apply(_AS_STRIDED, (base, positions))._grad_fn
+    view._output_nr = 0
+
+
+def positions_in_base(view: np.ndarray, base: np.ndarray):
+    """The flat (C-order) index into `base` of each element of `view`, a numpy view of base's memory, shaped
+    as `view`; None when some element of `view` is not an element of `base`."""
+    item = base.itemsize
+    if view.itemsize != item:
+        return None
+    start = view.__array_interface__["data"][0] - base.__array_interface__["data"][0]
+    offsets = _byte_offsets(view.shape, view.strides) + start
+    if base.flags.c_contiguous:
+        positions = offsets // item
+        valid = (offsets % item == 0) & (positions >= 0) & (positions < base.size)
+    else:
+        base_offsets = _byte_offsets(base.shape, base.strides).reshape(-1)
+        order = np.argsort(base_offsets, kind="stable")
+        found = np.searchsorted(base_offsets[order], offsets).clip(0, max(base.size - 1, 0))
+        positions = order[found] if base.size else found
+        valid = base_offsets[positions] == offsets if base.size else np.zeros(offsets.shape, bool)
+    if not valid.all():
+        return None
+    return np.ascontiguousarray(positions, dtype=np.int64)
+
+
+def _byte_offsets(shape, strides) -> np.ndarray:
+    offsets = np.zeros(shape, np.int64)
+    for axis, (n, stride) in enumerate(zip(shape, strides)):
+        step = np.arange(n, dtype=np.int64) * stride
+        offsets += step.reshape((n,) + (1,) * (len(shape) - axis - 1))
+    return offsets
 
 
 def _keep_original(node, self):
@@ -81,9 +145,6 @@ def _check_inplace_allowed(self):
         if base._grad_fn is None and base._requires_grad:
             raise RuntimeError("a view of a leaf Variable that requires grad is being used in an in-place "
                                "operation.")
-        raise RuntimeError("fgrad's facade does not record in-place operations on views (PyTorch rewrites the "
-                           "base tensor's graph); apply the operation out of place, or assign through the base "
-                           "tensor with index assignment (base[index] = value)")
 
 
 def check_leaf_inplace(self):

@@ -19,7 +19,7 @@ from __future__ import annotations
 import numpy as np
 
 from fgrad.backend.numpy_exec import compile_program
-from fgrad.ir import Literal, Program, is_float, trace_flat
+from fgrad.ir import Literal, Program, eval_program, is_float, trace_flat
 from fgrad.ir.types import ArrayType
 from fgrad.ops.control import stop_gradient_p
 from fgrad.ops.core import transpose
@@ -240,11 +240,15 @@ def apply(op, args, static=(), multi=False):
     """
     arrays = []
     any_grad = False
+    tracing = False
     for a in args:
         if type(a) is np.ndarray:
             arrays.append(a)
         else:
-            arrays.append(a._data)
+            data = a._data
+            arrays.append(data)
+            if type(data) is not np.ndarray:
+                tracing = True
             if a._grad_fn is not None or a._requires_grad:
                 any_grad = True
     if len(arrays) == 1:
@@ -258,6 +262,8 @@ def apply(op, args, static=(), multi=False):
     traced = op.traces.get(key)
     if traced is None:
         traced = op.trace(key, arrays, static)
+    if tracing:
+        return _bind(traced, arrays, multi)
     if any_grad and _grad_state.enabled:
         mask = tuple([type(a) is not np.ndarray and (a._grad_fn is not None or a._requires_grad) for a in args])
         plan = traced.plan(mask)
@@ -270,6 +276,13 @@ def apply(op, args, static=(), multi=False):
     if multi:
         return tuple([make(o) for o in outs])
     return make(outs[0])
+
+
+def _bind(traced, arrays, multi):
+    """The op on values a transform traces (fgrad.func, fgrad.grad over facade code): its program's
+    equations bound in the current interpreter, so the transform records them; no node, no graph."""
+    outs = [make(o) for o in eval_program(traced.program, *arrays)]
+    return tuple(outs) if multi else outs[0]
 
 
 def _record(op, traced, plan, args, arrays, multi):
