@@ -110,6 +110,7 @@ from fgrad.facade import nn
 from fgrad.facade import optim
 from fgrad.facade.optim import lr_scheduler as _lr_scheduler  # noqa: F401  (torch.optim.lr_scheduler)
 from fgrad.facade import utils
+from fgrad.facade import func
 from fgrad.facade import _module_alias
 
 float32 = _dtypes.float32
@@ -201,5 +202,5 @@ __all__ = [
     "acos", "acosh", "arccos", "arccosh", "arcsin", "arcsinh", "arctan", "arctan2", "arctanh", "asin", "asinh", "atan",
     "atan2", "atanh", "cosh", "cumprod", "hypot", "sinh",
     # submodules
-    "autograd", "nn", "optim", "utils",
+    "autograd", "nn", "optim", "utils", "func",
 ]
