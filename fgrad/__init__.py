@@ -16,7 +16,8 @@ from fgrad import facade as _facade
 from fgrad.facade import *  # noqa: F401,F403  (tensor, Tensor, no_grad, sin, ..., nn, optim, autograd)
 
 # `import fgrad.nn.functional as F` must give the facade's modules, not load them a second time.
-for _name in ("nn", "nn.functional", "nn.init", "optim", "optim.lr_scheduler", "autograd", "utils", "utils.data", "func"):
+for _name in ("nn", "nn.functional", "nn.init", "optim", "optim.lr_scheduler", "autograd", "utils", "utils.data", "func",
+              "autograd.forward_ad", "autograd.functional"):
     _sys.modules[f"fgrad.{_name}"] = _sys.modules[f"fgrad.facade.{_name}"]
 _facade._module_alias.install(_sys.modules[__name__])
 

@@ -14,6 +14,7 @@ import numpy as np
 
 from fgrad import ops
 from fgrad.facade import _grad_mode
+from fgrad.facade._dual import carries_tangent
 from fgrad.facade._inplace import COPY_SLICES, check_leaf_inplace, inplace
 from fgrad.facade._op import FacadeOp, apply, share_storage
 from fgrad.facade._shapes import _SLICE, _UNSQUEEZE
@@ -102,7 +103,7 @@ def getitem(self, index):
         raise IndexError("invalid index of a 0-dim tensor. Use `tensor.item()` in Python or `tensor.item<T>()` in "
                          "C++ to convert a 0-dim tensor to a number")
     items = _normalize(index, ndim)
-    if not (self.requires_grad and _grad_mode.state.enabled):
+    if not (self.requires_grad and _grad_mode.state.enabled) and not carries_tangent(self):
         return _numpy_getitem(self, items)
     result = self
     dim = 0
@@ -233,13 +234,14 @@ def setitem(self, index, value):
             raise ValueError("step must be greater than zero")
     value_requires = isinstance(value, Tensor) and value.requires_grad
     recording = _grad_mode.state.enabled and (self.requires_grad or value_requires)
+    dual = carries_tangent(self, value)
     if recording:
         # self[index] writes through a view of self, so a leaf gets PyTorch's view message
         if self._grad_fn is None and self._requires_grad:
             raise RuntimeError("a view of a leaf Variable that requires grad is being used in an in-place "
                                "operation.")
         check_leaf_inplace(self)
-    if not recording:
+    if not recording and not dual:
         array = value._data if isinstance(value, Tensor) else np.asarray(value)
         if array.dtype.kind == "f" and self._data.dtype.kind in "iub" and array.ndim == 0:
             array = array.astype(self._data.dtype)

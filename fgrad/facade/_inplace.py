@@ -4,6 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from fgrad import ops
+from fgrad.facade._dual import set_tangent, state as _dual_state, tangent_of
 from fgrad.facade._grad_mode import state as _grad_state
 from fgrad.facade._op import FacadeOp, apply
 from fgrad.facade._operands import _cast, _dtype_name, as_tensor_arg
@@ -44,6 +45,8 @@ def inplace(self, result):
         _keep_original(result._grad_fn, self)
     np.copyto(data, value, casting="unsafe")
     self._vc[0] += 1
+    if _dual_state.tangents:
+        _take_tangent(self, result)
     if recorded:
         node = result._grad_fn
         if node._versions is not None:
@@ -56,6 +59,22 @@ def inplace(self, result):
             self._grad_fn = node
             self._output_nr = result._output_nr
     return self
+
+
+def _take_tangent(self, result):
+    """Forward AD: the written tensor carries the result's tangent (and a view's base the tangent of its
+    updated region)."""
+    tangent = tangent_of(result)
+    if tangent is None:
+        return
+    base = self._base
+    if base is not None:
+        positions = positions_in_base(self._data, base._data)
+        base_tangent = tangent_of(base)
+        if base_tangent is None:
+            base_tangent = make(np.zeros(base._data.shape, base._data.dtype))
+        set_tangent(base, apply(COPY_SLICES, (base_tangent, positions, tangent), (base._data.shape,)))
+    set_tangent(self, tangent)
 
 
 # ---- in-place writes through views: the base's graph is rewritten (PyTorch's CopySlices) -----------------------

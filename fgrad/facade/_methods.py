@@ -14,6 +14,7 @@ from fgrad.ops import add_p, mul_p, sub_p
 from fgrad.facade import (_dtypes, _elementwise, _engine, _indexing, _inplace, _linalg, _operands, _random,
                           _reductions, _sampling, _shapes)
 from fgrad.facade._creation import _shape, tensor
+from fgrad.facade._dual import carries_tangent
 from fgrad.facade._grad_mode import state as _grad_mode_state
 from fgrad.facade._inplace import check_leaf_inplace, inplace
 from fgrad.facade._op import FacadeOp, apply
@@ -142,7 +143,7 @@ def _ufunc_inplace(name, prim):
             same_dtype = _operands._scalar_result(self._data.dtype, other) == self._data.dtype
         else:
             return general(self, other, alpha=alpha)
-        recorded = (recorded or self.requires_grad) and _grad_mode_state.enabled
+        recorded = ((recorded or self.requires_grad) and _grad_mode_state.enabled) or carries_tangent(self, other)
         if (recorded or not same_dtype or not self._data.flags.writeable
                 or np.broadcast_shapes(np.shape(other_data), self._data.shape) != self._data.shape):
             return general(self, other, alpha=alpha) if name != "mul_" else general(self, other)

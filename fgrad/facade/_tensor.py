@@ -49,7 +49,8 @@ def facade_op_on_traced_value(value) -> TypeError:
         f"a PyTorch-facade op (fgrad.sin, fgrad.exp, fgrad.nn.functional.relu, fgrad.tensor, ...) got {value!r}, "
         "a value traced by fgrad.grad, fgrad.jit, fgrad.vjp or fgrad.jvp. Facade ops work on fgrad.tensor values "
         "and differentiate with .backward(). Inside fgrad.grad or fgrad.jit use the fgrad.numpy functions "
-        "(import fgrad.numpy as fnp; fnp.sin(x)); or keep facade tensors and call .backward().")
+        "(import fgrad.numpy as fnp; fnp.sin(x)); or pass facade tensors to the transform (fgrad.grad(f)(fgrad.tensor(x)), "
+        "fgrad.func.grad, fgrad.func.vmap), which then reach f as tensors; or keep facade tensors and call .backward().")
 
 
 def _traced_value_data(tracer):

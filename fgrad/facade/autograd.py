@@ -5,10 +5,12 @@
 from __future__ import annotations
 
 import contextlib
+import sys
 
 import numpy as np
 
 from fgrad.facade import _autograd_functional as functional
+from fgrad.facade import forward_ad
 from fgrad.facade import _grad_mode
 from fgrad.facade._engine import _as_tuple, backward, grad
 from fgrad.facade._graph import BACKWARD_TWICE, CustomNode, Node, edge_of
@@ -17,9 +19,15 @@ from fgrad.facade._tensor import Tensor, make
 
 __all__ = ["backward", "grad", "Function", "FunctionCtx", "gradcheck", "gradgradcheck", "GradcheckError",
            "set_detect_anomaly", "detect_anomaly", "Variable", "no_grad", "enable_grad", "set_grad_enabled",
-           "functional"]
+           "functional", "forward_ad"]
 
 Variable = Tensor
+
+# `import torch.autograd.forward_ad as fwAD`, `from torch.autograd.functional import jacobian`: submodules by name
+# (an empty __path__ makes this module a package to the import system, which then finds them in sys.modules)
+__path__ = []
+sys.modules[f"{__name__}.forward_ad"] = forward_ad
+sys.modules[f"{__name__}.functional"] = functional
 
 
 # ---- custom functions ----------------------------------------------------------------------------------------
