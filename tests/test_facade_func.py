@@ -293,3 +293,43 @@ def test_autograd_functional_strict_refuses_an_independent_output():
     for L in LIBS.values():
         with pytest.raises(RuntimeError, match="independent of input 0"):
             L.autograd.functional.jacobian(lambda x, y: y * 2, (data(L, 2), data(L, 2)), strict=True)
+
+
+# ---- composing with autograd: arguments that require grad ------------------------------------------------------
+
+def test_grad_of_inputs_that_require_grad_records_a_graph_as_torch():
+    for L in LIBS.values():
+        x = data(L, 3).requires_grad_()
+        g = L.func.grad(lambda t: (t ** 3).sum())(x)
+        assert g.requires_grad
+        g.sum().backward()                                 # d/dx sum(3 x^2) = 6 x
+        np.testing.assert_allclose(x.grad.numpy(), 6 * x.detach().numpy(), rtol=1e-14)
+
+
+def test_meta_learning_step_through_per_example_gradients():
+    def run(L):
+        model = _model(L)
+        params = {k: v.detach().requires_grad_() for k, v in model.named_parameters()}
+        x, y = data(L, 5, 6), L.tensor([0, 2, 1, 1, 0])
+
+        def loss(p, sample, target):
+            out = L.func.functional_call(model, p, (sample.unsqueeze(0),))
+            return L.nn.functional.cross_entropy(out, target.unsqueeze(0))
+        grads = L.func.vmap(L.func.grad(loss), in_dims=(None, 0, 0))(params, x, y)
+        (sum((g ** 2).sum() for g in grads.values())).backward()
+        return {k: p.grad for k, p in params.items()}
+    check(run, rtol=1e-11, atol=1e-14)
+
+
+def test_ensemble_outputs_require_grad_through_stacked_parameters():
+    def run(L):
+        L.manual_seed(3)
+        models = [L.nn.Linear(3, 2).double() for _ in range(2)]
+        params, buffers = L.func.stack_module_state(models)
+        out = L.func.vmap(lambda p, b, x: L.func.functional_call(models[0], (p, b), (x,)),
+                          in_dims=(0, 0, None))(params, buffers, data(L, 4, 3))
+        row = out[:, 0]
+        assert repr(row).endswith("grad_fn=<SelectBackward0>)")
+        out.pow(2).sum().backward()
+        return [params["weight"].grad, params["bias"].grad]
+    check(run, rtol=1e-13)

@@ -317,7 +317,8 @@ def test_load_state_dict_resumes_the_same_trajectory():
     steps(W3, b3, opt3, 3)
     np.testing.assert_array_equal(W3.detach().numpy(), W.detach().numpy())
     assert opt3.state[W3]["step"].item() == 6.0
-    assert opt3.state[W3]["exp_avg"] is not saved["state"][0]["exp_avg"]      # loaded state is a copy
+    # as PyTorch's: the loaded optimizer shares the state dict's tensors of the parameter's dtype
+    assert opt3.state[W3]["exp_avg"] is saved["state"][0]["exp_avg"]
 
 
 def test_step_skips_parameters_without_grad_and_keeps_identity():
@@ -502,6 +503,26 @@ def test_more_load_state_dict_resumes_the_same_trajectory(name):
     opt3.load_state_dict(opt2.state_dict())
     steps(W3, b3, opt3, 3)
     np.testing.assert_array_equal(W3.detach().numpy(), W.detach().numpy())
+
+
+def test_load_state_dict_shares_tensors_of_the_parameters_dtype_as_torch(torch):
+    def program(L):
+        w = L.nn.Parameter(L.ones(2))
+        w.grad = L.ones(2)
+        opt = L.optim.Adam([w])
+        opt.step()
+        sd = opt.state_dict()
+        same = L.optim.Adam([L.nn.Parameter(L.ones(2))])
+        same.load_state_dict(sd)
+        wide = L.nn.Parameter(L.ones(2, dtype=L.float64))
+        other = L.optim.Adam([wide])
+        other.load_state_dict(sd)
+        loaded = next(iter(same.state.values()))
+        cast = other.state[wide]
+        return [sd["state"][0]["exp_avg"] is opt.state[w]["exp_avg"], loaded["exp_avg"] is sd["state"][0]["exp_avg"],
+                loaded["step"] is sd["state"][0]["step"], cast["exp_avg"] is sd["state"][0]["exp_avg"],
+                str(cast["exp_avg"].dtype), cast["step"] is sd["state"][0]["step"]]
+    check(program, torch)
 
 
 MORE_ERRORS = {

@@ -24,10 +24,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from fgrad.ir import pytree
+from fgrad.ir import ArrayType, eval_program, pytree, trace_flat
 from fgrad.ir.tracing import Tracer
 from fgrad.transforms import grad as _grad
 from fgrad.transforms.vmap import vmap as _vmap
+from fgrad.facade._grad_mode import state as _grad_state
+from fgrad.facade._op import FacadeOp, apply, primitive_node_name
 from fgrad.facade._shapes import stack
 from fgrad.facade._tensor import Tensor, make
 from fgrad.facade.nn.module import Module
@@ -78,10 +80,58 @@ def _ordered(tree):
 
 
 def _keeping_dict_order(transformed, name):
+    """The user-facing function of a transform: dict arguments keep their key order, and arguments that require
+    grad make the whole call one node of the facade's graph (`_recorded_call`)."""
+    ops = {}
+
     def call(*args, **kwargs):
-        return transformed(*_ordered(args), **kwargs)
+        args = _ordered(args)
+        if _grad_state.enabled and not kwargs:
+            leaves, tree = pytree.tree_flatten(args, is_leaf=_is_tensor)
+            if (any(_is_tensor(x) and x.requires_grad for x in leaves)
+                    and all(_is_tensor(x) and type(x._data) is np.ndarray for x in leaves)):
+                return _recorded_call(transformed, ops, leaves, tree)
+        return transformed(*args, **kwargs)
     call.__name__ = name
     return call
+
+
+def _is_tensor(x) -> bool:
+    return isinstance(x, Tensor)
+
+
+def _recorded_call(transformed, ops, leaves, tree):
+    """`transformed` on Tensors that require grad, as PyTorch composes torch.func with autograd: the call is
+    traced into one program and applied as one facade op (its node named after the primitive that computes
+    the first output), so `.backward()` later differentiates through the transform, its reverse mode being
+    fgrad's vjp of that program."""
+    in_types = tuple(ArrayType(x._data.shape, x._data.dtype) for x in leaves)
+    key = (tree, in_types)
+    entry = ops.get(key)
+    if entry is None:
+        out_trees = []
+
+        def flat(*tracers):
+            out = transformed(*pytree.tree_unflatten(tree, [make(t) for t in tracers]))
+            out_leaves, out_tree = pytree.tree_flatten(out, is_leaf=_is_tensor)
+            out_trees.append(out_tree)
+            return [x._data if _is_tensor(x) else x for x in out_leaves]
+
+        program, captured = trace_flat(flat, list(in_types))
+        assert not captured, "a top-level call captures no traced values"
+        op = FacadeOp(f"func:{transformed.__name__}", lambda *xs: eval_program(program, *xs),
+                      _output_node_name(program))
+        entry = ops[key] = (op, out_trees[0])
+    op, out_tree = entry
+    return pytree.tree_unflatten(out_tree, apply(op, tuple(leaves), (), multi=True))
+
+
+def _output_node_name(program) -> str:
+    first = program.outputs[0]
+    for eqn in reversed(program.equations):
+        if first in eqn.outputs:
+            return primitive_node_name(eqn.prim.name)
+    return "AliasBackward0"
 
 
 # ---- the transforms -----------------------------------------------------------------------------------------------
@@ -169,7 +219,8 @@ def vmap(func, in_dims=0, out_dims=0, randomness="error", *, chunk_size=None):
         def positional(*xs):
             return func(*xs, **kwargs)
         positional.__name__ = name
-        return _vmap(positional, in_axes=_ordered(in_dims), out_axes=_ordered(out_dims))(*_ordered(args))
+        mapped = _vmap(positional, in_axes=_ordered(in_dims), out_axes=_ordered(out_dims))
+        return _keeping_dict_order(mapped, f"vmap({name})")(*args)
     vmapped.__name__ = f"vmap({name})"
     return vmapped
 

@@ -127,7 +127,7 @@ class Optimizer:
 
     def load_state_dict(self, state_dict: dict) -> None:
         """Restore hyperparameters and per-parameter state saved by state_dict (tensors cast to each
-        parameter's dtype, except "step")."""
+        parameter's dtype, except "step"; tensors already of that dtype are shared, as in PyTorch)."""
         saved_groups = deepcopy(state_dict["param_groups"])
         if len(self.param_groups) != len(saved_groups):
             raise ValueError("loaded state dict has a different number of parameter groups")
@@ -165,12 +165,14 @@ class Optimizer:
 
 
 def _state_value_for(param, key, value):
-    """A loaded state entry as the parameter needs it: a copy in the parameter's dtype ("step" as saved)."""
+    """A loaded state entry as the parameter needs it, as PyTorch's `value.to(param.dtype)`: the saved tensor
+    itself when its dtype is the parameter's (so the loaded optimizer shares it with the state dict, as in
+    PyTorch; a checkpoint read back from disk is a copy anyway), else a copy cast to it; "step" as saved."""
     if not isinstance(value, Tensor):
         return value
-    if key != "step" and param.is_floating_point():
-        return make(np.array(value._data, dtype=param._data.dtype, copy=True))
-    return make(np.array(value._data, copy=True))
+    if key != "step" and param.is_floating_point() and value._data.dtype != param._data.dtype:
+        return make(value._data.astype(param._data.dtype))
+    return value
 
 
 def _grads(group):
