@@ -239,9 +239,24 @@ def test_bad_randomness_is_refused_as_in_torch():
             L.func.vmap(lambda x: x, randomness="sometimes")(L.ones(2))
 
 
-def test_grad_of_a_non_scalar_says_so():
-    with pytest.raises(TypeError, match="scalar"):
-        fgrad.func.grad(lambda x: x * 2)(fgrad.ones(3))
+GRAD_ERRORS = {
+    "non_scalar": lambda L: L.func.grad(lambda x: x * 2)(L.ones(3)),
+    "non_scalar_grad_and_value": lambda L: L.func.grad_and_value(lambda x: x * 2)(L.ones(3)),
+    "not_a_tensor": lambda L: L.func.grad(lambda x: 2.0)(L.ones(3)),
+    "aux_not_a_pair": lambda L: L.func.grad(lambda x: (x.sum(), 1, 2), has_aux=True)(L.ones(3)),
+    "argnum_out_of_range": lambda L: L.func.grad(lambda x: x.sum(), argnums=3)(L.ones(3)),
+    "integer_input": lambda L: L.func.grad(lambda x: x.sum())(L.ones(3, dtype=L.long)),
+}
+
+
+@pytest.mark.parametrize("name", list(GRAD_ERRORS))
+def test_grad_errors_match_torch(name):
+    messages = []
+    for L in LIBS.values():
+        with pytest.raises(RuntimeError) as info:
+            GRAD_ERRORS[name](L)
+        messages.append(str(info.value))
+    assert messages[0] == messages[1]
 
 
 def test_raw_traced_values_in_facade_ops_still_name_the_mix_up():

@@ -146,7 +146,8 @@ def grad(func, argnums=0, has_aux=False):
     >>> torch.func.grad(lambda x: (x ** 3).sum())(torch.tensor([1.0, 2.0]))
     tensor([ 3., 12.])
     """
-    return _keeping_dict_order(_grad.grad(func, argnums, has_aux), f"grad({_grad.function_name(func)})")
+    transformed = _grad.grad(_scalar_checked(func, has_aux), argnums, has_aux)
+    return _keeping_dict_order(_argnums_checked(transformed, argnums), f"grad({_grad.function_name(func)})")
 
 
 def grad_and_value(func, argnums=0, has_aux=False):
@@ -156,12 +157,45 @@ def grad_and_value(func, argnums=0, has_aux=False):
     >>> torch.func.grad_and_value(lambda x: (x ** 2).sum())(torch.tensor([3.0]))
     (tensor([6.]), tensor(9.))
     """
-    value_and_grad = _grad.value_and_grad(func, argnums, has_aux)
+    value_and_grad = _argnums_checked(_grad.value_and_grad(_scalar_checked(func, has_aux), argnums, has_aux), argnums)
 
     def grad_and_value_fun(*args, **kwargs):
         value, g = value_and_grad(*args, **kwargs)
         return g, value
     return _keeping_dict_order(grad_and_value_fun, f"grad_and_value({_grad.function_name(func)})")
+
+
+def _scalar_checked(func, has_aux):
+    """`func`, checked as torch.func.grad checks it: a scalar Tensor output (with has_aux, a pair whose first
+    element is one); PyTorch's RuntimeErrors otherwise."""
+    def checked(*args, **kwargs):
+        out = func(*args, **kwargs)
+        if has_aux and not (isinstance(out, tuple) and len(out) == 2):
+            raise RuntimeError("grad_and_value(f)(*args): output of function f should be a tuple: (output, aux) if "
+                               "has_aux is True")
+        value = out[0] if has_aux else out
+        if not isinstance(value, Tensor):
+            raise RuntimeError(f"grad_and_value(f)(*args): Expected f(*args) to return a Tensor, got {type(value)}")
+        if value.dim() != 0:
+            raise RuntimeError(f"grad_and_value(f)(*args): Expected f(*args) to return a scalar Tensor, got tensor "
+                               f"with {value.dim()} dims. Maybe you wanted to use the vjp or jacrev APIs instead?")
+        return out
+    checked.__name__ = _grad.function_name(func)
+    return checked
+
+
+def _argnums_checked(transformed, argnums):
+    """`transformed`, with torch.func's errors for argnums out of range and for integer inputs."""
+    def checked(*args, **kwargs):
+        for a in (argnums,) if isinstance(argnums, int) else argnums:
+            if not -len(args) <= a < len(args):
+                raise RuntimeError(f"Got argnum={a}, but only {len(args)} positional inputs")
+            for leaf in pytree.tree_leaves(args[a], is_leaf=_is_tensor):
+                if _is_tensor(leaf) and leaf._data.dtype.kind != "f":
+                    raise RuntimeError("only Tensors of floating point dtype can require gradients")
+        return transformed(*args, **kwargs)
+    checked.__name__ = transformed.__name__
+    return checked
 
 
 def vjp(func, *primals, has_aux=False):
