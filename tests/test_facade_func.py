@@ -348,3 +348,13 @@ def test_ensemble_outputs_require_grad_through_stacked_parameters():
         out.pow(2).sum().backward()
         return [params["weight"].grad, params["bias"].grad]
     check(run, rtol=1e-13)
+
+
+def test_top_level_vmap_takes_torchs_keywords():
+    # torch.vmap is fgrad.vmap under `import fgrad as torch`: in_dims/out_dims, keyword arguments unmapped
+    def run(L):
+        return L.vmap(lambda x, w, scale=None: (x @ w) * scale, in_dims=(1, None), out_dims=0)(
+            data(L, 3, 4), data(L, 3, 2, seed=1), scale=data(L, 2, seed=2))
+    check(run, rtol=1e-14)
+    with pytest.raises(RuntimeError, match="Only allowed values for randomness"):
+        fgrad.vmap(lambda x: x, randomness="sometimes")
