@@ -358,3 +358,52 @@ def test_top_level_vmap_takes_torchs_keywords():
     check(run, rtol=1e-14)
     with pytest.raises(RuntimeError, match="Only allowed values for randomness"):
         fgrad.vmap(lambda x: x, randomness="sometimes")
+
+
+# ---- facade code under the transforms: a sweep of common ops ----------------------------------------------------
+
+def _setitem(L, t):
+    u = t.clone()
+    u[0] = t[1] * 2
+    u[:, 1:3] += t[:, :2]
+    return u
+
+
+SWEEP = {
+    "reshape_view_flatten": lambda L, t: t.reshape(-1) + t.view(15) + t.flatten(),
+    "permute_transpose_t": lambda L, t: t.permute(1, 0) + t.transpose(0, 1) + t.t(),
+    "squeeze_unsqueeze": lambda L, t: t.unsqueeze(0).squeeze(0), "cat": lambda L, t: L.cat([t, t], 1),
+    "stack": lambda L, t: L.stack([t, t]), "split_chunk": lambda L, t: t.split(2, 1)[1].sum() + t.chunk(3, 0)[0],
+    "index_select": lambda L, t: t.index_select(0, L.tensor([0, 2])), "getitem_int_slice": lambda L, t: t[1] + t[:, 1:3].sum(),
+    "getitem_tensor_mask": lambda L, t: t[L.tensor([0, 2])].sum() + t[:, L.tensor([True, False, True, False, True])],
+    "where_masked_fill_clamp": lambda L, t: L.where(t > 0, t, t * 2) + t.masked_fill(t > 0.5, 0.0) + t.clamp(-0.5, 0.5),
+    "softmax_log_softmax": lambda L, t: t.softmax(-1) + L.nn.functional.log_softmax(t, 1),
+    "logsumexp_mean_var_std": lambda L, t: t.logsumexp(1) + t.mean(1) + t.var(1) + t.std(0).sum(),
+    "max_argmax_amax": lambda L, t: t.max(1).values + (t * t.argmax(1, keepdim=True)).sum(1) + t.amax(1),
+    "matmul_mm": lambda L, t: t @ t.t() + t.mm(t.t()), "cumsum_prod": lambda L, t: t.cumsum(1) + t.prod(1, keepdim=True),
+    "linear": lambda L, t: L.nn.functional.linear(t, t[:2]), "mse": lambda L, t: L.nn.functional.mse_loss(t, t * 0.5),
+    "cross_entropy": lambda L, t: L.nn.functional.cross_entropy(t, L.tensor([1, 0, 2])),
+    "bce_with_and_without_logits": lambda L, t: (
+        L.nn.functional.binary_cross_entropy_with_logits(t, (t > 0).to(t.dtype))
+        + L.nn.functional.binary_cross_entropy(t.sigmoid(), (t > 0).to(t.dtype))),
+    "norm_pow_sqrt": lambda L, t: t.norm(dim=1).sum() + (t ** 2 + 1).sqrt(),
+    "expand_repeat_flip_gather": lambda L, t: t[:1].expand(3, 5) + t.repeat(2, 1)[:3] + t.flip(0)
+    + t.gather(1, L.zeros(3, 5, dtype=L.long)),
+    "clone_detach": lambda L, t: t.clone() * t.detach(), "dtype_casts": lambda L, t: t.to(L.float32).double(),
+    "contiguous": lambda L, t: t.t().contiguous(), "in_place_ops": lambda L, t: t.clone().add_(1.0).mul_(t),
+    "setitem": _setitem,
+}
+
+
+@pytest.mark.parametrize("name", list(SWEEP))
+def test_per_example_gradients_of_facade_code_match_torch(name):
+    fn = SWEEP[name]
+
+    def run(L):
+        return L.func.vmap(L.func.grad(lambda t: (fn(L, t) ** 2).sum()))(data(L, 4, 3, 5))
+    check(run, rtol=1e-12, atol=1e-13)
+
+
+def test_sorting_under_a_transform_says_why_not():
+    with pytest.raises(NotImplementedError, match="no sort primitive"):
+        fgrad.func.grad(lambda t: t.sort().values.sum())(fgrad.ones(3))

@@ -241,7 +241,8 @@ def setitem(self, index, value):
             raise RuntimeError("a view of a leaf Variable that requires grad is being used in an in-place "
                                "operation.")
         check_leaf_inplace(self)
-    if not recording and not dual:
+    traced = type(self._data) is not np.ndarray or (isinstance(value, Tensor) and type(value._data) is not np.ndarray)
+    if not recording and not dual and not traced:
         array = value._data if isinstance(value, Tensor) else np.asarray(value)
         if array.dtype.kind == "f" and self._data.dtype.kind in "iub" and array.ndim == 0:
             array = array.astype(self._data.dtype)

@@ -32,6 +32,8 @@ def inplace(self, result):
         _check_inplace_allowed(self)
     data = self._data
     value = result._data
+    if type(data) is not np.ndarray or type(value) is not np.ndarray:
+        return _rebind(self, value)
     if value.shape != data.shape:
         raise RuntimeError(f"output with shape [{', '.join(map(str, data.shape))}] doesn't match the broadcast "
                            f"shape [{', '.join(map(str, value.shape))}]")
@@ -58,6 +60,20 @@ def inplace(self, result):
         else:
             self._grad_fn = node
             self._output_nr = result._output_nr
+    return self
+
+
+def _rebind(self, value):
+    """An in-place op on a value a transform traces (fgrad.func): traced values are immutable, so the tensor now
+    stands for the new value (functional semantics, as functorch's for tensors made inside the function; a view
+    written this way does not update its base)."""
+    if tuple(value.shape) != tuple(self._data.shape):
+        raise RuntimeError(f"output with shape [{', '.join(map(str, self._data.shape))}] doesn't match the broadcast "
+                           f"shape [{', '.join(map(str, value.shape))}]")
+    if value.dtype != self._data.dtype:
+        value = ops.convert_element_type(value, self._data.dtype)
+    self._data = value
+    self._vc[0] += 1
     return self
 
 

@@ -14,6 +14,7 @@ import warnings
 import numpy as np
 
 from fgrad.ir.tracing import Tracer
+from fgrad.ops.control import stop_gradient
 from fgrad.facade import _dtypes, _grad_mode, _graph, _printing
 
 _grad_state = _grad_mode.state
@@ -207,6 +208,8 @@ class Tensor:
 
     def detach(self):
         """A tensor sharing this one's storage (and version counter), outside the graph."""
+        if type(self._data) is not np.ndarray:
+            return make(stop_gradient(self._data))      # traced by a transform (fgrad.func): a constant to it
         t = make(self._data)
         # A non-differentiable view, as PyTorch's: it shares the version counter but has no `_base`, so an
         # in-place op on it is allowed (and a saved original still sees the bump at backward time).

@@ -271,6 +271,8 @@ def binary_cross_entropy(input, target, weight=None, size_average=None, reduce=N
 
 def _check_probabilities(t, what):
     data = t._data
+    if type(data) is not np.ndarray:
+        return              # traced by a transform (fgrad.func): the values are not known yet
     if data.size and not ((data >= 0) & (data <= 1)).all():      # NaN fails too, as in PyTorch's check
         raise RuntimeError(f"all elements of {what} should be between 0 and 1")
 
