@@ -407,3 +407,17 @@ def test_per_example_gradients_of_facade_code_match_torch(name):
 def test_sorting_under_a_transform_says_why_not():
     with pytest.raises(NotImplementedError, match="no sort primitive"):
         fgrad.func.grad(lambda t: t.sort().values.sum())(fgrad.ones(3))
+
+
+def test_vmap_randomness_modes_as_torch():
+    for L in LIBS.values():
+        with pytest.raises(RuntimeError, match="called random operation while in randomness error mode"):
+            L.func.vmap(lambda x: x + L.randn(3))(L.zeros(4, 3))
+    with pytest.raises(NotImplementedError, match="randomness='same'"):
+        fgrad.func.vmap(lambda x: x + fgrad.randn(3), randomness="different")(fgrad.zeros(4, 3))
+
+    def same(L):
+        L.manual_seed(5)
+        out = L.func.vmap(lambda x: x + L.randn(3), randomness="same")(L.zeros(4, 3))
+        return out, L.rand(2)                           # and the stream continues from the same place
+    check(same, rtol=0, atol=0)

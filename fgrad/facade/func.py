@@ -11,8 +11,8 @@ gradients in one batched program), and jittable (`fgrad.jit` of any of them comp
 
 Differences from PyTorch, by design: inside a transform, Tensors the function closes over (a module's parameters
 not passed through functional_call) are constants, and results have no grad_fn (PyTorch would let autograd
-differentiate through the transform too); `randomness=` is accepted and checked, and random ops inside vmap draw
-one sample shared by the batch ("same").
+differentiate through the transform too); inside vmap, random ops follow `randomness="error"` and `"same"` as
+PyTorch does, and refuse `"different"` (fgrad draws once, while tracing).
 
 >>> import fgrad as torch
 >>> from fgrad.func import grad, vmap
@@ -28,6 +28,7 @@ from fgrad.ir import ArrayType, eval_program, pytree, trace_flat
 from fgrad.ir.tracing import Tracer
 from fgrad.transforms import grad as _grad
 from fgrad.transforms.vmap import vmap as _vmap
+from fgrad.facade import _random
 from fgrad.facade._grad_mode import state as _grad_state
 from fgrad.facade._op import FacadeOp, apply, primitive_node_name
 from fgrad.facade._shapes import stack
@@ -233,8 +234,9 @@ def vmap(func, in_dims=0, out_dims=0, randomness="error", *, chunk_size=None):
 
     `in_dims`: an int, None (not mapped) or a tuple with one entry per positional argument (each an int, None or
     a pytree prefix of that argument); keyword arguments are passed unmapped, as in PyTorch. `out_dims` places
-    the mapped dimension in the outputs. `randomness` ("error", "different", "same") is accepted; random ops
-    inside draw one sample for the whole batch. `chunk_size` is accepted and ignored (one program serves every
+    the mapped dimension in the outputs. `randomness`: "error" (the default) refuses random ops inside, as
+    PyTorch does; "same" draws one sample for the whole batch; "different" raises when a random op is called
+    (fgrad draws while tracing, once). `chunk_size` is accepted and ignored (one program serves every
     member).
 
     >>> import fgrad as torch
@@ -254,7 +256,11 @@ def vmap(func, in_dims=0, out_dims=0, randomness="error", *, chunk_size=None):
             return func(*xs, **kwargs)
         positional.__name__ = name
         mapped = _vmap(positional, in_axes=_ordered(in_dims), out_axes=_ordered(out_dims))
-        return _keeping_dict_order(mapped, f"vmap({name})")(*args)
+        _random.vmap_randomness.append(randomness)
+        try:
+            return _keeping_dict_order(mapped, f"vmap({name})")(*args)
+        finally:
+            _random.vmap_randomness.pop()
     vmapped.__name__ = f"vmap({name})"
     return vmapped
 
