@@ -132,14 +132,47 @@ def test_inplace_through_a_view_rewrites_the_base_graph(name):
     assert results["fgrad"][2] == results["torch"][2]
 
 
+def graph_names(t):
+    """Every node reachable from t.grad_fn, depth first along next_functions (last edge first)."""
+    out, stack, seen = [], [t.grad_fn], set()
+    while stack:
+        g = stack.pop()
+        if g is None or id(g) in seen:
+            continue
+        seen.add(id(g))
+        out.append(type(g).__name__)
+        stack.extend(n for n, _ in g.next_functions)
+    return out
+
+
+@pytest.mark.parametrize("name", sorted(VIEW_CASES))
+def test_copy_slices_graph_is_torchs(name):
+    # PyTorch's CopySlices wraps the in-place op: its edges are the base's old graph and the op's other inputs
+    graphs = {lib: graph_names(VIEW_CASES[name](L)[1]) for lib, L in LIBS.items()}
+    assert graphs["fgrad"] == graphs["torch"]
+
+
+def test_copy_slices_next_functions_are_torchs():
+    names = {}
+    for lib, L in LIBS.items():
+        x = L.ones(3, 4, dtype=L.float64, requires_grad=True)
+        b = x * 1
+        b[0].mul_(x[1])
+        names[lib] = [type(n).__name__ if n is not None else None for n, _ in b.grad_fn.next_functions]
+    assert names["fgrad"] == names["torch"] == ["MulBackward0", "SelectBackward0"]
+
+
 def test_writing_over_a_saved_output_through_another_view_is_caught():
+    messages = []
     for L in LIBS.values():
         x = L.ones(3, 4, dtype=L.float64, requires_grad=True)
         a = x * 1
         a[2].exp_()                           # ExpBackward0 saves its output, which lives in a's storage
         a[1:3, 0:2] *= 2.0
-        with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+        with pytest.raises(RuntimeError, match="modified by an inplace operation") as info:
             a.sum().backward()
+        messages.append(str(info.value))
+    assert messages[0] == messages[1]
 
 
 def test_inplace_on_a_view_of_a_leaf_that_requires_grad_still_raises():

@@ -1,9 +1,17 @@
-"""In-place writes: PyTorch's checks (leaves, views, dtypes), version bumps, the node hand-over; fill_, zero_, copy_."""
+"""In-place writes: PyTorch's checks (leaves, views, dtypes), version bumps, the node hand-over; fill_, zero_, copy_.
+
+An in-place op on a view rewrites its base's graph as PyTorch does: the base's grad_fn becomes one CopySlices node
+that runs the op (its traced program) on the view's place in the base, with edges to the base's old graph and to
+the op's other inputs, and the view's grad_fn becomes AsStridedBackward0 of the base. Where the view lies in the
+base is read from numpy's strides (`positions_in_base`). On values a transform traces (fgrad.func), in-place ops
+rebind the tensor to the new value instead (`_rebind`).
+"""
 from __future__ import annotations
 
 import numpy as np
 
 from fgrad import ops
+from fgrad.ir import Program, eval_program
 from fgrad.facade._dual import set_tangent, state as _dual_state, tangent_of
 from fgrad.facade._grad_mode import state as _grad_state
 from fgrad.facade._op import FacadeOp, apply
@@ -43,7 +51,10 @@ def inplace(self, result):
     if not data.flags.writeable:
         raise RuntimeError("unsupported operation: more than one element of the written-to tensor refers to a "
                            "single memory location. Please clone() the tensor before performing the operation.")
-    if recorded:
+    rewritten = None
+    if recorded and self._base is not None:
+        rewritten = _copy_slices_of(self, result)       # before the write: it reads the view's old values
+    if recorded and rewritten is None:
         _keep_original(result._grad_fn, self)
     np.copyto(data, value, casting="unsafe")
     self._vc[0] += 1
@@ -55,7 +66,9 @@ def inplace(self, result):
             # a saved output is now self's storage: check self's version from here on
             node._versions = [(self._vc, self._vc[0], saved) if cell is result._vc
                               else (cell, expected, saved) for cell, expected, saved in node._versions]
-        if self._base is not None:
+        if rewritten is not None:
+            _take_base_graph(self, rewritten)
+        elif self._base is not None:
             _rewrite_base(self, result)
         else:
             self._grad_fn = node
@@ -106,6 +119,70 @@ COPY_SLICES = FacadeOp("copy_slices", _copy_slices_fn, "CopySlices", nondiff=(1,
 # the elements of a base at the flat `positions`: a view's place in its base's graph after an in-place write
 _AS_STRIDED = FacadeOp("as_strided", lambda x, positions: ops.gather(ops.reshape(x, (-1,)), positions, 0),
                        "AsStridedBackward0", nondiff=(1,))
+
+
+def _copy_slices_fn(base, positions, *others, program, view_slots, view_shape, output_nr):
+    """base with the op's output written where the view lies: the op (its traced `program`) run on the view
+    gathered from base (at `view_slots` of its inputs) and the other inputs."""
+    flat_positions = ops.reshape(positions, (-1,))
+    view = ops.reshape(ops.gather(ops.reshape(base, (-1,)), flat_positions, 0), view_shape)
+    rest = iter(others)
+    args = [view if i in view_slots else next(rest) for i in range(len(program.inputs))]
+    out = eval_program(program, *args)[output_nr]
+    updates = ops.reshape(ops.convert_element_type(out, base.dtype), (-1,))
+    return ops.reshape(ops.scatter(ops.reshape(base, (-1,)), flat_positions, updates, 0), base.shape)
+
+
+_MERGED_COPY_SLICES = {}
+
+
+def _copy_slices_of(view, result):
+    """`view op= ...` as PyTorch records it on the base: one CopySlices node running the op on the view's place
+    in the base, its edges the base's old graph and the op's other inputs (None when the op has no traced
+    program to run, e.g. a custom Function: then the op's own node is chained, `_rewrite_base`)."""
+    node = result._grad_fn
+    plan, args = node._plan, node._args
+    split = getattr(plan, "split", None)
+    if split is None or args is None or not any(a is view for a in args):
+        return None
+    base = view._base
+    positions = positions_in_base(view._data, base._data)
+    if positions is None:
+        return None
+    forward = split.forward
+    program = Program(forward.inputs, forward.equations, forward.outputs[:plan.n_out])
+    view_slots = tuple(i for i, a in enumerate(args) if a is view)
+    others = tuple(a for a in args if a is not view)
+    nondiff = (1,) + tuple(2 + k for k, i in enumerate(i for i in range(len(args)) if i not in view_slots)
+                           if i in plan.nondiff)
+    op = _MERGED_COPY_SLICES.get(nondiff)
+    if op is None:
+        op = _MERGED_COPY_SLICES[nondiff] = FacadeOp("copy_slices_of", _copy_slices_call, "CopySlices",
+                                                     nondiff=nondiff)
+    static = (program, view_slots, view._data.shape, result._output_nr)
+    return apply(op, (base, positions) + others, static), positions, node if plan.saved_outputs else None
+
+
+def _copy_slices_call(base, positions, *rest):
+    *others, program, view_slots, view_shape, output_nr = rest
+    return _copy_slices_fn(base, positions, *others, program=program, view_slots=view_slots, view_shape=view_shape,
+                           output_nr=output_nr)
+
+
+def _take_base_graph(view, rewritten):
+    """The base's grad_fn becomes the CopySlices node, the view's AsStridedBackward0 of the base (`rewritten`:
+    what `_copy_slices_of` returned)."""
+    tensor, positions, saved_by = rewritten
+    base = view._base
+    node = base._grad_fn = tensor._grad_fn
+    base._output_nr = 0
+    view._grad_fn = apply(_AS_STRIDED, (base, positions))._grad_fn
+    view._output_nr = 0
+    if saved_by is not None:
+        # the op's backward reads its output, which PyTorch keeps in the view's storage: a later write there is
+        # an error at backward time, the saved value named as the op's output (PyTorch's "output 0 of Exp")
+        check = (view._vc, view._vc[0], (saved_by, 0, view._data.shape, view._data.dtype))
+        node._versions = (node._versions or []) + [check]
 
 
 def _rewrite_base(view, result):
