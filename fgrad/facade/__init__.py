@@ -62,7 +62,12 @@ hooks, saved versions); _tensor (what a Tensor is); _random (PyTorch's generator
 _creation; _operands (the helpers every op family shares); the op families _elementwise, _reductions,
 _shapes, _linalg, _inplace, _indexing, and _sampling (random tensors); _engine (backward, autograd.grad);
 _methods (installs the families' functions and `backward` as Tensor methods and operators); then the
-public modules autograd, nn, optim, utils.
+public modules autograd (with autograd.functional and autograd.forward_ad), nn, optim, utils, func. _dual
+(forward-mode tangents) comes before _op, which reads it.
+
+Under fgrad's transforms: a Tensor is a pytree array wrapper (registered in `func`), so `fgrad.grad(f)(t)`,
+`fgrad.func.vmap(f)(t)`, `fgrad.jit(f)(t)` pass f Tensors around tracers; `apply` sees a traced array and binds
+the op's program in the current interpreter instead of running it (no node is recorded).
 
 Naming: the package is `fgrad.facade`, not `fgrad.tensor` as design.md first sketched, because
 `import fgrad as torch` needs `fgrad.tensor` to be the `tensor()` function. `fgrad/__init__.py`
@@ -111,6 +116,7 @@ from fgrad.facade import nn
 from fgrad.facade import optim
 from fgrad.facade.optim import lr_scheduler as _lr_scheduler  # noqa: F401  (torch.optim.lr_scheduler)
 from fgrad.facade import utils
+from fgrad.facade import func
 from fgrad.facade import _module_alias
 
 float32 = _dtypes.float32
@@ -203,5 +209,5 @@ __all__ = [
     "acos", "acosh", "arccos", "arccosh", "arcsin", "arcsinh", "arctan", "arctan2", "arctanh", "asin", "asinh", "atan",
     "atan2", "atanh", "cosh", "cumprod", "hypot", "sinh",
     # submodules
-    "autograd", "nn", "optim", "utils",
+    "autograd", "nn", "optim", "utils", "func",
 ]

@@ -14,7 +14,8 @@ import numpy as np
 
 from fgrad import ops
 from fgrad.facade import _grad_mode
-from fgrad.facade._inplace import check_leaf_inplace, inplace
+from fgrad.facade._dual import carries_tangent
+from fgrad.facade._inplace import COPY_SLICES, check_leaf_inplace, inplace
 from fgrad.facade._op import FacadeOp, apply, share_storage
 from fgrad.facade._shapes import _SLICE, _UNSQUEEZE
 from fgrad.facade._tensor import Tensor, make
@@ -40,15 +41,6 @@ def _index_fn(x, positions, axis, perm, merged_shape, out_perm):
 
 
 _INDEX = FacadeOp("index", _index_fn, "IndexBackward0", nondiff=(1,))
-
-
-def _copy_slices_fn(x, positions, value, shape):
-    flat = ops.reshape(x, (-1,))
-    updates = ops.reshape(ops.broadcast_to(ops.convert_element_type(value, x.dtype), positions.shape), (-1,))
-    return ops.reshape(ops.scatter(flat, ops.reshape(positions, (-1,)), updates, 0), shape)
-
-
-_COPY_SLICES = FacadeOp("copy_slices", _copy_slices_fn, "CopySlices", nondiff=(1,))
 
 
 def _is_int_scalar(item) -> bool:
@@ -111,12 +103,15 @@ def getitem(self, index):
         raise IndexError("invalid index of a 0-dim tensor. Use `tensor.item()` in Python or `tensor.item<T>()` in "
                          "C++ to convert a 0-dim tensor to a number")
     items = _normalize(index, ndim)
-    if not (self.requires_grad and _grad_mode.state.enabled):
+    if not (self.requires_grad and _grad_mode.state.enabled) and not carries_tangent(self):
         return _numpy_getitem(self, items)
     result = self
     dim = 0
     advanced = []
     touched = False
+    # A bare slice (x[:], x[0:n]) is always a SliceBackward0 in PyTorch, even when it covers the whole dim; in a
+    # tuple (x[:, 0:n]) whole-dim slices are skipped, and an index that changes nothing is an AliasBackward0.
+    bare_slice = isinstance(index, slice)
     for item in items:
         if item is None:
             result = apply(_UNSQUEEZE, (result,), (dim,))
@@ -133,7 +128,7 @@ def getitem(self, index):
             start, stop, step = item.indices(n)
             if item.step is not None and item.step <= 0:
                 raise ValueError("step must be greater than zero")
-            if (start, stop, step) != (0, n, 1):
+            if bare_slice or (start, stop, step) != (0, n, 1):
                 result = apply(_SLICE, (result,), (dim, start, max(start, stop), step))
                 touched = True
             dim += 1
@@ -239,13 +234,15 @@ def setitem(self, index, value):
             raise ValueError("step must be greater than zero")
     value_requires = isinstance(value, Tensor) and value.requires_grad
     recording = _grad_mode.state.enabled and (self.requires_grad or value_requires)
+    dual = carries_tangent(self, value)
     if recording:
         # self[index] writes through a view of self, so a leaf gets PyTorch's view message
         if self._grad_fn is None and self._requires_grad:
             raise RuntimeError("a view of a leaf Variable that requires grad is being used in an in-place "
                                "operation.")
         check_leaf_inplace(self)
-    if not recording:
+    traced = type(self._data) is not np.ndarray or (isinstance(value, Tensor) and type(value._data) is not np.ndarray)
+    if not recording and not dual and not traced:
         array = value._data if isinstance(value, Tensor) else np.asarray(value)
         if array.dtype.kind == "f" and self._data.dtype.kind in "iub" and array.ndim == 0:
             array = array.astype(self._data.dtype)
@@ -265,5 +262,5 @@ def setitem(self, index, value):
         raise RuntimeError(f"shape mismatch: value tensor of shape [{', '.join(map(str, value._data.shape))}] "
                            f"cannot be broadcast to indexing result of shape "
                            f"[{', '.join(map(str, positions.shape))}]")
-    result = apply(_COPY_SLICES, (self, positions, value), (self._data.shape,))
+    result = apply(COPY_SLICES, (self, positions, value), (self._data.shape,))
     inplace(self, result)

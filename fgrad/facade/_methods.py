@@ -14,6 +14,7 @@ from fgrad.ops import add_p, mul_p, sub_p
 from fgrad.facade import (_dtypes, _elementwise, _engine, _indexing, _inplace, _linalg, _operands, _random,
                           _reductions, _sampling, _shapes)
 from fgrad.facade._creation import _shape, tensor
+from fgrad.facade._dual import carries_tangent
 from fgrad.facade._grad_mode import state as _grad_mode_state
 from fgrad.facade._inplace import check_leaf_inplace, inplace
 from fgrad.facade._op import FacadeOp, apply
@@ -142,8 +143,8 @@ def _ufunc_inplace(name, prim):
             same_dtype = _operands._scalar_result(self._data.dtype, other) == self._data.dtype
         else:
             return general(self, other, alpha=alpha)
-        recorded = (recorded or self.requires_grad) and _grad_mode_state.enabled
-        if (recorded or not same_dtype or not self._data.flags.writeable
+        recorded = ((recorded or self.requires_grad) and _grad_mode_state.enabled) or carries_tangent(self, other)
+        if (recorded or not same_dtype or type(self._data) is not np.ndarray or not self._data.flags.writeable
                 or np.broadcast_shapes(np.shape(other_data), self._data.shape) != self._data.shape):
             return general(self, other, alpha=alpha) if name != "mul_" else general(self, other)
         if alpha != 1:
@@ -403,6 +404,10 @@ _TOPK = FacadeOp("topk", lambda x, index, axis: _reductions.take_along_axis(x, i
 
 
 def argsort(self, dim=-1, descending=False, stable=False):
+    if type(self._data) is not np.ndarray:
+        raise NotImplementedError("sort, argsort and topk compute their indices with numpy, so they cannot run on a "
+                                  "value traced by a transform (fgrad.func.vmap/grad, fgrad.jit): fgrad has no sort "
+                                  "primitive yet; sort outside the transform, or pass the indices in")
     axis = _dim(dim, self._data.ndim) if self._data.ndim else 0
     data = self._data if self._data.ndim else self._data.reshape(1)
     key = -data if descending and data.dtype != np.bool_ else (~data if descending else data)

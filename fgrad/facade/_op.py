@@ -19,13 +19,15 @@ from __future__ import annotations
 import numpy as np
 
 from fgrad.backend.numpy_exec import compile_program
-from fgrad.ir import Literal, Program, is_float, trace_flat
+from fgrad.ir import Literal, Program, eval_program, is_float, trace_flat
 from fgrad.ir.types import ArrayType
 from fgrad.ops.control import stop_gradient_p
 from fgrad.ops.core import transpose
 from fgrad.ops.linalg import matmul_p
+from fgrad.transforms.jvp import jvp_program
 from fgrad.transforms.vjp import needed_equations, vjp_split
 from fgrad.facade import _anomaly, _grad_mode
+from fgrad.facade._dual import set_tangent, state as _dual_state, tangent_of
 from fgrad.facade._graph import edge_of, node_class, saved_versions
 from fgrad.facade._tensor import make
 
@@ -68,7 +70,7 @@ class FacadeOp:
 class Traced:
     """One FacadeOp traced for one input signature: its Program, the compiled forward, and a GradPlan per
     set of inputs that need gradients."""
-    __slots__ = ("op", "program", "n_out", "forward", "plans")
+    __slots__ = ("op", "program", "n_out", "forward", "plans", "tangent_ops")
 
     def __init__(self, op: FacadeOp, in_types, static):
         self.op = op
@@ -77,6 +79,7 @@ class Traced:
         self.forward = compile_program(self.program, op.variant, owned_outputs=0 if op.view else self.n_out,
                                        keep_views=op.view)
         self.plans = {}
+        self.tangent_ops = {}
 
     def plan(self, mask) -> "GradPlan | None":
         """The backward plan when the inputs flagged in `mask` need gradients (None: nothing differentiable)."""
@@ -236,15 +239,22 @@ def apply(op, args, static=(), multi=False):
 
     Looks up (or traces) the op for these input types; runs its forward on the arrays; when grad mode is
     on and an input requires grad, records one node (named as PyTorch names the op) whose edges lead to
-    those inputs. Returns a Tensor, or a tuple of Tensors when `multi`.
+    those inputs. Returns a Tensor, or a tuple of Tensors when `multi`. Inside a forward-AD dual level, inputs
+    carrying tangents give the outputs theirs (`_apply_dual`).
     """
+    if _dual_state.tangents and not _dual_state.busy:
+        return _apply_dual(op, args, static, multi)
     arrays = []
     any_grad = False
+    tracing = False
     for a in args:
         if type(a) is np.ndarray:
             arrays.append(a)
         else:
-            arrays.append(a._data)
+            data = a._data
+            arrays.append(data)
+            if type(data) is not np.ndarray:
+                tracing = True
             if a._grad_fn is not None or a._requires_grad:
                 any_grad = True
     if len(arrays) == 1:
@@ -258,6 +268,8 @@ def apply(op, args, static=(), multi=False):
     traced = op.traces.get(key)
     if traced is None:
         traced = op.trace(key, arrays, static)
+    if tracing:
+        return _bind(traced, arrays, multi)
     if any_grad and _grad_state.enabled:
         mask = tuple([type(a) is not np.ndarray and (a._grad_fn is not None or a._requires_grad) for a in args])
         plan = traced.plan(mask)
@@ -270,6 +282,62 @@ def apply(op, args, static=(), multi=False):
     if multi:
         return tuple([make(o) for o in outs])
     return make(outs[0])
+
+
+def _apply_dual(op, args, static, multi):
+    """apply, plus forward-mode AD: when inputs carry tangents (torch.autograd.forward_ad), the outputs get the
+    tangents the JVP of the op's program computes from them, itself applied as a facade op (so a tangent has a
+    graph when its inputs do)."""
+    tangents = [tangent_of(a) if type(a) is not np.ndarray else None for a in args]
+    _dual_state.busy = True
+    try:
+        result = apply(op, args, static, multi)
+        if any(t is not None for t in tangents):
+            outs = result if multi else (result,)
+            traced = op.traces[_signature(static, args)]
+            mask = tuple(t is not None and is_float(a._data.dtype) for a, t in zip(args, tangents))
+            tangent_op = traced.tangent_ops.get(mask)
+            if tangent_op is None:
+                tangent_op = traced.tangent_ops[mask] = tangent_facade_op(traced, mask)
+            if tangent_op.fn is not None:
+                given = [t if m else None for t, m in zip(tangents, mask)]
+                out_tangents = apply(tangent_op, tuple(args) + tuple(t for t in given if t is not None), (),
+                                     multi=True)
+                for out, tangent in zip(outs, out_tangents):
+                    if is_float(out._data.dtype):
+                        set_tangent(out, tangent)
+    finally:
+        _dual_state.busy = False
+    return result
+
+
+def _signature(static, args):
+    arrays = [a if type(a) is np.ndarray else a._data for a in args]
+    if len(arrays) == 1:
+        return (static, arrays[0].dtype, arrays[0].shape)
+    if len(arrays) == 2:
+        return (static, arrays[0].dtype, arrays[0].shape, arrays[1].dtype, arrays[1].shape)
+    return (static,) + tuple([(a.dtype, a.shape) for a in arrays])
+
+
+def tangent_facade_op(traced, mask) -> FacadeOp:
+    """The facade op computing the output tangents of `traced` from its inputs and the tangents of the inputs
+    flagged in `mask`: the JVP of its program (fgrad.transforms.jvp). fn is None when no tangent is float."""
+    if not any(mask):
+        return FacadeOp(f"{traced.op.name}_jvp", None, traced.op.node_name)
+    program = jvp_program(traced.program, mask)
+    n_out = traced.n_out
+
+    def tangents_fn(*xs):
+        return eval_program(program, *xs)[n_out:]
+    return FacadeOp(f"{traced.op.name}_jvp", tangents_fn, traced.op.node_name, variant=traced.op.variant)
+
+
+def _bind(traced, arrays, multi):
+    """The op on values a transform traces (fgrad.func, fgrad.grad over facade code): its program's
+    equations bound in the current interpreter, so the transform records them; no node, no graph."""
+    outs = [make(o) for o in eval_program(traced.program, *arrays)]
+    return tuple(outs) if multi else outs[0]
 
 
 def _record(op, traced, plan, args, arrays, multi):

@@ -224,8 +224,22 @@ default_generator = Generator()
 default_generator.seed()           # PyTorch seeds its default generator from /dev/urandom at start-up
 
 
+# torch.func.vmap's `randomness` while it traces its function (pushed by fgrad.facade.func.vmap), innermost last
+vmap_randomness = []
+
+
 def generator_of(generator) -> Generator:
-    """The generator a random function draws from: `generator`, or the default one when None."""
+    """The generator a random function draws from: `generator`, or the default one when None. Inside
+    torch.func.vmap, randomness="error" (its default) refuses the draw as PyTorch does, "same" draws one sample
+    for the whole batch, and "different" (a sample per member) is not supported."""
+    if vmap_randomness and vmap_randomness[-1] != "same":
+        if vmap_randomness[-1] == "error":
+            raise RuntimeError("vmap: called random operation while in randomness error mode. Please either use the "
+                               "'same' or 'different' randomness flags on vmap or perform the randomness operation "
+                               "out of vmap")
+        raise NotImplementedError("vmap(randomness='different'): fgrad draws a random value once while vmap traces "
+                                  "the function, so every member would get the same sample; use randomness='same', "
+                                  "or draw the batch's random values outside vmap and pass them in")
     if generator is None:
         return default_generator
     if not isinstance(generator, Generator):

@@ -54,22 +54,30 @@ def view(input, *shape):
     if len(shape) == 1 and not isinstance(shape[0], (tuple, list, int, np.integer)):
         return input.to(shape[0])
     shape = _infer_shape(_shape_arg(shape), input._data.size)
-    try:
-        input._data.reshape(shape, copy=False)
-    except ValueError:
+    if not _reshapes_in_place(input._data, shape):
         raise RuntimeError("view size is not compatible with input tensor's size and stride (at least one "
-                           "dimension spans across two contiguous subspaces). Use .reshape(...) instead.") from None
+                           "dimension spans across two contiguous subspaces). Use .reshape(...) instead.")
     return apply(_VIEW, (input,), (shape,))
 
 
 def reshape(input, *shape):
     """A tensor of the new shape: a view when the layout allows (ViewBackward0), else a copy."""
     shape = _infer_shape(_shape_arg(shape), input._data.size)
-    try:
-        input._data.reshape(shape, copy=False)
-    except ValueError:
+    if not _reshapes_in_place(input._data, shape):
         return apply(_UNSAFE_VIEW, (clone(input),), (shape,))
     return apply(_VIEW, (input,), (shape,))
+
+
+def _reshapes_in_place(data, shape) -> bool:
+    """Whether numpy can reshape `data` without a copy (its layout allows a view). A value traced by a
+    transform (fgrad.func) has no layout yet: it always can."""
+    if type(data) is not np.ndarray:
+        return True
+    try:
+        data.reshape(shape, copy=False)
+    except ValueError:
+        return False
+    return True
 
 
 def clone(input, *, memory_format=None):
@@ -78,7 +86,10 @@ def clone(input, *, memory_format=None):
 
 
 def contiguous(input, memory_format=None):
-    return input if input._data.flags.c_contiguous else clone(input)
+    data = input._data
+    if type(data) is not np.ndarray or data.flags.c_contiguous:     # a traced value has no layout yet
+        return input
+    return clone(input)
 
 
 def flatten(input, start_dim=0, end_dim=-1):

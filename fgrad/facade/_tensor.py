@@ -14,6 +14,7 @@ import warnings
 import numpy as np
 
 from fgrad.ir.tracing import Tracer
+from fgrad.ops.control import stop_gradient
 from fgrad.facade import _dtypes, _grad_mode, _graph, _printing
 
 _grad_state = _grad_mode.state
@@ -49,7 +50,8 @@ def facade_op_on_traced_value(value) -> TypeError:
         f"a PyTorch-facade op (fgrad.sin, fgrad.exp, fgrad.nn.functional.relu, fgrad.tensor, ...) got {value!r}, "
         "a value traced by fgrad.grad, fgrad.jit, fgrad.vjp or fgrad.jvp. Facade ops work on fgrad.tensor values "
         "and differentiate with .backward(). Inside fgrad.grad or fgrad.jit use the fgrad.numpy functions "
-        "(import fgrad.numpy as fnp; fnp.sin(x)); or keep facade tensors and call .backward().")
+        "(import fgrad.numpy as fnp; fnp.sin(x)); or pass facade tensors to the transform (fgrad.grad(f)(fgrad.tensor(x)), "
+        "fgrad.func.grad, fgrad.func.vmap), which then reach f as tensors; or keep facade tensors and call .backward().")
 
 
 def _traced_value_data(tracer):
@@ -206,6 +208,8 @@ class Tensor:
 
     def detach(self):
         """A tensor sharing this one's storage (and version counter), outside the graph."""
+        if type(self._data) is not np.ndarray:
+            return make(stop_gradient(self._data))      # traced by a transform (fgrad.func): a constant to it
         t = make(self._data)
         # A non-differentiable view, as PyTorch's: it shares the version counter but has no `_base`, so an
         # in-place op on it is allowed (and a saved original still sees the bump at backward time).

@@ -4,12 +4,15 @@
 """
 from __future__ import annotations
 
+import contextlib
 import functools
+import sys
 import warnings
 
 import numpy as np
 
 from fgrad.facade import _autograd_functional as functional
+from fgrad.facade import forward_ad
 from fgrad.facade import _anomaly, _grad_mode
 from fgrad.facade._engine import _as_tuple, backward, grad
 from fgrad.facade._graph import BACKWARD_TWICE, CustomNode, Node, edge_of
@@ -18,9 +21,15 @@ from fgrad.facade._tensor import Tensor, make
 
 __all__ = ["backward", "grad", "Function", "FunctionCtx", "gradcheck", "gradgradcheck", "GradcheckError",
            "set_detect_anomaly", "detect_anomaly", "Variable", "no_grad", "enable_grad", "set_grad_enabled",
-           "functional"]
+           "functional", "forward_ad"]
 
 Variable = Tensor
+
+# `import torch.autograd.forward_ad as fwAD`, `from torch.autograd.functional import jacobian`: submodules by name
+# (an empty __path__ makes this module a package to the import system, which then finds them in sys.modules)
+__path__ = []
+sys.modules[f"{__name__}.forward_ad"] = forward_ad
+sys.modules[f"{__name__}.functional"] = functional
 
 
 # ---- custom functions ----------------------------------------------------------------------------------------
@@ -195,18 +204,29 @@ class GradcheckError(RuntimeError):
 
 
 def _numerical_jacobian(fn, inputs, k, eps):
-    """d outputs / d inputs[k] by central differences, one column per element of inputs[k]."""
+    """d outputs / d inputs[k] by central differences, one column per element of inputs[k].
+
+    Each evaluation gets fresh leaves (the inputs detached, requiring grad as before) and runs with grad mode
+    as the caller has it, as PyTorch's gradcheck: a function that differentiates inside (gradgradcheck's first
+    derivative) needs its inputs to require grad."""
+    base = [x.detach() if isinstance(x, Tensor) else x for x in inputs]
     x = inputs[k]
-    flat = x._data.reshape(-1)
+    values = np.array(x._data, dtype=x._data.dtype, copy=True)
+    flat = values.reshape(-1)
+
+    def evaluate():
+        args = [make(values.copy()).requires_grad_(x.requires_grad) if i == k else
+                (b.requires_grad_(inputs[i].requires_grad) if isinstance(b, Tensor) else b)
+                for i, b in enumerate(base)]
+        return [o._data.astype(np.float64).reshape(-1) for o in _as_tuple(fn(*args))]
+
     columns = []
     for j in range(flat.size):
         original = flat[j]
         flat[j] = original + eps
-        with no_grad():
-            plus = [o._data.astype(np.float64).reshape(-1) for o in _as_tuple(fn(*inputs))]
+        plus = evaluate()
         flat[j] = original - eps
-        with no_grad():
-            minus = [o._data.astype(np.float64).reshape(-1) for o in _as_tuple(fn(*inputs))]
+        minus = evaluate()
         flat[j] = original
         columns.append([(p - m) / (2 * eps) for p, m in zip(plus, minus)])
     n_out = len(columns[0]) if columns else 0
@@ -235,6 +255,11 @@ def gradcheck(func, inputs, *, eps=1e-6, atol=1e-5, rtol=1e-3, raise_exception=T
 
     Returns True, or raises GradcheckError (returns False with raise_exception=False) naming the output and
     input whose Jacobians differ.
+
+    >>> import fgrad as torch
+    >>> x = torch.tensor([0.5, 1.5], dtype=torch.float64, requires_grad=True)
+    >>> torch.autograd.gradcheck(lambda t: (t.sin() * t).sum(), (x,))
+    True
     """
     inputs = _as_tuple(inputs)
     for k, x in enumerate(inputs):
@@ -255,15 +280,34 @@ def gradcheck(func, inputs, *, eps=1e-6, atol=1e-5, rtol=1e-3, raise_exception=T
 
 def gradgradcheck(func, inputs, grad_outputs=None, *, eps=1e-6, atol=1e-5, rtol=1e-3, raise_exception=True,
                   **kwargs):
-    """gradcheck of the first derivative (the backward run with create_graph)."""
+    """gradcheck of the first derivative, as PyTorch's: the function checked is
+    `autograd.grad(func(*inputs), inputs, grad_outputs, create_graph=True)` of both the inputs and the
+    grad_outputs (random in [-1, 1) from the global generator, requiring grad, when not given).
+
+    >>> import fgrad as torch
+    >>> x = torch.tensor([0.5, 1.5], dtype=torch.float64, requires_grad=True)
+    >>> torch.autograd.gradgradcheck(lambda t: t.sin() * t, (x,))
+    True
+    """
+    from fgrad.facade._creation import empty
+
     inputs = _as_tuple(inputs)
+    if grad_outputs is None:
+        outputs = [o for o in _as_tuple(func(*inputs)) if o.requires_grad]
+        grad_outputs = tuple(empty(tuple(o.shape), dtype=o.dtype).uniform_(-1, 1).requires_grad_(True)
+                             for o in outputs)
+    else:
+        grad_outputs = _as_tuple(grad_outputs)
+    n_inputs = len(inputs)
+    diff_inputs = [i for i, x in enumerate(inputs) if isinstance(x, Tensor) and x.requires_grad]
 
     def first_derivative(*args):
-        outs = _as_tuple(func(*args))
-        seeds = [make(np.ones(o._data.shape, o._data.dtype)) for o in outs]
-        return grad(outs, [a for a in args if isinstance(a, Tensor) and a.requires_grad], seeds,
-                    create_graph=True, allow_unused=True, materialize_grads=True)
-    return gradcheck(first_derivative, inputs, eps=eps, atol=atol, rtol=rtol, raise_exception=raise_exception)
+        outs = [o for o in _as_tuple(func(*args[:n_inputs])) if o.requires_grad]
+        grads = grad(outs, [args[i] for i in diff_inputs], args[n_inputs:], create_graph=True, allow_unused=True)
+        return tuple(g for g in grads if g is not None)
+
+    return gradcheck(first_derivative, inputs + grad_outputs, eps=eps, atol=atol, rtol=rtol,
+                     raise_exception=raise_exception)
 
 
 # ---- anomaly detection (fgrad.facade._anomaly) -----------------------------------------------------------------

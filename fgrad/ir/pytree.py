@@ -24,6 +24,29 @@ def register_pytree_node(cls, flatten, unflatten):
     _NODE_TYPES[cls] = (flatten, unflatten)
 
 
+_ARRAY_WRAPPERS = set()   # container types that hold one array (the PyTorch facade's Tensor)
+
+
+def register_array_wrapper(cls, to_array, from_array):
+    """Make `cls`, a type that wraps one array, a container of that one leaf: transforms see the array (a tracer
+    inside a trace), and `from_array(leaf)` wraps results back. A tree of one wrapped leaf counts as a single
+    array (`is_single_array`), so grad accepts a function returning one.
+
+    >>> class Box:
+    ...     def __init__(self, a): self.a = a
+    >>> register_array_wrapper(Box, lambda b: b.a, Box)
+    """
+    register_pytree_node(cls, lambda x: ((to_array(x),), None), lambda aux, ch: from_array(ch[0]))
+    _ARRAY_WRAPPERS.add(cls)
+
+
+def is_single_array(treedef) -> bool:
+    """Whether `treedef` is one leaf, bare or inside array wrappers."""
+    while treedef.node_type in _ARRAY_WRAPPERS:
+        treedef = treedef.children[0]
+    return treedef.node_type is None
+
+
 def _is_namedtuple(x) -> bool:
     return isinstance(x, tuple) and hasattr(type(x), "_fields")
 

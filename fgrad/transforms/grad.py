@@ -210,7 +210,7 @@ def derive(fun, in_types) -> tuple[Program, list]:
 
 
 def check_scalar_output(fun, traced: TracedCall):
-    if traced.main_tree != pytree.LEAF:
+    if not pytree.is_single_array(traced.main_tree):
         raise TypeError(f"grad requires {function_name(fun)} to return a scalar, but it returned "
                         f"{describe_tree(traced.main_tree)}; use fgrad.vjp or fgrad.jacrev for functions with "
                         "several or non-scalar outputs")
@@ -235,7 +235,7 @@ def _value_and_grad_impl(fun, argnums, has_aux, keep_value, args, kwargs):
     adjoint, extra = grad_program(traced.program, range(len(traced.leaves)), keep)
     results = traced.run(adjoint, *extra)
     kept, grads = results[:len(keep)], results[len(keep):]
-    value = kept[0] if keep_value else None
+    value = pytree.tree_unflatten(traced.main_tree, kept[:1]) if keep_value else None
     aux = pytree.tree_unflatten(traced.aux_tree, kept[len(keep) - (n_out - 1):]) if has_aux else None
     per_arg = unflatten_per_arg(traced, range(len(nums)), grads)
     g = per_arg[0] if isinstance(argnums, (int, np.integer)) else per_arg

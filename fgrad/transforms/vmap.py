@@ -88,7 +88,8 @@ def move_batch_axis(x, dim, to: int, size: int):
 
 # ---- vmap ---------------------------------------------------------------------------------------------
 
-def vmap(fun, in_axes=0, out_axes=0, axis_size=None):
+def vmap(fun, in_axes=0, out_axes=0, axis_size=None, *, in_dims=None, out_dims=None, randomness="error",
+         chunk_size=None):
     """`fun` mapped over an axis of its arguments, as JAX's vmap: one batched program, no Python loop.
 
     `in_axes` is an int, None (not mapped) or a tuple with one entry per positional argument, each an int,
@@ -96,10 +97,18 @@ def vmap(fun, in_axes=0, out_axes=0, axis_size=None):
     mapped along axis 0. `out_axes` places the batch axis in the outputs (a pytree prefix of them, None for
     an output that must be the same for every member). `axis_size` is needed only when nothing is mapped.
 
+    PyTorch's keywords are accepted too, since `torch.vmap` is this function under `import fgrad as torch`:
+    `in_dims`/`out_dims` stand for in_axes/out_axes, and then keyword arguments are passed unmapped, as
+    torch.vmap passes them; `randomness` and `chunk_size` are checked and otherwise ignored (fgrad.func.vmap).
+
     >>> import fgrad, fgrad.numpy as fnp
     >>> fgrad.vmap(lambda x, w: fnp.dot(x, w), in_axes=(0, None))(fnp.ones((3, 2)), fnp.array([1.0, 2.0]))
     array([3., 3., 3.])
     """
+    if in_dims is not None or out_dims is not None:
+        return _torch_style_vmap(fun, 0 if in_dims is None else in_dims, 0 if out_dims is None else out_dims)
+    if randomness not in ("error", "different", "same"):
+        raise RuntimeError(f"Only allowed values for randomness are 'error', 'different', or 'same'. Got {randomness}")
     name = getattr(fun, "__name__", None) or type(fun).__name__
     check_axes_spec(in_axes, "in_axes", name)
     check_axes_spec(out_axes, "out_axes", name)
@@ -126,6 +135,20 @@ def vmap(fun, in_axes=0, out_axes=0, axis_size=None):
 
     vmapped.__name__ = f"vmap({name})"
     vmapped.__doc__ = getattr(fun, "__doc__", None)
+    return vmapped
+
+
+def _torch_style_vmap(fun, in_dims, out_dims):
+    """vmap with PyTorch's keyword semantics: keyword arguments reach `fun` unmapped."""
+    name = getattr(fun, "__name__", None) or type(fun).__name__
+    in_dims = tuple(in_dims) if isinstance(in_dims, list) else in_dims
+
+    def vmapped(*args, **kwargs):
+        def positional(*xs):
+            return fun(*xs, **kwargs)
+        positional.__name__ = name
+        return vmap(positional, in_axes=in_dims, out_axes=out_dims)(*args)
+    vmapped.__name__ = f"vmap({name})"
     return vmapped
 
 

@@ -275,6 +275,8 @@ def binary_cross_entropy(input, target, weight=None, size_average=None, reduce=N
 
 def _check_probabilities(t, what):
     data = t._data
+    if type(data) is not np.ndarray:
+        return              # traced by a transform (fgrad.func): the values are not known yet
     if data.size and not ((data >= 0) & (data <= 1)).all():      # NaN fails too, as in PyTorch's check
         raise RuntimeError(f"all elements of {what} should be between 0 and 1")
 
@@ -406,6 +408,8 @@ def _check_class_targets(input, target, weight, ignore_index):
         raise RuntimeError(f"weight tensor should be defined either for all {n_classes} classes or no classes "
                            f"but got weight tensor of shape: {list(weight.shape)}")
     labels = target._data
+    if type(labels) is not np.ndarray:
+        return              # traced by a transform (fgrad.func): the values are not known yet
     bad = (labels != ignore_index) & ((labels < 0) | (labels >= n_classes))
     if bad.any():
         raise IndexError(f"Target {labels[bad].flat[0]} is out of bounds.")

@@ -29,7 +29,7 @@ from fgrad.facade import _dtypes, _grad_mode
 from fgrad.facade._tensor import Tensor, make
 from fgrad.facade.nn.module import _typename, mark_modified_in_place, zero_grad_of
 
-__all__ = ["Optimizer", "SGD", "Adam", "AdamW"]
+__all__ = ["Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "Adadelta", "Adamax", "NAdam", "LBFGS"]
 
 
 class _RequiredParameter:
@@ -127,7 +127,7 @@ class Optimizer:
 
     def load_state_dict(self, state_dict: dict) -> None:
         """Restore hyperparameters and per-parameter state saved by state_dict (tensors cast to each
-        parameter's dtype, except "step")."""
+        parameter's dtype, except "step"; tensors already of that dtype are shared, as in PyTorch)."""
         saved_groups = deepcopy(state_dict["param_groups"])
         if len(self.param_groups) != len(saved_groups):
             raise ValueError("loaded state dict has a different number of parameter groups")
@@ -165,12 +165,14 @@ class Optimizer:
 
 
 def _state_value_for(param, key, value):
-    """A loaded state entry as the parameter needs it: a copy in the parameter's dtype ("step" as saved)."""
+    """A loaded state entry as the parameter needs it, as PyTorch's `value.to(param.dtype)`: the saved tensor
+    itself when its dtype is the parameter's (so the loaded optimizer shares it with the state dict, as in
+    PyTorch; a checkpoint read back from disk is a copy anyway), else a copy cast to it; "step" as saved."""
     if not isinstance(value, Tensor):
         return value
-    if key != "step" and param.is_floating_point():
-        return make(np.array(value._data, dtype=param._data.dtype, copy=True))
-    return make(np.array(value._data, copy=True))
+    if key != "step" and param.is_floating_point() and value._data.dtype != param._data.dtype:
+        return make(value._data.astype(param._data.dtype))
+    return value
 
 
 def _grads(group):
@@ -441,3 +443,604 @@ class AdamW(Adam):
         super().__init__(params, lr, betas, eps, weight_decay, amsgrad, foreach=foreach, maximize=maximize,
                          capturable=capturable, differentiable=differentiable, fused=fused,
                          decoupled_weight_decay=True)
+
+
+# ---- RMSprop, Adagrad, Adadelta, Adamax, NAdam: update maths on arrays ----------------------------------------
+# Each follows PyTorch's single-tensor code line by line: `a.mul_(s)` is a * s with s rounded to a's dtype;
+# `addcmul_(t1, t2, value=v)` is fma(a, v * t1, t2); `addcdiv_(t1, t2, value=v)` is a + (v * t1) / t2 (no FMA in
+# PyTorch's kernel); `add_(x, alpha=s)` is fma(a, s, x). Per-step scalars arrive as 0-d arrays of the
+# parameter's dtype, so one compiled update serves every step.
+
+def _decayed(xp, param, grad, weight_decay, maximize):
+    """The gradient after maximize and (L2) weight decay: grad.add(param, alpha=weight_decay)."""
+    if maximize:
+        grad = -grad
+    if weight_decay != 0:
+        grad = fma(xp, grad, np.asarray(param.dtype.type(weight_decay)), param)
+    return grad
+
+
+def rmsprop_update(xp, param, grad, square_avg, neg_lr, *buffers, alpha, eps, weight_decay, momentum, centered,
+                   maximize):
+    """(param, square_avg, [momentum_buffer], [grad_avg]) after one RMSprop step; `buffers` holds the
+    momentum buffer (momentum > 0) and then the gradient average (centered), as given."""
+    dtype = param.dtype.type
+    grad = _decayed(xp, param, grad, weight_decay, maximize)
+    square_avg = fma(xp, square_avg * dtype(alpha), grad * dtype(1 - alpha), grad)
+    rest = list(buffers)
+    buf = rest.pop(0) if momentum > 0 else None
+    grad_avg = rest.pop(0) if centered else None
+    if centered:
+        grad_avg = lerp(xp, grad_avg, grad, 1 - alpha)
+        avg = xp.sqrt(fma(xp, square_avg, -grad_avg, grad_avg))
+    else:
+        avg = xp.sqrt(square_avg)
+    avg = avg + dtype(eps)
+    if momentum > 0:
+        buf = buf * dtype(momentum) + grad / avg
+        param = fma(xp, param, neg_lr, buf)
+    else:
+        param = param + neg_lr * grad / avg
+    return (param, square_avg) + ((buf,) if momentum > 0 else ()) + ((grad_avg,) if centered else ())
+
+
+def adagrad_update(xp, param, grad, state_sum, neg_clr, *, eps, weight_decay, maximize):
+    """(param, sum) after one Adagrad step (`neg_clr` = -lr / (1 + (step - 1) * lr_decay))."""
+    grad = _decayed(xp, param, grad, weight_decay, maximize)
+    state_sum = fma(xp, state_sum, grad, grad)
+    std = xp.sqrt(state_sum) + param.dtype.type(eps)
+    return param + neg_clr * grad / std, state_sum
+
+
+def adadelta_update(xp, param, grad, square_avg, acc_delta, neg_lr, *, rho, eps, weight_decay, maximize):
+    """(param, square_avg, acc_delta) after one Adadelta step."""
+    dtype = param.dtype.type
+    grad = _decayed(xp, param, grad, weight_decay, maximize)
+    square_avg = fma(xp, square_avg * dtype(rho), grad * dtype(1 - rho), grad)
+    std = xp.sqrt(square_avg + dtype(eps))
+    delta = xp.sqrt(acc_delta + dtype(eps)) / std * grad
+    acc_delta = fma(xp, acc_delta * dtype(rho), delta * dtype(1 - rho), delta)
+    return fma(xp, param, neg_lr, delta), square_avg, acc_delta
+
+
+def adamax_update(xp, param, grad, exp_avg, exp_inf, neg_clr, *, beta1, beta2, eps, weight_decay, maximize):
+    """(param, exp_avg, exp_inf) after one Adamax step (`neg_clr` = -lr / (1 - beta1**step))."""
+    dtype = param.dtype.type
+    grad = _decayed(xp, param, grad, weight_decay, maximize)
+    exp_avg = lerp(xp, exp_avg, grad, 1 - beta1)
+    exp_inf = xp.maximum(exp_inf * dtype(beta2), xp.abs(grad) + dtype(eps))
+    return param + neg_clr * exp_avg / exp_inf, exp_avg, exp_inf
+
+
+def nadam_update(xp, param, grad, exp_avg, exp_avg_sq, decay, bias_correction2, grad_scale, avg_scale, *,
+                 beta1, beta2, eps, weight_decay, decoupled, maximize):
+    """(param, exp_avg, exp_avg_sq) after one NAdam step; the step's scalars (the decoupled decay
+    1 - lr * weight_decay, 1 - beta2**step and the two momentum-cache factors) come from NAdam.step."""
+    dtype = param.dtype.type
+    if maximize:
+        grad = -grad
+    if weight_decay != 0:
+        if decoupled:
+            param = param * decay
+        else:
+            grad = fma(xp, grad, np.asarray(dtype(weight_decay)), param)
+    exp_avg = lerp(xp, exp_avg, grad, 1 - beta1)
+    exp_avg_sq = fma(xp, exp_avg_sq * dtype(beta2), grad * dtype(1 - beta2), grad)
+    denom = xp.sqrt(exp_avg_sq / bias_correction2) + dtype(eps)
+    param = param + grad_scale * grad / denom
+    param = param + avg_scale * exp_avg / denom
+    return param, exp_avg, exp_avg_sq
+
+
+def _step_counter() -> Tensor:
+    """PyTorch's "step" state: a float32 scalar tensor (float64 under a float64 default dtype)."""
+    return make(np.array(0.0, dtype=_dtypes.default_float_numpy()))
+
+
+def _count_step(state) -> float:
+    step_t = state["step"]._data
+    step_t += 1
+    return step_t.item()
+
+
+def _check(condition, message):
+    if not condition:
+        raise ValueError(message)
+
+
+class RMSprop(Optimizer):
+    """RMSprop: divide the gradient by a running root mean square of recent gradients:
+
+        v = alpha * v + (1 - alpha) * g * g;   avg = sqrt(v - mean(g)**2 if centered else v) + eps
+        buf = momentum * buf + g / avg;  p = p - lr * buf     (momentum > 0; else p = p - lr * g / avg)
+
+    >>> import fgrad as torch
+    >>> w = torch.tensor([1.0], requires_grad=True)
+    >>> opt = torch.optim.RMSprop([w], lr=0.01)
+    >>> (w * 3).sum().backward(); opt.step(); w
+    tensor([0.9000], requires_grad=True)
+    """
+
+    def __init__(self, params, lr=1e-2, alpha=0.99, eps=1e-8, weight_decay=0, momentum=0, centered=False,
+                 capturable=False, foreach=None, maximize=False, differentiable=False):
+        _check(0.0 <= lr, f"Invalid learning rate: {lr}")
+        _check(0.0 <= eps, f"Invalid epsilon value: {eps}")
+        _check(0.0 <= momentum, f"Invalid momentum value: {momentum}")
+        _check(0.0 <= weight_decay, f"Invalid weight_decay value: {weight_decay}")
+        _check(0.0 <= alpha, f"Invalid alpha value: {alpha}")
+        super().__init__(params, {"lr": lr, "momentum": momentum, "alpha": alpha, "eps": eps, "centered": centered,
+                                  "weight_decay": weight_decay, "capturable": capturable, "foreach": foreach,
+                                  "maximize": maximize, "differentiable": differentiable})
+
+    def step(self, closure=None):
+        """One RMSprop update of every parameter that has a gradient; returns closure() when given."""
+        loss = self._run_closure(closure)
+        for group in self.param_groups:
+            momentum, centered = group["momentum"], group["centered"]
+            static = dict(alpha=group["alpha"], eps=group["eps"], weight_decay=group["weight_decay"],
+                          momentum=momentum, centered=centered, maximize=group["maximize"])
+            for p, grad in _grads(group):
+                state = self.state[p]
+                if len(state) == 0:
+                    state["step"] = _step_counter()
+                    state["square_avg"] = _zeros_like(p)
+                    if momentum > 0:
+                        state["momentum_buffer"] = _zeros_like(p)
+                    if centered:
+                        state["grad_avg"] = _zeros_like(p)
+                _count_step(state)
+                data = p._data
+                buffers = ([state["momentum_buffer"]._data] if momentum > 0 else []) + \
+                          ([state["grad_avg"]._data] if centered else [])
+                square_avg = state["square_avg"]._data
+                apply_update(rmsprop_update, [data, square_avg] + buffers, data, grad, square_avg,
+                             np.asarray(-group["lr"], data.dtype), *buffers, **static)
+                mark_modified_in_place(p)
+        return loss
+
+
+class Adagrad(Optimizer):
+    """Adagrad: per-element learning rates from the running sum of squared gradients:
+
+        s = s + g * g;   p = p - lr / (1 + (step - 1) * lr_decay) * g / (sqrt(s) + eps)
+
+    Its state exists from construction (the sums start at initial_accumulator_value), as in PyTorch.
+    """
+
+    def __init__(self, params, lr=1e-2, lr_decay=0, weight_decay=0, initial_accumulator_value=0, eps=1e-10,
+                 foreach=None, *, maximize=False, differentiable=False, fused=None):
+        _check(0.0 <= lr, f"Invalid learning rate: {lr}")
+        _check(0.0 <= lr_decay, f"Invalid lr_decay value: {lr_decay}")
+        _check(0.0 <= weight_decay, f"Invalid weight_decay value: {weight_decay}")
+        _check(0.0 <= initial_accumulator_value, f"Invalid initial_accumulator_value value: "
+                                                 f"{initial_accumulator_value}")
+        _check(0.0 <= eps, f"Invalid epsilon value: {eps}")
+        super().__init__(params, {"lr": lr, "lr_decay": lr_decay, "eps": eps, "weight_decay": weight_decay,
+                                  "initial_accumulator_value": initial_accumulator_value, "foreach": foreach,
+                                  "maximize": maximize, "differentiable": differentiable, "fused": fused})
+        for group in self.param_groups:
+            for p in group["params"]:
+                state = self.state[p]
+                state["step"] = _step_counter()
+                state["sum"] = make(np.full_like(p._data, group["initial_accumulator_value"]))
+
+    def step(self, closure=None):
+        """One Adagrad update of every parameter that has a gradient; returns closure() when given."""
+        loss = self._run_closure(closure)
+        for group in self.param_groups:
+            static = dict(eps=group["eps"], weight_decay=group["weight_decay"], maximize=group["maximize"])
+            for p, grad in _grads(group):
+                state = self.state[p]
+                step = _count_step(state)
+                clr = group["lr"] / (1 + (step - 1) * group["lr_decay"])
+                data, state_sum = p._data, state["sum"]._data
+                apply_update(adagrad_update, (data, state_sum), data, grad, state_sum, np.asarray(-clr, data.dtype),
+                             **static)
+                mark_modified_in_place(p)
+        return loss
+
+
+class Adadelta(Optimizer):
+    """Adadelta: step sizes from running averages of squared gradients and squared updates:
+
+        v = rho * v + (1 - rho) * g * g;   delta = sqrt(u + eps) / sqrt(v + eps) * g
+        u = rho * u + (1 - rho) * delta * delta;   p = p - lr * delta
+    """
+
+    def __init__(self, params, lr=1.0, rho=0.9, eps=1e-6, weight_decay=0, foreach=None, *, capturable=False,
+                 maximize=False, differentiable=False):
+        _check(0.0 <= lr, f"Invalid learning rate: {lr}")
+        _check(0.0 <= rho <= 1.0, f"Invalid rho value: {rho}")
+        _check(0.0 <= eps, f"Invalid epsilon value: {eps}")
+        _check(0.0 <= weight_decay, f"Invalid weight_decay value: {weight_decay}")
+        super().__init__(params, {"lr": lr, "rho": rho, "eps": eps, "weight_decay": weight_decay,
+                                  "maximize": maximize, "capturable": capturable, "foreach": foreach,
+                                  "differentiable": differentiable})
+
+    def step(self, closure=None):
+        """One Adadelta update of every parameter that has a gradient; returns closure() when given."""
+        loss = self._run_closure(closure)
+        for group in self.param_groups:
+            static = dict(rho=group["rho"], eps=group["eps"], weight_decay=group["weight_decay"],
+                          maximize=group["maximize"])
+            for p, grad in _grads(group):
+                state = self.state[p]
+                if len(state) == 0:
+                    state["step"] = _step_counter()
+                    state["square_avg"] = _zeros_like(p)
+                    state["acc_delta"] = _zeros_like(p)
+                _count_step(state)
+                data = p._data
+                moments = [state["square_avg"]._data, state["acc_delta"]._data]
+                apply_update(adadelta_update, [data] + moments, data, grad, *moments,
+                             np.asarray(-group["lr"], data.dtype), **static)
+                mark_modified_in_place(p)
+        return loss
+
+
+class Adamax(Optimizer):
+    """Adamax, Adam with the infinity norm:
+
+        m = lerp(m, g, 1 - beta1);  u = max(beta2 * u, |g| + eps);  p = p - lr / (1 - beta1**t) * m / u
+    """
+
+    def __init__(self, params, lr=2e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0, foreach=None, *,
+                 maximize=False, differentiable=False, capturable=False):
+        _check(0.0 <= lr, f"Invalid learning rate: {lr}")
+        _check(0.0 <= eps, f"Invalid epsilon value: {eps}")
+        _check(0.0 <= betas[0] < 1.0, f"Invalid beta parameter at index 0: {betas[0]}")
+        _check(0.0 <= betas[1] < 1.0, f"Invalid beta parameter at index 1: {betas[1]}")
+        _check(0.0 <= weight_decay, f"Invalid weight_decay value: {weight_decay}")
+        super().__init__(params, {"lr": lr, "betas": betas, "eps": eps, "weight_decay": weight_decay,
+                                  "foreach": foreach, "maximize": maximize, "differentiable": differentiable,
+                                  "capturable": capturable})
+
+    def step(self, closure=None):
+        """One Adamax update of every parameter that has a gradient; returns closure() when given."""
+        loss = self._run_closure(closure)
+        for group in self.param_groups:
+            beta1, beta2 = group["betas"]
+            static = dict(beta1=beta1, beta2=beta2, eps=group["eps"], weight_decay=group["weight_decay"],
+                          maximize=group["maximize"])
+            for p, grad in _grads(group):
+                state = self.state[p]
+                if len(state) == 0:
+                    state["step"] = _step_counter()
+                    state["exp_avg"] = _zeros_like(p)
+                    state["exp_inf"] = _zeros_like(p)
+                step = _count_step(state)
+                clr = group["lr"] / (1 - beta1 ** step)
+                data = p._data
+                moments = [state["exp_avg"]._data, state["exp_inf"]._data]
+                apply_update(adamax_update, [data] + moments, data, grad, *moments, np.asarray(-clr, data.dtype),
+                             **static)
+                mark_modified_in_place(p)
+        return loss
+
+
+class NAdam(Optimizer):
+    """NAdam: Adam with Nesterov momentum, the momentum cache mu_t = beta1 (1 - 0.5 * 0.96**(t * momentum_decay)):
+
+        p = p - lr (1 - mu_t) / (1 - prod mu) * g / d - lr mu_{t+1} / (1 - prod mu * mu_{t+1}) * m / d,
+        d = sqrt(v / (1 - beta2**t)) + eps
+
+    decoupled_weight_decay=True scales p by 1 - lr * weight_decay (NAdamW) instead of adding to the gradient.
+    """
+
+    def __init__(self, params, lr=2e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0, momentum_decay=4e-3,
+                 decoupled_weight_decay=False, *, foreach=None, maximize=False, capturable=False,
+                 differentiable=False):
+        _check(0.0 <= lr, f"Invalid learning rate: {lr}")
+        _check(0.0 <= eps, f"Invalid epsilon value: {eps}")
+        _check(0.0 <= betas[0] < 1.0, f"Invalid beta parameter at index 0: {betas[0]}")
+        _check(0.0 <= betas[1] < 1.0, f"Invalid beta parameter at index 1: {betas[1]}")
+        _check(0.0 <= weight_decay, f"Invalid weight_decay value: {weight_decay}")
+        _check(0.0 <= momentum_decay, f"Invalid momentum_decay value: {momentum_decay}")
+        super().__init__(params, {"lr": lr, "betas": betas, "eps": eps, "weight_decay": weight_decay,
+                                  "momentum_decay": momentum_decay, "decoupled_weight_decay": decoupled_weight_decay,
+                                  "maximize": maximize, "foreach": foreach, "capturable": capturable,
+                                  "differentiable": differentiable})
+
+    def step(self, closure=None):
+        """One NAdam update of every parameter that has a gradient; returns closure() when given."""
+        loss = self._run_closure(closure)
+        for group in self.param_groups:
+            beta1, beta2 = group["betas"]
+            lr, weight_decay = group["lr"], group["weight_decay"]
+            static = dict(beta1=beta1, beta2=beta2, eps=group["eps"], weight_decay=weight_decay,
+                          decoupled=group["decoupled_weight_decay"], maximize=group["maximize"])
+            for p, grad in _grads(group):
+                state = self.state[p]
+                if len(state) == 0:
+                    state["step"] = _step_counter()
+                    state["mu_product"] = make(np.array(1.0, dtype=_dtypes.default_float_numpy()))
+                    state["exp_avg"] = _zeros_like(p)
+                    state["exp_avg_sq"] = _zeros_like(p)
+                step = _count_step(state)
+                # the step's scalars as PyTorch computes them: Python floats, except mu_product, a float32 tensor
+                bias_correction2 = 1 - beta2 ** step
+                mu = beta1 * (1.0 - 0.5 * (0.96 ** (step * group["momentum_decay"])))
+                mu_next = beta1 * (1.0 - 0.5 * (0.96 ** ((step + 1) * group["momentum_decay"])))
+                mu_product_t = state["mu_product"]._data
+                mu_product_t *= mu_product_t.dtype.type(mu)
+                mu_product = mu_product_t.item()
+                grad_scale = -lr * (1.0 - mu) / (1.0 - mu_product)
+                avg_scale = (-lr * mu_next) / (1.0 - mu_product * mu_next)
+                data = p._data
+                scalars = [np.asarray(v, data.dtype) for v in (1 - lr * weight_decay, bias_correction2, grad_scale,
+                                                               avg_scale)]
+                moments = [state["exp_avg"]._data, state["exp_avg_sq"]._data]
+                apply_update(nadam_update, [data] + moments, data, grad, *moments, *scalars, **static)
+                mark_modified_in_place(p)
+        return loss
+
+
+# ---- L-BFGS -----------------------------------------------------------------------------------------------------
+# Its maths is on the parameters flattened into one vector, with dot products and a line search, not an
+# elementwise update: it is written with facade tensor ops (no graph: step runs under no_grad), line by line as
+# PyTorch's, so the Python floats and 0-d tensors it mixes round as there.
+
+def _cubic_interpolate(x1, f1, g1, x2, f2, g2, bounds=None):
+    """The minimiser of the cubic through (x1, f1, g1) and (x2, f2, g2), clamped to `bounds` (or [x1, x2])."""
+    if bounds is not None:
+        xmin_bound, xmax_bound = bounds
+    else:
+        xmin_bound, xmax_bound = (x1, x2) if x1 <= x2 else (x2, x1)
+    d1 = g1 + g2 - 3 * (f1 - f2) / (x1 - x2)
+    d2_square = d1 ** 2 - g1 * g2
+    if d2_square >= 0:
+        d2 = d2_square.sqrt()
+        if x1 <= x2:
+            min_pos = x2 - (x2 - x1) * ((g2 + d2 - d1) / (g2 - g1 + 2 * d2))
+        else:
+            min_pos = x1 - (x1 - x2) * ((g1 + d2 - d1) / (g1 - g2 + 2 * d2))
+        return min(max(min_pos, xmin_bound), xmax_bound)
+    return (xmin_bound + xmax_bound) / 2.0
+
+
+def _strong_wolfe(obj_func, x, t, d, f, g, gtd, c1=1e-4, c2=0.9, tolerance_change=1e-9, max_ls=25):
+    """A step length satisfying the strong Wolfe conditions (bracketing, then zoom by cubic interpolation):
+    (f_new, g_new, t, function evaluations), as PyTorch's port of lswolfe.lua."""
+    d_norm = d.abs().max()
+    g = g.clone()
+    f_new, g_new = obj_func(x, t, d)
+    ls_func_evals = 1
+    gtd_new = g_new.dot(d)
+    t_prev, f_prev, g_prev, gtd_prev = 0, f, g, gtd
+    done = False
+    ls_iter = 0
+    while ls_iter < max_ls:
+        if f_new > (f + c1 * t * gtd) or (ls_iter > 1 and f_new >= f_prev):
+            bracket, bracket_f = [t_prev, t], [f_prev, f_new]
+            bracket_g, bracket_gtd = [g_prev, g_new.clone()], [gtd_prev, gtd_new]
+            break
+        if abs(gtd_new) <= -c2 * gtd:
+            bracket, bracket_f, bracket_g = [t], [f_new], [g_new]
+            done = True
+            break
+        if gtd_new >= 0:
+            bracket, bracket_f = [t_prev, t], [f_prev, f_new]
+            bracket_g, bracket_gtd = [g_prev, g_new.clone()], [gtd_prev, gtd_new]
+            break
+        min_step = t + 0.01 * (t - t_prev)
+        max_step = t * 10
+        tmp = t
+        t = _cubic_interpolate(t_prev, f_prev, gtd_prev, t, f_new, gtd_new, bounds=(min_step, max_step))
+        t_prev, f_prev, g_prev, gtd_prev = tmp, f_new, g_new.clone(), gtd_new
+        f_new, g_new = obj_func(x, t, d)
+        ls_func_evals += 1
+        gtd_new = g_new.dot(d)
+        ls_iter += 1
+    if ls_iter == max_ls:
+        bracket, bracket_f, bracket_g = [0, t], [f, f_new], [g, g_new]
+
+    # zoom: refine the bracket until a point satisfies the conditions
+    insuf_progress = False
+    low_pos, high_pos = (0, 1) if bracket_f[0] <= bracket_f[-1] else (1, 0)
+    while not done and ls_iter < max_ls:
+        if abs(bracket[1] - bracket[0]) * d_norm < tolerance_change:
+            break
+        t = _cubic_interpolate(bracket[0], bracket_f[0], bracket_gtd[0], bracket[1], bracket_f[1], bracket_gtd[1])
+        eps = 0.1 * (max(bracket) - min(bracket))
+        if min(max(bracket) - t, t - min(bracket)) < eps:
+            if insuf_progress or t >= max(bracket) or t <= min(bracket):
+                t = max(bracket) - eps if abs(t - max(bracket)) < abs(t - min(bracket)) else min(bracket) + eps
+                insuf_progress = False
+            else:
+                insuf_progress = True
+        else:
+            insuf_progress = False
+        f_new, g_new = obj_func(x, t, d)
+        ls_func_evals += 1
+        gtd_new = g_new.dot(d)
+        ls_iter += 1
+        if f_new > (f + c1 * t * gtd) or f_new >= bracket_f[low_pos]:
+            bracket[high_pos], bracket_f[high_pos] = t, f_new
+            bracket_g[high_pos], bracket_gtd[high_pos] = g_new.clone(), gtd_new
+            low_pos, high_pos = (0, 1) if bracket_f[0] <= bracket_f[1] else (1, 0)
+        else:
+            if abs(gtd_new) <= -c2 * gtd:
+                done = True
+            elif gtd_new * (bracket[high_pos] - bracket[low_pos]) >= 0:
+                bracket[high_pos], bracket_f[high_pos] = bracket[low_pos], bracket_f[low_pos]
+                bracket_g[high_pos], bracket_gtd[high_pos] = bracket_g[low_pos], bracket_gtd[low_pos]
+            bracket[low_pos], bracket_f[low_pos] = t, f_new
+            bracket_g[low_pos], bracket_gtd[low_pos] = g_new.clone(), gtd_new
+    return bracket_f[low_pos], bracket_g[low_pos], bracket[low_pos], ls_func_evals
+
+
+class LBFGS(Optimizer):
+    """L-BFGS (limited-memory BFGS), as torch.optim.LBFGS: `step(closure)` runs up to max_iter iterations, each
+    a direction from the last `history_size` curvature pairs and a step of length lr, or one found by the
+    strong-Wolfe line search (`line_search_fn="strong_wolfe"`). The closure clears the gradients, computes the
+    loss, calls backward and returns the loss. One parameter group only.
+
+    >>> import fgrad as torch
+    >>> x = torch.tensor([1.5, -0.5], requires_grad=True)
+    >>> opt = torch.optim.LBFGS([x], line_search_fn="strong_wolfe")
+    >>> def closure():
+    ...     opt.zero_grad(); loss = ((x - 1) ** 2).sum(); loss.backward(); return loss
+    >>> _ = opt.step(closure); x
+    tensor([1., 1.], requires_grad=True)
+    """
+
+    def __init__(self, params, lr=1, max_iter=20, max_eval=None, tolerance_grad=1e-7, tolerance_change=1e-9,
+                 history_size=100, line_search_fn=None):
+        _check(0.0 <= lr, f"Invalid learning rate: {lr}")
+        if max_eval is None:
+            max_eval = max_iter * 5 // 4
+        super().__init__(params, {"lr": lr, "max_iter": max_iter, "max_eval": max_eval,
+                                  "tolerance_grad": tolerance_grad, "tolerance_change": tolerance_change,
+                                  "history_size": history_size, "line_search_fn": line_search_fn})
+        if len(self.param_groups) != 1:
+            raise ValueError("LBFGS doesn't support per-parameter options (parameter groups)")
+        self._params = self.param_groups[0]["params"]
+        self._numel_cache = None
+
+    def _numel(self) -> int:
+        if self._numel_cache is None:
+            self._numel_cache = sum(p.numel() for p in self._params)
+        return self._numel_cache
+
+    def _gather_flat_grad(self):
+        from fgrad.facade._shapes import cat
+        views = [make(np.zeros(p.numel(), p._data.dtype)) if p._grad is None else p._grad.reshape(-1)
+                 for p in self._params]
+        return cat(views, 0)
+
+    def _add_grad(self, step_size, update) -> None:
+        offset = 0
+        for p in self._params:
+            numel = p.numel()
+            p.add_(update[offset:offset + numel].view_as(p), alpha=step_size)
+            offset += numel
+
+    def _clone_param(self):
+        return [p.clone() for p in self._params]
+
+    def _set_param(self, params_data) -> None:
+        for p, pdata in zip(self._params, params_data):
+            p.copy_(pdata)
+
+    def _directional_evaluate(self, closure, x, t, d):
+        self._add_grad(t, d)
+        loss = float(closure())
+        flat_grad = self._gather_flat_grad()
+        self._set_param(x)
+        return loss, flat_grad
+
+    def step(self, closure):
+        """Up to max_iter L-BFGS iterations on `closure` (required, as in PyTorch); returns its first loss."""
+        with _grad_mode.no_grad():
+            return self._step(closure)
+
+    def _closure(self, closure):
+        with _grad_mode.enable_grad():
+            return closure()
+
+    def _step(self, closure):
+        group = self.param_groups[0]
+        lr, max_iter, max_eval = group["lr"], group["max_iter"], group["max_eval"]
+        tolerance_grad, tolerance_change = group["tolerance_grad"], group["tolerance_change"]
+        line_search_fn, history_size = group["line_search_fn"], group["history_size"]
+
+        # L-BFGS keeps global state, registered under the first parameter (as PyTorch does)
+        state = self.state[self._params[0]]
+        state.setdefault("func_evals", 0)
+        state.setdefault("n_iter", 0)
+
+        orig_loss = self._closure(closure)
+        loss = float(orig_loss)
+        current_evals = 1
+        state["func_evals"] += 1
+        flat_grad = self._gather_flat_grad()
+        if flat_grad.abs().max() <= tolerance_grad:
+            return orig_loss
+
+        d, t = state.get("d"), state.get("t")
+        old_dirs, old_stps, ro = state.get("old_dirs"), state.get("old_stps"), state.get("ro")
+        H_diag, prev_flat_grad, prev_loss = state.get("H_diag"), state.get("prev_flat_grad"), state.get("prev_loss")
+
+        n_iter = 0
+        while n_iter < max_iter:
+            n_iter += 1
+            state["n_iter"] += 1
+
+            # the descent direction
+            if state["n_iter"] == 1:
+                d = flat_grad.neg()
+                old_dirs, old_stps, ro = [], [], []
+                H_diag = 1
+            else:
+                y = flat_grad.sub(prev_flat_grad)
+                s = d.mul(t)
+                ys = y.dot(s)
+                if ys > 1e-10:
+                    if len(old_dirs) == history_size:
+                        old_dirs.pop(0)
+                        old_stps.pop(0)
+                        ro.pop(0)
+                    old_dirs.append(y)
+                    old_stps.append(s)
+                    ro.append(1.0 / ys)
+                    H_diag = ys / y.dot(y)
+                num_old = len(old_dirs)
+                if "al" not in state:
+                    state["al"] = [None] * history_size
+                al = state["al"]
+                q = flat_grad.neg()
+                for i in range(num_old - 1, -1, -1):
+                    al[i] = old_stps[i].dot(q) * ro[i]
+                    q.add_(old_dirs[i], alpha=-al[i])
+                d = r = q.mul(H_diag)
+                for i in range(num_old):
+                    be_i = old_dirs[i].dot(r) * ro[i]
+                    r.add_(old_stps[i], alpha=al[i] - be_i)
+
+            if prev_flat_grad is None:
+                prev_flat_grad = flat_grad.clone()
+            else:
+                prev_flat_grad.copy_(flat_grad)
+            prev_loss = loss
+
+            # the step length
+            t = min(1.0, 1.0 / flat_grad.abs().sum()) * lr if state["n_iter"] == 1 else lr
+            gtd = flat_grad.dot(d)
+            if gtd > -tolerance_change:
+                break
+
+            ls_func_evals = 0
+            if line_search_fn is not None:
+                if line_search_fn != "strong_wolfe":
+                    raise RuntimeError("only 'strong_wolfe' is supported")
+                x_init = self._clone_param()
+
+                def obj_func(x, t, d):
+                    return self._directional_evaluate(lambda: self._closure(closure), x, t, d)
+
+                loss, flat_grad, t, ls_func_evals = _strong_wolfe(obj_func, x_init, t, d, loss, flat_grad, gtd,
+                                                                  max_ls=max_eval - current_evals)
+                self._add_grad(t, d)
+                opt_cond = flat_grad.abs().max() <= tolerance_grad
+            else:
+                self._add_grad(t, d)
+                opt_cond = False
+                if n_iter != max_iter:
+                    # re-evaluate only if not the last iteration (in a stochastic setting there is no use)
+                    loss = float(self._closure(closure))
+                    flat_grad = self._gather_flat_grad()
+                    opt_cond = flat_grad.abs().max() <= tolerance_grad
+                    ls_func_evals = 1
+
+            current_evals += ls_func_evals
+            state["func_evals"] += ls_func_evals
+            if n_iter == max_iter or current_evals >= max_eval or opt_cond:
+                break
+            if d.mul(t).abs().max() <= tolerance_change:
+                break
+            if abs(loss - prev_loss) < tolerance_change:
+                break
+
+        state.update(d=d, t=t, old_dirs=old_dirs, old_stps=old_stps, ro=ro, H_diag=H_diag,
+                     prev_flat_grad=prev_flat_grad, prev_loss=prev_loss)
+        return orig_loss
