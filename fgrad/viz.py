@@ -19,6 +19,8 @@ digraph program {
 """
 from __future__ import annotations
 
+import numpy as np
+
 import pathlib
 import shutil
 import subprocess
@@ -183,7 +185,10 @@ def _groups(program, equations, collapse) -> list:
 def _group_label(members, labels) -> str:
     if len(members) == 1:
         return labels[id(members[0])]
-    shapes = sorted({str(v.type) for e in members for v in e.outputs}, key=len)
+    # Named by its largest output (the loop's iteration space, or for a product streamed over a matrix's
+    # rows, the per-row result).
+    outputs = [v.type for e in members for v in e.outputs]
+    shapes = [str(t) for t in sorted(outputs, key=lambda t: (len(t.shape), int(np.prod(t.shape))))]
     names = ", ".join(e.prim.name for e in members)
     outs = " ".join(labels[id(e)].split(" = ")[0].split(":")[0] for e in members)
     return f"loop over {shapes[-1]}: {len(members)} equations\n{_wrap(names)}\n-> {_wrap(outs)}\n"

@@ -1536,7 +1536,8 @@ def fused_steps(program: Program) -> list:
     steps = []
     for step in plan.steps:
         if isinstance(step, Group):
-            steps.append(("loop", [what for kind, what in step.members if kind == "eqn"]))
+            # Every member but a copy is an equation: "eqn", or a product streamed over a matrix's rows.
+            steps.append(("loop", [what for kind, what in step.members if kind != "copy"]))
         else:
             steps.append(("control" if isinstance(step, Control) else "call", [step.eqn]))
     steps += [("view", [eqn]) for eqn in plan.views.values()]

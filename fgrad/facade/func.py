@@ -51,6 +51,8 @@ def _wrap_array(leaf):
     blocks (already Tensors), which stands for it as it is."""
     if type(leaf) is np.ndarray or isinstance(leaf, Tracer):
         return make(leaf)
+    if isinstance(leaf, np.ndarray):        # an fgrad.Array from a transform: the Tensor holds a plain ndarray
+        return make(leaf.view(np.ndarray))
     if isinstance(leaf, np.generic):
         return make(np.asarray(leaf))
     return leaf
