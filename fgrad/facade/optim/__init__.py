@@ -217,14 +217,28 @@ def lerp(xp, start, end, weight: float):
     return fma(xp, end, np.asarray(w - 1), end - start)
 
 
+def _decayed(xp, param, grad, weight_decay, maximize):
+    """The gradient after maximize and (L2) weight decay: grad.add(param, alpha=weight_decay)."""
+    if maximize:
+        grad = -grad
+    if weight_decay != 0:
+        grad = fma(xp, grad, np.asarray(param.dtype.type(weight_decay)), param)
+    return grad
+
+
+def _adam_decayed(xp, param, grad, decay, weight_decay, decoupled, maximize):
+    """(param, grad) after maximize and weight decay as the Adam family applies it: decoupled (AdamW,
+    param * (1 - lr * weight_decay), passed as `decay`) or L2 on the gradient (`_decayed`)."""
+    if decoupled and weight_decay != 0:
+        return param * decay, (-grad if maximize else grad)
+    return param, _decayed(xp, param, grad, weight_decay, maximize)
+
+
 def sgd_update(xp, param, grad, neg_lr, *buf, momentum, dampening, weight_decay, nesterov, maximize):
     """(new param,) after one SGD step, and with momentum the new momentum buffer: `buf` is the buffer, or
     absent on the first step."""
     dtype = param.dtype.type
-    if maximize:
-        grad = -grad
-    if weight_decay != 0:
-        grad = fma(xp, grad, np.asarray(dtype(weight_decay)), param)              # grad.add(p, alpha=wd)
+    grad = _decayed(xp, param, grad, weight_decay, maximize)
     if momentum == 0:
         return (fma(xp, param, neg_lr, grad),)                                   # p.add_(g, alpha=-lr)
     if buf:
@@ -240,13 +254,7 @@ def adam_update(xp, param, grad, exp_avg, exp_avg_sq, decay, neg_step_size, bias
     """(param, exp_avg, exp_avg_sq) after one Adam step, and max_exp_avg_sq with amsgrad (given only then).
     `decay` is 1 - lr * weight_decay (AdamW); the other two scalars are the step's bias corrections."""
     dtype = param.dtype.type
-    if maximize:
-        grad = -grad
-    if weight_decay != 0:
-        if decoupled:
-            param = param * decay
-        else:
-            grad = fma(xp, grad, np.asarray(dtype(weight_decay)), param)
+    param, grad = _adam_decayed(xp, param, grad, decay, weight_decay, decoupled, maximize)
     exp_avg = lerp(xp, exp_avg, grad, 1 - beta1)
     # addcmul_(grad, grad, value=1 - beta2): (value * grad) rounded, then fused with * grad + self
     exp_avg_sq = fma(xp, exp_avg_sq * dtype(beta2), grad * dtype(1 - beta2), grad)
@@ -451,15 +459,6 @@ class AdamW(Adam):
 # PyTorch's kernel); `add_(x, alpha=s)` is fma(a, s, x). Per-step scalars arrive as 0-d arrays of the
 # parameter's dtype, so one compiled update serves every step.
 
-def _decayed(xp, param, grad, weight_decay, maximize):
-    """The gradient after maximize and (L2) weight decay: grad.add(param, alpha=weight_decay)."""
-    if maximize:
-        grad = -grad
-    if weight_decay != 0:
-        grad = fma(xp, grad, np.asarray(param.dtype.type(weight_decay)), param)
-    return grad
-
-
 def rmsprop_update(xp, param, grad, square_avg, neg_lr, *buffers, alpha, eps, weight_decay, momentum, centered,
                    maximize):
     """(param, square_avg, [momentum_buffer], [grad_avg]) after one RMSprop step; `buffers` holds the
@@ -517,13 +516,7 @@ def nadam_update(xp, param, grad, exp_avg, exp_avg_sq, decay, bias_correction2, 
     """(param, exp_avg, exp_avg_sq) after one NAdam step; the step's scalars (the decoupled decay
     1 - lr * weight_decay, 1 - beta2**step and the two momentum-cache factors) come from NAdam.step."""
     dtype = param.dtype.type
-    if maximize:
-        grad = -grad
-    if weight_decay != 0:
-        if decoupled:
-            param = param * decay
-        else:
-            grad = fma(xp, grad, np.asarray(dtype(weight_decay)), param)
+    param, grad = _adam_decayed(xp, param, grad, decay, weight_decay, decoupled, maximize)
     exp_avg = lerp(xp, exp_avg, grad, 1 - beta1)
     exp_avg_sq = fma(xp, exp_avg_sq * dtype(beta2), grad * dtype(1 - beta2), grad)
     denom = xp.sqrt(exp_avg_sq / bias_correction2) + dtype(eps)
