@@ -150,20 +150,9 @@ def set_current_source(source: Source | None) -> Source | None:
     return previous
 
 
-def equation_source(_getframe=sys._getframe, _internal=_internal_code, _sources=_sources) -> Source | None:
-    """The source a new equation records: the current pass's, else the user's line on the stack (the
-    `user_source` walk, inlined: tracing calls this once per equation)."""
+def equation_source() -> Source | None:
+    """The source a new equation records: the current pass's, else the user's line on the stack."""
     source = _current.source
     if source is not None:
         return source
-    frame = _getframe(3)                        # past this function, TraceInterpreter.process and bind
-    while frame is not None:
-        code = frame.f_code
-        inside = _internal.get(code)
-        if inside is None:
-            inside = is_fgrad_code(code)
-        if not inside:
-            hit = _sources.get((code, frame.f_lasti))
-            return hit if hit is not None else user_source(1)
-        frame = frame.f_back
-    return None
+    return user_source(4)                       # past user_source, this function, TraceInterpreter.process and bind
