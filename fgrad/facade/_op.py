@@ -257,14 +257,7 @@ def apply(op, args, static=(), multi=False):
                 tracing = True
             if a._grad_fn is not None or a._requires_grad:
                 any_grad = True
-    if len(arrays) == 1:
-        x = arrays[0]
-        key = (static, x.dtype, x.shape)
-    elif len(arrays) == 2:
-        x, y = arrays
-        key = (static, x.dtype, x.shape, y.dtype, y.shape)
-    else:
-        key = (static,) + tuple([(a.dtype, a.shape) for a in arrays])
+    key = trace_key(static, arrays)
     traced = op.traces.get(key)
     if traced is None:
         traced = op.trace(key, arrays, static)
@@ -294,7 +287,7 @@ def _apply_dual(op, args, static, multi):
         result = apply(op, args, static, multi)
         if any(t is not None for t in tangents):
             outs = result if multi else (result,)
-            traced = op.traces[_signature(static, args)]
+            traced = op.traces[trace_key(static, [a if type(a) is np.ndarray else a._data for a in args])]
             mask = tuple(t is not None and is_float(a._data.dtype) for a, t in zip(args, tangents))
             tangent_op = traced.tangent_ops.get(mask)
             if tangent_op is None:
@@ -311,12 +304,15 @@ def _apply_dual(op, args, static, multi):
     return result
 
 
-def _signature(static, args):
-    arrays = [a if type(a) is np.ndarray else a._data for a in args]
+def trace_key(static, arrays) -> tuple:
+    """The key of an op's trace cache: its static arguments and its inputs' dtypes and shapes (flat for the
+    common one- and two-input ops)."""
     if len(arrays) == 1:
-        return (static, arrays[0].dtype, arrays[0].shape)
+        x = arrays[0]
+        return (static, x.dtype, x.shape)
     if len(arrays) == 2:
-        return (static, arrays[0].dtype, arrays[0].shape, arrays[1].dtype, arrays[1].shape)
+        x, y = arrays
+        return (static, x.dtype, x.shape, y.dtype, y.shape)
     return (static,) + tuple([(a.dtype, a.shape) for a in arrays])
 
 
