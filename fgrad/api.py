@@ -186,16 +186,13 @@ class Jitted:
             with abstract_values():
                 return self.fun(*args, **kwargs)
         key, leaves, args, kwargs = self._signature(args, kwargs)
-        entry = self._traces.get(key)
-        if entry is None:
-            if _config.config.disable_jit:
-                program, out_tree = self._trace(args, kwargs)
-                return pytree.tree_unflatten(out_tree, as_arrays(_evaluate_checked(program, leaves)))
-            program, out_tree, stopwatch = self._trace_and_simplify(args, kwargs)
-            entry = self._compile(program, out_tree, leaves, stopwatch)
-        elif _config.config.disable_jit:
+        if _config.config.disable_jit:
             program, out_tree = self._trace(args, kwargs)
             return pytree.tree_unflatten(out_tree, as_arrays(_evaluate_checked(program, leaves)))
+        entry = self._traces.get(key)
+        if entry is None:
+            program, out_tree, stopwatch = self._trace_and_simplify(args, kwargs)
+            entry = self._compile(program, out_tree, leaves, stopwatch)
         self._remember(key, args, kwargs, entry)
         return entry(leaves)
 
@@ -360,8 +357,8 @@ def jit(fun=None, *, static_argnums=(), parallel=None, fastmath=False, cache_siz
     default unless FGRAD_JIT_TIER says otherwise) waits for the kernel on the first call; "auto" runs the
     first calls on the numpy reference executor while a background thread loads the kernel from the disk
     cache or compiles it, and switches to the kernel when it is ready (same results up to round-off; once
-    Numba is set up in the process, a kernel on disk is loaded at once); "eager" never compiles. `f.wait()` or `f.compile(*args)` block until the
-    kernel is ready. FGRAD_LOG_COMPILES=1 logs one line per compile (fgrad.backend.compile_log).
+    Numba is set up in the process, a kernel on disk is loaded at once); "eager" never compiles.
+    `f.wait()` or `f.compile(*args)` block until the kernel is ready. FGRAD_LOG_COMPILES=1 logs one line per compile (fgrad.backend.compile_log).
 
     `parallel=None` runs kernels over at least 2**16 elements with prange loops, `True`/`False` forces it;
     `fastmath=True` lets LLVM reorder float arithmetic (breaks NaN/inf semantics). FGRAD_DISABLE_JIT=1
