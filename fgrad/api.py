@@ -358,7 +358,8 @@ def jit(fun=None, *, static_argnums=(), parallel=None, fastmath=False, cache_siz
     first calls on the numpy reference executor while a background thread loads the kernel from the disk
     cache or compiles it, and switches to the kernel when it is ready (same results up to round-off; once
     Numba is set up in the process, a kernel on disk is loaded at once); "eager" never compiles.
-    `f.wait()` or `f.compile(*args)` block until the kernel is ready. FGRAD_LOG_COMPILES=1 logs one line per compile (fgrad.backend.compile_log).
+    `f.wait()` or `f.compile(*args)` block until the kernel is ready. FGRAD_LOG_COMPILES=1 logs one line per
+    compile (fgrad.backend.compile_log).
 
     `parallel=None` runs kernels over at least 2**16 elements with prange loops, `True`/`False` forces it;
     `fastmath=True` lets LLVM reorder float arithmetic (breaks NaN/inf semantics). FGRAD_DISABLE_JIT=1

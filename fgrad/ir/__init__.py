@@ -9,5 +9,5 @@ from fgrad.ir.tracing import (EvalInterpreter, TraceInterpreter, Tracer, eval_pr
 from fgrad.ir.errors import EscapedTracerError, TracerConversionError
 from fgrad.ir.check import ProgramError, check
 from fgrad.ir.printer import format_program
-from fgrad.ir.source import Source, current_source, set_current_source, user_source
+from fgrad.ir.source import Source, current_source, restored_source, set_current_source, user_source
 from fgrad.ir import pytree

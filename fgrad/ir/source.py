@@ -20,6 +20,7 @@ import linecache
 import os
 import sys
 import threading
+from contextlib import contextmanager
 
 _FGRAD_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
 
@@ -148,6 +149,17 @@ def set_current_source(source: Source | None) -> Source | None:
     previous = _current.source
     _current.source = source
     return previous
+
+
+@contextmanager
+def restored_source():
+    """A pass that sets the current source to each equation's it processes runs inside this block: the
+    caller's current source is cleared for it and restored when it ends (even on an error)."""
+    outer = set_current_source(None)
+    try:
+        yield
+    finally:
+        set_current_source(outer)
 
 
 def equation_source() -> Source | None:

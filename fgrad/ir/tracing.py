@@ -18,8 +18,9 @@ from fgrad.ir import pytree
 from fgrad.ir.concrete import ConcreteValues, concrete_value_of
 from fgrad.ir.core import Equation, Literal, Program, TracerBase, Var, typeof
 from fgrad.ir.errors import EscapedTracerError, TracerConversionError
-from fgrad.ir.source import equation_source, set_current_source
-from fgrad.ir.primitive import EvalInterpreter, current_interpreter, interpreter_depth, pop_interpreter, push_interpreter
+from fgrad.ir.source import equation_source, restored_source, set_current_source
+from fgrad.ir.primitive import (EvalInterpreter, current_interpreter, interpreter_depth, pop_interpreter,
+                                push_interpreter)
 from fgrad.ir.types import ArrayType, canonical_dtype
 
 
@@ -288,8 +289,7 @@ def eval_program(program: Program, *args):
         return atom.value if type(atom) is Literal else env[atom]
 
     evaluating = type(current_interpreter()) is EvalInterpreter     # no Vars to name: skip the hints
-    outer = set_current_source(None)        # each equation bound keeps its own source (see fgrad.ir.source)
-    try:
+    with restored_source():        # each equation bound keeps its own source (see fgrad.ir.source)
         for eqn in program.equations:
             set_current_source(eqn.source)
             out = eqn.prim.bind(*[read(a) for a in eqn.inputs], **eqn.params)
@@ -299,8 +299,6 @@ def eval_program(program: Program, *args):
                 env[eqn.outputs[0]] = out
             if not evaluating:
                 keep_reader_marks(eqn.outputs, out if eqn.prim.multiple_results else (out,), env)
-    finally:
-        set_current_source(outer)
     return [read(v) for v in program.outputs]
 
 

@@ -5,7 +5,7 @@ per-input JVP rules of the inputs whose tangent is nonzero. `None` is a symbolic
 """
 from __future__ import annotations
 
-from fgrad.ir import Literal, Program, is_float, set_current_source, trace_flat
+from fgrad.ir import Literal, Program, is_float, restored_source, set_current_source, trace_flat
 from fgrad.ir.tracing import name_hint
 from fgrad.ops import add, broadcast_to, convert_element_type, typeof
 import numpy as np
@@ -68,16 +68,13 @@ def jvp_eval(program: Program, primals, tangents):
     def read_tangent(a):
         return None if type(a) is Literal else tan_env.get(a)
 
-    outer = set_current_source(None)
-    try:
+    with restored_source():
         for eqn in program.equations:
             set_current_source(eqn.source)
             outs, out_dots = jvp_equation(eqn, [read(a) for a in eqn.inputs],
                                           [read_tangent(a) for a in eqn.inputs])
             env.update(zip(eqn.outputs, outs))
             tan_env.update((v, t) for v, t in zip(eqn.outputs, out_dots) if t is not None)
-    finally:
-        set_current_source(outer)
     return [read(v) for v in program.outputs], [read_tangent(v) for v in program.outputs]
 
 

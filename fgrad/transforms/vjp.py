@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from fgrad.ir import Literal, Program, has_effect, is_float, set_current_source, trace_flat
+from fgrad.ir import Literal, Program, has_effect, is_float, restored_source, set_current_source, trace_flat
 from fgrad.ir.tracing import name_hint, reverse_sweep
 from fgrad.ops import add, convert_element_type, typeof
 from fgrad.transforms.jvp import instantiate
@@ -68,14 +68,11 @@ def _backward_walk(program, env, active, eqns, out_cts, residuals) -> dict:
     def read(a):
         return a.value if type(a) is Literal else env[a]
 
-    outer = set_current_source(None)
-    try:
+    with restored_source():
         for eqn in reversed(eqns):
             # The rules' equations are the gradient of this equation's line (fgrad.ir.source).
             set_current_source(eqn.source.derived("gradient") if eqn.source is not None else None)
             backward_equation(eqn, ct_env, active, read, residuals)
-    finally:
-        set_current_source(outer)
     return ct_env
 
 
@@ -113,8 +110,7 @@ def forward_pass(program: Program, args, active=frozenset(), active_eqns=()) -> 
     def read(a):
         return a.value if type(a) is Literal else env[a]
 
-    outer = set_current_source(None)
-    try:
+    with restored_source():
         for eqn in program.equations:
             set_current_source(eqn.source)
             primals = [read(a) for a in eqn.inputs]
@@ -125,8 +121,6 @@ def forward_pass(program: Program, args, active=frozenset(), active_eqns=()) -> 
                 continue
             out = eqn.prim.bind(*primals, **eqn.params)
             env.update(zip(eqn.outputs, out if eqn.prim.multiple_results else [out]))
-    finally:
-        set_current_source(outer)
     return env, residuals
 
 

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from fgrad.ir import ArrayType, Literal, MissingRuleError, Program, pytree, set_current_source, trace_flat, typeof
+from fgrad.ir import (ArrayType, Literal, MissingRuleError, Program, pytree, restored_source, set_current_source,
+                      trace_flat, typeof)
 from fgrad.ir.tracing import is_weak
 from fgrad.numpy._array import as_arrays
 from fgrad.ops.core import broadcast_to, moveaxis
@@ -33,15 +34,12 @@ def batch_eval(program: Program, args, dims) -> tuple[list, list]:
     def read_dim(a):
         return None if type(a) is Literal else dim_env[a]
 
-    outer = set_current_source(None)
-    try:
+    with restored_source():
         for eqn in program.equations:
             set_current_source(eqn.source)      # a batching rule's equations keep this equation's line
             outs, out_dims = batch_equation(eqn, [read(a) for a in eqn.inputs], [read_dim(a) for a in eqn.inputs])
             env.update(zip(eqn.outputs, outs))
             dim_env.update(zip(eqn.outputs, out_dims))
-    finally:
-        set_current_source(outer)
     return [read(v) for v in program.outputs], [read_dim(v) for v in program.outputs]
 
 
