@@ -261,6 +261,18 @@ def test_debug_print_is_never_removed_or_merged():
     assert "debug_callback[callback=print('{}')] a" in str(program)
 
 
+def test_two_equal_switches_that_print_are_both_kept(capfd):
+    # Their branches are a tuple of programs: CSE must see the effect inside any sub-program.
+    def f(i, x):
+        branches = [lambda v: (fgrad.debug.print("b0 {}", v), v * 2.0)[1],
+                    lambda v: (fgrad.debug.print("b1 {}", v), v * 3.0)[1]]
+        return lax.switch(i, branches, x) + lax.switch(i, branches, x)
+    program = fgrad.make_ir(f, simplify=True)(1, 1.0)
+    assert [e.prim.name for e in program.equations].count("cond") == 2
+    fgrad.jit(f)(1, 1.0)
+    assert capfd.readouterr().out == "b1 1.0\nb1 1.0\n"
+
+
 def test_debug_print_in_loops_and_branches_under_jit_and_grad(capfd):
     def f(x):
         y = lax.fori_loop(0, 3, lambda i, c: (fgrad.debug.print("i={} c={}", i, c), c * 2.0)[1], x)

@@ -188,8 +188,13 @@ def has_effect(eqn) -> bool:
     >>> [has_effect(e) for e in p.equations]
     [True, False]
     """
-    if eqn.prim.effectful:
+    return binds_effect(eqn.prim, eqn.params)
+
+
+def binds_effect(prim, params) -> bool:
+    """`has_effect` of an equation of `prim` with `params`, before the equation exists (simplify's CSE)."""
+    if prim.effectful:
         return True
-    if eqn.prim.kind not in ("control", "custom"):
+    if prim.kind not in ("control", "custom"):
         return False
-    return any(has_effect(e) for _, sub in sub_programs(eqn.params) for e in sub.equations)
+    return any(has_effect(e) for _, sub in sub_programs(params) for e in sub.equations)

@@ -27,7 +27,7 @@ from contextlib import contextmanager
 
 import numpy as np
 
-from fgrad.ir import Equation, Literal, Params, Program, Var, has_effect
+from fgrad.ir import Equation, Literal, Params, Program, Var, binds_effect, has_effect
 from fgrad.ops.core import broadcast_to_p
 from fgrad.ops.identities import Rewrite, is_positive_zero
 
@@ -322,8 +322,7 @@ def evaluate_quietly(prim, values, params):
 def cse_key(prim, inputs, params):
     """Equal keys compute equal values: same primitive, same Vars (identity), same Literals (value).
     None for an effect: two prints of one value both print."""
-    if prim.effectful or prim.kind == "control" and any(
-            has_effect(e) for v in params.values() if hasattr(v, "equations") for e in v.equations):
+    if binds_effect(prim, params):
         return None
     try:
         key = (prim, inputs, params)
