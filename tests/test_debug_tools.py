@@ -189,6 +189,14 @@ def test_disabled_jit_is_checked_too(debug_nans, monkeypatch):
         fgrad.jit(loss)(np.array([1.0, -1.0, 2.0]))
 
 
+@pytest.mark.parametrize("tier", ["eager", "auto"], ids=["eager-tier", "auto-tier-first-call"])
+def test_the_eager_tiers_are_checked_too(debug_nans, tier):
+    # tier="auto" answers its first call on the eager tier, while the kernel compiles in the background.
+    with pytest.raises(FloatingPointError, match=f"'log'.*line {line_of('loss-log')}"):
+        fgrad.jit(loss, tier=tier)(np.array([1.0, -1.0, 2.0]))
+    fgrad.backend.tiers.wait_all()
+
+
 def test_infs_are_checked_only_with_debug_infs():
     x = np.array([0.0, 1.0])
     with fgrad.config.override(debug_nans=True):
@@ -207,6 +215,7 @@ def test_with_the_check_off_nans_pass_and_the_plain_code_is_back():
         assert backend_jit.Entry.__call__ is backend_jit.Entry._checked_call
     assert EvalInterpreter.process is fgrad.backend.nan_check._plain_process
     assert backend_jit.Entry.__call__ is backend_jit.Entry._plain_call
+    assert fgrad.backend.tiers.EagerEntry.__call__ is fgrad.backend.tiers.EagerEntry._plain_call
     assert np.isnan(loss(x)) and np.isnan(fgrad.jit(loss)(x)) and np.isnan(fgrad.grad(loss)(x)).any()
 
 

@@ -35,9 +35,11 @@ import threading
 
 import numpy as np
 
+from fgrad import config as _config
+from fgrad.backend import nan_check
 from fgrad.backend.jit import JitCompileError
 from fgrad.backend.numpy_exec import compile_program
-from fgrad.ir import Program
+from fgrad.ir import Program, pytree
 
 __all__ = ["TIERS", "check_tier", "numba_is_set_up", "EagerEntry", "TieredEntry", "wait_all"]
 
@@ -67,8 +69,27 @@ class EagerEntry:
         self.run = compile_program(program, owned_outputs=len(program.outputs))
 
     def __call__(self, leaves):
+        # While debug_nans or debug_infs is on, `_checked_call` takes this method's place (as for the
+        # kernel's Entry), so the plain call pays nothing for the check.
         args = [np.asarray(x, dtype=d) for x, d in zip(leaves, self.dtypes)]
         return self.build(list(self.run(*args)))
+
+    def _checked_call(self, leaves):
+        """The call with debug_nans / debug_infs on: the outputs checked, the bad one's equation located."""
+        result = EagerEntry._plain_call(self, leaves)
+        nan_check.check_results(self.program, leaves, pytree.tree_leaves(result), what="the eager tier")
+        return result
+
+
+EagerEntry._plain_call = EagerEntry.__call__
+
+
+def _install_check(cfg) -> None:
+    checking = cfg.debug_nans or cfg.debug_infs
+    EagerEntry.__call__ = EagerEntry._checked_call if checking else EagerEntry._plain_call
+
+
+_config.on_change(_install_check)
 
 
 class _Worker:
