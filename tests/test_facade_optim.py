@@ -594,3 +594,24 @@ def test_lbfgs_needs_a_closure(torch):
         x = L.ones(2, requires_grad=True)
         with pytest.raises(TypeError, match="closure"):
             L.optim.LBFGS([x]).step()
+
+
+ALL_OPTIMIZERS = {**OPTIMIZERS, **MORE_OPTIMIZERS}
+
+
+@pytest.mark.parametrize("name", list(ALL_OPTIMIZERS), ids=list(ALL_OPTIMIZERS))
+def test_zero_dim_parameters_step_as_in_pytorch(torch, name):
+    # nn.Parameter(torch.randn(())) is how "Learning PyTorch with Examples" writes its Polynomial3 module.
+    def steps(L):
+        cls, kwargs = ALL_OPTIMIZERS[name]
+        a = L.nn.Parameter(L.tensor(np.float32(0.5)))
+        opt = getattr(L.optim, cls)([a], **kwargs)
+        values = []
+        for g in (0.3, -1.2, 0.7):
+            a.grad = L.tensor(np.float32(g))
+            opt.step()
+            values.append(a.detach().numpy().copy())
+        return values
+    expected, actual = steps(torch), steps(ft)
+    assert all(v.shape == () for v in actual)
+    np.testing.assert_allclose(actual, expected, rtol=1e-6)

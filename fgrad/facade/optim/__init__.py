@@ -284,12 +284,12 @@ def apply_update(update, outputs, *arrays, **static):
     same block of the inputs, and an output may be one of the inputs (the parameter, updated in place)."""
     size = outputs[0].size
     if size < COMPILED_MIN_SIZE:
-        _write(outputs, update(np, *arrays, **static), slice(None))
+        _write(outputs, update(np, *arrays, **static), ...)   # `...`: 0-d parameters too
         return
     compiled = _compiled(update, tuple(sorted(static.items())))
     whole = [a.ndim > 0 and a.size == size for a in arrays]
     if not all(a.flags.c_contiguous for a, w in zip(arrays + tuple(outputs), whole + [True] * len(outputs)) if w):
-        _write(outputs, compiled(*arrays), slice(None))       # no flat view of some array: one block
+        _write(outputs, compiled(*arrays), ...)       # no flat view of some array: one block
         return
     flat = [a.reshape(-1) if w else a for a, w in zip(arrays, whole)]
     targets = [o.reshape(-1) for o in outputs]
