@@ -2,6 +2,8 @@
 
 Each test runs the same code on fgrad's facade and (where installed) on PyTorch 2.13 and compares.
 """
+import warnings
+
 import numpy as np
 import pytest
 
@@ -222,3 +224,19 @@ def test_bare_slice_of_a_vector_is_a_slice_with_its_gradient():
     assert type(y.grad_fn).__name__ == "SliceBackward0"
     (y * y).sum().backward()
     np.testing.assert_array_equal(v.grad.numpy(), [2.0, 4.0, 6.0])
+
+
+@pytest.mark.parametrize("convert", ["float", "int", "item", "float_under_no_grad", "float_detached"], ids=str)
+def test_scalar_conversion_warns_as_pytorch(convert):
+    def warnings_of(L):
+        t = L.tensor(1.5, requires_grad=True) * 2
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            if convert == "float_under_no_grad":
+                with L.no_grad():
+                    float(t)
+            else:
+                {"float": float, "int": int, "item": lambda v: v.item(),
+                 "float_detached": lambda v: float(v.detach())}[convert](t)
+        return [(w.category, str(w.message).split(" (Triggered internally")[0]) for w in caught]
+    assert warnings_of(fgrad) == warnings_of(torch)

@@ -26,6 +26,9 @@ NON_LEAF_GRAD_WARNING = (
     "non-leaf Tensor, use .retain_grad() on the non-leaf Tensor. If you access the non-leaf Tensor by "
     "mistake, make sure you access the leaf Tensor instead. See github.com/pytorch/pytorch/pull/30531 for "
     "more information.")
+# PyTorch warns (once per calling line, as a Python UserWarning) when float() drops a tensor's graph.
+SCALAR_OF_GRAPH_WARNING = ("Converting a tensor with requires_grad=True to a scalar may lead to unexpected "
+                           "behavior.\nConsider using tensor.detach() first.")
 
 
 def make(data, grad_fn=None, output_nr=0, requires_grad=False, cls=None):
@@ -347,6 +350,8 @@ class Tensor:
                                "instead.")
 
     def __float__(self):
+        if self.requires_grad and _grad_state.enabled:
+            warnings.warn(SCALAR_OF_GRAPH_WARNING, UserWarning, stacklevel=2)
         return float(self._scalar_value("float"))
 
     def __int__(self):
