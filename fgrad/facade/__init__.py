@@ -118,6 +118,14 @@ from fgrad.facade.optim import lr_scheduler as _lr_scheduler  # noqa: F401  (tor
 from fgrad.facade import utils
 from fgrad.facade import func
 from fgrad.facade import _module_alias
+from fgrad.facade import backends
+from fgrad.facade import serialization
+from fgrad.facade.serialization import load, save
+from fgrad.facade.backends import accelerator
+from fgrad.facade._runtime import (are_deterministic_algorithms_enabled, compile, get_default_device,
+                                   get_float32_matmul_precision, get_num_threads,
+                                   is_deterministic_algorithms_warn_only_enabled, set_default_device,
+                                   set_float32_matmul_precision, set_num_threads, use_deterministic_algorithms)
 
 float32 = _dtypes.float32
 float = _dtypes.float32
@@ -181,6 +189,11 @@ __all__ = [
     "Tensor", "tensor", "Size", "dtype", "device", "float32", "float", "float64", "double", "int32", "int",
     "int64", "long", "bool", "uint8", "strided", "get_default_dtype", "set_default_dtype", "promote_types", "result_type",
     "can_cast", "is_tensor", "is_floating_point", "numel", "broadcast_shapes", "is_nonzero", "cuda",
+    # devices, backends and process settings
+    "backends", "accelerator", "get_default_device", "set_default_device", "set_num_threads", "get_num_threads",
+    "use_deterministic_algorithms", "are_deterministic_algorithms_enabled",
+    "is_deterministic_algorithms_warn_only_enabled", "set_float32_matmul_precision", "get_float32_matmul_precision",
+    "compile", "save", "load", "serialization",
     # grad mode
     "no_grad", "enable_grad", "set_grad_enabled", "is_grad_enabled", "inference_mode", "is_inference_mode_enabled",
     "is_anomaly_enabled", "is_anomaly_check_nan_enabled",
