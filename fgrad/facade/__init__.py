@@ -120,6 +120,7 @@ from fgrad.facade import func
 from fgrad.facade import _module_alias
 from fgrad.facade import backends
 from fgrad.facade import serialization
+from fgrad.facade import _out
 from fgrad.facade.serialization import load, save
 from fgrad.facade.backends import accelerator
 from fgrad.facade._runtime import (are_deterministic_algorithms_enabled, compile, get_default_device,
@@ -224,3 +225,13 @@ __all__ = [
     # submodules
     "autograd", "nn", "optim", "utils", "func",
 ]
+
+
+def _give_out_arguments(namespace: dict) -> None:
+    """torch's out= keyword on the functions that take it (fgrad.facade._out), wrapped once at import."""
+    for name in _out.OUT_FUNCTIONS + _out.INDEX_FUNCTIONS:
+        if name in namespace:
+            namespace[name] = _out.accepts_out(namespace[name], name)
+
+
+_give_out_arguments(globals())
