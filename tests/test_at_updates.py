@@ -163,10 +163,48 @@ def test_out_of_bounds_and_bad_mode_errors():
     x = fnp.arange(5.0)
     with pytest.raises(IndexError, match="out of bounds"):
         x.at[5].set(1.0)
-    with pytest.raises(IndexError, match="mode='drop'.*not supported.*mode='clip'"):
-        x.at[[1, 9]].add(1.0, mode="drop")
     with pytest.raises(ValueError, match="mode must be one of"):
         x.at[1].set(1.0, mode="wrap")
+
+
+OUT_OF_BOUNDS = {"int_past_end": 7, "int_before_start": -8, "negative_inside": -1, "list": [0, 7, 2, -9, 4],
+                 "array_2d": np.array([[1, 9], [-1, 5]])}
+
+
+@pytest.mark.parametrize("mode", ["drop", "fill"])
+@pytest.mark.parametrize("method", ["set", "add", "multiply", "min", "max", "get"])
+@pytest.mark.parametrize("name", list(OUT_OF_BOUNDS), ids=list(OUT_OF_BOUNDS))
+def test_drop_and_fill_modes_match_jax(name, method, mode):
+    jax = pytest.importorskip("jax")
+    jax.config.update("jax_enable_x64", True)
+    jnp = pytest.importorskip("jax.numpy")
+    index = OUT_OF_BOUNDS[name]
+    x = np.arange(5.0)
+    args = () if method == "get" else (np.full(np.shape(index), 10.0),)
+    ours = getattr(fnp.asarray(x).at[index], method)(*args, mode=mode)
+    theirs = getattr(jnp.asarray(x).at[jnp.asarray(index)], method)(*args, mode=mode)
+    np.testing.assert_array_equal(ours, theirs)
+
+
+def test_drop_and_fill_with_traced_indices_and_gradients():
+    x, i = np.arange(5.0), np.array([1, 7, -1])
+
+    def dropped(v, i):
+        return fnp.sum(fnp.asarray(v).at[i].set(0.0, mode="drop") ** 2)
+
+    def filled(v, i):
+        return fnp.sum(fnp.asarray(v).at[i].get(mode="fill", fill_value=0.0) * fnp.arange(3.0))
+    assert fgrad.jit(dropped)(x, i) == 2.0 ** 2 + 3.0 ** 2 == dropped(x, i)
+    np.testing.assert_array_equal(fgrad.grad(dropped)(x, i), [0, 0, 4, 6, 0])
+    assert fgrad.jit(filled)(x, i) == 1 * 0 + 0 * 1 + 4 * 2
+    np.testing.assert_array_equal(fgrad.jit(fgrad.grad(filled))(x, i), [0, 0, 0, 0, 2])
+
+
+def test_fill_values_default_as_jax():
+    assert np.isnan(fnp.arange(3.0).at[5].get(mode="fill"))
+    assert fnp.arange(3).at[5].get(mode="fill") == np.iinfo(np.int64).min
+    np.testing.assert_array_equal(fnp.arange(3.0).at[[0, 5]].get(mode="fill", fill_value=-1.0), [0.0, -1.0])
+    np.testing.assert_array_equal(fnp.zeros((2, 2)).at[:, [0, 4]].get(mode="fill"), [[0.0, np.nan], [0.0, np.nan]])
 
 
 def test_gradient_through_a_chain_of_updates():

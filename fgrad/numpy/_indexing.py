@@ -342,6 +342,49 @@ def _clipped_index(index, shape: tuple) -> tuple:
     return tuple(out)
 
 
+def _out_of_bounds_to_padding(index, shape: tuple):
+    """For mode 'drop' / 'fill': `index` with negative entries counted from the end and every out-of-bounds
+    integer entry pointing at a padding slot one past its axis's end; and the axes that need that slot."""
+    out, axis, padded = [], 0, []
+    for entry in _expand_index(index, shape):
+        if entry is not None and not isinstance(entry, slice):
+            dim = shape[axis]
+            padded.append(axis)
+            if isinstance(entry, (int, np.integer)):
+                entry = int(entry) + dim if entry < 0 else int(entry)
+                entry = entry if 0 <= entry < dim else dim
+            elif is_tracer(entry):
+                wrapped = ops.select(ops.lt(entry, 0), ops.add(entry, dim), entry)
+                entry = ops.select(ops.lt(wrapped, 0), dim, ops.select(ops.lt(wrapped, dim), wrapped, dim))
+            else:
+                entry = np.asarray(entry)
+                wrapped = np.where(entry < 0, entry + dim, entry)
+                entry = np.where((wrapped >= 0) & (wrapped < dim), wrapped, dim)
+        out.append(entry)
+        axis += entry is not None
+    return tuple(out), padded
+
+
+def _with_padding_slot(x, axes, value):
+    """x with one more element, `value`, at the end of each of `axes`."""
+    t = typeof(x)
+    return ops.pad(x, tuple((0, 1 if a in axes else 0) for a in range(t.ndim)), value)
+
+
+def _without_padding_slot(x, shape: tuple):
+    return ops.static_slice(x, (0,) * len(shape), shape) if typeof(x).shape != shape else x
+
+
+def _default_fill(dtype):
+    """JAX's fill value for out-of-bounds gets: NaN, the most negative / largest integer, True."""
+    dtype = np.dtype(dtype)
+    if dtype.kind in "fc":
+        return np.nan
+    if dtype.kind == "b":
+        return True
+    return np.iinfo(dtype).min if dtype.kind == "i" else np.iinfo(dtype).max
+
+
 class IndexUpdateRef:
     """`x.at[index]`, waiting for the update: JAX's set, add, multiply (mul), divide, power, min, max and get.
 
@@ -349,8 +392,11 @@ class IndexUpdateRef:
     are cast to x's dtype. A repeated index keeps its last value for `set` and applies every value for
     `add`, `multiply`, `divide`, `power`, `min` and `max`. Keywords as JAX's: `mode` is None
     or 'promise_in_bounds' (fgrad checks concrete indices and raises IndexError when one is out of bounds),
-    'clip' (clamp each index into its axis), 'drop' / 'fill' (accepted for indices in bounds; fgrad does not
-    drop or fill out-of-bound ones, it raises); `indices_are_sorted` and `unique_indices` are hints fgrad does
+    'clip' (clamp each index into its axis), 'drop' (updates aimed out of bounds are dropped) and 'fill' (`get`
+    gives `fill_value` where an index is out of bounds: by default NaN for floats, the most negative value for
+    signed integers, the largest for unsigned ones, True for booleans; JAX treats the two modes as one, so
+    updates drop and gets fill under either). Negative
+    indices count from the end in every mode. `indices_are_sorted` and `unique_indices` are hints fgrad does
     not need and ignores. Gradients flow to x and to `values`.
 
     >>> import fgrad.numpy as fnp
@@ -375,14 +421,13 @@ class IndexUpdateRef:
         """`base` (shaped like x) with update(flat, positions, values) applied at the index."""
         shape_ = typeof(self.array).shape
         index = self._index_for(mode, method)
-        try:
-            positions = _selected_positions(shape_, index)
-        except IndexError as e:
-            if mode in ("drop", "fill"):
-                raise IndexError(f"{e}: x.at[...].{method}(mode={mode!r}) with an out-of-bounds index is not "
-                                 "supported (fgrad does not silently drop updates); use mode='clip' or remove the "
-                                 "index") from None
-            raise
+        if mode in ("drop", "fill"):
+            # Out-of-bounds updates land in a padding slot past each indexed axis's end, cut off afterwards.
+            index, padded = _out_of_bounds_to_padding(index, shape_)
+            base = _with_padding_slot(base, padded, 0)
+            scattered = update(ops.reshape(base, (-1,)), _selected_positions(typeof(base).shape, index), values)
+            return _without_padding_slot(ops.reshape(scattered, typeof(base).shape), shape_)
+        positions = _selected_positions(shape_, index)
         return ops.reshape(update(ops.reshape(base, (-1,)), positions, values), shape_)
 
     def _ones(self):
@@ -395,6 +440,11 @@ class IndexUpdateRef:
         >>> fnp.arange(5.0).at[-2:].get()   # doctest: +SKIP
         array([3., 4.])
         """
+        if mode in ("fill", "drop"):          # JAX's FILL_OR_DROP: for a get, both fill
+            index, padded = _out_of_bounds_to_padding(self.index, typeof(self.array).shape)
+            dtype = typeof(self.array).dtype
+            fill = _default_fill(dtype) if fill_value is None else fill_value
+            return as_array(getitem(_with_padding_slot(self.array, padded, fill), index))
         return as_array(getitem(self.array, self._index_for(mode, "get")))
 
     def set(self, values, *, indices_are_sorted=False, unique_indices=False, mode=None):
