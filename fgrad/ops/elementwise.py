@@ -296,17 +296,22 @@ def _pow_jvp_y(y_dot, out, x, y):
 
 
 def _pow_impl(x, y):
-    # C's pow everywhere, as the Numba kernel computes it. numpy's power loop swaps pow for sqrt when the
-    # exponent is one scalar 0.5 (a 0-d or broadcast exponent: stride 0), which differs at -inf (nan, not inf),
-    # at -0.0 (-0.0, not 0.0) and in float32's last bit; so such an exponent is made a real array first.
-    # (fgrad.numpy's power takes numpy's `x ** 0.5` answer by binding sqrt for a scalar exponent 0.5.)
+    # C's pow, as the Numba kernel computes it, wherever numpy's own choice allows. numpy's power loop swaps pow
+    # for sqrt when the exponent is one scalar 0.5 (a 0-d or broadcast exponent: stride 0), which differs at
+    # -inf (nan, not inf), at -0.0 (-0.0, not 0.0) and in float32's last bit; so such an exponent is made a
+    # real array first. Any other broadcast exponent stays as it is: numpy squares for a scalar 2.0 (exactly
+    # C's pow(x, 2)), where a real array would take its SIMD power loop (SVML on AVX-512, not correctly
+    # rounded: 0.1 ** 2.0 gave 0x1.47ae147ae147bp-7, C's is ...7cp-7). Two 0-d operands use numpy's scalar
+    # maths, which is C's pow. (fgrad.numpy's power takes numpy's `x ** 0.5` answer by binding sqrt for a
+    # scalar exponent 0.5.)
     x, y = np.asarray(x), np.asarray(y)
     shape = np.broadcast_shapes(x.shape, y.shape)
-    if y.shape != shape or not shape or 0 in y.strides:
-        y = np.array(np.broadcast_to(y, shape or (1,)))
-    with np.errstate(divide="ignore", invalid="ignore"):
-        out = np.power(x, y)
-    return out if shape else out.reshape(())
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        if not shape:
+            return np.asarray(x[()] ** y[()])
+        if (y.shape != shape or 0 in y.strides) and (y == 0.5).any():
+            y = np.array(np.broadcast_to(y, shape))
+        return np.power(x, y)
 
 
 def _pow_simplify(s, inputs, params, out_type):
