@@ -240,3 +240,30 @@ def test_scalar_conversion_warns_as_pytorch(convert):
                  "float_detached": lambda v: float(v.detach())}[convert](t)
         return [(w.category, str(w.message).split(" (Triggered internally")[0]) for w in caught]
     assert warnings_of(fgrad) == warnings_of(torch)
+
+
+@pytest.mark.parametrize("expr", [
+    "L.tensor([1., 2.]) @ np.array([1., 1.])",
+    "L.tensor([1., 2.]) @ np.array([1., 1.], dtype=np.float32)",
+    "np.array([1., 1.]) @ L.tensor([1., 2.])",
+    "L.tensor([1., 2.]) @ [1., 1.]",
+    "L.matmul(L.tensor([1., 2.]), np.array([1., 1.]))",
+    "L.tensor([1., 2.], requires_grad=True) @ np.array([1., 1.])",
+], ids=["array_float64", "array_float32", "array_on_the_left", "list", "function_form", "requires_grad"])
+def test_matmul_with_non_tensors_as_pytorch(expr):
+    def outcome(L):
+        try:
+            r = eval(expr)
+        except (TypeError, RuntimeError) as e:
+            return type(e).__name__, str(e)
+        return type(r).__name__, str(r.dtype), r.tolist()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)    # numpy 2's note on torch's __array_wrap__
+        assert outcome(fgrad) == outcome(torch)
+
+
+def test_contiguous_of_a_transpose_is_row_major_and_clone_keeps_the_layout():
+    for L in (fgrad, torch):
+        t = L.arange(6.0).reshape(2, 3).t()
+        assert t.contiguous().is_contiguous() and t.contiguous().stride() == (2, 1)
+        assert t.clone().stride() == (1, 3) and not t.clone().is_contiguous()

@@ -11,7 +11,7 @@ from fgrad.facade._op import FacadeOp, apply
 from fgrad.facade._operands import _check_broadcast, _dtype_name
 from fgrad.facade._reductions import sum
 from fgrad.facade._shapes import _SQUEEZE_INPLACE, _UNSAFE_VIEW, expand, reshape, squeeze, unsqueeze
-from fgrad.facade._tensor import make
+from fgrad.facade._tensor import Tensor, make
 
 __all__ = ["mm", "mv", "dot", "bmm", "matmul", "addmm", "outer", "trace", "diag", "inner", "ger", "tril", "triu"]
 
@@ -101,6 +101,11 @@ def bmm(input, mat2):
 def matmul(input, other):
     """PyTorch's matmul: dot, mv, mm, or a batched product with broadcast batch dims (folded into mm or
     bmm as PyTorch does, so the nodes are the same)."""
+    for position, (name, value) in enumerate((("input", input), ("other", other)), 1):
+        if not isinstance(value, Tensor):
+            kind = type(value)
+            kind = kind.__name__ if kind.__module__ == "builtins" else f"{kind.__module__}.{kind.__name__}"
+            raise TypeError(f"matmul(): argument '{name}' (position {position}) must be Tensor, not {kind}")
     a, b = input._data, other._data
     if a.ndim == 0 or b.ndim == 0:
         raise RuntimeError(f"both arguments to matmul need to be at least 1D, but they are {a.ndim}D and "

@@ -85,8 +85,24 @@ Tensor.__mod__ = _elementwise.remainder
 Tensor.__rmod__ = _reflected(_elementwise.remainder)
 Tensor.__pow__ = _elementwise.pow
 Tensor.__rpow__ = lambda self, other: _elementwise.pow(other, self)
-Tensor.__matmul__ = _linalg.matmul
-Tensor.__rmatmul__ = lambda self, other: _linalg.matmul(_operands.as_tensor_arg(other), self)
+
+
+def _matmul_operator(self, other):
+    # PyTorch: `t @ ndarray` is numpy's product of t's values (a tensor that requires grad refuses, as
+    # numpy() does), wrapped back into a tensor; any other non-tensor is a TypeError.
+    if isinstance(other, Tensor):
+        return _linalg.matmul(self, other)
+    if isinstance(other, np.ndarray):
+        return tensor(np.matmul(self.__array__(), other))
+    return NotImplemented
+
+
+def _rmatmul_operator(self, other):
+    return _linalg.matmul(other, self) if isinstance(other, Tensor) else NotImplemented
+
+
+Tensor.__matmul__ = _matmul_operator
+Tensor.__rmatmul__ = _rmatmul_operator
 
 
 def _neg(self):

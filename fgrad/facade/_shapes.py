@@ -89,7 +89,9 @@ def contiguous(input, memory_format=None):
     data = input._data
     if type(data) is not np.ndarray or data.flags.c_contiguous:     # a traced value has no layout yet
         return input
-    return clone(input)
+    result = clone(input)        # CloneBackward0, as PyTorch's; clone keeps the layout (preserve_format),
+    result._data = np.ascontiguousarray(result._data)       # so the new tensor's copy is laid out row-major
+    return result
 
 
 def flatten(input, start_dim=0, end_dim=-1):
