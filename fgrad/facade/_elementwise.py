@@ -28,7 +28,7 @@ from fgrad.ops.control import stop_gradient
 from fgrad.facade._creation import full_like
 from fgrad.facade._op import FacadeOp, apply
 from fgrad.facade._operands import (_axes_or_none, _cast, _check_broadcast, _dtype_name, _f, _is_scalar, _out,
-                                    _scalar_result, as_tensor_arg, binary_operands, result_type)
+                                    _scalar_result, as_tensor_arg, binary_operands, numpy_names, result_type)
 from fgrad.facade._tensor import Tensor, make
 
 # ---- arithmetic ---------------------------------------------------------------------------------------
@@ -506,9 +506,34 @@ def _masked_fill_fn(x, mask, value):
 _MASKED_FILL = FacadeOp("masked_fill", _masked_fill_fn, "MaskedFillBackward0", nondiff=(1, 2))
 
 
+def _masked_fill_tensor_fn(x, mask, value):
+    return ops.select(mask, ops.convert_element_type(value, x.dtype), x)
+
+
+_C_TYPE_NAMES = {"float32": "float", "float64": "double", "int32": "int", "int64": "long int", "uint8": "unsigned char"}
+# the value a 0-d Tensor that requires grad: its gradient is the sum over the filled places
+_MASKED_FILL_TENSOR = FacadeOp("masked_fill", _masked_fill_tensor_fn, "MaskedFillBackward1", nondiff=(1,))
+
+
 def masked_fill(input, mask, value):
-    """input with `value` where mask is True (MaskedFillBackward0)."""
+    """input with `value` (a number or a 0-d tensor) where the bool `mask` (broadcast to input) is True
+    (MaskedFillBackward0; MaskedFillBackward1 when the value is a tensor that requires grad).
+
+    >>> import fgrad as torch
+    >>> x = torch.tensor([1., -2., 3.])
+    >>> x.masked_fill(x < 0, 0.)
+    tensor([1., 0., 3.])
+    """
+    mask = as_tensor_arg(mask)
+    if mask._data.dtype != np.bool_:
+        raise RuntimeError(f"masked_fill_ only supports boolean masks, but got mask with dtype "
+                           f"{_C_TYPE_NAMES.get(mask._data.dtype.name, mask._data.dtype.name)}")
     if isinstance(value, Tensor):
+        if value._data.ndim:
+            raise RuntimeError(f"masked_fill_ only supports a 0-dimensional value tensor, but got tensor with "
+                               f"{value._data.ndim} dimension(s).")
+        if value.requires_grad:
+            return apply(_MASKED_FILL_TENSOR, (input, mask, value))
         value = value.item()
     return apply(_MASKED_FILL, (input, mask, np.asarray(value, input._data.dtype)))
 
@@ -626,10 +651,12 @@ def isclose(input, other, rtol=1e-05, atol=1e-08, equal_nan=False):
     return make(np.isclose(input._data, as_tensor_arg(other)._data, rtol=rtol, atol=atol, equal_nan=equal_nan))
 
 
+@numpy_names
 def all(input, dim=None, keepdim=False):
     return _numpy_result(lambda x: np.all(x, axis=_axes_or_none(dim, input), keepdims=keepdim), input)
 
 
+@numpy_names
 def any(input, dim=None, keepdim=False):
     return _numpy_result(lambda x: np.any(x, axis=_axes_or_none(dim, input), keepdims=keepdim), input)
 
@@ -641,5 +668,6 @@ def nonzero(input, *, as_tuple=False):
     return make(np.stack(idx, axis=1).astype(np.int64) if idx else np.zeros((0, 0), np.int64))
 
 
+@numpy_names
 def count_nonzero(input, dim=None):
     return make(np.asarray(np.count_nonzero(input._data, axis=_axes_or_none(dim, input)), np.int64))

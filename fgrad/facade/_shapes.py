@@ -7,7 +7,7 @@ import numpy as np
 
 from fgrad import ops
 from fgrad.facade._op import FacadeOp, apply
-from fgrad.facade._operands import _axes, _cast, _out, as_tensor_arg, result_type
+from fgrad.facade._operands import _axes, _cast, _out, as_tensor_arg, numpy_names, result_type
 from fgrad.facade._reductions import take_along_axis
 from fgrad.facade._tensor import _dim
 
@@ -15,7 +15,7 @@ __all__ = ["view", "reshape", "clone", "contiguous", "flatten", "unflatten", "vi
            "permute", "t", "T", "mT", "squeeze", "unsqueeze", "expand", "expand_as", "broadcast_to",
            "broadcast_tensors", "repeat", "flip", "narrow", "split", "chunk", "tensor_split", "unbind", "cat",
            "stack", "hstack", "vstack", "gather", "index_select", "take", "swapaxes", "swapdims", "concat",
-           "concatenate"]
+           "concatenate", "movedim", "moveaxis"]
 
 
 # ---- shape and view ops ------------------------------------------------------------------------------
@@ -106,10 +106,27 @@ def flatten(input, start_dim=0, end_dim=-1):
     return reshape(input, shape[:start] + (-1,) + shape[end + 1:])
 
 
+@numpy_names
 def unflatten(input, dim, sizes):
-    dim = _dim(dim, input._data.ndim)
+    """Dim `dim` split into dims of `sizes` (one may be -1) (a view when possible).
+
+    >>> import fgrad as torch
+    >>> torch.zeros(2, 6).unflatten(1, (3, -1)).shape
+    torch.Size([2, 3, 2])
+    """
+    axis = _dim(dim, input._data.ndim)
     shape = input._data.shape
-    return reshape(input, shape[:dim] + tuple(sizes) + shape[dim + 1:])
+    sizes = tuple(int(s) for s in sizes)
+    if not sizes:
+        raise RuntimeError("unflatten: sizes must be non-empty")
+    if sizes.count(-1) > 1:
+        raise RuntimeError("unflatten: only one dimension can be inferred")
+    known = int(np.prod([s for s in sizes if s != -1], dtype=np.int64))
+    n = shape[axis]
+    if (-1 not in sizes and known != n) or (-1 in sizes and (known == 0 or n % known)):
+        raise RuntimeError(f"unflatten: Provided sizes [{', '.join(map(str, sizes))}] don't multiply up to the size "
+                           f"of dim {dim} ({n}) in the input tensor")
+    return reshape(input, shape[:axis] + sizes + shape[axis + 1:])
 
 
 def view_as(input, other):
@@ -142,6 +159,43 @@ def transpose(input, dim0, dim1):
 
 
 swapaxes = swapdims = transpose
+
+
+def _given_dims(dims) -> list:
+    return [dims] if isinstance(dims, (int, np.integer)) else list(dims)
+
+
+def _dims_list(dims, ndim: int, what: str) -> list:
+    """movedim's source or destination (an int or a sequence of ints) as normalized dims, without repeats."""
+    given = _given_dims(dims)
+    normalized = [_dim(d, ndim) for d in given]
+    if len(set(normalized)) != len(normalized):
+        raise RuntimeError(f"movedim: repeated dim in `{what}` ([{', '.join(map(str, given))}])")
+    return normalized
+
+
+def movedim(input, source, destination):
+    """The dims at `source` moved to `destination` (ints or sequences of ints), the others keeping their
+    order (a view, PermuteBackward0). `moveaxis` is the same function.
+
+    >>> import fgrad as torch
+    >>> torch.zeros(2, 3, 4).movedim(0, -1).shape
+    torch.Size([3, 4, 2])
+    """
+    ndim = input._data.ndim
+    src = _dims_list(source, ndim, "source")
+    dst = _dims_list(destination, ndim, "destination")
+    if len(src) != len(dst):
+        raise RuntimeError(f"movedim: Invalid source or destination dims: source "
+                           f"([{', '.join(map(str, _given_dims(source)))}] dims) should contain the same number of "
+                           f"dims as destination ([{', '.join(map(str, _given_dims(destination)))}] dims)")
+    order = [d for d in range(ndim) if d not in src]
+    for to, moved in sorted(zip(dst, src)):
+        order.insert(to, moved)
+    return apply(_PERMUTE, (input,), (tuple(order),))
+
+
+moveaxis = movedim
 
 
 def permute(input, *dims):
@@ -188,6 +242,7 @@ _SQUEEZE_DIMS = FacadeOp("squeeze", _squeeze_fn, "SqueezeBackward2", view=True)
 _SQUEEZE_INPLACE = FacadeOp("squeeze_", _squeeze_fn, "SqueezeBackward4", view=True)
 
 
+@numpy_names
 def squeeze(input, dim=None):
     """Size-1 dims removed (all, or those among `dim` of size 1) (a view)."""
     shape = input._data.shape
@@ -203,6 +258,7 @@ def squeeze(input, dim=None):
 _UNSQUEEZE = FacadeOp("unsqueeze", lambda x, axis: ops.expand_dims(x, axis), "UnsqueezeBackward0", view=True)
 
 
+@numpy_names
 def unsqueeze(input, dim):
     """A size-1 dim inserted at `dim` (a view, UnsqueezeBackward0)."""
     return apply(_UNSQUEEZE, (input,), (_dim(dim, input._data.ndim + 1),))
@@ -305,6 +361,7 @@ def _slice_fn(x, axis, start, stop, step):
 _SLICE = FacadeOp("slice", _slice_fn, "SliceBackward0", view=True)
 
 
+@numpy_names
 def narrow(input, dim, start, length):
     """`length` elements from `start` along `dim` (a view, SliceBackward0)."""
     axis = _dim(dim, input._data.ndim)
@@ -329,6 +386,7 @@ _SPLIT = FacadeOp("split", _split_fn, "SplitBackward0", view=True)
 _SPLIT_SIZES = FacadeOp("split", _split_fn, "SplitWithSizesBackward0", view=True)
 
 
+@numpy_names
 def split(tensor, split_size_or_sections, dim=0):
     """Pieces along `dim` of the given size (the last may be smaller) or sizes (views sharing one node)."""
     axis = _dim(dim, tensor._data.ndim)
@@ -352,13 +410,17 @@ def split(tensor, split_size_or_sections, dim=0):
     return apply(op, (tensor,), (axis, tuple(bounds)), multi=True)
 
 
+@numpy_names
 def chunk(input, chunks, dim=0):
     """`chunks` pieces of equal size along `dim` (the last may be smaller) (SplitBackward0)."""
+    if int(chunks) <= 0:
+        raise RuntimeError(f"chunk expects `chunks` to be greater than 0, got: {int(chunks)}")
     n = input._data.shape[_dim(dim, input._data.ndim)]
     size = -(-n // int(chunks)) if n else 1
     return split(input, builtins.max(size, 1), dim)
 
 
+@numpy_names
 def tensor_split(input, sections, dim=0):
     return split(input, [len(c) for c in np.array_split(np.arange(input._data.shape[dim]), sections)], dim)
 
@@ -376,6 +438,7 @@ def _one(shape, axis, i):
 _UNBIND = FacadeOp("unbind", _unbind_fn, "UnbindBackward0", view=True)
 
 
+@numpy_names
 def unbind(input, dim=0):
     """The slices along `dim`, each without that dim (UnbindBackward0)."""
     axis = _dim(dim, input._data.ndim)
@@ -392,6 +455,7 @@ def _cat_fn(*args):
 _CAT = FacadeOp("cat", _cat_fn, "CatBackward0")
 
 
+@numpy_names
 def cat(tensors, dim=0, *, out=None):
     """The tensors joined along `dim`, dtypes promoted (CatBackward0)."""
     tensors = [as_tensor_arg(t) for t in tensors]
@@ -426,6 +490,7 @@ def _stack_fn(*args):
 _STACK = FacadeOp("stack", _stack_fn, "StackBackward0")
 
 
+@numpy_names
 def stack(tensors, dim=0, *, out=None):
     """The tensors (of one shape) joined along a new dim (StackBackward0)."""
     tensors = [as_tensor_arg(t) for t in tensors]
@@ -455,6 +520,7 @@ def _gather_fn(x, index, axis):
 _GATHER = FacadeOp("gather", _gather_fn, "GatherBackward0", nondiff=(1,))
 
 
+@numpy_names
 def gather(input, dim, index, *, sparse_grad=False):
     """out[i][j] = input[i][index[i][j]] for dim=1 (GatherBackward0)."""
     axis = _dim(dim, input._data.ndim)
@@ -478,6 +544,7 @@ _INDEX_SELECT = FacadeOp("index_select", lambda x, index, axis: ops.gather(x, in
                          nondiff=(1,))
 
 
+@numpy_names
 def index_select(input, dim, index):
     """The entries at `index` (1-D) along `dim` (IndexSelectBackward0)."""
     if index._data.ndim > 1:
