@@ -387,8 +387,16 @@ def _clamp_tensors_fn(x, lo, hi, dtype, has_lo, has_hi):
 _CLAMP_TENSORS = FacadeOp("clamp", _clamp_tensors_fn, "ClampBackward0")
 
 
+_CLAMP_MIN = FacadeOp("clamp_min", _clamp_fn, "ClampMinBackward0", nondiff=(1, 2))
+_CLAMP_MAX = FacadeOp("clamp_max", _clamp_fn, "ClampMaxBackward0", nondiff=(1, 2))
+
+
 def clamp(input, min=None, max=None, *, out=None):
     """input limited to [min, max] (ClampBackward1 for scalar bounds, ClampBackward0 for tensor bounds)."""
+    return _clamp(input, min, max, out, _CLAMP)
+
+
+def _clamp(input, min, max, out, scalar_op):
     if min is None and max is None:
         raise RuntimeError("torch.clamp: At least one of 'min' or 'max' must not be None")
     if isinstance(min, Tensor) or isinstance(max, Tensor):
@@ -402,7 +410,7 @@ def clamp(input, min=None, max=None, *, out=None):
             dtype = _scalar_result(dtype, bound)
     lo = np.asarray(_extreme_value(dtype, -1) if min is None else min, dtype)
     hi = np.asarray(_extreme_value(dtype, 1) if max is None else max, dtype)
-    return _out(apply(_CLAMP, (input, lo, hi), (dtype,)), out)
+    return _out(apply(scalar_op, (input, lo, hi), (dtype,)), out)
 
 
 def _extreme_value(dtype, side: int):
@@ -418,11 +426,13 @@ clip = clamp
 
 
 def clamp_min(input, min):
-    return clamp(input, min=min)
+    """input limited below by `min` (ClampMinBackward0 for a number)."""
+    return _clamp(input, min, None, None, _CLAMP_MIN)
 
 
 def clamp_max(input, max):
-    return clamp(input, max=max)
+    """input limited above by `max` (ClampMaxBackward0 for a number)."""
+    return _clamp(input, None, max, None, _CLAMP_MAX)
 
 
 def _minmax_fn(op):
@@ -511,13 +521,13 @@ def _masked_fill_tensor_fn(x, mask, value):
 
 
 _C_TYPE_NAMES = {"float32": "float", "float64": "double", "int32": "int", "int64": "long int", "uint8": "unsigned char"}
-# the value a 0-d Tensor that requires grad: its gradient is the sum over the filled places
+# the value a 0-d Tensor: its gradient is the sum over the filled places
 _MASKED_FILL_TENSOR = FacadeOp("masked_fill", _masked_fill_tensor_fn, "MaskedFillBackward1", nondiff=(1,))
 
 
 def masked_fill(input, mask, value):
     """input with `value` (a number or a 0-d tensor) where the bool `mask` (broadcast to input) is True
-    (MaskedFillBackward0; MaskedFillBackward1 when the value is a tensor that requires grad).
+    (MaskedFillBackward0; MaskedFillBackward1 when the value is a tensor).
 
     >>> import fgrad as torch
     >>> x = torch.tensor([1., -2., 3.])
@@ -532,9 +542,7 @@ def masked_fill(input, mask, value):
         if value._data.ndim:
             raise RuntimeError(f"masked_fill_ only supports a 0-dimensional value tensor, but got tensor with "
                                f"{value._data.ndim} dimension(s).")
-        if value.requires_grad:
-            return apply(_MASKED_FILL_TENSOR, (input, mask, value))
-        value = value.item()
+        return apply(_MASKED_FILL_TENSOR, (input, mask, value))
     return apply(_MASKED_FILL, (input, mask, np.asarray(value, input._data.dtype)))
 
 
@@ -612,15 +620,18 @@ def isfinite(input):
     return _numpy_result(np.isfinite, input)
 
 
-def _no_grad_float(np_fn):
-    def fn(input):
-        return make(np.asarray(np_fn(input._data)))
+def _zero_derivative(rounding):
+    """`rounding` (fgrad.numpy's exact floor, ceil, ...: a stop_gradient) as a function that still depends on x, so
+    the op gets PyTorch's node (FloorBackward0) with its zero gradient: a select that never picks x."""
+    def fn(x, *static):
+        never = ops.full(ops.typeof(x).shape, False, np.bool_)
+        return ops.select(never, x, rounding(x, *static))
     return fn
 
 
-floor = _no_grad_float(np.floor)
-ceil = _no_grad_float(np.ceil)
-trunc = _no_grad_float(np.trunc)
+floor = _same_dtype_unary("floor", "FloorBackward0", _zero_derivative(fnp.floor))
+ceil = _same_dtype_unary("ceil", "CeilBackward0", _zero_derivative(fnp.ceil))
+trunc = _same_dtype_unary("trunc", "TruncBackward0", _zero_derivative(fnp.trunc))
 
 
 def _frac_fn(x):
@@ -633,9 +644,14 @@ def _frac_fn(x):
 frac = _same_dtype_unary("frac", "FracBackward0", _frac_fn)
 
 
+_ROUND = FacadeOp("round", _zero_derivative(fnp.round), "RoundBackward0")
+_ROUND_DECIMALS = FacadeOp("round", _zero_derivative(fnp.round), "RoundBackward1")
+
+
 def round(input, *, decimals=0):
-    """Round half to even (no gradient)."""
-    return make(np.asarray(np.round(input._data, decimals)))
+    """Round half to even, to `decimals` places (derivative zero: RoundBackward0, RoundBackward1 with
+    decimals)."""
+    return apply(_ROUND_DECIMALS if decimals else _ROUND, (input,), (int(decimals),))
 
 
 def equal(input, other) -> bool:

@@ -69,8 +69,8 @@ def _install():
     Tensor.backward = _engine.tensor_backward
     Tensor.T = property(_shapes.T)
     Tensor.mT = property(_shapes.mT)
-    Tensor.H = property(_shapes.T)
-    Tensor.mH = property(_shapes.mT)
+    Tensor.H = property(_shapes.H)
+    Tensor.mH = property(_shapes.mH)
 
 
 _install()
@@ -192,7 +192,7 @@ for _alias, _name in _INPLACE_ALIASES.items():
 
 # torch.sin_(x), torch.clamp_(x, 0, 1), ...: the in-place methods called as functions
 INPLACE_FUNCTIONS = {name: getattr(Tensor, name) for name in
-                     [n + "_" for n in _INPLACE_WITH_FUNCTION] + _FUNCTION_ALIASES + ["fill_", "zero_"]}
+                     [n + "_" for n in _INPLACE_WITH_FUNCTION] + _FUNCTION_ALIASES + ["fill_", "zero_", "detach_"]}
 
 
 def _iop(method_name):

@@ -34,16 +34,32 @@ _SUM_ALL = FacadeOp("sum", _sum_fn, "SumBackward0")
 _SUM_DIM = FacadeOp("sum", _sum_fn, "SumBackward1")
 
 
+class _AllDims:
+    """The default `dim` of sum and mean: PyTorch records SumBackward0 for x.sum() but SumBackward1 for
+    x.sum(dim=None) or x.sum(dim=[]), all of them a sum over every element."""
+
+    def __repr__(self):
+        return "None"
+
+
+ALL_DIMS = _AllDims()
+
+
+def _all_dims(dim) -> bool:
+    return dim is ALL_DIMS or dim is None or (isinstance(dim, (list, tuple)) and len(dim) == 0)
+
+
 @numpy_names
-def sum(input, dim=None, keepdim=False, *, dtype=None):
+def sum(input, dim=ALL_DIMS, keepdim=False, *, dtype=None):
     """The sum over `dim` (all elements when None): SumBackward0 / SumBackward1. Ints and bools sum in int64."""
     if dtype is not None:
         out_dtype = _dtypes.to_numpy(dtype)
     else:
         out_dtype = input._data.dtype if input._data.dtype.kind == "f" else np.dtype(np.int64)
     ndim = input._data.ndim
-    if dim is None or (isinstance(dim, (list, tuple)) and len(dim) == 0):
-        return apply(_SUM_ALL, (input,), (tuple(range(ndim)), False, out_dtype))
+    if _all_dims(dim):
+        op = _SUM_ALL if dim is ALL_DIMS else _SUM_DIM
+        return apply(op, (input,), (tuple(range(ndim)), bool(keepdim) and dim is not ALL_DIMS, out_dtype))
     return apply(_SUM_DIM, (input,), (_axes(dim, ndim), bool(keepdim), out_dtype))
 
 
@@ -58,15 +74,16 @@ _MEAN_DIM = FacadeOp("mean", _mean_fn, "MeanBackward1")
 
 
 @numpy_names
-def mean(input, dim=None, keepdim=False, *, dtype=None):
+def mean(input, dim=ALL_DIMS, keepdim=False, *, dtype=None):
     """The mean over `dim` (all elements when None): the sum divided by the count, as PyTorch on CPU."""
     out_dtype = _dtypes.to_numpy(dtype) if dtype is not None else input._data.dtype
     if out_dtype.kind != "f":
         raise RuntimeError("mean(): could not infer output dtype. Input dtype must be either a floating point or "
                            f"complex dtype. Got: {_dtype_name(out_dtype)}")
     ndim = input._data.ndim
-    if dim is None or (isinstance(dim, (list, tuple)) and len(dim) == 0):
-        return apply(_MEAN_ALL, (input,), (tuple(range(ndim)), False, out_dtype))
+    if _all_dims(dim):
+        op = _MEAN_ALL if dim is ALL_DIMS else _MEAN_DIM
+        return apply(op, (input,), (tuple(range(ndim)), bool(keepdim) and dim is not ALL_DIMS, out_dtype))
     return apply(_MEAN_DIM, (input,), (_axes(dim, ndim), bool(keepdim), out_dtype))
 
 

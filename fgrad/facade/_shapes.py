@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import builtins
+import warnings
 
 import numpy as np
 
@@ -12,7 +13,7 @@ from fgrad.facade._reductions import take_along_axis
 from fgrad.facade._tensor import _dim
 
 __all__ = ["view", "reshape", "clone", "contiguous", "flatten", "unflatten", "view_as", "reshape_as", "transpose",
-           "permute", "t", "T", "mT", "squeeze", "unsqueeze", "expand", "expand_as", "broadcast_to",
+           "permute", "t", "T", "mT", "mH", "H", "squeeze", "unsqueeze", "expand", "expand_as", "broadcast_to",
            "broadcast_tensors", "repeat", "flip", "narrow", "split", "chunk", "tensor_split", "unbind", "cat",
            "stack", "hstack", "vstack", "gather", "index_select", "take", "swapaxes", "swapdims", "concat",
            "concatenate", "movedim", "moveaxis"]
@@ -221,15 +222,43 @@ def t(input):
 
 
 def T(input):
-    """All dims reversed (PermuteBackward0), PyTorch's `.T`."""
-    return apply(_PERMUTE, (input,), (tuple(reversed(range(input._data.ndim))),))
-
-
-def mT(input):
+    """All dims reversed (PermuteBackward0), PyTorch's `.T`; deprecated (a UserWarning) other than on
+    matrices and vectors, as in PyTorch."""
     ndim = input._data.ndim
-    if ndim < 2:
-        raise RuntimeError("tensor.mT is only supported on matrices or batches of matrices. Got 1-D tensor.")
-    return transpose(input, -2, -1)
+    if ndim > 2:
+        warnings.warn("The use of `x.T` on tensors of dimension other than 2 to reverse their shape is deprecated "
+                      "and it will throw an error in a future release. Consider `x.mT` to transpose batches of "
+                      "matrices or `x.permute(*torch.arange(x.ndim - 1, -1, -1))` to reverse the dimensions of a "
+                      "tensor.", UserWarning, stacklevel=2)
+    elif ndim == 0:
+        warnings.warn("Tensor.T is deprecated on 0-D tensors. This function is the identity in these cases.",
+                      UserWarning, stacklevel=2)
+    return apply(_PERMUTE, (input,), (tuple(reversed(range(ndim))),))
+
+
+def _matrix_transpose(name):
+    def transposed(input):
+        ndim = input._data.ndim
+        if ndim < 2:
+            raise RuntimeError(f"tensor.{name} is only supported on matrices or batches of matrices. Got {ndim}-D "
+                               "tensor.")
+        return transpose(input, -2, -1)
+    transposed.__name__ = name
+    transposed.__doc__ = f"`.{name}`: the last two dims swapped (TransposeBackward0); real tensors only, so the same as mT."
+    return transposed
+
+
+mT = _matrix_transpose("mT")
+mH = _matrix_transpose("mH")
+
+
+def H(input):
+    """`.H`, the (conjugate) transpose of a matrix: real tensors only, so the same as `.T` on 2-D."""
+    ndim = input._data.ndim
+    if ndim != 2:
+        hint = " For batches of matrices, consider using tensor.mH" if ndim > 2 else ""
+        raise RuntimeError(f"tensor.H is only supported on matrices (2-D tensors). Got {ndim}-D tensor.{hint}")
+    return transpose(input, 0, 1)
 
 
 def _squeeze_fn(x, axes):

@@ -434,6 +434,8 @@ def legacy_data(args, dtype: np.dtype, name: str):
     Tensor of that dtype is returned as it is."""
     if len(args) == 1 and isinstance(args[0], Size):
         args = tuple(args[0])
+    if not args:
+        return np.zeros((0,), dtype)
     if all(isinstance(a, (int, np.integer)) and not isinstance(a, bool) for a in args):
         shape = tuple(int(d) for d in args)
         for d in shape:
