@@ -81,6 +81,80 @@ NUMPY_NAMES = {
     "sum_dim_none": lambda L, x: L.sum(x, dim=None),
 }
 
+# the other forms PyTorch's ops take their dims and options in: positional keepdim/unbiased, tuples, lists,
+# negative dims, variadic dims, keywords
+ARGUMENT_FORMS = {
+    "sum_pos_keepdim": lambda L, x: x.sum(0, True),
+    "max_pos_keepdim": lambda L, x: x.max(1, True),
+    "max_kw": lambda L, x: L.max(x, dim=1, keepdim=True),
+    "std_unbiased_pos": lambda L, x: x.std(1, True),
+    "std_unbiased_kw": lambda L, x: x.std(unbiased=False),
+    "var_correction": lambda L, x: x.var(1, correction=0),
+    "var_axis_correction": lambda L, x: x.var(axis=(0,2), correction=2, keepdims=True),
+    "norm_p_dim": lambda L, x: x.norm(p=1, dim=1),
+    "norm_pos": lambda L, x: x.norm(2, 1),
+    "norm_fn_tuple": lambda L, x: L.norm(x, dim=(0,1)),
+    "norm_keepdim": lambda L, x: x.norm(dim=-1, keepdim=True),
+    "squeeze_tuple": lambda L, x: x[:1, :, :1].squeeze((0,2)),
+    "squeeze_list": lambda L, x: x[:1].squeeze([0, 1]),
+    "squeeze_neg": lambda L, x: x[:, :, :1].squeeze(-1),
+    "unsqueeze_kw": lambda L, x: x.unsqueeze(dim=0),
+    "permute_list": lambda L, x: x.permute([2,0,1]),
+    "permute_neg": lambda L, x: x.permute(-1, 0, 1),
+    "transpose_neg": lambda L, x: x.transpose(-1,-2),
+    "flip_int": lambda L, x: x.flip(0),
+    "flip_var": lambda L, x: x.flip(0, 1),
+    "repeat_tuple": lambda L, x: x.repeat((2,1,1)),
+    "view_tuple": lambda L, x: x.view((6,4)),
+    "view_size": lambda L, x: x.view(L.Size([4,6])),
+    "expand_neg": lambda L, x: x[:, :1].expand(-1, 3, -1),
+    "reshape_list": lambda L, x: x.reshape([4,6]),
+    "argmax_pos": lambda L, x: L.argmax(x, 1),
+    "argmax_neg": lambda L, x: x.argmax(-1),
+    "cumsum_neg": lambda L, x: x.cumsum(-1),
+    "softmax_pos": lambda L, x: x.softmax(0),
+    "mean_tuple_pos_keep": lambda L, x: x.mean((0,1), True),
+    "sum_neg_tuple": lambda L, x: x.sum((-1,-2)),
+    "all_pos": lambda L, x: (x>0).all(1),
+    "prod_keepdim": lambda L, x: x.prod(0, keepdim=True),
+    "logsumexp_tuple": lambda L, x: x.logsumexp((0,1)),
+    "stack_tuple": lambda L, x: L.stack((x, x), 1),
+    "min_other": lambda L, x: x.min(x*2),
+    "max_other_kw": lambda L, x: L.max(x, other=x*2),
+    "amax_neg_list": lambda L, x: x.amax([-1, 0]),
+    "mean_dtype": lambda L, x: x.mean(1, dtype=L.float64),
+    "sum_dtype_kw": lambda L, x: L.sum(x, dim=0, dtype=L.float64),
+    "count_nonzero_tuple": lambda L, x: L.count_nonzero(x>0, dim=(0,1)),
+    "any_noargs": lambda L, x: L.any(x>1),
+    "cat_tuple_neg": lambda L, x: L.cat((x, x), -1),
+    "cat_dim_kw": lambda L, x: L.cat(tensors=[x, x], dim=1),
+    "size_neg": lambda L, x: x.size(-1),
+    "size_kw": lambda L, x: x.size(dim=1),
+    "shape_index": lambda L, x: x.shape[-1],
+    "stride": lambda L, x: x.stride(1),
+    "split_kw_dim": lambda L, x: x.split(2, dim=-1),
+    "tensor_split_int": lambda L, x: x.tensor_split(2, dim=2),
+    "tensor_split_list": lambda L, x: x.tensor_split([1, 3], dim=2),
+    "unbind_neg": lambda L, x: x.unbind(-1),
+    "narrow_neg": lambda L, x: x.narrow(-1, 1, 2),
+    "gather_neg": lambda L, x: x.gather(-1, L.zeros(2,3,1, dtype=L.long)),
+    "index_select_neg": lambda L, x: x.index_select(-1, L.tensor([0, 3])),
+    "sort_neg": lambda L, x: x.sort(-1, True),
+    "topk_dim_kw": lambda L, x: x.topk(2, dim=0),
+    "log_softmax_neg": lambda L, x: L.log_softmax(x, -2),
+    "sum_input_kw": lambda L, x: L.sum(input=x, dim=1),
+    "min_dim_kw": lambda L, x: x.min(dim=-1),
+    "argmin_neg": lambda L, x: L.argmin(x, -2),
+    "cumprod_kw": lambda L, x: x.cumprod(dim=-2),
+    "softmax_dtype": lambda L, x: x.softmax(-1, dtype=L.float64),
+    "std_dim_list": lambda L, x: x.std([0, 1]),
+    "var_neg_tuple": lambda L, x: L.var(x, (-1,), keepdim=True),
+    "squeeze_empty": lambda L, x: x.squeeze(()),
+    "unsqueeze_end": lambda L, x: x.unsqueeze(3),
+    "flatten_kw": lambda L, x: L.flatten(x, start_dim=-2, end_dim=-1),
+    "movedim_neg": lambda L, x: x.movedim(-1, -3),
+}
+
 DIM_ERRORS = {
     "dim_out_of_range": lambda L, x: x.sum(3),
     "dim_out_of_range_negative": lambda L, x: x.mean(axis=-4),
@@ -98,6 +172,11 @@ DIM_ERRORS = {
 @pytest.mark.parametrize("name", list(NUMPY_NAMES), ids=list(NUMPY_NAMES))
 def test_numpy_names_and_dims(name):
     check_table(NUMPY_NAMES, name)
+
+
+@pytest.mark.parametrize("name", list(ARGUMENT_FORMS), ids=list(ARGUMENT_FORMS))
+def test_argument_forms(name):
+    check_table(ARGUMENT_FORMS, name)
 
 
 @pytest.mark.parametrize("name", list(DIM_ERRORS), ids=list(DIM_ERRORS))
@@ -303,7 +382,8 @@ LEGACY = {
     "isinstance_long": lambda L: [isinstance(L.tensor([1]), t) for t in
                                   (L.FloatTensor, L.LongTensor, L.IntTensor, L.BoolTensor)],
     "isinstance_legacy_result": lambda L: [isinstance(L.LongTensor([1]), L.LongTensor),
-                                           isinstance(L.LongTensor([1]), L.Tensor), type(L.LongTensor([1])) is L.Tensor],
+                                           isinstance(L.LongTensor([1]), L.Tensor),
+                                           type(L.LongTensor([1])) is L.Tensor],
     "isinstance_not_tensor": lambda L: isinstance([1.0], L.FloatTensor),
     "LongTensor_of_float_tensor": lambda L: L.LongTensor(L.ones(2)),
 }

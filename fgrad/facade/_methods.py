@@ -40,7 +40,7 @@ _METHODS = [
     "view", "reshape", "clone", "contiguous", "flatten", "unflatten", "view_as", "reshape_as", "transpose",
     "swapaxes", "swapdims", "movedim", "moveaxis", "permute", "t", "squeeze", "unsqueeze", "expand", "expand_as",
     "broadcast_to",
-    "repeat", "flip", "narrow", "split", "chunk", "tensor_split", "unbind", "gather", "index_select", "take",
+    "repeat", "narrow", "split", "chunk", "tensor_split", "unbind", "gather", "index_select", "take",
     "mm", "mv", "dot", "inner", "bmm", "matmul", "addmm", "outer", "ger", "trace", "diag", "tril", "triu",
     "fill_", "zero_", "copy_",
 ]
@@ -64,6 +64,7 @@ def _install():
     for name in _METHODS:
         setattr(Tensor, name, _family_function(name))
     Tensor.where = _where_method
+    Tensor.flip = _shapes.flip_method
     Tensor.size = numpy_names(Tensor.size)
     Tensor.stride = numpy_names(Tensor.stride)
     Tensor.backward = _engine.tensor_backward

@@ -416,6 +416,10 @@ _SOFTMAX = FacadeOp("softmax", _softmax_fn, "SoftmaxBackward0", variant=None)
 _LOG_SOFTMAX = FacadeOp("log_softmax", _log_softmax_fn, "LogSoftmaxBackward0", variant=None)
 
 
+def _converted(input, dtype):
+    return input if dtype is None or _dtypes.to_numpy(dtype) == input._data.dtype else input.to(dtype)
+
+
 def _softmax_args(input, dim, dtype):
     if dim is None:
         raise TypeError("softmax() missing required argument 'dim' (fgrad, like PyTorch's functional API, "
@@ -428,7 +432,9 @@ def _softmax_args(input, dim, dtype):
 
 @numpy_names
 def softmax(input, dim=None, dtype=None):
-    """exp(input) normalized over `dim` (SoftmaxBackward0)."""
+    """exp(input) normalized over `dim` (SoftmaxBackward0); with `dtype`, the input is converted first
+    (ToCopyBackward0), as PyTorch does."""
+    input = _converted(input, dtype)
     if input._data.ndim == 0:
         return apply(_SOFTMAX, (input.reshape(1),), _softmax_args(input, 0, dtype)).reshape(())
     return apply(_SOFTMAX, (input,), _softmax_args(input, dim, dtype))
@@ -437,6 +443,7 @@ def softmax(input, dim=None, dtype=None):
 @numpy_names
 def log_softmax(input, dim=None, dtype=None):
     """log(softmax(input)) over `dim`, computed stably (LogSoftmaxBackward0)."""
+    input = _converted(input, dtype)
     if input._data.ndim == 0:
         return apply(_LOG_SOFTMAX, (input.reshape(1),), _softmax_args(input, 0, dtype)).reshape(())
     return apply(_LOG_SOFTMAX, (input,), _softmax_args(input, dim, dtype))

@@ -375,6 +375,13 @@ def _flip_fn(x, axes):
 _FLIP = FacadeOp("flip", _flip_fn, "FlipBackward0")
 
 
+def flip_method(input, *args, dims=None):
+    """x.flip(0, 1), x.flip((0, 1)), x.flip(dims=(0, 1)): the method takes the dims as separate arguments too."""
+    if dims is None:
+        dims = args[0] if len(args) == 1 else args
+    return flip(input, dims)
+
+
 def flip(input, dims):
     """The order of elements reversed along `dims` (FlipBackward0)."""
     return apply(_FLIP, (input,), (_axes(dims, input._data.ndim),))
@@ -450,8 +457,33 @@ def chunk(input, chunks, dim=0):
 
 
 @numpy_names
-def tensor_split(input, sections, dim=0):
-    return split(input, [len(c) for c in np.array_split(np.arange(input._data.shape[dim]), sections)], dim)
+def tensor_split(input, indices_or_sections, dim=0):
+    """Pieces along `dim`: `n` sections of near-equal size (the first ones one longer), or split before each
+    of the given indices; each a view of its own (SliceBackward0), as PyTorch's.
+
+    >>> import fgrad as torch
+    >>> [p.tolist() for p in torch.arange(5).tensor_split(2)]
+    [[0, 1, 2], [3, 4]]
+    """
+    axis = _dim(dim, input._data.ndim)
+    n = input._data.shape[axis]
+    if hasattr(indices_or_sections, "tolist"):              # a tensor (or array) of sections or indices
+        indices_or_sections = indices_or_sections.tolist()
+    if isinstance(indices_or_sections, (int, np.integer)):
+        sections = int(indices_or_sections)
+        if sections <= 0:
+            raise RuntimeError(f"number of sections must be larger than 0, got {sections}")
+        size, longer = divmod(n, sections)
+        stops = list(np.cumsum([size + 1] * longer + [size] * (sections - longer)))
+        starts = [0] + stops[:-1]
+    else:
+        cuts = [int(i) for i in indices_or_sections]
+        starts, stops = [0] + cuts, cuts + [n]
+    pieces = []
+    for start, stop in zip(starts, stops):
+        start, stop, _ = slice(int(start), int(stop)).indices(n)
+        pieces.append(apply(_SLICE, (input,), (axis, start, builtins.max(start, stop), 1)))
+    return tuple(pieces)
 
 
 def _unbind_fn(x, axis):
