@@ -39,8 +39,7 @@ _METHODS = [
     "softmax", "log_softmax", "cumsum", "cumprod",
     "view", "reshape", "clone", "contiguous", "flatten", "unflatten", "view_as", "reshape_as", "transpose",
     "swapaxes", "swapdims", "movedim", "moveaxis", "permute", "t", "squeeze", "unsqueeze", "expand", "expand_as",
-    "broadcast_to",
-    "repeat", "narrow", "split", "chunk", "tensor_split", "unbind", "gather", "index_select", "take",
+    "broadcast_to", "repeat", "narrow", "split", "chunk", "tensor_split", "unbind", "gather", "index_select", "take",
     "mm", "mv", "dot", "inner", "bmm", "matmul", "addmm", "outer", "ger", "trace", "diag", "tril", "triu",
     "fill_", "zero_", "copy_",
 ]
