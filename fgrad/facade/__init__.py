@@ -88,7 +88,8 @@ from fgrad.facade._tensor import Size, Tensor, device
 from fgrad.facade._printing import get_printoptions, set_printoptions
 from fgrad.facade._random import (Generator, default_generator, get_rng_state, initial_seed, manual_seed, seed,
                                   set_rng_state)
-from fgrad.facade._creation import (arange, as_tensor, asarray, empty, empty_like, eye, from_numpy, full, full_like,
+from fgrad.facade._creation import (BoolTensor, ByteTensor, DoubleTensor, FloatTensor, IntTensor, LongTensor, arange,
+                                    as_tensor, asarray, empty, empty_like, eye, from_numpy, full, full_like,
                                     is_tensor, linspace, logspace, numel, ones, ones_like, tensor, zeros, zeros_like)
 from fgrad.facade._sampling import (bernoulli, multinomial, normal, rand, rand_like, randint, randint_like, randn,
                                     randn_like, randperm)
@@ -105,10 +106,12 @@ from fgrad.facade._elementwise import (abs, absolute, acos, acosh, add, all, all
 from fgrad.facade._reductions import (amax, amin, argmax, argmin, cumprod, cumsum, log_softmax, logsumexp, max, mean,
                                       min, norm, prod, return_types, softmax, std, sum, var)
 from fgrad.facade._shapes import (broadcast_tensors, broadcast_to, cat, chunk, clone, concat, concatenate, flatten,
-                                  flip, gather, hstack, index_select, narrow, permute, repeat, reshape, split,
+                                  flip, gather, hstack, index_select, moveaxis, movedim, narrow, permute, repeat,
+                                  reshape, split,
                                   squeeze, stack, swapaxes, swapdims, t, take, tensor_split, transpose, unbind,
                                   unflatten, unsqueeze, vstack)
 from fgrad.facade._linalg import (addmm, bmm, diag, dot, ger, inner, matmul, mm, mv, outer, trace, tril, triu)
+from fgrad.facade._methods import INPLACE_FUNCTIONS as _INPLACE_FUNCTIONS
 from fgrad.facade._methods import addcdiv, addcmul, argsort, lerp, sort, topk, unique
 from fgrad.facade import autograd
 from fgrad.facade.autograd import is_anomaly_check_nan_enabled, is_anomaly_enabled
@@ -127,6 +130,9 @@ from fgrad.facade._runtime import (are_deterministic_algorithms_enabled, compile
                                    get_float32_matmul_precision, get_num_threads,
                                    is_deterministic_algorithms_warn_only_enabled, set_default_device,
                                    set_float32_matmul_precision, set_num_threads, use_deterministic_algorithms)
+
+# torch.sin_(x), torch.clamp_(x, min, max), ...: the in-place methods PyTorch also has as functions
+globals().update(_INPLACE_FUNCTIONS)
 
 float32 = _dtypes.float32
 float = _dtypes.float32
@@ -187,7 +193,8 @@ class cuda:
 
 __all__ = [
     # tensors, dtypes, devices
-    "Tensor", "tensor", "Size", "dtype", "device", "float32", "float", "float64", "double", "int32", "int",
+    "Tensor", "tensor", "Size", "dtype", "device", "FloatTensor", "DoubleTensor", "IntTensor", "LongTensor",
+    "BoolTensor", "ByteTensor", "float32", "float", "float64", "double", "int32", "int",
     "int64", "long", "bool", "uint8", "strided", "get_default_dtype", "set_default_dtype", "promote_types", "result_type",
     "can_cast", "is_tensor", "is_floating_point", "numel", "broadcast_shapes", "is_nonzero", "cuda",
     # devices, backends and process settings
@@ -221,7 +228,7 @@ __all__ = [
     "std", "sub", "subtract", "sum", "swapaxes", "swapdims", "t", "take", "tan", "tanh", "tensor_split", "trace",
     "transpose", "true_divide", "trunc", "unbind", "unflatten", "unsqueeze", "var", "vstack", "where",
     "acos", "acosh", "arccos", "arccosh", "arcsin", "arcsinh", "arctan", "arctan2", "arctanh", "asin", "asinh", "atan",
-    "atan2", "atanh", "cosh", "cumprod", "hypot", "sinh",
+    "atan2", "atanh", "cosh", "cumprod", "hypot", "sinh", "movedim", "moveaxis", *_INPLACE_FUNCTIONS,
     # submodules
     "autograd", "nn", "optim", "utils", "func",
 ]

@@ -10,7 +10,7 @@ import warnings
 import numpy as np
 
 from fgrad.facade import _dtypes
-from fgrad.facade._tensor import Tensor, make
+from fgrad.facade._tensor import Tensor, legacy_data, make
 
 
 def _shape(size) -> tuple:
@@ -259,3 +259,40 @@ def linspace(start, end, steps, *, dtype=None, device=None, requires_grad=False)
 def logspace(start, end, steps, base=10.0, *, dtype=None, requires_grad=False):
     lin = linspace(start, end, steps, dtype=_dtypes.float64)._data
     return _finish(np.power(base, lin).astype(_dtype_or(dtype, _dtypes.default_float_numpy())), requires_grad)
+
+
+# ---- legacy typed constructors: torch.FloatTensor, torch.LongTensor, ... ---------------------------------------
+
+class LegacyTensorType(type):
+    """The type of torch.FloatTensor and its siblings: calling one builds a Tensor of its dtype (as the legacy
+    `Tensor(...)` constructor: sizes give zeros, a sequence gives data); `isinstance(t, torch.FloatTensor)`
+    asks whether `t` is a float32 Tensor, as in PyTorch (the result's type is Tensor itself).
+
+    >>> import fgrad as torch
+    >>> t = torch.LongTensor([1, 2])
+    >>> t, isinstance(t, torch.LongTensor), isinstance(t, torch.FloatTensor)
+    (tensor([1, 2]), True, False)
+    """
+
+    def __call__(cls, *args, device=None):
+        _check_device(device)
+        data = legacy_data(args, cls.dtype.numpy, cls.__name__)
+        return data if isinstance(data, Tensor) else make(data)
+
+    def __instancecheck__(cls, obj) -> bool:
+        return isinstance(obj, Tensor) and obj._data.dtype == cls.dtype.numpy
+
+    def __repr__(cls) -> str:
+        return f"<class 'torch.{cls.__name__}'>"
+
+
+def _legacy_type(dtype):
+    return LegacyTensorType(dtype._legacy, (), {"dtype": dtype, "__module__": "torch"})
+
+
+FloatTensor = _legacy_type(_dtypes.float32)
+DoubleTensor = _legacy_type(_dtypes.float64)
+IntTensor = _legacy_type(_dtypes.int32)
+LongTensor = _legacy_type(_dtypes.int64)
+BoolTensor = _legacy_type(_dtypes.bool_)
+ByteTensor = _legacy_type(_dtypes.uint8)

@@ -28,7 +28,7 @@ from fgrad.ops.control import stop_gradient
 from fgrad.facade._creation import full_like
 from fgrad.facade._op import FacadeOp, apply
 from fgrad.facade._operands import (_axes_or_none, _cast, _check_broadcast, _dtype_name, _f, _is_scalar, _out,
-                                    _scalar_result, as_tensor_arg, binary_operands, result_type)
+                                    _scalar_result, as_tensor_arg, binary_operands, numpy_names, result_type)
 from fgrad.facade._tensor import Tensor, make
 
 # ---- arithmetic ---------------------------------------------------------------------------------------
@@ -387,8 +387,16 @@ def _clamp_tensors_fn(x, lo, hi, dtype, has_lo, has_hi):
 _CLAMP_TENSORS = FacadeOp("clamp", _clamp_tensors_fn, "ClampBackward0")
 
 
+_CLAMP_MIN = FacadeOp("clamp_min", _clamp_fn, "ClampMinBackward0", nondiff=(1, 2))
+_CLAMP_MAX = FacadeOp("clamp_max", _clamp_fn, "ClampMaxBackward0", nondiff=(1, 2))
+
+
 def clamp(input, min=None, max=None, *, out=None):
     """input limited to [min, max] (ClampBackward1 for scalar bounds, ClampBackward0 for tensor bounds)."""
+    return _clamp(input, min, max, out, _CLAMP)
+
+
+def _clamp(input, min, max, out, scalar_op):
     if min is None and max is None:
         raise RuntimeError("torch.clamp: At least one of 'min' or 'max' must not be None")
     if isinstance(min, Tensor) or isinstance(max, Tensor):
@@ -402,7 +410,7 @@ def clamp(input, min=None, max=None, *, out=None):
             dtype = _scalar_result(dtype, bound)
     lo = np.asarray(_extreme_value(dtype, -1) if min is None else min, dtype)
     hi = np.asarray(_extreme_value(dtype, 1) if max is None else max, dtype)
-    return _out(apply(_CLAMP, (input, lo, hi), (dtype,)), out)
+    return _out(apply(scalar_op, (input, lo, hi), (dtype,)), out)
 
 
 def _extreme_value(dtype, side: int):
@@ -418,11 +426,13 @@ clip = clamp
 
 
 def clamp_min(input, min):
-    return clamp(input, min=min)
+    """input limited below by `min` (ClampMinBackward0 for a number)."""
+    return _clamp(input, min, None, None, _CLAMP_MIN)
 
 
 def clamp_max(input, max):
-    return clamp(input, max=max)
+    """input limited above by `max` (ClampMaxBackward0 for a number)."""
+    return _clamp(input, None, max, None, _CLAMP_MAX)
 
 
 def _minmax_fn(op):
@@ -506,10 +516,33 @@ def _masked_fill_fn(x, mask, value):
 _MASKED_FILL = FacadeOp("masked_fill", _masked_fill_fn, "MaskedFillBackward0", nondiff=(1, 2))
 
 
+def _masked_fill_tensor_fn(x, mask, value):
+    return ops.select(mask, ops.convert_element_type(value, x.dtype), x)
+
+
+_C_TYPE_NAMES = {"float32": "float", "float64": "double", "int32": "int", "int64": "long int", "uint8": "unsigned char"}
+# the value a 0-d Tensor: its gradient is the sum over the filled places
+_MASKED_FILL_TENSOR = FacadeOp("masked_fill", _masked_fill_tensor_fn, "MaskedFillBackward1", nondiff=(1,))
+
+
 def masked_fill(input, mask, value):
-    """input with `value` where mask is True (MaskedFillBackward0)."""
+    """input with `value` (a number or a 0-d tensor) where the bool `mask` (broadcast to input) is True
+    (MaskedFillBackward0; MaskedFillBackward1 when the value is a tensor).
+
+    >>> import fgrad as torch
+    >>> x = torch.tensor([1., -2., 3.])
+    >>> x.masked_fill(x < 0, 0.)
+    tensor([1., 0., 3.])
+    """
+    mask = as_tensor_arg(mask)
+    if mask._data.dtype != np.bool_:
+        raise RuntimeError(f"masked_fill_ only supports boolean masks, but got mask with dtype "
+                           f"{_C_TYPE_NAMES.get(mask._data.dtype.name, mask._data.dtype.name)}")
     if isinstance(value, Tensor):
-        value = value.item()
+        if value._data.ndim:
+            raise RuntimeError(f"masked_fill_ only supports a 0-dimensional value tensor, but got tensor with "
+                               f"{value._data.ndim} dimension(s).")
+        return apply(_MASKED_FILL_TENSOR, (input, mask, value))
     return apply(_MASKED_FILL, (input, mask, np.asarray(value, input._data.dtype)))
 
 
@@ -587,15 +620,18 @@ def isfinite(input):
     return _numpy_result(np.isfinite, input)
 
 
-def _no_grad_float(np_fn):
-    def fn(input):
-        return make(np.asarray(np_fn(input._data)))
+def _zero_derivative(rounding):
+    """`rounding` (fgrad.numpy's exact floor, ceil, ...: a stop_gradient) as a function that still depends on x, so
+    the op gets PyTorch's node (FloorBackward0) with its zero gradient: a select that never picks x."""
+    def fn(x, *static):
+        never = ops.full(ops.typeof(x).shape, False, np.bool_)
+        return ops.select(never, x, rounding(x, *static))
     return fn
 
 
-floor = _no_grad_float(np.floor)
-ceil = _no_grad_float(np.ceil)
-trunc = _no_grad_float(np.trunc)
+floor = _same_dtype_unary("floor", "FloorBackward0", _zero_derivative(fnp.floor))
+ceil = _same_dtype_unary("ceil", "CeilBackward0", _zero_derivative(fnp.ceil))
+trunc = _same_dtype_unary("trunc", "TruncBackward0", _zero_derivative(fnp.trunc))
 
 
 def _frac_fn(x):
@@ -608,9 +644,14 @@ def _frac_fn(x):
 frac = _same_dtype_unary("frac", "FracBackward0", _frac_fn)
 
 
+_ROUND = FacadeOp("round", _zero_derivative(fnp.round), "RoundBackward0")
+_ROUND_DECIMALS = FacadeOp("round", _zero_derivative(fnp.round), "RoundBackward1")
+
+
 def round(input, *, decimals=0):
-    """Round half to even (no gradient)."""
-    return make(np.asarray(np.round(input._data, decimals)))
+    """Round half to even, to `decimals` places (derivative zero: RoundBackward0, RoundBackward1 with
+    decimals)."""
+    return apply(_ROUND_DECIMALS if decimals else _ROUND, (input,), (int(decimals),))
 
 
 def equal(input, other) -> bool:
@@ -626,10 +667,12 @@ def isclose(input, other, rtol=1e-05, atol=1e-08, equal_nan=False):
     return make(np.isclose(input._data, as_tensor_arg(other)._data, rtol=rtol, atol=atol, equal_nan=equal_nan))
 
 
+@numpy_names
 def all(input, dim=None, keepdim=False):
     return _numpy_result(lambda x: np.all(x, axis=_axes_or_none(dim, input), keepdims=keepdim), input)
 
 
+@numpy_names
 def any(input, dim=None, keepdim=False):
     return _numpy_result(lambda x: np.any(x, axis=_axes_or_none(dim, input), keepdims=keepdim), input)
 
@@ -641,5 +684,6 @@ def nonzero(input, *, as_tuple=False):
     return make(np.stack(idx, axis=1).astype(np.int64) if idx else np.zeros((0, 0), np.int64))
 
 
+@numpy_names
 def count_nonzero(input, dim=None):
     return make(np.asarray(np.count_nonzero(input._data, axis=_axes_or_none(dim, input)), np.int64))

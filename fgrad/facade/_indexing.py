@@ -41,6 +41,8 @@ def _index_fn(x, positions, axis, perm, merged_shape, out_perm):
 
 
 _INDEX = FacadeOp("index", _index_fn, "IndexBackward0", nondiff=(1,))
+# x[index] = v with arrays in the index: the same write as COPY_SLICES, named as PyTorch's index_put_ node
+_INDEX_PUT = FacadeOp("index_put", COPY_SLICES.fn, "IndexPutBackward0", nondiff=(1,))
 
 
 def _is_int_scalar(item) -> bool:
@@ -53,6 +55,8 @@ def _as_index_array(item):
         array = item._data
     else:
         array = np.asarray(item)
+        if array.size == 0:                     # x[[]]: no rows (the empty list's float dtype means nothing)
+            return array.astype(np.int64)
     if array.dtype.kind == "f":
         raise IndexError("tensors used as indices must be long, int, byte or bool tensors")
     if array.dtype.kind in "iu":
@@ -72,7 +76,7 @@ def _normalize(index, ndim: int) -> list:
     for item in index:
         if isinstance(item, Tensor) and item._data.ndim == 0 and item._data.dtype.kind in "iu":
             items.append(int(item._data))
-        elif isinstance(item, (Tensor, list, np.ndarray)) or (isinstance(item, tuple)):
+        elif isinstance(item, (Tensor, list, np.ndarray, range)) or (isinstance(item, tuple)):
             items.append(_as_index_array(item))
         else:
             items.append(item)
@@ -113,22 +117,28 @@ def getitem(self, index):
     items = _normalize(index, ndim)
     if not (self.requires_grad and _grad_mode.state.enabled) and not carries_tangent(self):
         return _numpy_getitem(self, items)
+    return _recorded_getitem(self, items, isinstance(index, slice))
+
+
+def _recorded_getitem(self, items, bare_slice):
+    """self[items] as facade ops (recorded in the graph), basic parts first as PyTorch."""
     result = self
     dim = 0
+    source_dim = 0                      # the dim of self an item indexes (PyTorch's error messages name it)
     advanced = []
     touched = False
     # A bare slice (x[:], x[0:n]) is always a SliceBackward0 in PyTorch, even when it covers the whole dim; in a
     # tuple (x[:, 0:n]) whole-dim slices are skipped, and an index that changes nothing is an AliasBackward0.
-    bare_slice = isinstance(index, slice)
     for item in items:
         if item is None:
             result = apply(_UNSQUEEZE, (result,), (dim,))
             dim += 1
             touched = True
         elif isinstance(item, (bool, np.bool_)):
+            # x[True] / x[False]: a new dim of size 1 indexed by a 0-d bool mask, i.e. by [0] or by [] (an
+            # advanced index, so IndexBackward0, as PyTorch's)
             result = apply(_UNSQUEEZE, (result,), (dim,))
-            if not item:
-                advanced.append((dim, np.zeros(0, np.int64)))
+            advanced.append((dim, np.zeros(1 if item else 0, np.int64)))
             dim += 1
             touched = True
         elif isinstance(item, slice):
@@ -140,21 +150,25 @@ def getitem(self, index):
                 result = apply(_SLICE, (result,), (dim, start, max(start, stop), step))
                 touched = True
             dim += 1
+            source_dim += 1
         elif _is_int_scalar(item):
             n = result._data.shape[dim]
             i = int(item)
             if not -n <= i < n:
-                raise IndexError(f"index {i} is out of bounds for dimension {dim} with size {n}")
+                raise IndexError(f"index {i} is out of bounds for dimension {source_dim} with size {n}")
             result = apply(_SELECT, (result,), (dim, i % n))
             touched = True
+            source_dim += 1
         elif isinstance(item, np.ndarray):
             if item.dtype == np.bool_:
                 for axis_index in np.nonzero(_check_mask(item, result._data.shape, dim)):
                     advanced.append((dim, axis_index.astype(np.int64)))
                     dim += 1
+                    source_dim += 1
             else:
                 advanced.append((dim, item))
                 dim += 1
+                source_dim += 1
         else:
             raise IndexError("only integers, slices (`:`), ellipsis (`...`), None and long or byte Variables are "
                              "valid indices (got " + type(item).__name__ + ")")
@@ -188,7 +202,7 @@ def _advanced(x, advanced):
         arrays = np.broadcast_arrays(*arrays)
     except ValueError:
         raise IndexError("shape mismatch: indexing tensors could not be broadcast together with shapes " +
-                         " ".join(f"[{', '.join(map(str, a.shape))}]" for a in arrays)) from None
+                         ", ".join(f"[{', '.join(map(str, a.shape))}]" for a in arrays)) from None
     if len(dims) == 1:
         return apply(_INDEX, (x, np.ascontiguousarray(arrays[0])), (dims[0], None, None, None))
     rest = [d for d in range(len(shape)) if d not in dims]
@@ -206,40 +220,64 @@ def _advanced(x, advanced):
     return apply(_INDEX, (x, positions), (0, perm, merged, out_perm))
 
 
+def _torch_order(items):
+    """The index as (basic, advanced) numpy indices such that `a[basic][advanced]` is PyTorch's `a[index]`, or
+    (index, None) when numpy's single step gives PyTorch's result. PyTorch applies ints, slices, None and bool
+    scalars first (views) and then the arrays, so in `x[0, :, [1, 3]]` the int does not count as an advanced
+    index (numpy would put the arrays' dims first: shape (2, 3) instead of PyTorch's (3, 2))."""
+    has_array = any(isinstance(item, np.ndarray) for item in items)
+    mixed = has_array and any(_is_int_scalar(item) or isinstance(item, (bool, np.bool_)) for item in items)
+    if not mixed:
+        return tuple(items), None
+    basic, advanced = [], []
+    for item in items:
+        if isinstance(item, (bool, np.bool_)):          # a new dim of size 1, indexed by [0] or []
+            basic.append(None)
+            advanced.append(np.zeros(1 if item else 0, np.int64))
+        elif isinstance(item, np.ndarray):
+            basic.extend([slice(None)] * (item.ndim if item.dtype == np.bool_ else 1))
+            advanced.append(item)
+        else:
+            basic.append(item)
+            if not _is_int_scalar(item):
+                advanced.append(slice(None))
+    return tuple(basic), tuple(advanced)
+
+
 def _numpy_getitem(self, items):
     for item in items:
         if isinstance(item, slice) and item.step is not None and item.step <= 0:
             raise ValueError("step must be greater than zero")
     basic = not any(isinstance(item, np.ndarray) for item in items)
     index = tuple(items) + ((Ellipsis,) if basic and Ellipsis not in items else ())   # a 0-d view, not a scalar
+    first, then = _torch_order(index)
     try:
-        value = self._data[index]
-    except IndexError as e:
-        raise IndexError(_torch_index_message(self, items, e)) from None
+        value = self._data[first] if then is None else self._data[first][then]
+    except IndexError:
+        _raise_torch_index_error(self, items)
+        raise
     t = make(value)
     if basic:                           # basic indexing gives a view of the same storage, as PyTorch's
         share_storage(self, t)
     return t
 
 
-def _torch_index_message(self, items, error) -> str:
-    dim = 0
-    for item in items:
-        if _is_int_scalar(item):
-            n = self._data.shape[dim]
-            if not -n <= item < n:
-                return f"index {item} is out of bounds for dimension {dim} with size {n}"
-        if item is not None and not isinstance(item, (bool, np.bool_)):
-            dim += item.ndim if isinstance(item, np.ndarray) and item.dtype == np.bool_ else 1
-    return str(error)
+def _raise_torch_index_error(self, items):
+    """PyTorch's IndexError for an index numpy refused: the recording path's checks, which raise it, run on
+    the index (numpy's own message stands when they find nothing)."""
+    _recorded_getitem(make(self._data), items, False)
 
 
 def setitem(self, index, value):
-    """self[index] = value, in place (CopySlices when the graph is recorded)."""
+    """self[index] = value, in place: recorded as CopySlices for basic indices (a write through a view) and as
+    IndexPutBackward0 when the index has arrays, lists or masks (PyTorch's index_put_)."""
     items = _normalize(index, self._data.ndim)
     for item in items:
         if isinstance(item, slice) and item.step is not None and item.step <= 0:
             raise ValueError("step must be greater than zero")
+    if any(item is False or isinstance(item, np.bool_) and not item for item in items):
+        return                          # x[False] = v selects nothing: PyTorch writes and records nothing
+    first, then = _torch_order(tuple(items))
     value_requires = isinstance(value, Tensor) and value.requires_grad
     recording = _grad_mode.state.enabled and (self.requires_grad or value_requires)
     dual = carries_tangent(self, value)
@@ -255,20 +293,36 @@ def setitem(self, index, value):
         if array.dtype.kind == "f" and self._data.dtype.kind in "iub" and array.ndim == 0:
             array = array.astype(self._data.dtype)
         try:
-            self._data[tuple(items)] = array
-        except IndexError as e:
-            raise IndexError(_torch_index_message(self, items, e)) from None
+            if then is None:
+                self._data[first] = array
+            else:
+                self._data[first][then] = array         # self._data[first] is a view: the write reaches self
+        except IndexError:
+            _raise_torch_index_error(self, items)
+            raise
         except ValueError as e:
             raise RuntimeError(str(e)) from None
         self._vc[0] += 1
         return
-    positions = np.arange(self._data.size, dtype=np.int64).reshape(self._data.shape)[tuple(items)]
-    positions = np.ascontiguousarray(positions)
+    flat = np.arange(self._data.size, dtype=np.int64).reshape(self._data.shape)
+    try:
+        positions = np.ascontiguousarray(flat[first] if then is None else flat[first][then])
+    except IndexError:
+        _raise_torch_index_error(self, items)
+        raise
     if not isinstance(value, Tensor):
         value = make(np.asarray(value, self._data.dtype))
-    if np.broadcast_shapes(value._data.shape, positions.shape) != positions.shape:
+    try:
+        fits = np.broadcast_shapes(value._data.shape, positions.shape) == positions.shape
+    except ValueError:
+        fits = False
+    if not fits:
         raise RuntimeError(f"shape mismatch: value tensor of shape [{', '.join(map(str, value._data.shape))}] "
                            f"cannot be broadcast to indexing result of shape "
                            f"[{', '.join(map(str, positions.shape))}]")
-    result = apply(COPY_SLICES, (self, positions, value), (self._data.shape,))
+    # PyTorch's index_put_ runs on the view the basic parts select: on self itself (IndexPutBackward0) when they
+    # select everything, else on a view, which rewrites self's graph (CopySlices)
+    on_self = any(isinstance(item, np.ndarray) for item in items) and all(
+        isinstance(item, np.ndarray) or item == slice(None) for item in items)
+    result = apply(_INDEX_PUT if on_self else COPY_SLICES, (self, positions, value), (self._data.shape,))
     inplace(self, result)

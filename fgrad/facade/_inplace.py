@@ -274,7 +274,7 @@ def _fill_fn(x, value):
     return ops.select(np.ones(x.shape, np.bool_), value, x)
 
 
-_FILL = FacadeOp("fill", _fill_fn, "FillBackward0")
+_FILL = FacadeOp("fill", _fill_fn, "FillBackward2")
 _ZERO = FacadeOp("zero", _fill_fn, "ZeroBackward0")
 
 

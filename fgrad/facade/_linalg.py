@@ -6,12 +6,12 @@ import builtins
 import numpy as np
 
 from fgrad import ops
-from fgrad.facade._elementwise import mul, where
+from fgrad.facade._elementwise import mul
 from fgrad.facade._op import FacadeOp, apply
 from fgrad.facade._operands import _check_broadcast, _dtype_name
 from fgrad.facade._reductions import sum
 from fgrad.facade._shapes import _SQUEEZE_INPLACE, _UNSAFE_VIEW, expand, reshape, squeeze, unsqueeze
-from fgrad.facade._tensor import Tensor, make
+from fgrad.facade._tensor import Tensor
 
 __all__ = ["mm", "mv", "dot", "bmm", "matmul", "addmm", "outer", "trace", "diag", "inner", "ger", "tril", "triu"]
 
@@ -201,11 +201,30 @@ def diag(input, diagonal=0):
     return reshape(input, -1)[:: input._data.shape[1] + 1][:n]
 
 
+def _triangle(input, diagonal, op, keep):
+    """input with the elements outside a triangle of its last two dims zeroed (`keep`: np.tril or np.triu)."""
+    if input._data.ndim < 2:
+        raise RuntimeError(f"{op.name}: input tensor must have at least 2 dimensions")
+    mask = keep(np.ones(input._data.shape[-2:], np.bool_), int(diagonal))
+    return apply(op, (input, mask))
+
+
+_TRIL = FacadeOp("tril", lambda x, mask: ops.select(mask, x, 0), "TrilBackward0", nondiff=(1,))
+_TRIU = FacadeOp("triu", lambda x, mask: ops.select(mask, x, 0), "TriuBackward0", nondiff=(1,))
+
+
 def tril(input, diagonal=0):
-    mask = np.tril(np.ones(input._data.shape[-2:], np.bool_), diagonal)
-    return where(make(np.broadcast_to(mask, input._data.shape).copy()), input, 0)
+    """The lower triangle of the last two dims (on and below the `diagonal`-th diagonal), zeros above
+    (TrilBackward0).
+
+    >>> import fgrad as torch
+    >>> torch.ones(2, 2).tril()
+    tensor([[1., 0.],
+            [1., 1.]])
+    """
+    return _triangle(input, diagonal, _TRIL, np.tril)
 
 
 def triu(input, diagonal=0):
-    mask = np.triu(np.ones(input._data.shape[-2:], np.bool_), diagonal)
-    return where(make(np.broadcast_to(mask, input._data.shape).copy()), input, 0)
+    """The upper triangle of the last two dims, zeros below (TriuBackward0)."""
+    return _triangle(input, diagonal, _TRIU, np.triu)

@@ -13,11 +13,12 @@ from fgrad import ops
 from fgrad.ops import add_p, mul_p, sub_p
 from fgrad.facade import (_dtypes, _elementwise, _engine, _indexing, _inplace, _linalg, _operands, _random,
                           _reductions, _sampling, _shapes)
-from fgrad.facade._creation import _shape, tensor
+from fgrad.facade._creation import LegacyTensorType, _shape, tensor
 from fgrad.facade._dual import carries_tangent
 from fgrad.facade._grad_mode import state as _grad_mode_state
 from fgrad.facade._inplace import check_leaf_inplace, inplace
 from fgrad.facade._op import FacadeOp, apply
+from fgrad.facade._operands import numpy_names
 from fgrad.facade._tensor import Tensor, _dim, make
 from fgrad.facade._tensor import device as device_cls
 
@@ -29,7 +30,7 @@ _METHODS = [
     "sin", "cos", "tan", "tanh", "sigmoid", "relu", "reciprocal", "square", "log2", "log10", "exp2", "clamp",
     "asin", "arcsin", "acos", "arccos", "atan", "arctan", "atan2", "arctan2", "sinh", "cosh", "asinh", "arcsinh",
     "acosh", "arccosh", "atanh", "arctanh", "hypot",
-    "clip", "clamp_min", "clamp_max", "maximum", "minimum", "where", "masked_fill",
+    "clip", "clamp_min", "clamp_max", "maximum", "minimum", "masked_fill",
     "eq", "ne", "lt", "le", "gt", "ge", "greater", "greater_equal", "less", "less_equal", "not_equal",
     "logical_and", "logical_or", "logical_xor", "logical_not", "bitwise_and", "bitwise_or", "bitwise_xor",
     "bitwise_not", "isnan", "isinf", "isfinite", "floor", "ceil", "trunc", "frac", "round", "equal", "allclose",
@@ -37,9 +38,9 @@ _METHODS = [
     "sum", "mean", "max", "min", "amax", "amin", "argmax", "argmin", "prod", "var", "std", "norm", "logsumexp",
     "softmax", "log_softmax", "cumsum", "cumprod",
     "view", "reshape", "clone", "contiguous", "flatten", "unflatten", "view_as", "reshape_as", "transpose",
-    "swapaxes", "swapdims", "permute", "t", "squeeze", "unsqueeze", "expand", "expand_as", "broadcast_to",
-    "repeat", "flip", "narrow", "split", "chunk", "tensor_split", "unbind", "gather", "index_select", "take",
-    "mm", "mv", "dot", "inner", "bmm", "matmul", "addmm", "outer", "ger", "trace", "diag",
+    "swapaxes", "swapdims", "movedim", "moveaxis", "permute", "t", "squeeze", "unsqueeze", "expand", "expand_as",
+    "broadcast_to", "repeat", "narrow", "split", "chunk", "tensor_split", "unbind", "gather", "index_select", "take",
+    "mm", "mv", "dot", "inner", "bmm", "matmul", "addmm", "outer", "ger", "trace", "diag", "tril", "triu",
     "fill_", "zero_", "copy_",
 ]
 
@@ -53,14 +54,23 @@ def _family_function(name: str):
     raise AttributeError(f"no facade op family defines {name}")
 
 
+def _where_method(self, condition, other):
+    """self where condition, else other: x.where(cond, y) is torch.where(cond, x, y)."""
+    return _elementwise.where(condition, self, other)
+
+
 def _install():
     for name in _METHODS:
         setattr(Tensor, name, _family_function(name))
+    Tensor.where = _where_method
+    Tensor.flip = _shapes.flip_method
+    Tensor.size = numpy_names(Tensor.size)
+    Tensor.stride = numpy_names(Tensor.stride)
     Tensor.backward = _engine.tensor_backward
     Tensor.T = property(_shapes.T)
     Tensor.mT = property(_shapes.mT)
-    Tensor.H = property(_shapes.T)
-    Tensor.mH = property(_shapes.mT)
+    Tensor.H = property(_shapes.H)
+    Tensor.mH = property(_shapes.mH)
 
 
 _install()
@@ -173,17 +183,32 @@ def _ufunc_inplace(name, prim):
     return method
 
 
-for _name in ["div", "pow", "clamp", "clamp_min", "clamp_max", "neg", "abs", "sqrt", "exp",
-              "log", "sin", "cos", "tanh", "sigmoid", "relu", "reciprocal", "masked_fill", "floor_divide",
-              "remainder", "square", "sign", "rsqrt", "log1p", "expm1"]:
+# The in-place methods made from an out-of-place function (`x.sin_()` writes sin(x) into x). PyTorch also
+# exposes some of them as functions (`torch.sin_(x)`): those are `INPLACE_FUNCTIONS`, taken from this table.
+_INPLACE_METHOD_ONLY = ["div", "pow", "masked_fill", "floor_divide", "remainder", "sign", "tril", "triu"]
+_INPLACE_WITH_FUNCTION = [
+    "clamp", "clamp_min", "clamp_max", "neg", "abs", "sqrt", "exp", "exp2", "log", "log2", "log10", "log1p", "expm1",
+    "sin", "cos", "tan", "sinh", "cosh", "asin", "acos", "atan", "asinh", "acosh", "atanh", "tanh", "sigmoid", "relu",
+    "reciprocal", "square", "rsqrt", "floor", "ceil", "trunc", "frac", "round"]
+# other names of the same in-place methods
+_INPLACE_ALIASES = {"subtract_": "sub_", "multiply_": "mul_", "divide_": "div_", "true_divide_": "div_",
+                    "clip_": "clamp_", "negative_": "neg_", "absolute_": "abs_", "arcsin_": "asin_",
+                    "arccos_": "acos_", "arctan_": "atan_", "arcsinh_": "asinh_", "arccosh_": "acosh_",
+                    "arctanh_": "atanh_"}
+# the aliases PyTorch also has as torch.<name> functions
+_FUNCTION_ALIASES = ["clip_", "negative_", "arcsin_", "arccos_", "arctan_", "arcsinh_", "arccosh_", "arctanh_"]
+
+for _name in _INPLACE_METHOD_ONLY + _INPLACE_WITH_FUNCTION:
     setattr(Tensor, _name + "_", _inplace_method(_name + "_", _family_function(_name)))
 Tensor.add_ = _ufunc_inplace("add_", add_p)
 Tensor.sub_ = _ufunc_inplace("sub_", sub_p)
 Tensor.mul_ = _ufunc_inplace("mul_", mul_p)
-Tensor.subtract_ = Tensor.sub_
-Tensor.multiply_ = Tensor.mul_
-Tensor.divide_ = Tensor.div_
-Tensor.clip_ = Tensor.clamp_
+for _alias, _name in _INPLACE_ALIASES.items():
+    setattr(Tensor, _alias, getattr(Tensor, _name))
+
+# torch.sin_(x), torch.clamp_(x, 0, 1), ...: the in-place methods called as functions
+INPLACE_FUNCTIONS = {name: getattr(Tensor, name) for name in
+                     [n + "_" for n in _INPLACE_WITH_FUNCTION] + _FUNCTION_ALIASES + ["fill_", "zero_", "detach_"]}
 
 
 def _iop(method_name):
@@ -299,6 +324,8 @@ def type_(self, dtype=None, non_blocking=False):
     if isinstance(dtype, str):
         names = {d._legacy: d for d in _dtypes.DTYPES}
         dtype = names[dtype.rsplit(".", 1)[-1]]
+    elif isinstance(dtype, LegacyTensorType):        # x.type(torch.DoubleTensor)
+        dtype = dtype.dtype
     return to(self, dtype)
 
 
@@ -419,6 +446,7 @@ _TOPK = FacadeOp("topk", lambda x, index, axis: _reductions.take_along_axis(x, i
                       nondiff=(1,))
 
 
+@numpy_names
 def argsort(self, dim=-1, descending=False, stable=False):
     if type(self._data) is not np.ndarray:
         raise NotImplementedError("sort, argsort and topk compute their indices with numpy, so they cannot run on a "
@@ -431,6 +459,7 @@ def argsort(self, dim=-1, descending=False, stable=False):
     return make(index if self._data.ndim else index.reshape(()))
 
 
+@numpy_names
 def sort(self, dim=-1, descending=False, stable=False):
     """(values, indices) sorted along `dim` (SortBackward0)."""
     index = argsort(self, dim, descending)
@@ -440,6 +469,7 @@ def sort(self, dim=-1, descending=False, stable=False):
     return _reductions.return_types.sort(values, index)
 
 
+@numpy_names
 def topk(self, k, dim=-1, largest=True, sorted=True):
     """The k largest (or smallest) entries along `dim` and their indices (TopkBackward0)."""
     axis = _dim(dim, self._data.ndim)
@@ -454,6 +484,7 @@ Tensor.sort = sort
 Tensor.topk = topk
 
 
+@numpy_names
 def unique(input, sorted=True, return_inverse=False, return_counts=False, dim=None):
     """The distinct values (sorted), optionally with inverse indices and counts (no gradient)."""
     if dim is not None:

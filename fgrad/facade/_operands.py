@@ -3,6 +3,8 @@ promotion (torch.result_type), its broadcasting and dim errors, and `out=` argum
 from __future__ import annotations
 
 import builtins
+import functools
+import inspect
 
 import numpy as np
 
@@ -106,6 +108,39 @@ def _axes(dim, ndim: int) -> tuple:
             raise RuntimeError(f"dim {axes[0]} appears multiple times in the list of dims")
         return tuple(sorted(axes))
     return (_dim(dim, ndim),)
+
+
+# numpy's names for PyTorch's arguments, which PyTorch's argument parser accepts for every op taking them
+NUMPY_NAMES = {"axis": "dim", "keepdims": "keepdim"}
+
+
+def numpy_names(fn):
+    """`fn` also taking numpy's names for its arguments (axis= for dim=, keepdims= for keepdim=), as PyTorch's
+    ops do; giving both names is PyTorch's TypeError. The one place the facade accepts these aliases: the
+    op families decorate every function with a `dim` or `keepdim` parameter (a test checks).
+
+    >>> import fgrad as torch
+    >>> torch.ones(2, 3).sum(axis=1, keepdims=True).shape
+    torch.Size([2, 1])
+    """
+    params = list(inspect.signature(fn).parameters)
+    # alias -> (argument name, its position when passed positionally)
+    aliases = {alias: (name, params.index(name)) for alias, name in NUMPY_NAMES.items() if name in params}
+    if not aliases:
+        raise TypeError(f"{fn.__name__} has no dim or keepdim parameter for numpy's names to stand for")
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        if kwargs:
+            for alias, (name, position) in aliases.items():
+                if alias in kwargs:
+                    if name in kwargs or len(args) > position:
+                        raise TypeError(f"{fn.__name__}() got an unexpected keyword argument '{alias}' ({alias} is "
+                                        f"numpy's name for {name}: give one of them)")
+                    kwargs[name] = kwargs.pop(alias)
+        return fn(*args, **kwargs)
+    wrapper.numpy_names = tuple(aliases)
+    return wrapper
 
 
 def _axes_or_none(dim, input):

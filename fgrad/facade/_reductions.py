@@ -12,7 +12,7 @@ from fgrad.facade import _dtypes
 from fgrad.facade._creation import zeros_like
 from fgrad.facade._elementwise import maximum, minimum, torch_abs
 from fgrad.facade._op import FacadeOp, apply
-from fgrad.facade._operands import _axes, _cast, _dtype_name, _f
+from fgrad.facade._operands import _axes, _cast, _dtype_name, _f, numpy_names
 from fgrad.facade._tensor import Tensor, _dim
 
 __all__ = ["sum", "mean", "take_along_axis", "return_types", "max", "min", "amax", "amin", "argmax", "argmin",
@@ -34,15 +34,32 @@ _SUM_ALL = FacadeOp("sum", _sum_fn, "SumBackward0")
 _SUM_DIM = FacadeOp("sum", _sum_fn, "SumBackward1")
 
 
-def sum(input, dim=None, keepdim=False, *, dtype=None):
+class _AllDims:
+    """The default `dim` of sum and mean: PyTorch records SumBackward0 for x.sum() but SumBackward1 for
+    x.sum(dim=None) or x.sum(dim=[]), all of them a sum over every element."""
+
+    def __repr__(self):
+        return "None"
+
+
+ALL_DIMS = _AllDims()
+
+
+def _all_dims(dim) -> bool:
+    return dim is ALL_DIMS or dim is None or (isinstance(dim, (list, tuple)) and len(dim) == 0)
+
+
+@numpy_names
+def sum(input, dim=ALL_DIMS, keepdim=False, *, dtype=None):
     """The sum over `dim` (all elements when None): SumBackward0 / SumBackward1. Ints and bools sum in int64."""
     if dtype is not None:
         out_dtype = _dtypes.to_numpy(dtype)
     else:
         out_dtype = input._data.dtype if input._data.dtype.kind == "f" else np.dtype(np.int64)
     ndim = input._data.ndim
-    if dim is None or (isinstance(dim, (list, tuple)) and len(dim) == 0):
-        return apply(_SUM_ALL, (input,), (tuple(range(ndim)), False, out_dtype))
+    if _all_dims(dim):
+        op = _SUM_ALL if dim is ALL_DIMS else _SUM_DIM
+        return apply(op, (input,), (tuple(range(ndim)), bool(keepdim) and dim is not ALL_DIMS, out_dtype))
     return apply(_SUM_DIM, (input,), (_axes(dim, ndim), bool(keepdim), out_dtype))
 
 
@@ -56,15 +73,17 @@ _MEAN_ALL = FacadeOp("mean", _mean_fn, "MeanBackward0")
 _MEAN_DIM = FacadeOp("mean", _mean_fn, "MeanBackward1")
 
 
-def mean(input, dim=None, keepdim=False, *, dtype=None):
+@numpy_names
+def mean(input, dim=ALL_DIMS, keepdim=False, *, dtype=None):
     """The mean over `dim` (all elements when None): the sum divided by the count, as PyTorch on CPU."""
     out_dtype = _dtypes.to_numpy(dtype) if dtype is not None else input._data.dtype
     if out_dtype.kind != "f":
         raise RuntimeError("mean(): could not infer output dtype. Input dtype must be either a floating point or "
                            f"complex dtype. Got: {_dtype_name(out_dtype)}")
     ndim = input._data.ndim
-    if dim is None or (isinstance(dim, (list, tuple)) and len(dim) == 0):
-        return apply(_MEAN_ALL, (input,), (tuple(range(ndim)), False, out_dtype))
+    if _all_dims(dim):
+        op = _MEAN_ALL if dim is ALL_DIMS else _MEAN_DIM
+        return apply(op, (input,), (tuple(range(ndim)), bool(keepdim) and dim is not ALL_DIMS, out_dtype))
     return apply(_MEAN_DIM, (input,), (_axes(dim, ndim), bool(keepdim), out_dtype))
 
 
@@ -161,12 +180,14 @@ def _chooser(input, dim, keepdim, pick, other):
     return getattr(return_types, pick)(values, indices)
 
 
+@numpy_names
 def max(input, dim=None, keepdim=False, *, other=None):
     """max(): the maximum (ties share the gradient, MaxBackward1); max(dim): (values, indices) with the
     gradient to the first maximum (MaxBackward0); max(other): elementwise maximum."""
     return _chooser(input, dim, keepdim, "max", other)
 
 
+@numpy_names
 def min(input, dim=None, keepdim=False, *, other=None):
     """The minimum, as `max`."""
     return _chooser(input, dim, keepdim, "min", other)
@@ -182,12 +203,14 @@ _AMAX = FacadeOp("amax", _extreme_fn(ops.reduce_max), "AmaxBackward0")
 _AMIN = FacadeOp("amin", _extreme_fn(ops.reduce_min), "AminBackward0")
 
 
+@numpy_names
 def amax(input, dim=(), keepdim=False):
     """The maximum over `dim`; ties share the gradient evenly (AmaxBackward0)."""
     axes = tuple(range(input._data.ndim)) if dim in ((), [], None) else _axes(dim, input._data.ndim)
     return apply(_AMAX, (input,), (axes, bool(keepdim)))
 
 
+@numpy_names
 def amin(input, dim=(), keepdim=False):
     axes = tuple(range(input._data.ndim)) if dim in ((), [], None) else _axes(dim, input._data.ndim)
     return apply(_AMIN, (input,), (axes, bool(keepdim)))
@@ -206,6 +229,7 @@ _ARGMAX = FacadeOp("argmax", _arg_fn("max"), "")
 _ARGMIN = FacadeOp("argmin", _arg_fn("min"), "")
 
 
+@numpy_names
 def argmax(input, dim=None, keepdim=False):
     """The index of the first maximum (of the flattened tensor when dim is None)."""
     if dim is None:
@@ -213,6 +237,7 @@ def argmax(input, dim=None, keepdim=False):
     return apply(_ARGMAX, (input,), (_dim(dim, input._data.ndim), bool(keepdim), False))
 
 
+@numpy_names
 def argmin(input, dim=None, keepdim=False):
     if dim is None:
         return apply(_ARGMIN, (input,), (0, False, True))
@@ -256,6 +281,7 @@ _PROD_ALL = FacadeOp("prod", _prod_fn, "ProdBackward0")
 _PROD_DIM = FacadeOp("prod", _prod_fn, "ProdBackward1")
 
 
+@numpy_names
 def prod(input, dim=None, keepdim=False, *, dtype=None):
     """The product over `dim` (all when None): ProdBackward0 / ProdBackward1."""
     out_dtype = _dtypes.to_numpy(dtype) if dtype is not None else (
@@ -298,11 +324,13 @@ def _var_args(input, dim, unbiased, keepdim, correction):
     return (axes, int(correction), bool(keepdim))
 
 
+@numpy_names
 def var(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
     """The variance over `dim` with Bessel's correction by default (VarBackward0)."""
     return apply(_VAR, (input,), _var_args(input, dim, unbiased, keepdim, correction) + (False,))
 
 
+@numpy_names
 def std(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
     """The standard deviation (StdBackward0)."""
     return apply(_STD, (input,), _var_args(input, dim, unbiased, keepdim, correction) + (True,))
@@ -331,6 +359,7 @@ def _norm_fn(x, p, axes, keepdim, dtype):
 _NORM = FacadeOp("norm", _norm_fn, "LinalgVectorNormBackward0", variant=None)
 
 
+@numpy_names
 def norm(input, p="fro", dim=None, keepdim=False, dtype=None):
     """The vector p-norm over `dim` (all elements when None); 'fro' is the 2-norm."""
     p = 2 if p in ("fro", None) else p
@@ -363,6 +392,7 @@ def _stable_shift(x, axes):
 _LOGSUMEXP = FacadeOp("logsumexp", _logsumexp_fn, "LogsumexpBackward0", variant=None)
 
 
+@numpy_names
 def logsumexp(input, dim, keepdim=False):
     """log(sum(exp(input))) over `dim`, computed stably (LogsumexpBackward0)."""
     dtype = input._data.dtype if input._data.dtype.kind == "f" else _f()
@@ -386,6 +416,10 @@ _SOFTMAX = FacadeOp("softmax", _softmax_fn, "SoftmaxBackward0", variant=None)
 _LOG_SOFTMAX = FacadeOp("log_softmax", _log_softmax_fn, "LogSoftmaxBackward0", variant=None)
 
 
+def _converted(input, dtype):
+    return input if dtype is None or _dtypes.to_numpy(dtype) == input._data.dtype else input.to(dtype)
+
+
 def _softmax_args(input, dim, dtype):
     if dim is None:
         raise TypeError("softmax() missing required argument 'dim' (fgrad, like PyTorch's functional API, "
@@ -396,15 +430,20 @@ def _softmax_args(input, dim, dtype):
     return (_dim(dim, input._data.ndim) if input._data.ndim else 0, out_dtype)
 
 
+@numpy_names
 def softmax(input, dim=None, dtype=None):
-    """exp(input) normalized over `dim` (SoftmaxBackward0)."""
+    """exp(input) normalized over `dim` (SoftmaxBackward0); with `dtype`, the input is converted first
+    (ToCopyBackward0), as PyTorch does."""
+    input = _converted(input, dtype)
     if input._data.ndim == 0:
         return apply(_SOFTMAX, (input.reshape(1),), _softmax_args(input, 0, dtype)).reshape(())
     return apply(_SOFTMAX, (input,), _softmax_args(input, dim, dtype))
 
 
+@numpy_names
 def log_softmax(input, dim=None, dtype=None):
     """log(softmax(input)) over `dim`, computed stably (LogSoftmaxBackward0)."""
+    input = _converted(input, dtype)
     if input._data.ndim == 0:
         return apply(_LOG_SOFTMAX, (input.reshape(1),), _softmax_args(input, 0, dtype)).reshape(())
     return apply(_LOG_SOFTMAX, (input,), _softmax_args(input, dim, dtype))
@@ -419,6 +458,7 @@ def _cumsum_fn(x, axis, dtype):
 _CUMSUM = FacadeOp("cumsum", _cumsum_fn, "CumsumBackward0")
 
 
+@numpy_names
 def cumsum(input, dim, *, dtype=None):
     """Running sums along `dim` (CumsumBackward0); ints sum in int64."""
     out_dtype = _dtypes.to_numpy(dtype) if dtype is not None else (
@@ -435,6 +475,7 @@ def _cumprod_fn(x, axis, dtype):
 _CUMPROD = FacadeOp("cumprod", _cumprod_fn, "CumprodBackward0")
 
 
+@numpy_names
 def cumprod(input, dim, *, dtype=None):
     """Running products along `dim` (CumprodBackward0); ints multiply in int64. The gradient is exact where
     the input has zeros (nothing divides by the product)."""

@@ -2,20 +2,21 @@
 from __future__ import annotations
 
 import builtins
+import warnings
 
 import numpy as np
 
 from fgrad import ops
 from fgrad.facade._op import FacadeOp, apply
-from fgrad.facade._operands import _axes, _cast, _out, as_tensor_arg, result_type
+from fgrad.facade._operands import _axes, _cast, _out, as_tensor_arg, numpy_names, result_type
 from fgrad.facade._reductions import take_along_axis
 from fgrad.facade._tensor import _dim
 
 __all__ = ["view", "reshape", "clone", "contiguous", "flatten", "unflatten", "view_as", "reshape_as", "transpose",
-           "permute", "t", "T", "mT", "squeeze", "unsqueeze", "expand", "expand_as", "broadcast_to",
+           "permute", "t", "T", "mT", "mH", "H", "squeeze", "unsqueeze", "expand", "expand_as", "broadcast_to",
            "broadcast_tensors", "repeat", "flip", "narrow", "split", "chunk", "tensor_split", "unbind", "cat",
            "stack", "hstack", "vstack", "gather", "index_select", "take", "swapaxes", "swapdims", "concat",
-           "concatenate"]
+           "concatenate", "movedim", "moveaxis"]
 
 
 # ---- shape and view ops ------------------------------------------------------------------------------
@@ -108,10 +109,27 @@ def flatten(input, start_dim=0, end_dim=-1):
     return reshape(input, shape[:start] + (-1,) + shape[end + 1:])
 
 
+@numpy_names
 def unflatten(input, dim, sizes):
-    dim = _dim(dim, input._data.ndim)
+    """Dim `dim` split into dims of `sizes` (one may be -1) (a view when possible).
+
+    >>> import fgrad as torch
+    >>> torch.zeros(2, 6).unflatten(1, (3, -1)).shape
+    torch.Size([2, 3, 2])
+    """
+    axis = _dim(dim, input._data.ndim)
     shape = input._data.shape
-    return reshape(input, shape[:dim] + tuple(sizes) + shape[dim + 1:])
+    sizes = tuple(int(s) for s in sizes)
+    if not sizes:
+        raise RuntimeError("unflatten: sizes must be non-empty")
+    if sizes.count(-1) > 1:
+        raise RuntimeError("unflatten: only one dimension can be inferred")
+    known = int(np.prod([s for s in sizes if s != -1], dtype=np.int64))
+    n = shape[axis]
+    if (-1 not in sizes and known != n) or (-1 in sizes and (known == 0 or n % known)):
+        raise RuntimeError(f"unflatten: Provided sizes [{', '.join(map(str, sizes))}] don't multiply up to the size "
+                           f"of dim {dim} ({n}) in the input tensor")
+    return reshape(input, shape[:axis] + sizes + shape[axis + 1:])
 
 
 def view_as(input, other):
@@ -146,6 +164,43 @@ def transpose(input, dim0, dim1):
 swapaxes = swapdims = transpose
 
 
+def _given_dims(dims) -> list:
+    return [dims] if isinstance(dims, (int, np.integer)) else list(dims)
+
+
+def _dims_list(dims, ndim: int, what: str) -> list:
+    """movedim's source or destination (an int or a sequence of ints) as normalized dims, without repeats."""
+    given = _given_dims(dims)
+    normalized = [_dim(d, ndim) for d in given]
+    if len(set(normalized)) != len(normalized):
+        raise RuntimeError(f"movedim: repeated dim in `{what}` ([{', '.join(map(str, given))}])")
+    return normalized
+
+
+def movedim(input, source, destination):
+    """The dims at `source` moved to `destination` (ints or sequences of ints), the others keeping their
+    order (a view, PermuteBackward0). `moveaxis` is the same function.
+
+    >>> import fgrad as torch
+    >>> torch.zeros(2, 3, 4).movedim(0, -1).shape
+    torch.Size([3, 4, 2])
+    """
+    ndim = input._data.ndim
+    src = _dims_list(source, ndim, "source")
+    dst = _dims_list(destination, ndim, "destination")
+    if len(src) != len(dst):
+        raise RuntimeError(f"movedim: Invalid source or destination dims: source "
+                           f"([{', '.join(map(str, _given_dims(source)))}] dims) should contain the same number of "
+                           f"dims as destination ([{', '.join(map(str, _given_dims(destination)))}] dims)")
+    order = [d for d in range(ndim) if d not in src]
+    for to, moved in sorted(zip(dst, src)):
+        order.insert(to, moved)
+    return apply(_PERMUTE, (input,), (tuple(order),))
+
+
+moveaxis = movedim
+
+
 def permute(input, *dims):
     """dims reordered (a view, PermuteBackward0)."""
     dims = _shape_arg(dims)
@@ -169,15 +224,43 @@ def t(input):
 
 
 def T(input):
-    """All dims reversed (PermuteBackward0), PyTorch's `.T`."""
-    return apply(_PERMUTE, (input,), (tuple(reversed(range(input._data.ndim))),))
-
-
-def mT(input):
+    """All dims reversed (PermuteBackward0), PyTorch's `.T`; deprecated (a UserWarning) other than on
+    matrices and vectors, as in PyTorch."""
     ndim = input._data.ndim
-    if ndim < 2:
-        raise RuntimeError("tensor.mT is only supported on matrices or batches of matrices. Got 1-D tensor.")
-    return transpose(input, -2, -1)
+    if ndim > 2:
+        warnings.warn("The use of `x.T` on tensors of dimension other than 2 to reverse their shape is deprecated "
+                      "and it will throw an error in a future release. Consider `x.mT` to transpose batches of "
+                      "matrices or `x.permute(*torch.arange(x.ndim - 1, -1, -1))` to reverse the dimensions of a "
+                      "tensor.", UserWarning, stacklevel=2)
+    elif ndim == 0:
+        warnings.warn("Tensor.T is deprecated on 0-D tensors. This function is the identity in these cases.",
+                      UserWarning, stacklevel=2)
+    return apply(_PERMUTE, (input,), (tuple(reversed(range(ndim))),))
+
+
+def _matrix_transpose(name):
+    def transposed(input):
+        ndim = input._data.ndim
+        if ndim < 2:
+            raise RuntimeError(f"tensor.{name} is only supported on matrices or batches of matrices. Got {ndim}-D "
+                               "tensor.")
+        return transpose(input, -2, -1)
+    transposed.__name__ = name
+    transposed.__doc__ = f"`.{name}`: the last two dims swapped (TransposeBackward0); real tensors only, so the same as mT."
+    return transposed
+
+
+mT = _matrix_transpose("mT")
+mH = _matrix_transpose("mH")
+
+
+def H(input):
+    """`.H`, the (conjugate) transpose of a matrix: real tensors only, so the same as `.T` on 2-D."""
+    ndim = input._data.ndim
+    if ndim != 2:
+        hint = " For batches of matrices, consider using tensor.mH" if ndim > 2 else ""
+        raise RuntimeError(f"tensor.H is only supported on matrices (2-D tensors). Got {ndim}-D tensor.{hint}")
+    return transpose(input, 0, 1)
 
 
 def _squeeze_fn(x, axes):
@@ -190,6 +273,7 @@ _SQUEEZE_DIMS = FacadeOp("squeeze", _squeeze_fn, "SqueezeBackward2", view=True)
 _SQUEEZE_INPLACE = FacadeOp("squeeze_", _squeeze_fn, "SqueezeBackward4", view=True)
 
 
+@numpy_names
 def squeeze(input, dim=None):
     """Size-1 dims removed (all, or those among `dim` of size 1) (a view)."""
     shape = input._data.shape
@@ -205,6 +289,7 @@ def squeeze(input, dim=None):
 _UNSQUEEZE = FacadeOp("unsqueeze", lambda x, axis: ops.expand_dims(x, axis), "UnsqueezeBackward0", view=True)
 
 
+@numpy_names
 def unsqueeze(input, dim):
     """A size-1 dim inserted at `dim` (a view, UnsqueezeBackward0)."""
     return apply(_UNSQUEEZE, (input,), (_dim(dim, input._data.ndim + 1),))
@@ -292,6 +377,13 @@ def _flip_fn(x, axes):
 _FLIP = FacadeOp("flip", _flip_fn, "FlipBackward0")
 
 
+def flip_method(input, *args, dims=None):
+    """x.flip(0, 1), x.flip((0, 1)), x.flip(dims=(0, 1)): the method takes the dims as separate arguments too."""
+    if dims is None:
+        dims = args[0] if len(args) == 1 else args
+    return flip(input, dims)
+
+
 def flip(input, dims):
     """The order of elements reversed along `dims` (FlipBackward0)."""
     return apply(_FLIP, (input,), (_axes(dims, input._data.ndim),))
@@ -307,6 +399,7 @@ def _slice_fn(x, axis, start, stop, step):
 _SLICE = FacadeOp("slice", _slice_fn, "SliceBackward0", view=True)
 
 
+@numpy_names
 def narrow(input, dim, start, length):
     """`length` elements from `start` along `dim` (a view, SliceBackward0)."""
     axis = _dim(dim, input._data.ndim)
@@ -331,6 +424,7 @@ _SPLIT = FacadeOp("split", _split_fn, "SplitBackward0", view=True)
 _SPLIT_SIZES = FacadeOp("split", _split_fn, "SplitWithSizesBackward0", view=True)
 
 
+@numpy_names
 def split(tensor, split_size_or_sections, dim=0):
     """Pieces along `dim` of the given size (the last may be smaller) or sizes (views sharing one node)."""
     axis = _dim(dim, tensor._data.ndim)
@@ -354,15 +448,44 @@ def split(tensor, split_size_or_sections, dim=0):
     return apply(op, (tensor,), (axis, tuple(bounds)), multi=True)
 
 
+@numpy_names
 def chunk(input, chunks, dim=0):
     """`chunks` pieces of equal size along `dim` (the last may be smaller) (SplitBackward0)."""
+    if int(chunks) <= 0:
+        raise RuntimeError(f"chunk expects `chunks` to be greater than 0, got: {int(chunks)}")
     n = input._data.shape[_dim(dim, input._data.ndim)]
     size = -(-n // int(chunks)) if n else 1
     return split(input, builtins.max(size, 1), dim)
 
 
-def tensor_split(input, sections, dim=0):
-    return split(input, [len(c) for c in np.array_split(np.arange(input._data.shape[dim]), sections)], dim)
+@numpy_names
+def tensor_split(input, indices_or_sections, dim=0):
+    """Pieces along `dim`: `n` sections of near-equal size (the first ones one longer), or split before each
+    of the given indices; each a view of its own (SliceBackward0), as PyTorch's.
+
+    >>> import fgrad as torch
+    >>> [p.tolist() for p in torch.arange(5).tensor_split(2)]
+    [[0, 1, 2], [3, 4]]
+    """
+    axis = _dim(dim, input._data.ndim)
+    n = input._data.shape[axis]
+    if hasattr(indices_or_sections, "tolist"):              # a tensor (or array) of sections or indices
+        indices_or_sections = indices_or_sections.tolist()
+    if isinstance(indices_or_sections, (int, np.integer)):
+        sections = int(indices_or_sections)
+        if sections <= 0:
+            raise RuntimeError(f"number of sections must be larger than 0, got {sections}")
+        size, longer = divmod(n, sections)
+        stops = list(np.cumsum([size + 1] * longer + [size] * (sections - longer)))
+        starts = [0] + stops[:-1]
+    else:
+        cuts = [int(i) for i in indices_or_sections]
+        starts, stops = [0] + cuts, cuts + [n]
+    pieces = []
+    for start, stop in zip(starts, stops):
+        start, stop, _ = slice(int(start), int(stop)).indices(n)
+        pieces.append(apply(_SLICE, (input,), (axis, start, builtins.max(start, stop), 1)))
+    return tuple(pieces)
 
 
 def _unbind_fn(x, axis):
@@ -378,6 +501,7 @@ def _one(shape, axis, i):
 _UNBIND = FacadeOp("unbind", _unbind_fn, "UnbindBackward0", view=True)
 
 
+@numpy_names
 def unbind(input, dim=0):
     """The slices along `dim`, each without that dim (UnbindBackward0)."""
     axis = _dim(dim, input._data.ndim)
@@ -394,6 +518,7 @@ def _cat_fn(*args):
 _CAT = FacadeOp("cat", _cat_fn, "CatBackward0")
 
 
+@numpy_names
 def cat(tensors, dim=0, *, out=None):
     """The tensors joined along `dim`, dtypes promoted (CatBackward0)."""
     tensors = [as_tensor_arg(t) for t in tensors]
@@ -428,6 +553,7 @@ def _stack_fn(*args):
 _STACK = FacadeOp("stack", _stack_fn, "StackBackward0")
 
 
+@numpy_names
 def stack(tensors, dim=0, *, out=None):
     """The tensors (of one shape) joined along a new dim (StackBackward0)."""
     tensors = [as_tensor_arg(t) for t in tensors]
@@ -457,6 +583,7 @@ def _gather_fn(x, index, axis):
 _GATHER = FacadeOp("gather", _gather_fn, "GatherBackward0", nondiff=(1,))
 
 
+@numpy_names
 def gather(input, dim, index, *, sparse_grad=False):
     """out[i][j] = input[i][index[i][j]] for dim=1 (GatherBackward0)."""
     axis = _dim(dim, input._data.ndim)
@@ -480,6 +607,7 @@ _INDEX_SELECT = FacadeOp("index_select", lambda x, index, axis: ops.gather(x, in
                          nondiff=(1,))
 
 
+@numpy_names
 def index_select(input, dim, index):
     """The entries at `index` (1-D) along `dim` (IndexSelectBackward0)."""
     if index._data.ndim > 1:

@@ -9,6 +9,7 @@ families and the engine (`x.sin()`, `x + y`, `x.backward()`), which all build on
 """
 from __future__ import annotations
 
+import operator
 import warnings
 
 import numpy as np
@@ -93,17 +94,11 @@ class Tensor:
     __array_priority__ = 1000
 
     def __new__(cls, *args, device=None):
-        """The legacy constructor: `Tensor([1, 2])` (float32 data), `Tensor(2, 3)` (a float32 tensor of
-        that shape, uninitialized), `Tensor()` (empty)."""
-        if len(args) == 1 and not isinstance(args[0], (int, np.integer)):
-            data = args[0]
-            if isinstance(data, Tensor):
-                return data
-            array = np.array(_nested_values(data), dtype=_dtypes.default_float_numpy())
-        else:
-            shape = args[0] if len(args) == 1 and isinstance(args[0], tuple) else args
-            array = np.zeros(tuple(int(d) for d in shape), dtype=_dtypes.default_float_numpy())
-        return make(array, cls=cls)
+        """The legacy constructor: `Tensor([1, 2])` (data of the default float dtype), `Tensor(2, 3)` or
+        `Tensor(torch.Size([2, 3]))` (a tensor of that shape, zeros where PyTorch leaves memory
+        uninitialized), `Tensor()` (empty)."""
+        data = legacy_data(args, _dtypes.default_float_numpy(), "Tensor")
+        return data if isinstance(data, Tensor) else make(data, cls=cls)
 
     @staticmethod
     def _make_subclass(cls, data, require_grad=False):
@@ -438,6 +433,35 @@ def _tensor_hooks_of(t) -> dict:
     return node._tensor_hooks.setdefault(t._output_nr, {})
 
 
+def legacy_data(args, dtype: np.dtype, name: str):
+    """What a legacy constructor (`Tensor(...)`, `FloatTensor(...)`) builds from its arguments: sizes
+    (ints or a torch.Size) give zeros of that shape, one sequence or array gives its values as `dtype`, a
+    Tensor of that dtype is returned as it is."""
+    if len(args) == 1 and isinstance(args[0], Size):
+        args = tuple(args[0])
+    if not args:
+        return np.zeros((0,), dtype)
+    if all(isinstance(a, (int, np.integer)) and not isinstance(a, bool) for a in args):
+        shape = tuple(int(d) for d in args)
+        for d in shape:
+            if d < 0:
+                raise RuntimeError(f"Trying to create tensor with negative dimension {d}: "
+                                   f"[{', '.join(map(str, shape))}]")
+        return np.zeros(shape, dtype)
+    if len(args) != 1:
+        raise TypeError(f"{name}(): expected sizes (ints) or one sequence of data, got "
+                        f"({', '.join(type(a).__name__ for a in args)})")
+    data = args[0]
+    if isinstance(data, Tensor):
+        if data._data.dtype != dtype:
+            raise TypeError(f"{name}() of a {_dtypes.from_numpy(data._data.dtype)} tensor: the legacy constructor "
+                            f"does not convert; use tensor.to({_dtypes.from_numpy(dtype)})")
+        return data
+    if not isinstance(data, (list, tuple, np.ndarray)):
+        raise TypeError(f"new(): data must be a sequence (got {type(data).__name__})")
+    return np.array(_nested_values(data), dtype=dtype)
+
+
 def _nested_values(data):
     """Python lists/tuples of numbers and 0-d tensors as numpy-ready nested lists."""
     if isinstance(data, Tensor):
@@ -448,8 +472,11 @@ def _nested_values(data):
 
 
 def _dim(dim, ndim: int) -> int:
-    """A dim normalized to range(ndim), with PyTorch's IndexError."""
-    dim = int(dim)
+    """A dim normalized to range(ndim), with PyTorch's IndexError (a TypeError when it is not an integer)."""
+    try:
+        dim = operator.index(dim)
+    except TypeError:
+        raise TypeError(f"dim must be an int (or a tuple or list of ints), not {type(dim).__name__}") from None
     lo, hi = (-ndim, ndim - 1) if ndim else (-1, 0)
     if not lo <= dim <= hi:
         raise IndexError(f"Dimension out of range (expected to be in range of [{lo}, {hi}], but got {dim})")

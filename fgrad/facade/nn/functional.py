@@ -24,7 +24,7 @@ from fgrad.facade.nn._layers_functional import *  # noqa: F401,F403  (conv, pool
 
 __all__ = ["relu", "sigmoid", "tanh", "softmax", "log_softmax", "linear", "mse_loss", "l1_loss",
            "binary_cross_entropy", "binary_cross_entropy_with_logits", "cross_entropy", "nll_loss",
-           *_layers_functional.__all__]
+           "relu_", "elu_", "leaky_relu_", *_layers_functional.__all__]
 
 # PyTorch's binary_cross_entropy clamps each log term to >= -100, so a probability of exactly 0 or 1 gives a
 # finite loss.
@@ -39,6 +39,20 @@ def relu(input, inplace: bool = False):
         _inplace.check_leaf_inplace(input)
         return _inplace.inplace(input, _elementwise.relu(input))
     return _elementwise.relu(input)
+
+
+def _inplace_form(fn):
+    """F.relu_(x) and its siblings: `fn` with inplace=True, as PyTorch's."""
+    def inplace_fn(input, *args, **kwargs):
+        return fn(input, *args, inplace=True, **kwargs)
+    inplace_fn.__name__ = fn.__name__ + "_"
+    inplace_fn.__doc__ = f"{fn.__name__}(input, ..., inplace=True): the result written into input."
+    return inplace_fn
+
+
+relu_ = _inplace_form(relu)
+elu_ = _inplace_form(elu)                   # noqa: F405  (from _layers_functional)
+leaky_relu_ = _inplace_form(leaky_relu)     # noqa: F405
 
 
 def sigmoid(input):
