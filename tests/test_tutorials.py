@@ -45,7 +45,7 @@ def assert_same_output(script: Path, result: subprocess.CompletedProcess, who: s
 
 
 def test_every_tutorial_has_a_recording():
-    assert len(SCRIPTS) == 12, [s.name for s in SCRIPTS]
+    assert len(SCRIPTS) == 14, [s.name for s in SCRIPTS]
     recordings = sorted(TUTORIAL_DIR.glob("*.expected.txt"))
     assert [r.name[: -len(".expected.txt")] for r in recordings] == [s.stem for s in SCRIPTS]
 
