@@ -121,7 +121,7 @@ _AS_STRIDED = FacadeOp("as_strided", lambda x, positions: ops.gather(ops.reshape
                        "AsStridedBackward0", nondiff=(1,))
 
 
-def _copy_slices_fn(base, positions, *others, program, view_slots, view_shape, output_nr):
+def _op_through_view_fn(base, positions, *others, program, view_slots, view_shape, output_nr):
     """base with the op's output written where the view lies: the op (its traced `program`) run on the view
     gathered from base (at `view_slots` of its inputs) and the other inputs."""
     flat_positions = ops.reshape(positions, (-1,))
@@ -165,7 +165,7 @@ def _copy_slices_of(view, result):
 
 def _copy_slices_call(base, positions, *rest):
     *others, program, view_slots, view_shape, output_nr = rest
-    return _copy_slices_fn(base, positions, *others, program=program, view_slots=view_slots, view_shape=view_shape,
+    return _op_through_view_fn(base, positions, *others, program=program, view_slots=view_slots, view_shape=view_shape,
                            output_nr=output_nr)
 
 
