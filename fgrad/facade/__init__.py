@@ -109,6 +109,7 @@ from fgrad.facade._shapes import (broadcast_tensors, broadcast_to, cat, chunk, c
                                   squeeze, stack, swapaxes, swapdims, t, take, tensor_split, transpose, unbind,
                                   unflatten, unsqueeze, vstack)
 from fgrad.facade._linalg import (addmm, bmm, diag, dot, ger, inner, matmul, mm, mv, outer, trace, tril, triu)
+from fgrad.facade._einsum import einsum
 from fgrad.facade._methods import addcdiv, addcmul, argsort, lerp, sort, topk, unique
 from fgrad.facade import autograd
 from fgrad.facade.autograd import is_anomaly_check_nan_enabled, is_anomaly_enabled
@@ -208,6 +209,8 @@ __all__ = [
     "transpose", "true_divide", "trunc", "unbind", "unflatten", "unsqueeze", "var", "vstack", "where",
     "acos", "acosh", "arccos", "arccosh", "arcsin", "arcsinh", "arctan", "arctan2", "arctanh", "asin", "asinh", "atan",
     "atan2", "atanh", "cosh", "cumprod", "hypot", "sinh",
+    # einsum, scatters, index updates (_einsum, _scatter)
+    "einsum",
     # submodules
     "autograd", "nn", "optim", "utils", "func",
 ]
