@@ -192,3 +192,131 @@ def test_facade_einsum_under_func_transforms():
     assert tuple(batched.shape) == (5, 2)
     g = fgrad.func.grad(lambda x: fgrad.einsum("ii", x))(fgrad.ones(3, 3, dtype=fgrad.float64))
     np.testing.assert_array_equal(g.numpy(), np.eye(3))
+
+
+# ---- scatters and index updates against PyTorch ----------------------------------------------------------------
+
+_X = np.random.default_rng(5).standard_normal((3, 4)).astype(np.float32)
+_SRC = np.random.default_rng(6).standard_normal((3, 2)).astype(np.float32)
+_ROWS = np.array([[0, 1], [2, 3], [1, 0]])                  # dim 1: distinct targets per row
+_COLS = np.array([[0, 1], [2, 0]])                          # dim 0: row 0 is written twice in column 0
+_COLS_TIES = np.array([[0, 1], [0, 1], [2, 1]])
+
+# name -> f(lib, x, src), x of shape (3, 4) and src of shape (3, 2), both computed from leaves
+SCATTER_CASES = {
+    "scatter": lambda L, x, s: x.scatter(1, L.tensor(_ROWS), s),
+    "scatter-function": lambda L, x, s: L.scatter(x, 0, L.tensor(_COLS), s[:2]),
+    "scatter-value": lambda L, x, s: x.scatter(1, L.tensor(_ROWS), 2.5),
+    "scatter-int32-index": lambda L, x, s: x.scatter(1, L.tensor(_ROWS.astype(np.int32)), s),
+    "scatter_add": lambda L, x, s: x.scatter_add(1, L.tensor(_ROWS), s),
+    "scatter_add-repeats": lambda L, x, s: L.scatter_add(x, 0, L.tensor(_COLS), s[:2]),
+    "scatter_reduce-sum": lambda L, x, s: x.scatter_reduce(0, L.tensor(_COLS), s[:2], "sum"),
+    "scatter_reduce-sum-noself": lambda L, x, s: x.scatter_reduce(0, L.tensor(_COLS), s[:2], "sum",
+                                                                 include_self=False),
+    "scatter_reduce-mean": lambda L, x, s: x.scatter_reduce(0, L.tensor(_COLS), s[:2], "mean"),
+    "scatter_reduce-mean-noself": lambda L, x, s: x.scatter_reduce(0, L.tensor(_COLS), s[:2], "mean",
+                                                                  include_self=False),
+    "scatter_reduce-prod": lambda L, x, s: x.scatter_reduce(0, L.tensor(_COLS), s[:2], "prod"),
+    "scatter_reduce-prod-noself": lambda L, x, s: x.scatter_reduce(0, L.tensor(_COLS), s[:2], "prod",
+                                                                  include_self=False),
+    "scatter_reduce-amax": lambda L, x, s: x.scatter_reduce(0, L.tensor(_COLS), s[:2], "amax"),
+    "scatter_reduce-amin-noself": lambda L, x, s: x.scatter_reduce(0, L.tensor(_COLS), s[:2], "amin",
+                                                                  include_self=False),
+    "scatter_reduce-amax-ties": lambda L, x, s: (x * 0).scatter_reduce(0, L.tensor(_COLS_TIES), s * 0, "amax"),
+    "index_add": lambda L, x, s: x.index_add(1, L.tensor([0, 2]), s, alpha=2),
+    "index_add-repeats": lambda L, x, s: L.index_add(x, 1, L.tensor([3, 3]), s),
+    "index_copy": lambda L, x, s: x.index_copy(1, L.tensor([3, 1]), s),
+    "index_fill": lambda L, x, s: x.index_fill(1, L.tensor([-1, 0]), 1.5),
+    "index_fill-tensor": lambda L, x, s: x.index_fill(0, L.tensor([1]), s[0, 0] * 2),
+    "take_along_dim": lambda L, x, s: L.take_along_dim(x, L.tensor([[0, 3], [1, 1], [2, 0]]), 1),
+    "take_along_dim-broadcast": lambda L, x, s: L.take_along_dim(x[:1], L.tensor([[0], [1], [2]]), 1),
+    "take_along_dim-flat": lambda L, x, s: x.take_along_dim(L.tensor([0, 5, 11])),
+    "take_along_dim-negative": lambda L, x, s: x.take_along_dim(L.tensor([[-1], [0], [-4]]), dim=1),
+    "scatter_": lambda L, x, s: x.scatter_(1, L.tensor(_ROWS), s),
+    "scatter_add_": lambda L, x, s: x.scatter_add_(1, L.tensor(_ROWS), s),
+    "scatter_reduce_": lambda L, x, s: x.scatter_reduce_(1, L.tensor(_ROWS), s, "amin"),
+    "index_add_": lambda L, x, s: x.index_add_(0, L.tensor([1]), s[:1, :1].expand(1, 4) * 1),
+    "index_copy_": lambda L, x, s: x.index_copy_(1, L.tensor([3, 1]), s),
+    "index_fill_": lambda L, x, s: x.index_fill_(1, L.tensor([2]), -1.0),
+}
+
+
+def _run_scatter_case(lib, fn):
+    x, s = lib.tensor(_X, requires_grad=True), lib.tensor(_SRC, requires_grad=True)
+    out = fn(lib, x * 1, s * 1)
+    weights = lib.tensor(np.arange(out.numel(), dtype=np.float32).reshape(tuple(out.shape)) / 7 + 1)
+    (out * weights).sum().backward()
+    name = out.grad_fn.name() if lib.__name__ == "torch" else type(out.grad_fn).__name__
+    grads = [np.zeros_like(v) if t.grad is None else t.grad.numpy() for t, v in ((x, _X), (s, _SRC))]
+    return out.detach().numpy(), grads[0], grads[1], name
+
+
+@pytest.mark.parametrize("name", list(SCATTER_CASES))
+def test_scatter_family_matches_torch(torch, name):
+    t_out, t_gx, t_gs, t_node = _run_scatter_case(torch, SCATTER_CASES[name])
+    f_out, f_gx, f_gs, f_node = _run_scatter_case(fgrad, SCATTER_CASES[name])
+    np.testing.assert_allclose(f_out, t_out, rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(f_gx, t_gx, rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(f_gs, t_gs, rtol=1e-6, atol=1e-6)
+    assert f_node == t_node
+
+
+def test_scatter_repeated_target_last_write_wins_and_gets_the_gradient():
+    # PyTorch leaves the winner undefined and sends the gradient to every duplicate; fgrad's scatter is
+    # last-write-wins and differentiates what it computed.
+    src = fgrad.tensor([1.0, 2.0, 3.0], requires_grad=True)
+    out = fgrad.zeros(2).scatter(0, fgrad.tensor([0, 0, 1]), src)
+    out.sum().backward()
+    np.testing.assert_array_equal(out.detach().numpy(), [2.0, 3.0])
+    np.testing.assert_array_equal(src.grad.numpy(), [0.0, 1.0, 1.0])
+
+
+def test_scatter_reduce_multiply_and_add(torch):
+    for lib in (torch, fgrad):
+        x = lib.ones(2, 3)
+        x.scatter_(1, lib.tensor([[0, 0], [2, 1]]), 3.0, reduce="multiply")
+        y = lib.zeros(2, 3, dtype=lib.int64).scatter_(1, lib.tensor([[0, 0]]), lib.tensor([[1, 5]]), reduce="add")
+        if lib is torch:
+            expected = (x.numpy(), y.numpy())
+    np.testing.assert_array_equal(x.numpy(), expected[0])
+    np.testing.assert_array_equal(y.numpy(), expected[1])
+
+
+@pytest.mark.parametrize("name, fn", [
+    ("negative-index", lambda L, x: x.scatter(1, L.tensor([[-1]]), 1.0)),
+    ("index-too-large", lambda L, x: x.scatter(1, L.tensor([[4]]), 1.0)),
+    ("float-index", lambda L, x: x.scatter(1, L.tensor([[1.0]]), 1.0)),
+    ("src-dtype", lambda L, x: x.scatter(1, L.tensor([[1]]), L.ones(1, 1, dtype=L.float64))),
+    ("index-rank", lambda L, x: x.scatter(1, L.tensor([1]), 1.0)),
+    ("index-too-big", lambda L, x: x.scatter(1, L.ones(4, 1, dtype=L.int64), 1.0)),
+    ("index-bigger-than-src", lambda L, x: x.scatter(1, L.tensor([[0, 1], [2, 3]]), L.ones(1, 1))),
+    ("bad-reduce", lambda L, x: x.scatter_(1, L.tensor([[0]]), 2.0, reduce="mean")),
+    ("scatter_reduce-bad-reduce", lambda L, x: x.scatter_reduce(1, L.tensor([[0]]), L.ones(1, 1), "maximum")),
+    ("index_add-out-of-range", lambda L, x: x.index_add(0, L.tensor([3]), L.ones(1, 4))),
+    ("index_add-source-shape", lambda L, x: x.index_add(0, L.tensor([1]), L.ones(1, 3))),
+    ("index_add-dtype", lambda L, x: x.index_add(0, L.tensor([1]), L.ones(1, 4, dtype=L.float64))),
+    ("index_copy-negative", lambda L, x: x.index_copy(0, L.tensor([-1]), L.ones(1, 4))),
+    ("index_fill-2d-index", lambda L, x: x.index_fill(0, L.tensor([[0, 1]]), 1.0)),
+    ("index_add-2d-index", lambda L, x: x.index_add(0, L.tensor([[0, 1]]), x[:2])),
+    ("index_copy-2d-index", lambda L, x: x.index_copy(0, L.tensor([[0, 1]]), x[:2])),
+    ("take_along_dim-flat-negative", lambda L, x: L.take_along_dim(x, L.tensor([-1]))),
+    ("take_along_dim-broadcast", lambda L, x: L.take_along_dim(x, L.tensor([[0, 1]]), 0)),
+    ("leaf-inplace", lambda L, x: L.zeros(3, requires_grad=True).scatter_(0, L.tensor([0]), 1.0)),
+], ids=lambda v: v if isinstance(v, str) else "")
+def test_scatter_family_errors_match_torch_types(torch, name, fn):
+    with pytest.raises(Exception) as t_err:
+        fn(torch, torch.zeros(3, 4))
+    with pytest.raises(Exception) as f_err:
+        fn(fgrad, fgrad.zeros(3, 4))
+    assert type(f_err.value) is type(t_err.value), (f_err.value, t_err.value)
+
+
+def test_scatter_add_under_func_transforms():
+    index = fgrad.tensor([0, 2, 0])
+
+    def f(src):
+        return fgrad.zeros(3, dtype=fgrad.float64).scatter_add(0, index, src).pow(2).sum()
+    src = fgrad.tensor([1.0, 2.0, 3.0], dtype=fgrad.float64)
+    np.testing.assert_allclose(fgrad.func.grad(f)(src).numpy(), [8.0, 4.0, 8.0])
+    batched = fgrad.func.vmap(lambda s: fgrad.zeros(3).index_add(0, index, s))(fgrad.ones(5, 3))
+    np.testing.assert_array_equal(batched.numpy(), np.tile([2.0, 0.0, 1.0], (5, 1)))

@@ -110,6 +110,8 @@ from fgrad.facade._shapes import (broadcast_tensors, broadcast_to, cat, chunk, c
                                   unflatten, unsqueeze, vstack)
 from fgrad.facade._linalg import (addmm, bmm, diag, dot, ger, inner, matmul, mm, mv, outer, trace, tril, triu)
 from fgrad.facade._einsum import einsum
+from fgrad.facade._scatter import (index_add, index_copy, index_fill, scatter, scatter_add, scatter_reduce,
+                                   take_along_dim)
 from fgrad.facade._methods import addcdiv, addcmul, argsort, lerp, sort, topk, unique
 from fgrad.facade import autograd
 from fgrad.facade.autograd import is_anomaly_check_nan_enabled, is_anomaly_enabled
@@ -210,7 +212,7 @@ __all__ = [
     "acos", "acosh", "arccos", "arccosh", "arcsin", "arcsinh", "arctan", "arctan2", "arctanh", "asin", "asinh", "atan",
     "atan2", "atanh", "cosh", "cumprod", "hypot", "sinh",
     # einsum, scatters, index updates (_einsum, _scatter)
-    "einsum",
+    "einsum", "scatter", "scatter_add", "scatter_reduce", "index_add", "index_copy", "index_fill", "take_along_dim",
     # submodules
     "autograd", "nn", "optim", "utils", "func",
 ]
