@@ -112,6 +112,7 @@ from fgrad.facade._linalg import (addmm, bmm, diag, dot, ger, inner, matmul, mm,
 from fgrad.facade._einsum import einsum
 from fgrad.facade._scatter import (index_add, index_copy, index_fill, scatter, scatter_add, scatter_reduce,
                                    take_along_dim)
+from fgrad.facade._statistics import bincount, median, mode, roll, std_mean, tile, var_mean
 from fgrad.facade._methods import addcdiv, addcmul, argsort, lerp, sort, topk, unique
 from fgrad.facade import autograd
 from fgrad.facade.autograd import is_anomaly_check_nan_enabled, is_anomaly_enabled
@@ -213,6 +214,7 @@ __all__ = [
     "atan2", "atanh", "cosh", "cumprod", "hypot", "sinh",
     # einsum, scatters, index updates (_einsum, _scatter)
     "einsum", "scatter", "scatter_add", "scatter_reduce", "index_add", "index_copy", "index_fill", "take_along_dim",
+    "median", "mode", "std_mean", "var_mean", "bincount", "roll", "tile",
     # submodules
     "autograd", "nn", "optim", "utils", "func",
 ]
