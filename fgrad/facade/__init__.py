@@ -121,6 +121,7 @@ from fgrad.facade import optim
 from fgrad.facade.optim import lr_scheduler as _lr_scheduler  # noqa: F401  (torch.optim.lr_scheduler)
 from fgrad.facade import utils
 from fgrad.facade import func
+from fgrad.facade import linalg
 from fgrad.facade import _module_alias
 
 float32 = _dtypes.float32
@@ -216,5 +217,5 @@ __all__ = [
     "einsum", "scatter", "scatter_add", "scatter_reduce", "index_add", "index_copy", "index_fill", "take_along_dim",
     "median", "mode", "std_mean", "var_mean", "bincount", "roll", "tile",
     # submodules
-    "autograd", "nn", "optim", "utils", "func",
+    "autograd", "nn", "optim", "utils", "func", "linalg",
 ]

@@ -70,16 +70,22 @@ def median(input, dim=None, keepdim=False):
     >>> torch.tensor([3.0, 1.0, 2.0, 4.0]).median()
     tensor(2.)
     """
-    if input._data.size == 0:
-        raise IndexError("median() input tensor cannot be empty")
     if dim is None:
+        if input._data.size == 0:
+            return make(np.array(np.nan, input._data.dtype))
         return apply(_MEDIAN_ALL, (input,))
     ndim = input._data.ndim
     axis = _dim(dim, ndim)
+    _check_nonempty("median", input, axis)
     if ndim == 0:
         return return_types.median(input.clone(), make(np.zeros((), np.int64)))
     values, index = apply(_MEDIAN_DIM, (input,), (axis, bool(keepdim)), multi=True)
     return return_types.median(values, index)
+
+
+def _check_nonempty(name: str, input, axis: int):
+    if input._data.ndim and input._data.shape[axis] == 0:
+        raise IndexError(f"{name}(): Expected reduction dim {axis} to have non-zero size.")
 
 
 # ---- mode -------------------------------------------------------------------------------------------------------
@@ -119,6 +125,7 @@ def mode(input, dim=-1, keepdim=False):
     """
     ndim = input._data.ndim
     axis = _dim(dim, ndim)
+    _check_nonempty("mode", input, axis)
     if ndim == 0:
         return return_types.mode(input.clone(), make(np.zeros((), np.int64)))
     values, index = apply(_MODE, (input,), (axis, bool(keepdim)), multi=True)
