@@ -60,9 +60,11 @@ exactly the residuals they read (PyTorch's saved tensors, so version-counter err
 Modules, in import order (none imports a later one): _dtypes, _grad_mode, _printing; _graph (nodes,
 hooks, saved versions); _tensor (what a Tensor is); _random (PyTorch's generator), _op (FacadeOp, apply),
 _creation; _operands (the helpers every op family shares); the op families _elementwise, _reductions,
-_shapes, _linalg, _inplace, _indexing, and _sampling (random tensors); _engine (backward, autograd.grad);
+_shapes, _linalg, _inplace, _indexing, and _sampling (random tensors); _einsum, _scatter (scatters and index
+updates) and _statistics (median, mode, moments, bincount, roll, tile), which install their Tensor methods
+themselves; _engine (backward, autograd.grad);
 _methods (installs the families' functions and `backward` as Tensor methods and operators); then the
-public modules autograd (with autograd.functional and autograd.forward_ad), nn, optim, utils, func. _dual
+public modules autograd (with autograd.functional and autograd.forward_ad), nn, optim, utils, func, linalg. _dual
 (forward-mode tangents) comes before _op, which reads it.
 
 Under fgrad's transforms: a Tensor is a pytree array wrapper (registered in `func`), so `fgrad.grad(f)(t)`,
