@@ -164,6 +164,21 @@ def test_facade_einsum_matches_torch(torch, eq, shapes):
         np.testing.assert_allclose(f.grad.numpy(), t.grad.numpy(), rtol=1e-5, atol=1e-5)
 
 
+@settings(max_examples=25, deadline=None)
+@given(_einsum_problems())
+def test_facade_einsum_random_subscripts_match_torch(torch, problem):
+    eq, shapes = problem
+    t_in, f_in = _torch_and_fgrad_leaves(torch, shapes, seed=7, dtype=np.float64)
+    t_out, f_out = torch.einsum(eq, *t_in), fgrad.einsum(eq, *f_in)
+    np.testing.assert_allclose(f_out.detach().numpy(), t_out.detach().numpy(), rtol=1e-10, atol=1e-12)
+    if t_out.grad_fn is not None:
+        assert type(f_out.grad_fn).__name__ == t_out.grad_fn.name(), eq
+        t_out.sum().backward()
+        f_out.sum().backward()
+        for t, f in zip(t_in, f_in):
+            np.testing.assert_allclose(f.grad.numpy(), t.grad.numpy(), rtol=1e-10, atol=1e-12)
+
+
 def test_facade_einsum_list_and_sublist_forms(torch):
     t_in, f_in = _torch_and_fgrad_leaves(torch, [(2, 3), (3, 4)])
     expected = torch.einsum("ij,jk", t_in).detach().numpy()
@@ -259,6 +274,18 @@ def test_scatter_family_matches_torch(torch, name):
     np.testing.assert_allclose(f_gx, t_gx, rtol=1e-6, atol=1e-6)
     np.testing.assert_allclose(f_gs, t_gs, rtol=1e-6, atol=1e-6)
     assert f_node == t_node
+
+
+@pytest.mark.parametrize("reduce", ["sum", "prod", "mean", "amax", "amin"])
+@pytest.mark.parametrize("include_self", [True, False], ids=["self", "noself"])
+def test_scatter_reduce_integers_match_torch(torch, reduce, include_self):
+    x, src = np.array([[5, -7, 3], [2, 2, 9]]), np.array([[4, -3, 1], [6, 1, -8]])
+    index = np.array([[0, 0, 1], [0, 1, 1]])
+    expected = torch.tensor(x).scatter_reduce(1, torch.tensor(index), torch.tensor(src), reduce,
+                                              include_self=include_self)
+    got = fgrad.tensor(x).scatter_reduce(1, fgrad.tensor(index), fgrad.tensor(src), reduce, include_self=include_self)
+    assert got.dtype == fgrad.int64
+    np.testing.assert_array_equal(got.numpy(), expected.numpy())
 
 
 def test_scatter_repeated_target_last_write_wins_and_gets_the_gradient():

@@ -1,9 +1,9 @@
 """torch.einsum: fgrad.numpy's einsum (pairwise matmuls, sums and transposes) as one facade op.
 
 PyTorch's einsum is a composite: its grad_fn is the last op its path ran. One op here has one node, named as
-PyTorch's last op for the same equation: PermuteBackward0 for one operand with nothing summed, SumBackward1 for one
-operand with a sum, MulBackward0 when the last pair contracts nothing, ViewBackward0 (bmm's result reshaped) when it
-contracts a label. The gradients are the same; the intermediate nodes PyTorch records are not there.
+PyTorch's last op for the same equation: for one operand PermuteBackward0 (nothing summed) or SumBackward1; for
+several, MulBackward0 when no label is summed, else ViewBackward0 (PyTorch views the summed, by then size-1, dims
+away at the end). The gradients are the same; the intermediate nodes PyTorch records are not there.
 """
 from __future__ import annotations
 
@@ -25,10 +25,11 @@ _EINSUM = {name: FacadeOp("einsum", _einsum_fn, name) for name in _NODE_NAMES}
 
 def _node_name(labels: list, out: list) -> str:
     """The grad_fn PyTorch's einsum ends with for this equation (see the module docstring)."""
+    summed = {l for term in labels for l in term} - set(out)
     if len(labels) == 1:
-        return "SumBackward1" if set(labels[0]) - set(out) else "PermuteBackward0"
-    last, earlier = set(labels[-1]), {l for term in labels[:-1] for l in term}
-    return "ViewBackward0" if (last & earlier) - set(out) else "MulBackward0"
+        return "SumBackward1" if summed else "PermuteBackward0"
+    # with several operands PyTorch ends by viewing away the (by then size-1) summed dims, if there are any
+    return "ViewBackward0" if summed else "MulBackward0"
 
 
 def _parse(equation: str, tensors: list):

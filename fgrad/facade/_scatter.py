@@ -258,7 +258,7 @@ def _scatter_reduce_fn(x, index, src, *args):
             ones = ops.full(tuple(positions.shape), 1, x.dtype)
             count = scatter_add_p.bind(ops.full(tuple(flat.shape), 1 if include_self else 0, x.dtype), positions,
                                        ones, axis=0)
-            out = ops.div(out, ops.maximum(count, 1))
+            out = _mean_of_sum(out, ops.maximum(count, 1))
         return ops.reshape(out, shape)
     if reduce == "prod":
         return ops.reshape(_reduced_by_rounds(flat, positions, updates, rounds, reduce, include_self), shape)
@@ -266,6 +266,13 @@ def _scatter_reduce_fn(x, index, src, *args):
     if x.dtype.kind != "f":
         return ops.reshape(value, shape)
     return ops.reshape(_evenly_split_extremum(flat, positions, updates, value, include_self), shape)
+
+
+def _mean_of_sum(total, count):
+    """total / count; integers floor-divide, as PyTorch's integer mean does."""
+    if total.dtype.kind == "f":
+        return ops.div(total, count)
+    return ops.div_p.bind(total, count)        # the primitive floor-divides integers
 
 
 _SCATTER_REDUCE = {name: FacadeOp("scatter_reduce", _scatter_reduce_fn, name, nondiff=(1,))
