@@ -151,3 +151,15 @@ def test_median_global_gradient_is_split_among_ties():
     x = fgrad.tensor([2.0, 1.0, 2.0, 3.0, 2.0], requires_grad=True)
     x.median().backward()
     np.testing.assert_allclose(x.grad.numpy(), [1 / 3, 0.0, 1 / 3, 0.0, 1 / 3])
+
+
+@pytest.mark.parametrize("values", [[math.inf], [1.0, math.inf, math.inf], [math.nan], [1.0, math.nan, 2.0],
+                                    [-math.inf, -math.inf, 1.0]], ids=["inf", "inf-ties", "nan", "nan-inside",
+                                                                       "-inf-ties"])
+def test_median_gradient_at_special_values_matches_torch(values):
+    grads = []
+    for lib in (torch, fgrad):
+        x = lib.tensor(values, requires_grad=True)
+        x.median().backward()
+        grads.append(x.grad.numpy())
+    np.testing.assert_array_equal(grads[1], grads[0])

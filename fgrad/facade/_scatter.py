@@ -225,7 +225,8 @@ def _reduced_by_rounds(x, positions, updates, rounds, reduce: str, include_self:
 def _evenly_split_extremum(x, positions, updates, value, include_self: bool):
     """`value` (amax or amin, computed without a gradient) with PyTorch's gradient: the output's gradient split
     evenly among the inputs equal to it. L below is the mean of those inputs (equal to value where finite), so
-    value + (L - stop_gradient(L)) has value's bits and L's derivative."""
+    value + (L - stop_gradient(L)) has value's bits and L's derivative. Where the extremum is infinite (or NaN) L - L
+    is not 0, so there the gradient is 0 (PyTorch still splits it)."""
     dtype = x.dtype
     touched = scatter_p.bind(ops.full(tuple(x.shape), False, np.bool_), positions,
                              ops.full(tuple(positions.shape), True, np.bool_), axis=0)
@@ -285,7 +286,6 @@ def _scatter_reduce(input, dim, index, src, reduce, include_self, node_name=None
     if reduce not in _REDUCTIONS:
         raise RuntimeError(f"reduce argument must be either sum, prod, mean, amax or amin, got {reduce}")
     axis, index = _scatter_args("scatter_reduce", input, dim, index, src)
-    index = index
     rounds = ()
     if reduce in ("prod", "amax", "amin"):
         values = _concrete(index)
@@ -293,13 +293,8 @@ def _scatter_reduce(input, dim, index, src, reduce, include_self, node_name=None
             raise NotImplementedError(f"scatter_reduce(reduce={reduce!r}) needs a concrete index (its repeated "
                                       "targets are grouped before tracing); under fgrad.func transforms use "
                                       "reduce='sum' or 'mean', or pass the index from outside the function")
-        shape = input._data.shape
-        strides = [math.prod(shape[d + 1:]) for d in range(len(shape))]
-        flat = np.zeros(values.shape, np.int64) + values.astype(np.int64) * strides[axis]
-        for d in range(values.ndim):
-            if d != axis:
-                flat += np.arange(values.shape[d]).reshape((-1,) + (1,) * (values.ndim - d - 1)) * strides[d]
-        rounds = tuple(_rounds(flat.reshape(-1)))
+        positions = np.asarray(_flat_positions(input._data.shape, values, axis))     # numpy in, numpy out
+        rounds = tuple(_rounds(positions))
     op = _SCATTER_REDUCE[node_name or "ScatterReduceBackward0"]
     return apply(op, (input, index, src) + rounds, (axis, reduce, bool(include_self)))
 

@@ -15,6 +15,7 @@ import numpy as np
 
 from fgrad import ops
 from fgrad.ops.control import stop_gradient
+from fgrad.transforms.custom import custom_vjp
 from fgrad.facade._op import FacadeOp, apply
 from fgrad.facade._operands import as_tensor_arg
 from fgrad.facade._reductions import _var_args, _var_fn, return_types, take_along_axis
@@ -26,26 +27,38 @@ __all__ = ["median", "mode", "std_mean", "var_mean", "bincount", "roll", "tile"]
 
 # ---- median ---------------------------------------------------------------------------------------------------
 
-def _split_evenly(value, x):
-    """`value` (a scalar equal to some elements of x) whose gradient is split evenly among those elements:
-    value + sum over them of (x - stop_gradient(x)) / count, where each difference is exactly 0 (value keeps its bits)
-    while the derivative is 1 / count per element."""
-    frozen = stop_gradient(value)
-    equal = ops.eq(x, frozen)
-    count = ops.reduce_sum(ops.convert_element_type(equal, x.dtype))
-    deltas = ops.select(equal, ops.sub(x, stop_gradient(x)), 0)
-    share = ops.div(ops.reduce_sum(deltas), ops.maximum(count, 1))
-    finite = ops.lt(ops.abs(frozen), math.inf)
-    return ops.add(frozen, ops.select(finite, share, 0))
+def _lower_median(flat):
+    """Element (n - 1) // 2 of the sorted values, NaN if there is a NaN."""
+    n = flat.shape[0]
+    lower = ops.gather(ops.sort(flat), np.array((n - 1) // 2, np.int64), 0)
+    has_nan = ops.ne(ops.reduce_sum(ops.convert_element_type(ops.ne(flat, flat), np.int64)), 0)
+    return ops.select(has_nan, math.nan, lower)
+
+
+# The global median's gradient, PyTorch's evenly_distribute_backward: split evenly among the elements equal to the
+# median (the NaNs, when it is NaN). A custom rule: no composition of the primitives has that value and derivative
+# at infinite and NaN medians too.
+_median_split_evenly = custom_vjp(_lower_median)
+
+
+def _median_forward(flat):
+    value = _lower_median(flat)
+    return value, (flat, value)
+
+
+def _median_backward(residuals, out_ct):
+    flat, value = residuals
+    chosen = ops.select(ops.ne(value, value), ops.ne(flat, flat), ops.eq(flat, value))
+    count = ops.reduce_sum(ops.convert_element_type(chosen, flat.dtype))
+    return (ops.select(chosen, ops.div(out_ct, count), 0),)
+
+
+_median_split_evenly.defvjp(_median_forward, _median_backward)
 
 
 def _median_all_fn(x):
     flat = ops.reshape(x, (-1,))
-    n = flat.shape[0]
-    lower = ops.gather(ops.sort(stop_gradient(flat)), np.array((n - 1) // 2, np.int64), 0)
-    has_nan = ops.ne(ops.reduce_sum(ops.convert_element_type(ops.ne(flat, flat), np.int64)), 0)
-    value = ops.select(has_nan, math.nan, lower)
-    return _split_evenly(value, flat) if x.dtype.kind == "f" else value
+    return _median_split_evenly(flat) if x.dtype.kind == "f" else _lower_median(flat)
 
 
 def _median_dim_fn(x, axis, keepdim):
