@@ -347,3 +347,29 @@ def test_scatter_add_under_func_transforms():
     np.testing.assert_allclose(fgrad.func.grad(f)(src).numpy(), [8.0, 4.0, 8.0])
     batched = fgrad.func.vmap(lambda s: fgrad.zeros(3).index_add(0, index, s))(fgrad.ones(5, 3))
     np.testing.assert_array_equal(batched.numpy(), np.tile([2.0, 0.0, 1.0], (5, 1)))
+
+
+@pytest.mark.parametrize("reduce, include_self", [("amax", True), ("amin", False)], ids=["amax", "amin-noself"])
+def test_scatter_reduce_extrema_at_infinities_match_torch(torch, reduce, include_self):
+    results = []
+    for lib in (torch, fgrad):
+        x = lib.tensor([np.inf, 1.0, -np.inf, 2.0], requires_grad=True)
+        src = lib.tensor([np.inf, 3.0, -np.inf, 0.5], requires_grad=True)
+        out = (x * 1).scatter_reduce(0, lib.tensor([0, 1, 2, 3]), src * 1, reduce, include_self=include_self)
+        out.sum().backward()
+        results.append([out.detach().numpy(), x.grad.numpy(), src.grad.numpy()])
+    for f, t in zip(results[1], results[0]):
+        np.testing.assert_array_equal(f, t)
+
+
+def test_scatter_reduce_under_func_grad():
+    # the repeated targets are grouped from the concrete index even while fgrad.func traces the function
+    grad = fgrad.func.grad(lambda t: fgrad.zeros(3).scatter_reduce(0, fgrad.tensor([0, 0, 2]), t, "amax").sum())
+    np.testing.assert_array_equal(grad(fgrad.tensor([1.0, 1.0, 3.0])).numpy(), [0.5, 0.5, 1.0])
+
+
+def test_scatter_reduce_src_larger_than_index_gets_zero_gradient_outside():
+    # PyTorch's backward raises here (the gathered gradient has index's shape); fgrad pads it with zeros
+    src = fgrad.tensor([5.0, 0.0, 7.0], requires_grad=True)
+    fgrad.tensor([1.0, 1.0]).scatter_reduce(0, fgrad.tensor([0, 1]), src, "amax").sum().backward()
+    np.testing.assert_array_equal(src.grad.numpy(), [1.0, 0.0, 0.0])

@@ -23,7 +23,7 @@ import math
 import numpy as np
 
 from fgrad import ops
-from fgrad.ops.control import stop_gradient
+from fgrad.transforms.custom import custom_vjp
 from fgrad.ops.indexing import gather_p, scatter_add_p, scatter_p
 from fgrad.facade._inplace import check_leaf_inplace, inplace
 from fgrad.facade._op import FacadeOp, apply
@@ -95,6 +95,14 @@ def _flat_positions(x_shape: tuple, index, axis: int):
         if d != axis and ishape[d] > 1:
             positions = ops.add(positions, ops.mul(ops.iota(ishape, np.int64, d), strides[d]))
     return ops.reshape(positions, (-1,))
+
+
+def _flat_positions_of_values(x_shape: tuple, index: np.ndarray, axis: int) -> np.ndarray:
+    """`_flat_positions` of a concrete index, in numpy (a transform may be tracing the ops meanwhile)."""
+    strides = [math.prod(x_shape[d + 1:]) for d in range(len(x_shape))]
+    coordinates = np.indices(index.shape, dtype=np.int64)
+    coordinates[axis] = index
+    return np.tensordot(np.asarray(strides, np.int64), coordinates, axes=1).reshape(-1)
 
 
 def _matching_updates(src, index_shape: tuple):
@@ -222,51 +230,72 @@ def _reduced_by_rounds(x, positions, updates, rounds, reduce: str, include_self:
     return out
 
 
-def _evenly_split_extremum(x, positions, updates, value, include_self: bool):
-    """`value` (amax or amin, computed without a gradient) with PyTorch's gradient: the output's gradient split
-    evenly among the inputs equal to it. L below is the mean of those inputs (equal to value where finite), so
-    value + (L - stop_gradient(L)) has value's bits and L's derivative. Where the extremum is infinite (or NaN) L - L
-    is not 0, so there the gradient is 0 (PyTorch still splits it)."""
-    dtype = x.dtype
-    touched = scatter_p.bind(ops.full(tuple(x.shape), False, np.bool_), positions,
-                             ops.full(tuple(positions.shape), True, np.bool_), axis=0)
-    self_counts = ops.eq(x, value)
+def _extremum(reduce, include_self, axis, x, index, src, *rounds):
+    """amax / amin of x and src's elements at index's positions, one round of distinct targets at a time."""
+    positions = _flat_positions(tuple(x.shape), index, axis)
+    updates = _matching_updates(src, tuple(index.shape))
+    flat = _reduced_by_rounds(ops.reshape(x, (-1,)), positions, updates, rounds, reduce, include_self)
+    return ops.reshape(flat, tuple(x.shape))
+
+
+def _extremum_forward(reduce, include_self, axis, x, index, src, *rounds):
+    # the residuals are the op's own inputs (not views of them), which the facade checks against in-place writes
+    value = _extremum(reduce, include_self, axis, x, index, src, *rounds)
+    return value, (x, index, src, value, rounds)
+
+
+def _extremum_backward(reduce, include_self, axis, residuals, out_ct):
+    """PyTorch's scatter_reduce amax/amin backward: the output's gradient split evenly among the inputs equal to
+    it; x's element counts even when include_self=False, but then gets none of it where src was scattered."""
+    x, index, src, value, rounds = residuals
+    shape, dtype = tuple(x.shape), x.dtype
+    positions = _flat_positions(shape, index, axis)
+    flat_x, flat_value, flat_ct = (ops.reshape(a, (-1,)) for a in (x, value, out_ct))
+    updates = _matching_updates(src, tuple(index.shape))
+    self_hits = ops.eq(flat_x, flat_value)
+    src_hits = ops.eq(updates, gather_p.bind(flat_value, positions, axis=0))
+    count = ops.add(ops.convert_element_type(self_hits, dtype),
+                    scatter_add_p.bind(ops.full(tuple(flat_x.shape), 0, dtype), positions,
+                                       ops.convert_element_type(src_hits, dtype), axis=0))
+    share = ops.div(flat_ct, ops.maximum(count, 1))
+    flat_ct_updates = ops.select(src_hits, gather_p.bind(share, positions, axis=0), 0)
     if not include_self:
-        self_counts = ops.select(touched, False, self_counts)
-    src_counts = ops.eq(updates, gather_p.bind(value, positions, axis=0))
-    zeros = ops.full(tuple(x.shape), 0, dtype)
-    count = ops.add(ops.convert_element_type(self_counts, dtype),
-                    scatter_add_p.bind(zeros, positions, ops.convert_element_type(src_counts, dtype), axis=0))
-    total = ops.add(ops.select(self_counts, x, 0), scatter_add_p.bind(zeros, positions,
-                                                                       ops.select(src_counts, updates, 0), axis=0))
-    mean = ops.div(total, ops.maximum(count, 1))
-    frozen = stop_gradient(mean)
-    finite = ops.lt(ops.abs(frozen), math.inf)
-    return ops.add(value, ops.select(finite, ops.sub(mean, frozen), 0))
+        touched = scatter_p.bind(ops.full(tuple(flat_x.shape), False, np.bool_), positions,
+                                 ops.full(tuple(positions.shape), True, np.bool_), axis=0)
+        self_hits = ops.select(touched, False, self_hits)
+    ct_x = ops.reshape(ops.select(self_hits, share, 0), shape)
+    # src's elements outside index's corner never reach the output
+    widths = tuple((0, n - i) for n, i in zip(src.shape, index.shape))
+    ct_src = ops.pad(ops.reshape(flat_ct_updates, tuple(index.shape)), widths)
+    return (ct_x, None, ct_src) + (None,) * len(rounds)
+
+
+# A custom rule: no composition of the primitives has the extremum's value and this derivative at infinite values.
+_extremum_split_evenly = custom_vjp(_extremum, nondiff_argnums=(0, 1, 2))
+_extremum_split_evenly.defvjp(_extremum_forward, _extremum_backward)
 
 
 def _scatter_reduce_fn(x, index, src, *args):
     *rounds, axis, reduce, include_self = args
+    if reduce in ("amax", "amin"):
+        if x.dtype.kind != "f":
+            return _extremum(reduce, include_self, axis, x, index, src, *rounds)
+        return _extremum_split_evenly(reduce, include_self, axis, x, index, src, *rounds)
     shape = tuple(x.shape)
     positions = _flat_positions(shape, index, axis)
     updates = _matching_updates(src, tuple(index.shape))
     flat = ops.reshape(x, (-1,))
-    if reduce in ("sum", "mean"):
-        start = flat if include_self else scatter_p.bind(flat, positions, ops.full(tuple(positions.shape), 0, x.dtype),
-                                                         axis=0)
-        out = scatter_add_p.bind(start, positions, updates, axis=0)
-        if reduce == "mean":
-            ones = ops.full(tuple(positions.shape), 1, x.dtype)
-            count = scatter_add_p.bind(ops.full(tuple(flat.shape), 1 if include_self else 0, x.dtype), positions,
-                                       ones, axis=0)
-            out = _mean_of_sum(out, ops.maximum(count, 1))
-        return ops.reshape(out, shape)
     if reduce == "prod":
         return ops.reshape(_reduced_by_rounds(flat, positions, updates, rounds, reduce, include_self), shape)
-    value = _reduced_by_rounds(stop_gradient(flat), positions, stop_gradient(updates), rounds, reduce, include_self)
-    if x.dtype.kind != "f":
-        return ops.reshape(value, shape)
-    return ops.reshape(_evenly_split_extremum(flat, positions, updates, value, include_self), shape)
+    start = flat if include_self else scatter_p.bind(flat, positions, ops.full(tuple(positions.shape), 0, x.dtype),
+                                                     axis=0)
+    out = scatter_add_p.bind(start, positions, updates, axis=0)
+    if reduce == "mean":
+        ones = ops.full(tuple(positions.shape), 1, x.dtype)
+        count = scatter_add_p.bind(ops.full(tuple(flat.shape), 1 if include_self else 0, x.dtype), positions,
+                                   ones, axis=0)
+        out = _mean_of_sum(out, ops.maximum(count, 1))
+    return ops.reshape(out, shape)
 
 
 def _mean_of_sum(total, count):
@@ -293,8 +322,7 @@ def _scatter_reduce(input, dim, index, src, reduce, include_self, node_name=None
             raise NotImplementedError(f"scatter_reduce(reduce={reduce!r}) needs a concrete index (its repeated "
                                       "targets are grouped before tracing); under fgrad.func transforms use "
                                       "reduce='sum' or 'mean', or pass the index from outside the function")
-        positions = np.asarray(_flat_positions(input._data.shape, values, axis))     # numpy in, numpy out
-        rounds = tuple(_rounds(positions))
+        rounds = tuple(_rounds(_flat_positions_of_values(input._data.shape, values, axis)))
     op = _SCATTER_REDUCE[node_name or "ScatterReduceBackward0"]
     return apply(op, (input, index, src) + rounds, (axis, reduce, bool(include_self)))
 

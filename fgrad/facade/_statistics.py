@@ -27,8 +27,9 @@ __all__ = ["median", "mode", "std_mean", "var_mean", "bincount", "roll", "tile"]
 
 # ---- median ---------------------------------------------------------------------------------------------------
 
-def _lower_median(flat):
-    """Element (n - 1) // 2 of the sorted values, NaN if there is a NaN."""
+def _lower_median(x):
+    """Element (n - 1) // 2 of x's sorted values, NaN if there is a NaN."""
+    flat = ops.reshape(x, (-1,))
     n = flat.shape[0]
     lower = ops.gather(ops.sort(flat), np.array((n - 1) // 2, np.int64), 0)
     has_nan = ops.ne(ops.reduce_sum(ops.convert_element_type(ops.ne(flat, flat), np.int64)), 0)
@@ -41,15 +42,16 @@ def _lower_median(flat):
 _median_split_evenly = custom_vjp(_lower_median)
 
 
-def _median_forward(flat):
-    value = _lower_median(flat)
-    return value, (flat, value)
+def _median_forward(x):
+    # x itself (not a reshaped view) is the residual, so the facade's checks of in-place writes cover it
+    value = _lower_median(x)
+    return value, (x, value)
 
 
 def _median_backward(residuals, out_ct):
-    flat, value = residuals
-    chosen = ops.select(ops.ne(value, value), ops.ne(flat, flat), ops.eq(flat, value))
-    count = ops.reduce_sum(ops.convert_element_type(chosen, flat.dtype))
+    x, value = residuals
+    chosen = ops.select(ops.ne(value, value), ops.ne(x, x), ops.eq(x, value))
+    count = ops.reduce_sum(ops.convert_element_type(chosen, x.dtype))
     return (ops.select(chosen, ops.div(out_ct, count), 0),)
 
 
@@ -57,8 +59,7 @@ _median_split_evenly.defvjp(_median_forward, _median_backward)
 
 
 def _median_all_fn(x):
-    flat = ops.reshape(x, (-1,))
-    return _median_split_evenly(flat) if x.dtype.kind == "f" else _lower_median(flat)
+    return _median_split_evenly(x) if x.dtype.kind == "f" else _lower_median(x)
 
 
 def _median_dim_fn(x, axis, keepdim):
