@@ -102,6 +102,22 @@ def test_einsum_vmap_matches_stacked_numpy():
     np.testing.assert_allclose(got, np.stack([np.einsum("ij,jk,kk->ik", x, b, b) for x in a]), rtol=1e-12)
 
 
+@pytest.mark.parametrize("eq, shapes", [c for c in EINSUM_CASES if len(c[1]) > 2] + [
+    ("ij,jk,k->i", [(3, 4), (4, 5), (5,)]), ("a,ab,bc,c->", [(2,), (2, 3), (3, 4), (4,)])],
+    ids=lambda v: v if isinstance(v, str) else "")
+def test_einsum_greedy_order_matches_numpy(eq, shapes):
+    xs = _operands(shapes, seed=8)
+    np.testing.assert_allclose(fnp.einsum(eq, *xs, optimize=True), np.einsum(eq, *xs), rtol=1e-12, atol=1e-12)
+
+
+def test_einsum_greedy_order_contracts_the_vector_first():
+    # left to right, 'ij,jk,k->i' builds the (i, k) matrix; greedily it is two matrix-vector products
+    program = fgrad.make_ir(lambda a, b, c: fnp.einsum("ij,jk,k->i", a, b, c, optimize=True))(
+        np.ones((3, 4)), np.ones((4, 5)), np.ones(5))
+    shapes = [e.outputs[0].type.shape for e in program.equations if e.prim.name == "matmul"]
+    assert all(1 in shape or len(shape) < 2 for shape in shapes), shapes
+
+
 def test_einsum_sublist_form():
     a, b = _operands([(2, 3), (3, 4)])
     np.testing.assert_allclose(fnp.einsum(a, [0, 1], b, [1, 2], [0, 2]), a @ b, rtol=1e-12)

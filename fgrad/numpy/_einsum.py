@@ -5,7 +5,7 @@ How a call is computed:
   1. the subscripts are parsed into one label list per operand and the output's (numpy's rules: `...`,
      implicit output = labels used once, in ASCII order, after the broadcast `...` dims);
   2. each operand's repeated labels become one axis (its diagonal: a gather of the merged axes);
-  3. operands are contracted pairwise, left to right. Before a pair, labels used by neither the other operand,
+  3. operands are contracted pairwise, left to right (or greedily, smallest result first). Before a pair, labels used by neither the other operand,
      the later operands nor the output are summed away; the pair then becomes one (batched) matmul with the
      shared labels still needed as batch axes and the shared labels not needed any more as the contracted
      axis, so matrix-shaped contractions run in BLAS; a pair with nothing to contract is a broadcast multiply;
@@ -218,21 +218,34 @@ def _dims(x, labels: list, which: list) -> tuple:
     return tuple(shape[labels.index(l)] for l in which)
 
 
-def contract(labels: list, out: list, operands: list):
+def _greedy_pair(terms: list, out: list, sizes: dict) -> tuple:
+    """The two operands whose contraction leaves the smallest result (labels still needed elsewhere)."""
+    best = None
+    for i in range(len(terms)):
+        for j in range(i + 1, len(terms)):
+            elsewhere = {l for k, (_, t) in enumerate(terms) if k not in (i, j) for l in t} | set(out)
+            kept = (set(terms[i][1]) | set(terms[j][1])) & elsewhere
+            size = math.prod(sizes[l] for l in kept)
+            if best is None or size < best[0]:
+                best = (size, i, j)
+    return best[1], best[2]
+
+
+def contract(labels: list, out: list, operands: list, optimize: bool = False):
     """The einsum of `operands` whose axes carry `labels`, into the axes `out` (see parse_subscripts); the
-    work of `einsum` after parsing, for callers that parse themselves (the facade)."""
+    work of `einsum` after parsing, for callers that parse themselves (the facade). Pairs contract left to right,
+    or, with `optimize`, greedily: the pair with the smallest result first."""
     sizes = _label_sizes(labels, [typeof(x).shape for x in operands], "einsum")
-    terms = []
-    for x, term in zip(operands, labels):
-        terms.append(_diagonal(x, list(term)))
-    result, result_labels = terms[0]
-    for i in range(1, len(terms)):
-        later = {l for _, t in terms[i + 1:] for l in t} | set(out)
-        x, lx = terms[i]
-        result, result_labels = _sum_unused(result, result_labels, later | set(lx))
-        x, lx = _sum_unused(x, lx, later | set(result_labels))
-        result, result_labels = _pair(result, result_labels, x, lx, later, sizes)
-    result, result_labels = _sum_unused(result, result_labels, set(out))
+    terms = [_diagonal(x, list(term)) for x, term in zip(operands, labels)]
+    while len(terms) > 1:
+        i, j = _greedy_pair(terms, out, sizes) if optimize and len(terms) > 2 else (0, 1)
+        (a, la), (b, lb) = terms[i], terms[j]
+        later = {l for k, (_, t) in enumerate(terms) if k not in (i, j) for l in t} | set(out)
+        a, la = _sum_unused(a, la, later | set(lb))
+        b, lb = _sum_unused(b, lb, later | set(la))
+        terms[i] = _pair(a, la, b, lb, later, sizes)
+        del terms[j]
+    result, result_labels = _sum_unused(*terms[0], set(out))
     result = _broadcast_labels(result, result_labels, {l: sizes[l] for l in out})
     return _arranged(result, result_labels, out)
 
@@ -241,7 +254,8 @@ def einsum(*operands, optimize=False, dtype=None, out=None):
     """numpy.einsum: the Einstein summation of `operands` given by `subscripts` (`...` broadcast dims, implicit
     output, repeated labels for diagonals and traces), or numpy's interleaved form
     `einsum(op0, [0, 1], op1, [1, 2], [0, 2])`. Composed of matmul, sums and transposes, so it differentiates,
-    batches and compiles like them. `optimize` is accepted and ignored (operands contract left to right).
+    batches and compiles like them. Operands contract left to right, or with `optimize` (True, 'greedy' or
+    'optimal') greedily, the pair with the smallest result first.
 
     >>> fnp.einsum("ij,jk->ik", np.ones((2, 3)), np.ones((3, 4))).shape
     (2, 4)
@@ -263,4 +277,4 @@ def einsum(*operands, optimize=False, dtype=None, out=None):
     if dtype is not None:
         arrays = [ops.cast(a, np.dtype(dtype)) for a in arrays]
     labels, out_labels, _ = parse_subscripts(subscripts, [typeof(a).shape for a in arrays])
-    return contract(labels, out_labels, arrays)
+    return contract(labels, out_labels, arrays, optimize=bool(optimize))
