@@ -72,3 +72,17 @@ def test_vmap_different_refuses_what_it_cannot_batch():
 def test_meta_device_says_it_is_not_supported(fn):
     with pytest.raises(NotImplementedError, match="no meta tensors.*make_ir"):
         fn()
+
+
+@pytest.mark.parametrize("randomness", ["same", "different"])
+def test_vmap_with_random_draws_records_one_node_for_backward(randomness):
+    # the draw happens once: .backward() sees the forward's numbers, and the stream goes on as PyTorch's
+    results = []
+    for L in (torch, fgrad):
+        L.manual_seed(0)
+        w = L.ones(2, 3, requires_grad=True)
+        out = L.func.vmap(lambda x: x * L.rand(3), randomness=randomness)(w)
+        out.sum().backward()
+        results.append((out.detach().numpy(), w.grad.numpy(), L.rand(1).numpy()))
+    for f, t in zip(results[1], results[0]):
+        np.testing.assert_array_equal(f, t)

@@ -280,7 +280,7 @@ def _vmap_with_member_numbers(func, name, in_dims, out_dims, args, kwargs):
 
     def positional(*xs):
         *xs, member = xs
-        _random.vmap_members.append((size, member))
+        _random.vmap_members.append((size, member._data))
         try:
             return func(*xs, **kwargs)
         finally:
@@ -290,7 +290,8 @@ def _vmap_with_member_numbers(func, name, in_dims, out_dims, args, kwargs):
     mapped = _vmap(positional, in_axes=_ordered(dims + (0,)), out_axes=_ordered(out_dims))
     _random.vmap_randomness.append("different")
     try:
-        return _keeping_dict_order(mapped, f"vmap({name})")(*args, np.arange(size, dtype=np.int64))
+        # the member numbers as a Tensor, so that a call on tensors requiring grad is still recorded as one node
+        return _keeping_dict_order(mapped, f"vmap({name})")(*args, make(np.arange(size, dtype=np.int64)))
     finally:
         _random.vmap_randomness.pop()
 
