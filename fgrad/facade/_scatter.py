@@ -450,7 +450,8 @@ def index_fill(input, dim, index, value):
 
 def take_along_dim(input, indices, dim=None):
     """input's values at `indices` along `dim` (negative ones count from the end), or of the flattened input when
-    dim is None (non-negative indices only, as PyTorch's); input and indices broadcast on the other dims (GatherBackward0, after ExpandBackward0 when input is broadcast).
+    dim is None (non-negative indices only, as PyTorch's); input and indices broadcast on the other dims
+    (GatherBackward0, after ExpandBackward0 when input is broadcast).
 
     >>> torch.tensor([[10.0, 30.0, 20.0]]).take_along_dim(torch.tensor([[1, 2]]), dim=1)
     tensor([[30., 20.]])

@@ -5,10 +5,11 @@ How a call is computed:
   1. the subscripts are parsed into one label list per operand and the output's (numpy's rules: `...`,
      implicit output = labels used once, in ASCII order, after the broadcast `...` dims);
   2. each operand's repeated labels become one axis (its diagonal: a gather of the merged axes);
-  3. operands are contracted pairwise, left to right (or greedily, smallest result first). Before a pair, labels used by neither the other operand,
-     the later operands nor the output are summed away; the pair then becomes one (batched) matmul with the
-     shared labels still needed as batch axes and the shared labels not needed any more as the contracted
-     axis, so matrix-shaped contractions run in BLAS; a pair with nothing to contract is a broadcast multiply;
+  3. operands are contracted pairwise, left to right (or greedily, smallest result first). Before a pair, labels
+     used by neither the other operand, the later operands nor the output are summed away; the pair then becomes
+     one (batched) matmul with the shared labels still needed as batch axes and the shared labels not needed any
+     more as the contracted axis, so matrix-shaped contractions run in BLAS; a pair with nothing to contract is a
+     broadcast multiply;
   4. the remaining labels not in the output are summed and the rest transposed into the output's order.
 """
 from __future__ import annotations
