@@ -414,10 +414,16 @@ def test_vmap_randomness_modes_as_torch():
         with pytest.raises(RuntimeError, match="called random operation while in randomness error mode"):
             L.func.vmap(lambda x: x + L.randn(3))(L.zeros(4, 3))
     with pytest.raises(NotImplementedError, match="randomness='same'"):
-        fgrad.func.vmap(lambda x: x + fgrad.randn(3), randomness="different")(fgrad.zeros(4, 3))
+        fgrad.func.vmap(lambda x: x.uniform_(), randomness="different")(fgrad.zeros(4, 3))
 
     def same(L):
         L.manual_seed(5)
         out = L.func.vmap(lambda x: x + L.randn(3), randomness="same")(L.zeros(4, 3))
         return out, L.rand(2)                           # and the stream continues from the same place
     check(same, rtol=0, atol=0)
+
+    def different(L):
+        L.manual_seed(5)
+        out = L.func.vmap(lambda x: x + L.randn(3), randomness="different")(L.zeros(20, 3))
+        return out, L.rand(2)
+    check(different, rtol=0, atol=0)

@@ -60,9 +60,11 @@ exactly the residuals they read (PyTorch's saved tensors, so version-counter err
 Modules, in import order (none imports a later one): _dtypes, _grad_mode, _printing; _graph (nodes,
 hooks, saved versions); _tensor (what a Tensor is); _random (PyTorch's generator), _op (FacadeOp, apply),
 _creation; _operands (the helpers every op family shares); the op families _elementwise, _reductions,
-_shapes, _linalg, _inplace, _indexing, and _sampling (random tensors); _engine (backward, autograd.grad);
+_shapes, _linalg, _inplace, _indexing, and _sampling (random tensors); _einsum, _scatter (scatters and index
+updates) and _statistics (median, mode, moments, bincount, roll, tile), which install their Tensor methods
+themselves; _engine (backward, autograd.grad);
 _methods (installs the families' functions and `backward` as Tensor methods and operators); then the
-public modules autograd (with autograd.functional and autograd.forward_ad), nn, optim, utils, func. _dual
+public modules autograd (with autograd.functional and autograd.forward_ad), nn, optim, utils, func, linalg. _dual
 (forward-mode tangents) comes before _op, which reads it.
 
 Under fgrad's transforms: a Tensor is a pytree array wrapper (registered in `func`), so `fgrad.grad(f)(t)`,
@@ -112,6 +114,10 @@ from fgrad.facade._shapes import (broadcast_tensors, broadcast_to, cat, chunk, c
                                   unflatten, unsqueeze, vstack)
 from fgrad.facade._linalg import (addmm, bmm, diag, dot, ger, inner, matmul, mm, mv, outer, trace, tril, triu)
 from fgrad.facade._methods import INPLACE_FUNCTIONS as _INPLACE_FUNCTIONS
+from fgrad.facade._einsum import einsum
+from fgrad.facade._scatter import (index_add, index_copy, index_fill, scatter, scatter_add, scatter_reduce,
+                                   take_along_dim)
+from fgrad.facade._statistics import bincount, median, mode, roll, std_mean, tile, var_mean
 from fgrad.facade._methods import addcdiv, addcmul, argsort, lerp, sort, topk, unique
 from fgrad.facade import autograd
 from fgrad.facade.autograd import is_anomaly_check_nan_enabled, is_anomaly_enabled
@@ -120,6 +126,7 @@ from fgrad.facade import optim
 from fgrad.facade.optim import lr_scheduler as _lr_scheduler  # noqa: F401  (torch.optim.lr_scheduler)
 from fgrad.facade import utils
 from fgrad.facade import func
+from fgrad.facade import linalg
 from fgrad.facade import _module_alias
 from fgrad.facade import backends
 from fgrad.facade import serialization
@@ -229,8 +236,11 @@ __all__ = [
     "transpose", "true_divide", "trunc", "unbind", "unflatten", "unsqueeze", "var", "vstack", "where",
     "acos", "acosh", "arccos", "arccosh", "arcsin", "arcsinh", "arctan", "arctan2", "arctanh", "asin", "asinh", "atan",
     "atan2", "atanh", "cosh", "cumprod", "hypot", "sinh", "movedim", "moveaxis", *_INPLACE_FUNCTIONS,
+    # einsum, scatters, index updates (_einsum, _scatter)
+    "einsum", "scatter", "scatter_add", "scatter_reduce", "index_add", "index_copy", "index_fill", "take_along_dim",
+    "median", "mode", "std_mean", "var_mean", "bincount", "roll", "tile",
     # submodules
-    "autograd", "nn", "optim", "utils", "func",
+    "autograd", "nn", "optim", "utils", "func", "linalg",
 ]
 
 

@@ -35,6 +35,7 @@ import platform
 
 import numpy as np
 
+from fgrad.ops.indexing import gather
 from fgrad.facade import _random_kernels
 from fgrad.facade._tensor import Tensor, make
 from fgrad.facade._tensor import device as device_type
@@ -226,25 +227,43 @@ default_generator.seed()           # PyTorch seeds its default generator from /d
 
 # torch.func.vmap's `randomness` while it traces its function (pushed by fgrad.facade.func.vmap), innermost last
 vmap_randomness = []
+# (batch size, the traced member number) of each enclosing vmap(randomness="different"), outermost first
+vmap_members = []
 
 
-def generator_of(generator) -> Generator:
+def generator_of(generator, per_member: bool = False) -> Generator:
     """The generator a random function draws from: `generator`, or the default one when None. Inside
     torch.func.vmap, randomness="error" (its default) refuses the draw as PyTorch does, "same" draws one sample
-    for the whole batch, and "different" (a sample per member) is not supported."""
+    for the whole batch, and "different" a sample per member: random functions that draw through `sample`
+    (per_member=True) support it, the others raise."""
     if vmap_randomness and vmap_randomness[-1] != "same":
         if vmap_randomness[-1] == "error":
             raise RuntimeError("vmap: called random operation while in randomness error mode. Please either use the "
                                "'same' or 'different' randomness flags on vmap or perform the randomness operation "
                                "out of vmap")
-        raise NotImplementedError("vmap(randomness='different'): fgrad draws a random value once while vmap traces "
-                                  "the function, so every member would get the same sample; use randomness='same', "
-                                  "or draw the batch's random values outside vmap and pass them in")
+        if not per_member:
+            raise NotImplementedError("vmap(randomness='different'): this random operation cannot draw a sample per "
+                                      "batch member in fgrad (rand, randn, randint, normal, bernoulli with a number "
+                                      "p, the *_like forms and dropout can); use randomness='same', or draw the "
+                                      "batch's random values outside vmap and pass them in")
     if generator is None:
         return default_generator
     if not isinstance(generator, Generator):
         raise TypeError(f"generator must be a torch.Generator, not {type(generator).__name__}")
     return generator
+
+
+def sample(draw, shape: tuple):
+    """`draw(shape)` (a numpy array of that shape), or, while vmap(randomness="different") traces, this member's part
+    of one draw for the whole batch, `draw((B,) + shape)` (PyTorch's order: the same numbers as drawing the batch
+    outside vmap). The member's part is a gather of that constant by the member number vmap passes in."""
+    if not (vmap_randomness and vmap_randomness[-1] == "different" and vmap_members):
+        return draw(tuple(shape))
+    sizes = tuple(size for size, _ in vmap_members)
+    values = draw(sizes + tuple(shape))
+    for _, member in vmap_members:
+        values = gather(values, member, 0)
+    return values
 
 
 def manual_seed(seed) -> Generator:

@@ -41,8 +41,9 @@ def rand(*size, generator=None, dtype=None, device=None, requires_grad=False, ou
     _no_out(out, "rand")
     shape = _random_size(size, kwargs.pop("size", None))
     _no_extra(kwargs, "rand")
-    values = _random.uniform(_random.generator_of(generator), math.prod(shape), _float_dtype(dtype))
-    return _finish(values.reshape(shape), requires_grad)
+    gen, dtype = _random.generator_of(generator, per_member=True), _float_dtype(dtype)
+    values = _random.sample(lambda s: _random.uniform(gen, math.prod(s), dtype).reshape(s), shape)
+    return _finish(values, requires_grad)
 
 
 def randn(*size, generator=None, dtype=None, device=None, requires_grad=False, out=None, layout=None,
@@ -57,8 +58,9 @@ def randn(*size, generator=None, dtype=None, device=None, requires_grad=False, o
     _no_out(out, "randn")
     shape = _random_size(size, kwargs.pop("size", None))
     _no_extra(kwargs, "randn")
-    values = _random.normal(_random.generator_of(generator), math.prod(shape), _float_dtype(dtype))
-    return _finish(values.reshape(shape), requires_grad)
+    gen, dtype = _random.generator_of(generator, per_member=True), _float_dtype(dtype)
+    values = _random.sample(lambda s: _random.normal(gen, math.prod(s), dtype).reshape(s), shape)
+    return _finish(values, requires_grad)
 
 
 def _no_out(out, name):
@@ -101,8 +103,10 @@ def randint(*args, low=None, high=None, size=None, generator=None, dtype=None, d
     low = 0 if low is None else low
     target = _dtype_or(dtype, np.dtype(np.int64))
     shape = _shape((size,))
-    values = random_from_to(_random.generator_of(generator), math.prod(shape), target, int(low), int(high))
-    return _finish(values.reshape(shape), requires_grad)
+    gen = _random.generator_of(generator, per_member=True)
+    values = _random.sample(lambda s: random_from_to(gen, math.prod(s), target, int(low), int(high)).reshape(s),
+                            shape)
+    return _finish(values, requires_grad)
 
 
 def random_from_to(gen, count, dtype, low: int, high: int):
@@ -159,21 +163,29 @@ def _empty_like(input, dtype) -> np.ndarray:
     return np.empty_like(input._data, dtype=_like(input, dtype), order="K")
 
 
+def _sample_like(input, dtype, generator, values_for):
+    """A random tensor shaped like `input`, its values written in input's memory order; a value a transform
+    traces (vmap) has no layout yet and is filled in order (per batch member under randomness="different")."""
+    gen = _random.generator_of(generator, per_member=True)
+    if type(input._data) is not np.ndarray:
+        target = _like(input, dtype)
+        return _random.sample(lambda s: values_for(gen, math.prod(s), target, True).reshape(s), input._data.shape)
+    out = _empty_like(input, dtype)
+    _random.fill_in_memory_order(out, values_for(gen, out.size, out.dtype, out.flags.c_contiguous))
+    return out
+
+
 def rand_like(input, *, dtype=None, layout=None, device=None, requires_grad=False, memory_format=None,
               generator=None):
-    out = _empty_like(input, dtype)
-    gen = _random.generator_of(generator)
-    _random.fill_in_memory_order(out, _random.uniform(gen, out.size, out.dtype))
-    return _finish(out, requires_grad)
+    values = _sample_like(input, dtype, generator, lambda gen, n, dt, contiguous: _random.uniform(gen, n, dt))
+    return _finish(values, requires_grad)
 
 
 def randn_like(input, *, dtype=None, layout=None, device=None, requires_grad=False, memory_format=None,
                generator=None):
-    out = _empty_like(input, dtype)
-    gen = _random.generator_of(generator)
-    values = _random.normal(gen, out.size, out.dtype, contiguous=out.flags.c_contiguous)
-    _random.fill_in_memory_order(out, values)
-    return _finish(out, requires_grad)
+    values = _sample_like(input, dtype, generator,
+                          lambda gen, n, dt, contiguous: _random.normal(gen, n, dt, contiguous=contiguous))
+    return _finish(values, requires_grad)
 
 
 def randint_like(input, low=0, high=None, *, dtype=None, layout=None, device=None, requires_grad=False,
@@ -181,10 +193,9 @@ def randint_like(input, low=0, high=None, *, dtype=None, layout=None, device=Non
     """randint_like(input, high) or randint_like(input, low, high), in the input's dtype."""
     if high is None:
         low, high = 0, low
-    out = _empty_like(input, dtype)
-    values = random_from_to(_random.generator_of(generator), out.size, out.dtype, int(low), int(high))
-    _random.fill_in_memory_order(out, values)
-    return _finish(out, requires_grad)
+    values = _sample_like(input, dtype, generator,
+                          lambda gen, n, dt, contiguous: random_from_to(gen, n, dt, int(low), int(high)))
+    return _finish(values, requires_grad)
 
 
 def normal(mean=0.0, std=1.0, size=None, *, generator=None, dtype=None, out=None, layout=None, device=None,
@@ -199,27 +210,29 @@ def normal(mean=0.0, std=1.0, size=None, *, generator=None, dtype=None, out=None
     tensor([ 6.6230,  1.1197, -4.5364])
     """
     _no_out(out, "normal")
-    gen = _random.generator_of(generator)
+    gen = _random.generator_of(generator, per_member=True)
     mean_is_tensor, std_is_tensor = isinstance(mean, Tensor), isinstance(std, Tensor)
     if not mean_is_tensor and not std_is_tensor:
         if size is None:
             raise TypeError("normal() with a number mean and std needs a size")
-        shape = _shape((size,))
-        values = _random.normal(gen, math.prod(shape), _float_dtype(dtype), float(mean), float(std))
-        return _finish(values.reshape(shape), requires_grad)
-    if std_is_tensor and std._data.size and not (std._data >= 0).all():
+        shape, target = _shape((size,)), _float_dtype(dtype)
+        values = _random.sample(
+            lambda s: _random.normal(gen, math.prod(s), target, float(mean), float(std)).reshape(s), shape)
+        return _finish(values, requires_grad)
+    if std_is_tensor and type(std._data) is np.ndarray and std._data.size and not (std._data >= 0).all():
         raise RuntimeError("normal expects all elements of std >= 0.0")
     if mean_is_tensor and not std_is_tensor:
         if std < 0:
             raise RuntimeError(f"normal expects std >= 0.0, but found std {_random._num(std)}")
         data = mean._data
-        noise = _random.normal(gen, data.size, data.dtype, 0.0, float(std)).reshape(data.shape)
+        noise = _random.sample(lambda s: _random.normal(gen, math.prod(s), data.dtype, 0.0, float(std)).reshape(s),
+                               data.shape)
         return add(make(noise), mean)
     reference = mean if mean_is_tensor else std
     shape = np.broadcast_shapes(mean._data.shape if mean_is_tensor else (),
                                 std._data.shape if std_is_tensor else ())
     dtype_ = reference._data.dtype
-    noise = make(_random.normal(gen, math.prod(shape), dtype_).reshape(shape))
+    noise = make(_random.sample(lambda s: _random.normal(gen, math.prod(s), dtype_).reshape(s), shape))
     mean_tensor = mean if mean_is_tensor else make(np.array(mean, dtype=dtype_))
     return add(mul(noise, std), mean_tensor)
 
@@ -232,13 +245,14 @@ def bernoulli(input, p=None, *, generator=None, out=None):
     tensor([1., 0., 1., 1., 1.])
     """
     _no_out(out, "bernoulli")
-    gen = _random.generator_of(generator)
     data = input._data
     if p is None:
+        gen = _random.generator_of(generator)
         values = _random.bernoulli_tensor(gen, np.ascontiguousarray(data).reshape(-1), data.dtype)
-    else:
-        values = _random.bernoulli_scalar(gen, data.size, float(p), data.dtype)
-    return make(values.reshape(data.shape))
+        return make(values.reshape(data.shape))
+    gen = _random.generator_of(generator, per_member=True)
+    return make(_random.sample(lambda s: _random.bernoulli_scalar(gen, math.prod(s), float(p), data.dtype).reshape(s),
+                               data.shape))
 
 
 def multinomial(input, num_samples, replacement=False, *, generator=None, out=None):

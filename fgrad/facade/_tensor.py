@@ -509,6 +509,12 @@ class device:
         if isinstance(type, device):
             type = type.type
         type = str(type)
+        if type.split(":")[0] == "meta":
+            raise NotImplementedError(
+                "fgrad has no meta tensors (tensors with a shape and dtype but no data): every fgrad tensor holds "
+                "its values on the CPU. Create the tensor or module on the CPU instead (leave out device='meta' / "
+                ".to('meta')); to learn output shapes without computing values, trace the function with "
+                "fgrad.make_ir(f)(*args), which records only types")
         if type.split(":")[0] != "cpu":
             raise RuntimeError(f"fgrad tensors live on the CPU; device {type!r} is not available")
         self.type = "cpu"

@@ -11,8 +11,9 @@ gradients in one batched program), and jittable (`fgrad.jit` of any of them comp
 
 Differences from PyTorch, by design: inside a transform, Tensors the function closes over (a module's parameters
 not passed through functional_call) are constants, and results have no grad_fn (PyTorch would let autograd
-differentiate through the transform too); inside vmap, random ops follow `randomness="error"` and `"same"` as
-PyTorch does, and refuse `"different"` (fgrad draws once, while tracing).
+differentiate through the transform too). Inside vmap, random ops follow `randomness` as PyTorch's: "error" refuses
+them, "same" draws one sample for the batch, "different" one for each member (rand, randn, randint, normal, bernoulli
+with a number p, the *_like forms and dropout; others raise).
 
 >>> import fgrad as torch
 >>> from fgrad.func import grad, vmap
@@ -27,7 +28,7 @@ import numpy as np
 from fgrad.ir import ArrayType, eval_program, pytree, trace_flat
 from fgrad.ir.tracing import Tracer
 from fgrad.transforms import grad as _grad
-from fgrad.transforms.vmap import vmap as _vmap
+from fgrad.transforms.vmap import flat_args_and_axes, mapped_size, vmap as _vmap
 from fgrad.facade import _random
 from fgrad.facade._grad_mode import state as _grad_state
 from fgrad.facade._op import FacadeOp, apply, primitive_node_name
@@ -237,9 +238,10 @@ def vmap(func, in_dims=0, out_dims=0, randomness="error", *, chunk_size=None):
     `in_dims`: an int, None (not mapped) or a tuple with one entry per positional argument (each an int, None or
     a pytree prefix of that argument); keyword arguments are passed unmapped, as in PyTorch. `out_dims` places
     the mapped dimension in the outputs. `randomness`: "error" (the default) refuses random ops inside, as
-    PyTorch does; "same" draws one sample for the whole batch; "different" raises when a random op is called
-    (fgrad draws while tracing, once). `chunk_size` is accepted and ignored (one program serves every
-    member).
+    PyTorch does; "same" draws one sample for the whole batch; "different" draws one for each member: the random
+    op draws the whole batch's values at once, PyTorch's numbers in PyTorch's order, and each member takes its
+    row by its member number, an extra mapped argument of the traced program (random ops that cannot, such as
+    in-place ones, raise). `chunk_size` is accepted and ignored (one program serves every member).
 
     >>> import fgrad as torch
     >>> torch.func.vmap(torch.dot)(torch.ones(3, 2), torch.ones(3, 2))
@@ -254,6 +256,9 @@ def vmap(func, in_dims=0, out_dims=0, randomness="error", *, chunk_size=None):
     name = _grad.function_name(func)
 
     def vmapped(*args, **kwargs):
+        if randomness == "different":
+            return _vmap_with_member_numbers(func, name, in_dims, out_dims, args, kwargs)
+
         def positional(*xs):
             return func(*xs, **kwargs)
         positional.__name__ = name
@@ -265,6 +270,30 @@ def vmap(func, in_dims=0, out_dims=0, randomness="error", *, chunk_size=None):
             _random.vmap_randomness.pop()
     vmapped.__name__ = f"vmap({name})"
     return vmapped
+
+
+def _vmap_with_member_numbers(func, name, in_dims, out_dims, args, kwargs):
+    """vmap(randomness="different"): the member numbers 0..B-1 ride along as one more mapped argument, and random
+    ops inside read this member's number (fgrad.facade._random.sample) to take its part of one batch-wide draw."""
+    leaves, _, axes = flat_args_and_axes(f"vmap({name})", args, {}, _ordered(in_dims))
+    size = mapped_size(name, leaves, axes, None)
+
+    def positional(*xs):
+        *xs, member = xs
+        _random.vmap_members.append((size, member._data))
+        try:
+            return func(*xs, **kwargs)
+        finally:
+            _random.vmap_members.pop()
+    positional.__name__ = name
+    dims = in_dims if isinstance(in_dims, tuple) else (in_dims,) * len(args)
+    mapped = _vmap(positional, in_axes=_ordered(dims + (0,)), out_axes=_ordered(out_dims))
+    _random.vmap_randomness.append("different")
+    try:
+        # the member numbers as a Tensor, so that a call on tensors requiring grad is still recorded as one node
+        return _keeping_dict_order(mapped, f"vmap({name})")(*args, make(np.arange(size, dtype=np.int64)))
+    finally:
+        _random.vmap_randomness.pop()
 
 
 def jacrev(func, argnums=0, *, has_aux=False, chunk_size=None, _preallocate_and_copy=False):

@@ -50,6 +50,7 @@ from fgrad.numpy._elementwise import (abs, absolute, add, arccos, arccosh, arcsi
                                       logical_or, logical_xor, maximum, minimum, mod, multiply, negative, nonzero,
                                       not_equal, positive, power, reciprocal, remainder, round, sign, sin, sinh,
                                       sqrt, square, subtract, tan, tanh, true_divide, trunc, where)
+from fgrad.numpy._einsum import einsum
 from fgrad.numpy._indexing import take, take_along_axis
 from fgrad.numpy._linalg import dot, linalg, matmul, outer, tensordot, vdot
 from fgrad.numpy._reductions import (all, amax, amin, any, argmax, argmin, argsort, cumprod, cumsum, max, mean,
@@ -83,7 +84,7 @@ __all__ = [
     "zeros", "ones", "full", "zeros_like", "ones_like", "full_like", "arange", "linspace", "eye", "identity",
     "array", "asarray", "allclose",
     # indexing and products
-    "take", "take_along_axis", "matmul", "dot", "vdot", "outer", "tensordot", "linalg",
+    "take", "take_along_axis", "einsum", "matmul", "dot", "vdot", "outer", "tensordot", "linalg",
 ]
 
 _ownership.install(globals())

@@ -423,8 +423,10 @@ def dropout(input, p: float = 0.5, training: bool = True, inplace: bool = False)
     if p == 1.0:
         noise = np.zeros((), dtype=data.dtype)
     else:
-        keep = _random.bernoulli_scalar(_random.default_generator, data.size, 1.0 - p, data.dtype)
-        noise = (keep.reshape(data.shape) / data.dtype.type(1.0 - p)).astype(data.dtype)
+        # one mask per batch member under torch.func.vmap(randomness="different"); refused in "error" mode
+        gen = _random.generator_of(None, per_member=True)
+        noise = _random.sample(lambda s: (_random.bernoulli_scalar(gen, math.prod(s), 1.0 - p, data.dtype).reshape(s)
+                                          / data.dtype.type(1.0 - p)).astype(data.dtype), data.shape)
     result = _elementwise.mul(input, make(noise))
     if inplace:
         _inplace.check_leaf_inplace(input)

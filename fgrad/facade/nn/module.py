@@ -14,7 +14,7 @@ import numpy as np
 
 from fgrad.facade import _dtypes, _grad_mode
 from fgrad.facade._graph import _add_hook
-from fgrad.facade._tensor import Tensor
+from fgrad.facade._tensor import Tensor, device
 from fgrad.facade.nn.parameter import Buffer, Parameter
 
 
@@ -547,6 +547,6 @@ def _parse_to_dtype(args, kwargs):
             dtype = a.dtype
         elif isinstance(a, np.dtype) or a in (float, int, bool):
             dtype = _dtypes.from_numpy(_dtypes.to_numpy(a))
-        elif str(a).split(":")[0] != "cpu":
-            raise RuntimeError(f"fgrad tensors live on the CPU; device {str(a)!r} is not available")
+        else:
+            device(a)               # the CPU, or the error saying why another device is not available
     return dtype
