@@ -267,3 +267,13 @@ def test_contiguous_of_a_transpose_is_row_major_and_clone_keeps_the_layout():
         t = L.arange(6.0).reshape(2, 3).t()
         assert t.contiguous().is_contiguous() and t.contiguous().stride() == (2, 1)
         assert t.clone().stride() == (1, 3) and not t.clone().is_contiguous()
+
+
+@pytest.mark.parametrize("index", [[[-1], [0]], [[3], [0]], [[2], [0]]], ids=["negative", "past_end", "inside"])
+def test_gather_index_bounds_as_pytorch(index):
+    def outcome(L):
+        try:
+            return L.arange(6.0).reshape(2, 3).gather(1, L.tensor(index)).tolist()
+        except RuntimeError as e:
+            return str(e)
+    assert outcome(fgrad) == outcome(torch)

@@ -597,7 +597,7 @@ def gather(input, dim, index, *, sparse_grad=False):
                                f"[{', '.join(map(str, index._data.shape))}] to be no larger than self "
                                f"[{', '.join(map(str, input._data.shape))}] apart from dimension {axis}")
     n = input._data.shape[axis]
-    bad = index._data[(index._data < -n) | (index._data >= n)]
+    bad = index._data[(index._data < 0) | (index._data >= n)]      # no negative indices, as PyTorch's gather
     if bad.size:
         raise RuntimeError(f"index {bad.flat[0]} is out of bounds for dimension {axis} with size {n}")
     return apply(_GATHER, (input, index), (axis,))
