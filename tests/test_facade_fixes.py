@@ -277,3 +277,9 @@ def test_gather_index_bounds_as_pytorch(index):
         except RuntimeError as e:
             return str(e)
     assert outcome(fgrad) == outcome(torch)
+
+
+@pytest.mark.parametrize("data", ["range(4)", "[range(2), range(2)]", "range(0)"], ids=str)
+def test_tensor_reads_ranges_as_pytorch(data):
+    ours, theirs = fgrad.tensor(eval(data)), torch.tensor(eval(data))
+    assert ours.tolist() == theirs.tolist() and str(ours.dtype) == str(theirs.dtype).replace("torch.", "torch.")

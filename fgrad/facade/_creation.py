@@ -43,7 +43,7 @@ def _python_data(data, dtype=None):
             if x._data.ndim and isinstance(data, (list, tuple)):
                 return [unwrap(v) for v in x._data.tolist()]
             return x._data.item() if x._data.ndim == 0 else x._data.tolist()
-        if isinstance(x, (list, tuple)):
+        if isinstance(x, (list, tuple, range)):     # PyTorch reads any sequence, ranges too
             return [unwrap(v) for v in x]
         if isinstance(x, np.ndarray):
             return x.tolist()
