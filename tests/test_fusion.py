@@ -172,9 +172,24 @@ def rosenbrock(x):
     return fnp.sum(100.0 * (x[1:] - x[:-1] ** 2) ** 2 + (1.0 - x[:-1]) ** 2)
 
 
+INTERIOR = re.compile(r"^( *)for i0 in (?:p?range\(lo\d+, hi\d+\)|range\(blo\d+, bhi\d+\)):$", re.M)
+
+
 def peeled(source: str) -> bool:
-    """Does the kernel run some loop as edges and an interior (fgrad.backend.peel)?"""
-    return re.search(r"^    for i0 in p?range\(lo\d+, hi\d+\):", source, re.M) is not None
+    """Does the kernel run some loop as edges and an interior (fgrad.backend.peel), a reduction's interior
+    in blocks?"""
+    return INTERIOR.search(source) is not None
+
+
+def interior(source: str) -> str:
+    """The body of the first peeled interior loop of the kernel."""
+    head = INTERIOR.search(source)
+    lines = []
+    for line in source[head.end():].splitlines()[1:]:
+        if not line.startswith(head.group(1) + "    "):
+            break
+        lines.append(line)
+    return "\n".join(lines)
 
 
 def test_rosenbrock_gradient_kernel_matches_golden():
@@ -190,8 +205,7 @@ def test_rosenbrock_gradient_kernel_matches_golden():
 def test_peeled_interior_reads_without_conditions():
     source = lowered(fgrad.value_and_grad(rosenbrock), (np.ones(6),), parallel=True).source
     assert peeled(source)
-    interior = source.split("prange(lo")[1].split("\n    for ")[0]
-    assert " if " not in interior, interior
+    assert " if " not in interior(source), source
 
 
 def windows(draw_offsets):

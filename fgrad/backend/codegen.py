@@ -158,6 +158,11 @@ class Group:
     red_axes: tuple | None = None
     members: list = field(default_factory=list)    # ("eqn", eqn) | ("copy", var)
 
+    def domain(self, member) -> Var:
+        """The Var whose shape `member` iterates over: the group's space, or a 1-D extent a little shorter
+        (fgrad.backend.peel's domains)."""
+        return member_var(member)
+
 
 @dataclass(eq=False)
 class Control:
@@ -214,6 +219,7 @@ class Planner:
         for v in program.inputs:
             self.ready[v] = -1
         self.streamed = row_stream.streamed_products(program, VIEW_TAGS)   # id(matmul) -> "rowdot" | "rowacc"
+        self.windows = window_axes(program)   # axes equal up to a shift (fgrad.backend.peel's domains)
 
     def run(self):
         for eqn in schedule(self.program):
@@ -306,13 +312,15 @@ class Planner:
                 lowest = max(lowest, self.after(a) + 1)
         chosen = None
         for step in reversed(self.steps[lowest:]):
-            if (type(step) is Group and step.space == space
+            if (type(step) is Group and peel.shares_loop(step, space, member, self.windows_of)
                     and (red_axes is None or step.red_axes in (None, red_axes))):
                 chosen = step
                 break
         if chosen is None:
             chosen = Group(len(self.steps), space, member_var(member))
             self.steps.append(chosen)
+        elif space[:1] > chosen.space[:1]:    # a longer neighbouring domain: the loop runs over it
+            chosen.space, chosen.space_var = space, member_var(member)
         for a, group in direct:
             if group is not chosen:
                 self.after(a)                 # stored by its own group, read by index here
@@ -332,6 +340,10 @@ class Planner:
                 self.member_of[member[1].outputs[0]] = chosen
                 self.defining[member[1].outputs[0]] = member[1]
         return chosen
+
+    def windows_of(self, a: Var, b: Var) -> bool:
+        """Are the leading axes of `a` and `b` windows of one axis (equal, or slices and pads of each other)?"""
+        return self.windows.find(("dim", a, 0)) == self.windows.find(("dim", b, 0))
 
     def require_array(self, var):
         """Make `var` exist as an array (a scalar if 0-d): store a member, copy a view."""
@@ -487,6 +499,8 @@ class Writer:
         self.pads_in_bounds = False     # while it writes the interior: those pads' conditions are left out
         self.unsigned_index = False     # loop indices as unsigned subscripts (see `subscript`)
         self.reduction_acc = {}         # reduction -> accumulator element (fgrad.backend.loop_order)
+        self.body_scalars = set()       # members whose loop scalar holds their element at `body_index`
+        self.body_index = None          # the index of the body being written
         self.uses_prange = False
         self.number = {}
         for v in plan.program.inputs:
@@ -615,6 +629,8 @@ class Writer:
                 return self.scalar(atom)
             return f"{self.array(atom)}[{subscript(idx, self.unsigned_index)}]"
         if atom in self.plan.recompute:
+            if atom in self.body_scalars and list(idx) == self.body_index:
+                return self.scalar(atom)      # read at the loop's own index (a pad's unshifted side)
             eqn = self.plan.defining[atom]
             self.views_read.append(eqn)
             if eqn.prim.numba in VIEW_TAGS:
@@ -865,10 +881,11 @@ class Writer:
             self.write_body(group, idx, 1)
             return
         parallel = self.parallel
+        if rank == 1 and peel.write_edges(self, group, reductions, idx, extents[0], parallel, BLOCK,
+                                          (accumulator_dtype, reduce_init, reduce_update, cast_expr)):
+            return
         if full:
             self.write_full_reduction(group, reductions, idx, order, extents, parallel)
-            return
-        if rank == 1 and not red_axes and peel.write_peeled(self, group, idx, extents[0], parallel):
             return
         flat = rank > NESTED_LOOPS
         if not flat and loop_order.write_leading_reduction(
@@ -984,7 +1001,18 @@ class Writer:
         kind, what = member
         return what if kind == "copy" else what.outputs[0]
 
-    def write_body(self, group: Group, idx, depth: int):
+    def write_body(self, group: Group, idx, depth: int, members=None, scalars=None):
+        """The group's body at `depth` (or that of `members`, some of its members: fgrad.backend.peel writes
+        each domain's apart). `scalars`: the members whose loop scalars earlier lines at this level computed,
+        and that a read through a view at the loop's own index may use (this body's are added to it)."""
+        self.body_scalars = set() if scalars is None else scalars
+        self.body_index = list(idx)
+        try:
+            self.write_members(group, idx, depth, members)
+        finally:
+            self.body_scalars, self.body_index = set(), None
+
+    def write_members(self, group: Group, idx, depth: int, members):
         plan = self.plan
         self.in_loop = bool(group.space)
         loaded = set()
@@ -1003,7 +1031,7 @@ class Writer:
                 self.emit(depth, f"{name} = {self.load(atom, idx)}")
             return name
 
-        for kind, what in group.members:
+        for kind, what in group.members if members is None else members:
             if kind == "copy":
                 out = what
                 self.emit(depth, f"{self.scalar(out)} = {self.load(out, idx)}")
@@ -1025,6 +1053,7 @@ class Writer:
                 out = what.outputs[0]
                 self.emit(depth, f"{self.scalar(out)} = {self.expression(what, [value(a) for a in what.inputs])}")
                 loaded.add(self.scalar(out))
+                self.body_scalars.add(out)
             if out in plan.materialize:
                 if out.type.ndim > 0:
                     for name in self.targets(out):
@@ -1471,6 +1500,24 @@ def equal_axes(program: Program) -> AxisClasses:
                 pairs += [(b, k, k + out.type.ndim - (a.type.ndim >= 2) - 1 - nb) for k in range(nb)]
         for atom, k, j in pairs:
             classes.union(key(out, j), key(atom, k))
+    return classes
+
+
+def window_axes(program: Program) -> AxisClasses:
+    """`equal_axes`, with each axis also joined to the axis it is a contiguous slice or a pad (no interior
+    padding) of: classes of axes that index one sequence up to a shift (x[1:], x[:-1], their gradients)."""
+    classes = equal_axes(program)
+    for eqn in program.equations:
+        tag = eqn.prim.numba if isinstance(eqn.prim.numba, str) else None
+        if tag == "slice":
+            shifts = [k for k, step in enumerate(eqn.params["steps"]) if step == 1]
+        elif tag == "pad":
+            shifts = [k for k, (_, _, interior) in enumerate(eqn.params["widths"]) if interior == 0]
+        else:
+            continue
+        x, out = eqn.inputs[0], eqn.outputs[0]
+        for k in shifts:
+            classes.union(("dim", out, k), ("dim", x if type(x) is Var else id(x), k))
     return classes
 
 
