@@ -37,6 +37,7 @@ from __future__ import annotations
 import heapq
 import re
 from collections import Counter
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -471,6 +472,7 @@ def cast_expr(expr: str, dtype) -> str:
 
 
 _USES_MATH = re.compile(r"(?<![\w.])math\.")
+_USES_RADD = re.compile(r"(?<![\w.])radd\(")
 
 
 class Writer:
@@ -499,6 +501,7 @@ class Writer:
         self.pads_in_bounds = False     # while it writes the interior: those pads' conditions are left out
         self.unsigned_index = False     # loop indices as unsigned subscripts (see `subscript`)
         self.reduction_acc = {}         # reduction -> accumulator element (fgrad.backend.loop_order)
+        self.reassociated = set()       # reductions whose accumulator adds with `radd` (block_folds)
         self.body_scalars = set()       # members whose loop scalar holds their element at `body_index`
         self.body_index = None          # the index of the body being written
         self.uses_prange = False
@@ -800,6 +803,10 @@ class Writer:
             head.append("import math")      # a scalar template of the stdlib's (math.erf)
         if self.uses_prange:
             head.append("from numba import prange")
+        if any(_USES_RADD.search(line) for line in self.lines):
+            from fgrad.backend import accumulate
+            # The hash names radd's source: Numba's cache of this file holds its inlined code.
+            head.append(f"from fgrad.backend.accumulate import radd  # accumulate {accumulate.SOURCE_HASH}")
         if self.vector_functions:
             from fgrad.backend import vecmath
             # The hash names vecmath's source: Numba's cache of this file holds their compiled code.
@@ -882,7 +889,7 @@ class Writer:
             return
         parallel = self.parallel
         if rank == 1 and peel.write_edges(self, group, reductions, idx, extents[0], parallel, BLOCK,
-                                          (accumulator_dtype, reduce_init, reduce_update, cast_expr)):
+                                          (reduce_init, cast_expr)):
             return
         if full:
             self.write_full_reduction(group, reductions, idx, order, extents, parallel)
@@ -941,44 +948,84 @@ class Writer:
             self.emit(1, f"{self.scalar(out)} = {cast_expr(acc, out.type.dtype)}")
 
     def write_blocked_reduction(self, group, reductions, idx, n, parallel):
-        """A 1-D full reduction in blocks: the body stores the values to reduce in a block buffer (so the
-        loop has no carried dependency and LLVM vectorises it), a short loop sums the buffer, and the
-        block results are combined in order. Serial and prange kernels add in the same order."""
+        """A 1-D full reduction in blocks (the unit of work of a prange): each block folds into its own
+        accumulators (`block_folds`) and the blocks' results are combined in order. Serial and prange
+        kernels add in the same order."""
         gid = group.index
         i = idx[0]
-        names = [self.number[e.outputs[0]] for e in reductions]
         self.emit(1, f"nb{gid} = ({n} + {BLOCK - 1}) // {BLOCK}")
         row_stream.open_partials(self, group, f"nb{gid}")
-        for eqn, k in zip(reductions, names):
-            self.emit(1, f"p{k} = np.empty(nb{gid}, {accumulator_dtype(eqn)})")
-            if not parallel:
-                self.emit(1, f"t{k} = np.empty({BLOCK}, {accumulator_dtype(eqn)})")
+        self.open_partials(reductions, f"nb{gid}", parallel)
         self.uses_prange |= parallel
         self.emit(1, f"for b{gid} in {'prange' if parallel else 'range'}(nb{gid}):")
         self.emit(2, f"lo{gid} = b{gid} * {BLOCK}")
         self.emit(2, f"hi{gid} = min(lo{gid} + {BLOCK}, {n})")
-        if parallel:
-            for eqn, k in zip(reductions, names):
-                self.emit(2, f"t{k} = np.empty({BLOCK}, {accumulator_dtype(eqn)})")
         rows = row_stream.block_rows(self, group, f"b{gid}", 2)
-        self.emit(2, f"for {i} in range(lo{gid}, hi{gid}):")
-        self.reduction_sink = {eqn: f"t{k}[{subscript([f'{i} - lo{gid}'])}]" for eqn, k in zip(reductions, names)}
-        self.reduction_sink.update(rows)
-        self.unsigned_index = True      # lo..hi come from min(): LLVM cannot see they are non-negative
-        self.write_body(group, idx, 3)
-        self.unsigned_index = False
-        self.reduction_sink = None
-        self.emit(2, f"m{gid} = hi{gid} - lo{gid}")
-        for eqn, k in zip(reductions, names):
-            self.write_lane_reduction(eqn, k, gid)
+        with self.block_folds(reductions, i, f"lo{gid}", parallel):
+            self.reduction_sink.update(rows)
+            self.emit(2, f"for {i} in range(lo{gid}, hi{gid}):")
+            self.unsigned_index = True      # lo..hi come from min(): LLVM cannot see they are non-negative
+            self.write_body(group, idx, 3)
+            self.unsigned_index = False
+        self.close_partials(reductions, gid, f"hi{gid} - lo{gid}")
+        for eqn in reductions:
+            self.emit(1, f"r{self.number[eqn.outputs[0]]} = {reduce_init(eqn)}")
+        self.combine_partials(reductions, gid, {eqn: f"r{self.number[eqn.outputs[0]]}" for eqn in reductions})
+        row_stream.combine_partials(self, group, f"nb{gid}", f"b{gid}")
+
+    # A block's folds. A float sum accumulates in the body with `radd` (fgrad.backend.accumulate: an add LLVM
+    # may reassociate, so the loop keeps vector partial sums), an integer or bool sum with a plain update
+    # (exact in any order, LLVM vectorises it as is). max and min store each value to a block buffer, which
+    # LANES accumulators reduce after the loop: their NaN-propagating selects are not vectorised as folds.
+    def open_partials(self, reductions, blocks: str, parallel: bool):
+        """Before the blocks: the partial result per block of each fold, and the serial kernel's buffers."""
+        for eqn in reductions:
+            k = self.number[eqn.outputs[0]]
+            self.emit(1, f"p{k} = np.empty({blocks}, {accumulator_dtype(eqn)})")
+            if not parallel and not summed_in_body(eqn):
+                self.emit(1, f"t{k} = np.empty({BLOCK}, {accumulator_dtype(eqn)})")
+
+    @contextmanager
+    def block_folds(self, reductions, i: str, lo: str, parallel: bool):
+        """At the head of a block (depth 2): its accumulators, or a buffer per block in a prange (its
+        iterations share nothing); while the block's loop is written, its body folds into them."""
+        sink = {}
+        for eqn in reductions:
+            k = self.number[eqn.outputs[0]]
+            if summed_in_body(eqn):
+                self.emit(2, f"r{k} = {reduce_init(eqn)}")
+                self.reduction_acc[eqn] = f"r{k}"
+                if eqn.outputs[0].type.dtype.kind == "f":
+                    self.reassociated.add(eqn)
+            else:
+                if parallel:
+                    self.emit(2, f"t{k} = np.empty({BLOCK}, {accumulator_dtype(eqn)})")
+                sink[eqn] = f"t{k}[{subscript([f'{i} - {lo}'])}]"
+        self.reduction_sink = sink
+        try:
+            yield
+        finally:
+            self.reduction_sink = None
+            for eqn in reductions:
+                self.reduction_acc.pop(eqn, None)
+                self.reassociated.discard(eqn)
+
+    def close_partials(self, reductions, gid, length: str):
+        """At the end of a block: reduce the buffers of max and min, store each fold's partial result."""
+        if any(not summed_in_body(eqn) for eqn in reductions):
+            self.emit(2, f"m{gid} = {length}")
+        for eqn in reductions:
+            k = self.number[eqn.outputs[0]]
+            if not summed_in_body(eqn):
+                self.write_lane_reduction(eqn, k, gid)
             self.emit(2, f"p{k}[b{gid}] = r{k}")
-        for eqn, k in zip(reductions, names):
-            self.emit(1, f"r{k} = {reduce_init(eqn)}")
+
+    def combine_partials(self, reductions, gid, totals: dict):
+        """After the blocks: each block's partial result folded into `totals[eqn]`, in block order."""
         if reductions:
             self.emit(1, f"for b{gid} in range(nb{gid}):")
-        for eqn, k in zip(reductions, names):
-            self.emit(2, reduce_update(eqn, f"r{k}", f"p{k}[b{gid}]"))
-        row_stream.combine_partials(self, group, f"nb{gid}", f"b{gid}")
+        for eqn in reductions:
+            self.emit(2, reduce_update(eqn, totals[eqn], f"p{self.number[eqn.outputs[0]]}[b{gid}]"))
 
     def write_lane_reduction(self, eqn, k, gid):
         """Reduce the block buffer t{k}[:m] into r{k} with LANES independent accumulators (element j goes
@@ -1043,8 +1090,11 @@ class Writer:
                 out = what.outputs[0]
                 loaded.add(self.scalar(out))
             elif what.prim.numba in REDUCE_TAGS:
-                if self.reduction_sink is not None:
+                if self.reduction_sink is not None and what in self.reduction_sink:
                     self.emit(depth, f"{self.reduction_sink[what]} = {value(what.inputs[0])}")
+                elif what in self.reassociated:
+                    acc = self.reduction_acc[what]
+                    self.emit(depth, f"{acc} = radd({acc}, {value(what.inputs[0])})")
                 else:
                     acc = self.reduction_acc.get(what, f"r{self.number[what.outputs[0]]}")
                     self.emit(depth, reduce_update(what, acc, value(what.inputs[0])))
@@ -1526,6 +1576,12 @@ def accumulator_dtype(eqn) -> str:
     if eqn.prim.numba == "reduce_sum":
         return "np.float64" if dtype.kind == "f" else "np.int64" if dtype.kind == "i" else "np.bool_"
     return f"np.{dtype.name}" if dtype != np.bool_ else "np.bool_"
+
+
+def summed_in_body(eqn) -> bool:
+    """Does a block of this 1-D full reduction fold in its loop's body (a sum) rather than through a
+    buffer (max, min)? See Writer.block_folds."""
+    return eqn.prim.numba == "reduce_sum"
 
 
 def reduce_init(eqn) -> str:

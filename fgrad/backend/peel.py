@@ -102,7 +102,7 @@ def write_edges(writer, group, reductions, idx, extent: str, parallel: bool, blo
     """Write the 1-D `group` as edge loops and an interior when its body reads pads on the loop index or its
     members span several domains; returns False (nothing written) otherwise. `reductions` are its folds
     (full reductions of 1-D domains), `block` the block size of their interior and `folds` codegen's
-    (accumulator_dtype, reduce_init, reduce_update, cast_expr)."""
+    (reduce_init, cast_expr): a fold's identity and the cast of its result."""
     if not _plain(group):
         return False
     parts = domains(writer, group)
@@ -124,7 +124,7 @@ def write_edges(writer, group, reductions, idx, extent: str, parallel: bool, blo
     # negative-index wraparound, whose select on every load would stop the vectorisation again.
     writer.emit(1, f"{lo} = max(0, min({extent}, {_fold('max', starts)}))" if starts else f"{lo} = 0")
     writer.emit(1, f"{hi} = max({lo}, {_fold('min', [extent] + ends)})")
-    reduce_init, cast_expr = folds[1], folds[3]
+    reduce_init, cast_expr = folds
     for eqn in reductions:
         writer.emit(1, f"{totals[eqn]} = {reduce_init(eqn)}")
     i = idx[0]
@@ -132,7 +132,7 @@ def write_edges(writer, group, reductions, idx, extent: str, parallel: bool, blo
         writer.emit(1, f"for {i} in range(0, {lo}):")
         writer.lines += guarded
     if reductions:
-        _blocked_interior(writer, group, reductions, idx, parts, parallel, block, folds, totals)
+        _blocked_interior(writer, group, reductions, idx, parts, parallel, block, totals)
     else:
         writer.uses_prange |= parallel
         writer.emit(1, f"for {i} in {'prange' if parallel else 'range'}({lo}, {hi}):")
@@ -145,39 +145,23 @@ def write_edges(writer, group, reductions, idx, extent: str, parallel: bool, blo
     return True
 
 
-def _blocked_interior(writer, group, reductions, idx, parts, parallel, block, folds, totals):
-    """The interior lo..hi in blocks: each block's reduced values go to a buffer, LANES accumulators sum it
-    into the block's partial, and the partials are added to the totals in block order."""
-    accumulator_dtype, _, reduce_update, _ = folds
+def _blocked_interior(writer, group, reductions, idx, parts, parallel, block, totals):
+    """The interior lo..hi in blocks, each folding into accumulators of its own (codegen's block_folds),
+    the blocks' partial results added to the totals in block order."""
     gid = group.index
     i = idx[0]
-    names = [writer.number[e.outputs[0]] for e in reductions]
     lo, hi, blo, bhi = f"lo{gid}", f"hi{gid}", f"blo{gid}", f"bhi{gid}"
     writer.emit(1, f"nb{gid} = ({hi} - {lo} + {block - 1}) // {block}")
-    for eqn, k in zip(reductions, names):
-        writer.emit(1, f"p{k} = np.empty(nb{gid}, {accumulator_dtype(eqn)})")
-        if not parallel:
-            writer.emit(1, f"t{k} = np.empty({block}, {accumulator_dtype(eqn)})")
+    writer.open_partials(reductions, f"nb{gid}", parallel)
     writer.uses_prange |= parallel
     writer.emit(1, f"for b{gid} in {'prange' if parallel else 'range'}(nb{gid}):")
     writer.emit(2, f"{blo} = {lo} + b{gid} * {block}")
     writer.emit(2, f"{bhi} = min({blo} + {block}, {hi})")
-    if parallel:                         # a buffer per block: the prange's iterations share nothing
-        for eqn, k in zip(reductions, names):
-            writer.emit(2, f"t{k} = np.empty({block}, {accumulator_dtype(eqn)})")
-    writer.emit(2, f"for {i} in range({blo}, {bhi}):")
-    writer.reduction_sink = {eqn: f"t{k}[np.uint64({i} - {blo})]" for eqn, k in zip(reductions, names)}
-    try:
+    with writer.block_folds(reductions, i, blo, parallel):
+        writer.emit(2, f"for {i} in range({blo}, {bhi}):")
         writer.lines += _body(writer, group, idx, 3, True, parts)
-    finally:
-        writer.reduction_sink = None
-    writer.emit(2, f"m{gid} = {bhi} - {blo}")
-    for eqn, k in zip(reductions, names):
-        writer.write_lane_reduction(eqn, k, gid)
-        writer.emit(2, f"p{k}[b{gid}] = r{k}")
-    writer.emit(1, f"for b{gid} in range(nb{gid}):")
-    for eqn, k in zip(reductions, names):
-        writer.emit(2, reduce_update(eqn, totals[eqn], f"p{k}[b{gid}]"))
+    writer.close_partials(reductions, gid, f"{bhi} - {blo}")
+    writer.combine_partials(reductions, gid, totals)
 
 
 def _fold(fn: str, terms: list) -> str:
