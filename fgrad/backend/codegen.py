@@ -22,8 +22,11 @@ arrays or from the `dims` argument, and array constants are kernel arguments, so
 serves every size and every constant value. Scalar literals are written inline with their exact repr.
 The only size facts the text depends on are which broadcast axes have size 1 and which offsets are 0.
 
-With `parallel=True` the outer loop of each nest is a `prange` when its iterations write disjoint
-elements; a full reduction then sums per-block partials serially afterwards (never a shared `+=`).
+A 1-D full reduction runs in blocks of BLOCK elements, each with accumulators of its own (a float sum adds
+with fgrad.backend.accumulate's `radd`, which LLVM vectorises), combined in block order afterwards. With
+`parallel=True` the outer loop of each nest is a `prange` when its iterations write disjoint elements (the
+blocks of a full reduction: never a shared `+=`). 1-D loops over windows of one axis share one pass, and
+reads through pads run without conditions in the loop's interior (fgrad.backend.peel).
 A nest of more than NESTED_LOOPS loops (arrays of high rank; Python allows 20 nested blocks) is one loop
 over the flat position instead, its indices computed by div/mod: every rank numpy allows compiles, and
 the common ranks keep their plain loops.
