@@ -27,6 +27,7 @@ import hashlib
 import os
 
 import numba
+from numba.extending import overload
 
 __all__ = ["radd", "SOURCE_HASH"]
 
@@ -34,11 +35,24 @@ with open(os.path.abspath(__file__), "rb") as _f:
     SOURCE_HASH = hashlib.sha256(_f.read()).hexdigest()[:16]
 
 
+# The add itself: its own flags (reassoc alone), and LLVM `alwaysinline`, so it lands in the caller's loop
+# with them. Numba's inline="always" would compile it with the caller's flags instead.
 @numba.njit(forceinline=True, error_model="numpy", nogil=True, fastmath={"reassoc"})
+def _radd(acc, value):
+    return acc + value
+
+
 def radd(acc, value):
     """acc + value, an add LLVM may reassociate with the adds of the same accumulation (see the module).
+    In Numba code an overload calls the compiled add, so a kernel module holds no dispatcher of it, as with
+    fgrad.backend.vecmath's functions.
 
     >>> radd(1.0, 2.0)
     3.0
     """
     return acc + value
+
+
+@overload(radd, inline="always")
+def _radd_overload(acc, value):
+    return lambda acc, value: _radd(acc, value)
