@@ -200,6 +200,53 @@ def w3_serial(X, Y, W1, b1, W2, b2):
     return loss / B, dW1, db1, dW2, db2
 
 
+@_serial
+def w3_serial_f64(X, Y, W1, b1, W2, b2):
+    """w3_serial for float64 arrays: libm's tanh (no float32 approximation), no float32 casts."""
+    B = X.shape[0]
+    H = W1.shape[1]
+    K = W2.shape[1]
+    h = np.dot(X, W1)
+    for i in range(B):
+        hi = h[i]
+        for j in range(H):
+            hi[j] = math.tanh(hi[j] + b1[j])
+    z = np.dot(h, W2)
+    invB = 1.0 / B
+    loss = 0.0
+    dz = np.empty((B, K))
+    db2 = np.zeros(K)
+    for i in range(B):
+        m = z[i, 0] + b2[0]
+        for k in range(1, K):
+            m = max(m, z[i, k] + b2[k])
+        se = 0.0
+        ysum = 0.0
+        for k in range(K):
+            zk = z[i, k] + b2[k] - m
+            z[i, k] = zk
+            se += math.exp(zk)
+            ysum += Y[i, k]
+        lse = math.log(se)
+        for k in range(K):
+            zk = z[i, k]
+            loss -= Y[i, k] * (zk - lse)
+            dzk = (math.exp(zk) / se * ysum - Y[i, k]) * invB
+            dz[i, k] = dzk
+            db2[k] += dzk
+    dW2 = np.dot(h.T, dz)
+    da = np.dot(dz, W2.T)
+    db1 = np.zeros(H)
+    for i in range(B):
+        for j in range(H):
+            hij = h[i, j]
+            v = da[i, j] * (1.0 - hij * hij)
+            da[i, j] = v
+            db1[j] += v
+    dW1 = np.dot(X.T, da)
+    return loss / B, dW1, db1, dW2, db2
+
+
 # ------------------------------------------------------------------ W4 ----
 # grad[j] = 200*d[j-1] - 400*x[j]*d[j] - 2*(1-x[j]),  d[i] = x[i+1] - x[i]**2.
 # The interior loop is written on offset views (x0 = x[k], x1 = x[k+1],

@@ -245,8 +245,10 @@ def make_numba_W3(data):
     K = prepare_numba()
     args = tuple(data[k] for k in ("X", "Y", "W1", "b1", "W2", "b2"))
 
+    kernel = K.w3_serial_f64 if data["X"].dtype == np.float64 else K.w3_serial
+
     def run():
-        v, dW1, db1, dW2, db2 = K.w3_serial(*args)
+        v, dW1, db1, dW2, db2 = kernel(*args)
         return float(v), (dW1, db1, dW2, db2)
     return _warm(run)
 

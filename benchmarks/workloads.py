@@ -16,7 +16,8 @@ Data dict keys per workload (all arrays are C-contiguous NumPy arrays):
       ``w`` (float64, (d,)), ``lam`` (float, 0.01)       grads: (dw,)
 * W3: ``X`` (float32, (B, 784)), ``Y`` (float32 one-hot, (B, 10)),
       ``W1`` (784, 256), ``b1`` (256,), ``W2`` (256, 10), ``b2`` (10,)
-      (all float32)                                      grads: (dW1, db1, dW2, db2)
+      (all float32; the case W3f64 has the same values as float64)
+                                                         grads: (dW1, db1, dW2, db2)
 * W4: ``x`` (float64, (N,))                              grads: (dx,)
 * W5: ``a0``, ``b0`` (Python floats), ``steps`` (int)     grads: (da0, db0)
 
@@ -155,7 +156,8 @@ def data_W2(n, d=100, lam=0.01):
     return {"X": X, "y": y, "w": w, "lam": float(lam)}
 
 
-def data_W3(batch, n_in=784, n_hidden=256, n_out=10):
+def data_W3(batch, n_in=784, n_hidden=256, n_out=10, dtype=np.float32):
+    """float32 data; with dtype=np.float64 the same values (drawn as float32) in float64 arrays."""
     rng = np.random.default_rng(SEED + 3)
     f32 = np.float32
     X = rng.uniform(0.0, 1.0, (batch, n_in)).astype(f32)
@@ -166,7 +168,8 @@ def data_W3(batch, n_in=784, n_hidden=256, n_out=10):
     b1 = (0.1 * rng.standard_normal(n_hidden)).astype(f32)
     W2 = (rng.standard_normal((n_hidden, n_out)) / math.sqrt(n_hidden)).astype(f32)
     b2 = (0.1 * rng.standard_normal(n_out)).astype(f32)
-    return {"X": X, "Y": Y, "W1": W1, "b1": b1, "W2": W2, "b2": b2}
+    data = {"X": X, "Y": Y, "W1": W1, "b1": b1, "W2": W2, "b2": b2}
+    return {k: v.astype(dtype) for k, v in data.items()}
 
 
 def data_W4(n):
@@ -211,7 +214,7 @@ DESCRIPTIONS = {
     "W2": "logistic regression `mean(log1p(exp(-y*(X@w)))) + 0.01*sum(w**2)`, "
           "grad wrt w (float64)",
     "W3": "MLP 784-256-10, tanh hidden, softmax cross-entropy (one-hot, mean over "
-          "batch), grads wrt W1,b1,W2,b2 (float32)",
+          "batch), grads wrt W1,b1,W2,b2 (float32; the W3 float64 row: the same values in float64)",
     "W4": "Rosenbrock `sum(100*(x[1:]-x[:-1]**2)**2 + (1-x[:-1])**2)`, grad wrt x "
           "(float64)",
     "W5": "scalar chain `a = sin(a)*b + cos(b); b = 0.5*a + 0.9*b`, loss a+b, "
@@ -238,6 +241,7 @@ def cases(quick=False):
         Case("W1b", "W1", f"W1 N={size_str(n1b)}", "float64", lambda: data_W1(n1b)),
         Case("W2", "W2", f"W2 logreg {n2}x100", "float64", lambda: data_W2(n2)),
         Case("W3", "W3", f"W3 MLP batch {b3}", "float32", lambda: data_W3(b3)),
+        Case("W3f64", "W3", f"W3 MLP float64 batch {b3}", "float64", lambda: data_W3(b3, dtype=np.float64)),
         Case("W4", "W4", f"W4 Rosenbrock N={size_str(n4)}", "float64", lambda: data_W4(n4)),
         Case("W5", "W5", "W5 scalar chain 200 steps", "float64",
              lambda: data_W5(200), lambda: data_W5(20)),

@@ -48,8 +48,9 @@ GOLDEN = [
 
 def lowered_text(fun, args, parallel=False) -> str:
     lowered = fgrad.jit(fun, parallel=parallel).lower(*args)
-    # The kernel names the hash of fgrad.backend.vecmath's source, which changes with every edit there.
-    source = re.sub(r"# vecmath [0-9a-f]+", "# vecmath <hash>", lowered.source)
+    # The kernel names the hashes of fgrad.backend.vecmath's and accumulate's sources, which change with
+    # every edit there.
+    source = re.sub(r"# (vecmath|accumulate) [0-9a-f]+", r"# \1 <hash>", lowered.source)
     return f"{lowered.program}\n\n{source}"
 
 

@@ -22,8 +22,11 @@ arrays or from the `dims` argument, and array constants are kernel arguments, so
 serves every size and every constant value. Scalar literals are written inline with their exact repr.
 The only size facts the text depends on are which broadcast axes have size 1 and which offsets are 0.
 
-With `parallel=True` the outer loop of each nest is a `prange` when its iterations write disjoint
-elements; a full reduction then sums per-block partials serially afterwards (never a shared `+=`).
+A 1-D full reduction runs in blocks of BLOCK elements, each with accumulators of its own (a float sum adds
+with fgrad.backend.accumulate's `radd`, which LLVM vectorises), combined in block order afterwards. With
+`parallel=True` the outer loop of each nest is a `prange` when its iterations write disjoint elements (the
+blocks of a full reduction: never a shared `+=`). 1-D loops over windows of one axis share one pass, and
+reads through pads run without conditions in the loop's interior (fgrad.backend.peel).
 A nest of more than NESTED_LOOPS loops (arrays of high rank; Python allows 20 nested blocks) is one loop
 over the flat position instead, its indices computed by div/mod: every rank numpy allows compiles, and
 the common ranks keep their plain loops.
@@ -37,6 +40,7 @@ from __future__ import annotations
 import heapq
 import re
 from collections import Counter
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -158,6 +162,11 @@ class Group:
     red_axes: tuple | None = None
     members: list = field(default_factory=list)    # ("eqn", eqn) | ("copy", var)
 
+    def domain(self, member) -> Var:
+        """The Var whose shape `member` iterates over: the group's space, or a 1-D extent a little shorter
+        (fgrad.backend.peel's domains)."""
+        return member_var(member)
+
 
 @dataclass(eq=False)
 class Control:
@@ -214,6 +223,7 @@ class Planner:
         for v in program.inputs:
             self.ready[v] = -1
         self.streamed = row_stream.streamed_products(program, VIEW_TAGS)   # id(matmul) -> "rowdot" | "rowacc"
+        self.windows = window_axes(program)   # axes equal up to a shift (fgrad.backend.peel's domains)
 
     def run(self):
         for eqn in schedule(self.program):
@@ -306,13 +316,15 @@ class Planner:
                 lowest = max(lowest, self.after(a) + 1)
         chosen = None
         for step in reversed(self.steps[lowest:]):
-            if (type(step) is Group and step.space == space
+            if (type(step) is Group and peel.shares_loop(step, space, member, self.windows_of)
                     and (red_axes is None or step.red_axes in (None, red_axes))):
                 chosen = step
                 break
         if chosen is None:
             chosen = Group(len(self.steps), space, member_var(member))
             self.steps.append(chosen)
+        elif space[:1] > chosen.space[:1]:    # a longer neighbouring domain: the loop runs over it
+            chosen.space, chosen.space_var = space, member_var(member)
         for a, group in direct:
             if group is not chosen:
                 self.after(a)                 # stored by its own group, read by index here
@@ -332,6 +344,10 @@ class Planner:
                 self.member_of[member[1].outputs[0]] = chosen
                 self.defining[member[1].outputs[0]] = member[1]
         return chosen
+
+    def windows_of(self, a: Var, b: Var) -> bool:
+        """Are the leading axes of `a` and `b` windows of one axis (equal, or slices and pads of each other)?"""
+        return self.windows.find(("dim", a, 0)) == self.windows.find(("dim", b, 0))
 
     def require_array(self, var):
         """Make `var` exist as an array (a scalar if 0-d): store a member, copy a view."""
@@ -459,6 +475,7 @@ def cast_expr(expr: str, dtype) -> str:
 
 
 _USES_MATH = re.compile(r"(?<![\w.])math\.")
+_USES_RADD = re.compile(r"(?<![\w.])radd\(")
 
 
 class Writer:
@@ -487,6 +504,9 @@ class Writer:
         self.pads_in_bounds = False     # while it writes the interior: those pads' conditions are left out
         self.unsigned_index = False     # loop indices as unsigned subscripts (see `subscript`)
         self.reduction_acc = {}         # reduction -> accumulator element (fgrad.backend.loop_order)
+        self.reassociated = set()       # reductions whose accumulator adds with `radd` (block_folds)
+        self.body_scalars = set()       # members whose loop scalar holds their element at `body_index`
+        self.body_index = None          # the index of the body being written
         self.uses_prange = False
         self.number = {}
         for v in plan.program.inputs:
@@ -615,6 +635,8 @@ class Writer:
                 return self.scalar(atom)
             return f"{self.array(atom)}[{subscript(idx, self.unsigned_index)}]"
         if atom in self.plan.recompute:
+            if atom in self.body_scalars and list(idx) == self.body_index:
+                return self.scalar(atom)      # read at the loop's own index (a pad's unshifted side)
             eqn = self.plan.defining[atom]
             self.views_read.append(eqn)
             if eqn.prim.numba in VIEW_TAGS:
@@ -784,6 +806,10 @@ class Writer:
             head.append("import math")      # a scalar template of the stdlib's (math.erf)
         if self.uses_prange:
             head.append("from numba import prange")
+        if any(_USES_RADD.search(line) for line in self.lines):
+            from fgrad.backend import accumulate
+            # The hash names radd's source: Numba's cache of this file holds its inlined code.
+            head.append(f"from fgrad.backend.accumulate import radd  # accumulate {accumulate.SOURCE_HASH}")
         if self.vector_functions:
             from fgrad.backend import vecmath
             # The hash names vecmath's source: Numba's cache of this file holds their compiled code.
@@ -865,10 +891,11 @@ class Writer:
             self.write_body(group, idx, 1)
             return
         parallel = self.parallel
+        if rank == 1 and peel.write_edges(self, group, reductions, idx, extents[0], parallel, BLOCK,
+                                          (reduce_init, cast_expr)):
+            return
         if full:
             self.write_full_reduction(group, reductions, idx, order, extents, parallel)
-            return
-        if rank == 1 and not red_axes and peel.write_peeled(self, group, idx, extents[0], parallel):
             return
         flat = rank > NESTED_LOOPS
         if not flat and loop_order.write_leading_reduction(
@@ -924,44 +951,84 @@ class Writer:
             self.emit(1, f"{self.scalar(out)} = {cast_expr(acc, out.type.dtype)}")
 
     def write_blocked_reduction(self, group, reductions, idx, n, parallel):
-        """A 1-D full reduction in blocks: the body stores the values to reduce in a block buffer (so the
-        loop has no carried dependency and LLVM vectorises it), a short loop sums the buffer, and the
-        block results are combined in order. Serial and prange kernels add in the same order."""
+        """A 1-D full reduction in blocks (the unit of work of a prange): each block folds into its own
+        accumulators (`block_folds`) and the blocks' results are combined in order. Serial and prange
+        kernels add in the same order."""
         gid = group.index
         i = idx[0]
-        names = [self.number[e.outputs[0]] for e in reductions]
         self.emit(1, f"nb{gid} = ({n} + {BLOCK - 1}) // {BLOCK}")
         row_stream.open_partials(self, group, f"nb{gid}")
-        for eqn, k in zip(reductions, names):
-            self.emit(1, f"p{k} = np.empty(nb{gid}, {accumulator_dtype(eqn)})")
-            if not parallel:
-                self.emit(1, f"t{k} = np.empty({BLOCK}, {accumulator_dtype(eqn)})")
+        self.open_partials(reductions, f"nb{gid}", parallel)
         self.uses_prange |= parallel
         self.emit(1, f"for b{gid} in {'prange' if parallel else 'range'}(nb{gid}):")
         self.emit(2, f"lo{gid} = b{gid} * {BLOCK}")
         self.emit(2, f"hi{gid} = min(lo{gid} + {BLOCK}, {n})")
-        if parallel:
-            for eqn, k in zip(reductions, names):
-                self.emit(2, f"t{k} = np.empty({BLOCK}, {accumulator_dtype(eqn)})")
         rows = row_stream.block_rows(self, group, f"b{gid}", 2)
-        self.emit(2, f"for {i} in range(lo{gid}, hi{gid}):")
-        self.reduction_sink = {eqn: f"t{k}[{subscript([f'{i} - lo{gid}'])}]" for eqn, k in zip(reductions, names)}
-        self.reduction_sink.update(rows)
-        self.unsigned_index = True      # lo..hi come from min(): LLVM cannot see they are non-negative
-        self.write_body(group, idx, 3)
-        self.unsigned_index = False
-        self.reduction_sink = None
-        self.emit(2, f"m{gid} = hi{gid} - lo{gid}")
-        for eqn, k in zip(reductions, names):
-            self.write_lane_reduction(eqn, k, gid)
+        with self.block_folds(reductions, i, f"lo{gid}", parallel):
+            self.reduction_sink.update(rows)
+            self.emit(2, f"for {i} in range(lo{gid}, hi{gid}):")
+            self.unsigned_index = True      # lo..hi come from min(): LLVM cannot see they are non-negative
+            self.write_body(group, idx, 3)
+            self.unsigned_index = False
+        self.close_partials(reductions, gid, f"hi{gid} - lo{gid}")
+        for eqn in reductions:
+            self.emit(1, f"r{self.number[eqn.outputs[0]]} = {reduce_init(eqn)}")
+        self.combine_partials(reductions, gid, {eqn: f"r{self.number[eqn.outputs[0]]}" for eqn in reductions})
+        row_stream.combine_partials(self, group, f"nb{gid}", f"b{gid}")
+
+    # A block's folds. A float sum accumulates in the body with `radd` (fgrad.backend.accumulate: an add LLVM
+    # may reassociate, so the loop keeps vector partial sums), an integer or bool sum with a plain update
+    # (exact in any order, LLVM vectorises it as is). max and min store each value to a block buffer, which
+    # LANES accumulators reduce after the loop: their NaN-propagating selects are not vectorised as folds.
+    def open_partials(self, reductions, blocks: str, parallel: bool):
+        """Before the blocks: the partial result per block of each fold, and the serial kernel's buffers."""
+        for eqn in reductions:
+            k = self.number[eqn.outputs[0]]
+            self.emit(1, f"p{k} = np.empty({blocks}, {accumulator_dtype(eqn)})")
+            if not parallel and not summed_in_body(eqn):
+                self.emit(1, f"t{k} = np.empty({BLOCK}, {accumulator_dtype(eqn)})")
+
+    @contextmanager
+    def block_folds(self, reductions, i: str, lo: str, parallel: bool):
+        """At the head of a block (depth 2): its accumulators, or a buffer per block in a prange (its
+        iterations share nothing); while the block's loop is written, its body folds into them."""
+        sink = {}
+        for eqn in reductions:
+            k = self.number[eqn.outputs[0]]
+            if summed_in_body(eqn):
+                self.emit(2, f"r{k} = {reduce_init(eqn)}")
+                self.reduction_acc[eqn] = f"r{k}"
+                if eqn.outputs[0].type.dtype.kind == "f":
+                    self.reassociated.add(eqn)
+            else:
+                if parallel:
+                    self.emit(2, f"t{k} = np.empty({BLOCK}, {accumulator_dtype(eqn)})")
+                sink[eqn] = f"t{k}[{subscript([f'{i} - {lo}'])}]"
+        self.reduction_sink = sink
+        try:
+            yield
+        finally:
+            self.reduction_sink = None
+            for eqn in reductions:
+                self.reduction_acc.pop(eqn, None)
+                self.reassociated.discard(eqn)
+
+    def close_partials(self, reductions, gid, length: str):
+        """At the end of a block: reduce the buffers of max and min, store each fold's partial result."""
+        if any(not summed_in_body(eqn) for eqn in reductions):
+            self.emit(2, f"m{gid} = {length}")
+        for eqn in reductions:
+            k = self.number[eqn.outputs[0]]
+            if not summed_in_body(eqn):
+                self.write_lane_reduction(eqn, k, gid)
             self.emit(2, f"p{k}[b{gid}] = r{k}")
-        for eqn, k in zip(reductions, names):
-            self.emit(1, f"r{k} = {reduce_init(eqn)}")
+
+    def combine_partials(self, reductions, gid, totals: dict):
+        """After the blocks: each block's partial result folded into `totals[eqn]`, in block order."""
         if reductions:
             self.emit(1, f"for b{gid} in range(nb{gid}):")
-        for eqn, k in zip(reductions, names):
-            self.emit(2, reduce_update(eqn, f"r{k}", f"p{k}[b{gid}]"))
-        row_stream.combine_partials(self, group, f"nb{gid}", f"b{gid}")
+        for eqn in reductions:
+            self.emit(2, reduce_update(eqn, totals[eqn], f"p{self.number[eqn.outputs[0]]}[b{gid}]"))
 
     def write_lane_reduction(self, eqn, k, gid):
         """Reduce the block buffer t{k}[:m] into r{k} with LANES independent accumulators (element j goes
@@ -984,7 +1051,18 @@ class Writer:
         kind, what = member
         return what if kind == "copy" else what.outputs[0]
 
-    def write_body(self, group: Group, idx, depth: int):
+    def write_body(self, group: Group, idx, depth: int, members=None, scalars=None):
+        """The group's body at `depth` (or that of `members`, some of its members: fgrad.backend.peel writes
+        each domain's apart). `scalars`: the members whose loop scalars earlier lines at this level computed,
+        and that a read through a view at the loop's own index may use (this body's are added to it)."""
+        self.body_scalars = set() if scalars is None else scalars
+        self.body_index = list(idx)
+        try:
+            self.write_members(group, idx, depth, members)
+        finally:
+            self.body_scalars, self.body_index = set(), None
+
+    def write_members(self, group: Group, idx, depth: int, members):
         plan = self.plan
         self.in_loop = bool(group.space)
         loaded = set()
@@ -1003,7 +1081,7 @@ class Writer:
                 self.emit(depth, f"{name} = {self.load(atom, idx)}")
             return name
 
-        for kind, what in group.members:
+        for kind, what in group.members if members is None else members:
             if kind == "copy":
                 out = what
                 self.emit(depth, f"{self.scalar(out)} = {self.load(out, idx)}")
@@ -1015,8 +1093,11 @@ class Writer:
                 out = what.outputs[0]
                 loaded.add(self.scalar(out))
             elif what.prim.numba in REDUCE_TAGS:
-                if self.reduction_sink is not None:
+                if self.reduction_sink is not None and what in self.reduction_sink:
                     self.emit(depth, f"{self.reduction_sink[what]} = {value(what.inputs[0])}")
+                elif what in self.reassociated:
+                    acc = self.reduction_acc[what]
+                    self.emit(depth, f"{acc} = radd({acc}, {value(what.inputs[0])})")
                 else:
                     acc = self.reduction_acc.get(what, f"r{self.number[what.outputs[0]]}")
                     self.emit(depth, reduce_update(what, acc, value(what.inputs[0])))
@@ -1025,6 +1106,7 @@ class Writer:
                 out = what.outputs[0]
                 self.emit(depth, f"{self.scalar(out)} = {self.expression(what, [value(a) for a in what.inputs])}")
                 loaded.add(self.scalar(out))
+                self.body_scalars.add(out)
             if out in plan.materialize:
                 if out.type.ndim > 0:
                     for name in self.targets(out):
@@ -1474,11 +1556,35 @@ def equal_axes(program: Program) -> AxisClasses:
     return classes
 
 
+def window_axes(program: Program) -> AxisClasses:
+    """`equal_axes`, with each axis also joined to the axis it is a contiguous slice or a pad (no interior
+    padding) of: classes of axes that index one sequence up to a shift (x[1:], x[:-1], their gradients)."""
+    classes = equal_axes(program)
+    for eqn in program.equations:
+        tag = eqn.prim.numba if isinstance(eqn.prim.numba, str) else None
+        if tag == "slice":
+            shifts = [k for k, step in enumerate(eqn.params["steps"]) if step == 1]
+        elif tag == "pad":
+            shifts = [k for k, (_, _, interior) in enumerate(eqn.params["widths"]) if interior == 0]
+        else:
+            continue
+        x, out = eqn.inputs[0], eqn.outputs[0]
+        for k in shifts:
+            classes.union(("dim", out, k), ("dim", x if type(x) is Var else id(x), k))
+    return classes
+
+
 def accumulator_dtype(eqn) -> str:
     dtype = eqn.outputs[0].type.dtype
     if eqn.prim.numba == "reduce_sum":
         return "np.float64" if dtype.kind == "f" else "np.int64" if dtype.kind == "i" else "np.bool_"
     return f"np.{dtype.name}" if dtype != np.bool_ else "np.bool_"
+
+
+def summed_in_body(eqn) -> bool:
+    """Does a block of this 1-D full reduction fold in its loop's body (a sum) rather than through a
+    buffer (max, min)? See Writer.block_folds."""
+    return eqn.prim.numba == "reduce_sum"
 
 
 def reduce_init(eqn) -> str:
