@@ -153,11 +153,16 @@ def test_conv_impl_of_float32_rounds_once_per_product():
 @pytest.mark.parametrize("shapes", [
     ((40, 130), (40, 130), (40, 130)), ((40, 130), (), (40, 130)), ((40, 130), (40, 130), ()),
     ((40, 130), (), ()), ((40, 1), (40, 130), (1, 130)), ((3,), (3,), (3,)),
-], ids=["full", "scalar-true", "scalar-false", "both-scalars", "broadcast", "small"])
+    ((40, 130), "zero", (40, 130)), ((40, 130), (40, 130), "zero"), ((40, 1), "zero", (40, 130)),
+    ((40, 130), "zero", (1, 130)),
+], ids=["full", "scalar-true", "scalar-false", "both-scalars", "broadcast", "small", "zero-true", "zero-false",
+        "zero-true-broadcast-pred", "zero-true-broadcast-false"])
 def test_select_impl_gives_np_where_bits(dtype, shapes):
+    # "zero": a 0-d zero, the cotangents' select(pred, 0, ct) (its own two-pass form).
     rng = np.random.default_rng(0)
     pred = rng.random(shapes[0]) < 0.5
-    values = [np.asarray(rng.standard_normal(s) * 4).astype(dtype) for s in shapes[1:]]
+    values = [np.zeros((), dtype) if s == "zero" else np.asarray(rng.standard_normal(s) * 4).astype(dtype)
+              for s in shapes[1:]]
     got, expected = _select_impl(pred, *values), np.where(pred, *values)
     assert got.dtype == expected.dtype and got.shape == expected.shape
     assert got.tobytes() == expected.tobytes()

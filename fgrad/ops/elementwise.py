@@ -673,10 +673,20 @@ def _select_impl(pred, on_true, on_false):
             or dtype.itemsize not in _SAME_SIZE_INT):
         return np.where(pred, t, f)
     bits = _SAME_SIZE_INT[dtype.itemsize]
-    mask = np.negative(pred.view(np.uint8), dtype=bits)     # 0 or -1 (all bits set)
     t_bits, f_bits = t.view(bits), f.view(bits)
+    shape = np.broadcast_shapes(pred.shape, t.shape, f.shape)
+    if t.ndim == 0 and t_bits == 0 and pred.shape == shape:
+        # select(pred, 0, x), every cotangent of a select or relu: x & (pred - 1), two passes.
+        out = np.subtract(pred.view(np.uint8), 1, dtype=bits)
+        np.bitwise_and(out, f_bits, out=out)
+        return out.view(dtype)
+    if f.ndim == 0 and f_bits == 0 and pred.shape == shape:
+        out = np.negative(pred.view(np.uint8), dtype=bits)
+        np.bitwise_and(out, t_bits, out=out)
+        return out.view(dtype)
+    mask = np.negative(pred.view(np.uint8), dtype=bits)     # 0 or -1 (all bits set)
     out = np.bitwise_xor(t_bits, f_bits)
-    if out.shape == np.broadcast_shapes(out.shape, mask.shape):
+    if out.shape == shape:
         np.bitwise_and(out, mask, out=out)
     else:                                       # pred broadcasts over the values (numpy's own broadcasting)
         out = np.bitwise_and(out, mask)
