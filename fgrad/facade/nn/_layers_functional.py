@@ -7,8 +7,8 @@ fgrad derives from the primitives' rules:
 - conv1d/conv2d bind the `conv_general_dilated` primitive (fgrad.ops.conv); the bias add is in the same op,
   as PyTorch's ConvolutionBackward0 covers input, weight and bias.
 - max_pool2d is composed, exactly: the k*k strided slices of the (-inf padded) input, their running
-  `maximum`, and a chain of selects that takes the first slice equal to it (PyTorch's first maximum); the
-  selects' gradient goes to that element alone, as PyTorch's.
+  `maximum`, a chain of selects that finds the first slice equal to it (PyTorch's first maximum), and one
+  gather of that element; the gather's gradient (a scatter-add) goes to that element alone, as PyTorch's.
 - avg_pool2d sums each window by a convolution with a ones kernel (every channel alone) and divides by
   PyTorch's divisor per output element (count_include_pad, ceil_mode, divisor_override), a constant.
 - adaptive_avg_pool2d is separable: a mean over PyTorch's row windows, then its column windows, as two
@@ -25,6 +25,7 @@ import numpy as np
 
 from fgrad import ops
 from fgrad.ops.control import stop_gradient
+from fgrad.ops.indexing import gather_p
 from fgrad.facade import _elementwise, _inplace, _random, _reductions, _shapes
 from fgrad.facade._operands import _dtype_name
 from fgrad.facade._op import FacadeOp, apply
@@ -215,26 +216,53 @@ def _max_pool_fn(x, k, s, p, d, out, unbatched, with_indices):
     highs = tuple(max((o - 1) * ss + dd * (kk - 1) + 1 - n - pp, 0)
                   for o, ss, dd, kk, n, pp in zip(out, s, d, k, shape[2:], p))
     xp = ops.pad(x, ((0, 0), (0, 0)) + tuple((pp, h) for pp, h in zip(p, highs)), -np.inf)
-    slices = _window_slices(xp, k, s, d, out)
+    padded = ops.typeof(xp).shape
+    slices = _window_slices(stop_gradient(xp), k, s, d, out)
     largest = slices[0]
     for part in slices[1:]:
         largest = ops.maximum(largest, part)
-    # The value is the first slice that holds the maximum (or a NaN), chosen by selects: its gradient goes
-    # to that element alone, PyTorch's first-maximum rule. The comparisons carry no derivative.
-    values = slices[-1]
+    # Each window's value is its first element that holds the maximum (or a NaN): PyTorch's first-maximum
+    # rule. Selects on the window offsets pick where it sits in the padded input (flat), and one gather
+    # takes it, so the gradient is one scatter-add to those elements, as PyTorch's backward (no padded copy
+    # per offset). The comparisons carry no derivative.
+    offsets = _window_offsets(k, d, padded)
+    offset = ops.full(ops.typeof(largest).shape, offsets[-1], np.dtype(np.int64))
     best = ops.full(ops.typeof(largest).shape, len(slices) - 1, np.dtype(np.int64)) if with_indices else None
     for j in range(len(slices) - 2, -1, -1):
         nan = ops.ne(slices[j], slices[j])
         wins = ops.select(nan, nan, ops.eq(slices[j], largest))
-        values = ops.select(wins, slices[j], values)
+        offset = ops.select(wins, offsets[j], offset)
         if with_indices:
             best = ops.select(wins, ops.full(ops.typeof(best).shape, j, np.dtype(np.int64)), best)
+    positions = ops.add(offset, _window_starts(padded, s, out))
+    values = gather_p.bind(ops.reshape(xp, (-1,)), positions, axis=0)
     if unbatched:
         values = ops.squeeze(values, 0)
     if not with_indices:
         return values
     index = _input_index(best, k, s, p, d, shape[2:], out)
     return values, (ops.squeeze(index, 0) if unbatched else index)
+
+
+def _window_offsets(k, d, padded) -> list:
+    """Where each window offset (row-major) sits relative to its window's first element, in the flattened
+    padded input (N, C, *S)."""
+    strides = [int(np.prod(padded[2 + a + 1:], dtype=np.int64)) for a in range(len(k))]
+    return [sum(o * dd * st for o, dd, st in zip(offsets, d, strides)) for offsets in np.ndindex(*k)]
+
+
+def _window_starts(padded, s, out) -> np.ndarray:
+    """The flat position of each window's first element in the padded input (N, C, *S), shaped (N, C, *out):
+    a constant of the traced shape."""
+    strides = [int(np.prod(padded[a + 1:], dtype=np.int64)) for a in range(len(padded))]
+    starts = np.zeros(padded[:2] + tuple(out), np.int64)
+    for axis, stride in enumerate(strides):
+        step = stride * (s[axis - 2] if axis >= 2 else 1)
+        count = padded[axis] if axis < 2 else out[axis - 2]
+        shape = [1] * len(padded)
+        shape[axis] = count
+        starts += (np.arange(count, dtype=np.int64) * step).reshape(shape)
+    return starts
 
 
 def _input_index(best, k, s, p, d, in_spatial, out):
