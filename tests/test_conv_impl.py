@@ -174,3 +174,37 @@ def test_select_impl_keeps_nan_payloads_signed_zeros_and_infinities():
     on_false = -on_true[::-1].copy()
     pred = np.arange(on_true.size) % 3 == 0
     assert _select_impl(pred, on_true, on_false).tobytes() == np.where(pred, on_true, on_false).tobytes()
+
+
+JIT_SETTINGS = settings(max_examples=6, deadline=None, derandomize=True,
+                        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+
+
+@JIT_SETTINGS
+@given(problem=conv_problems(), seed=st.integers(0, 2 ** 16))
+def test_jitted_conv_and_its_cotangents_match_the_definition(problem, seed):
+    # The Numba emitter's helper (im2col per example and group, then np.dot) in the forward and in both
+    # transposed convolutions. Few examples: each is a kernel to compile.
+    lhs, rhs, params = _operands(problem, seed)
+    out_shape = _out_shape(lhs, rhs, params)
+    ct = np.random.default_rng(seed + 1).standard_normal(out_shape)
+
+    def value_and_cotangents(a, b, c):
+        out, pullback = fgrad.vjp(lambda x, w: conv_general_dilated_p.bind(x, w, **params), a, b)
+        return (out,) + tuple(pullback(c))
+    got = fgrad.jit(value_and_cotangents)(lhs, rhs, ct)
+    expected = (reference_conv(lhs, rhs, out_shape, **params),) + reference_conv_grads(ct, lhs, rhs, **params)
+    for g, e in zip(got, expected):
+        np.testing.assert_allclose(np.asarray(g), e, rtol=1e-12, atol=1e-12)
+
+
+def test_jitted_float32_conv_uses_blas_columns():
+    problem = ((2, 4, 6, 5), (6, 2, 3, 2), dict(window_strides=(2, 1), padding=((1, 0), (-1, 2)),
+                                                lhs_dilation=(1, 2), rhs_dilation=(2, 1), feature_group_count=2))
+    lhs, rhs, params = _operands(problem, 4, np.float32)
+    f = fgrad.jit(lambda a, b: conv_general_dilated_p.bind(a, b, **params))
+    got = np.asarray(f(lhs, rhs))
+    expected = reference_conv(lhs.astype(np.float64), rhs.astype(np.float64), got.shape, **params)
+    assert got.dtype == np.float32
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-5)
+    assert "np.dot(kernel[g], columns)" in f.lower(lhs, rhs).source

@@ -15,7 +15,8 @@ are convolutions.
 
 The numpy impl is im2col and BLAS: per chunk of examples, the columns gathered per window offset and one
 batched product over the groups; or, when the output has fewer positions than the window (the kernel's
-cotangent), a strided view of the windows contracted directly. The Numba emitter calls a jitted helper with the direct loops (`CallEmitter`).
+cotangent), a strided view of the windows contracted directly. The Numba emitter (`CallEmitter`) calls a
+jitted helper: im2col per example and group and one np.dot (float32/float64), or the direct loops.
 """
 from __future__ import annotations
 
@@ -280,11 +281,71 @@ def _move_to_front(x, axis: int):
     return x if axis == 0 else transpose(x, (axis,) + tuple(a for a in range(ndim) if a != axis))
 
 
-# ---- the Numba emitter: a jitted helper with the direct loops ----------------------------------------
+# ---- the Numba emitter: a jitted helper, im2col and BLAS as the numpy impl ---------------------------------
+
+_BLAS_DTYPES = ("float32", "float64")          # np.dot inside njit (SciPy's BLAS); others take the direct loops
+
 
 def _helper_source(name: str, nsp: int, dtype: np.dtype) -> str:
-    """A plain function (jitted with the kernel) computing the convolution by its definition, for `nsp`
-    spatial axes: out[n, o, y...] = sum over i, k... of lhs at the dilated, padded position times rhs."""
+    """A plain function (jitted with the kernel) computing the convolution for `nsp` spatial axes. For
+    float32/float64, per example and group: the columns (C/G * prod(K), prod(Y)) of the dilated, padded
+    input (zeros where a window reads padding or an inserted zero), then one np.dot with the group's
+    kernel (O/G, C/G * prod(K)), as the numpy impl. Other dtypes: the definition's direct loops."""
+    if dtype.name in _BLAS_DTYPES:
+        return _columns_helper_source(name, nsp, dtype)
+    return _direct_helper_source(name, nsp, dtype)
+
+
+def _columns_helper_source(name: str, nsp: int, dtype: np.dtype) -> str:
+    ks, ys = [f"k{a}" for a in range(nsp)], [f"y{a}" for a in range(nsp)]
+    params = ", ".join(f"s{a}, p{a}, l{a}, r{a}" for a in range(nsp))
+    taps = " * ".join(f"rhs.shape[{2 + a}]" for a in range(nsp))
+    positions = " * ".join(f"out.shape[{2 + a}]" for a in range(nsp))
+    lines = [f"def {name}(lhs, rhs, out, groups, {params}):",
+             "    per_group_in = rhs.shape[1]",
+             "    per_group_out = out.shape[1] // groups",
+             f"    taps = {taps}",
+             f"    positions = {positions}",
+             "    kernel = np.ascontiguousarray(rhs).reshape((groups, per_group_out, per_group_in * taps))",
+             "    rows = out.reshape((out.shape[0], out.shape[1], positions))",
+             "    if rows.size == 0 or per_group_in * taps == 0:      # nothing to sum: zeros (np.dot of empty)",
+             "        rows[:, :, :] = 0",
+             "        return out",
+             f"    columns = np.empty((per_group_in * taps, positions), dtype=np.{dtype.name})",
+             "    for n in range(out.shape[0]):",
+             "        for g in range(groups):",
+             "            for i in range(per_group_in):",
+             "                feature = g * per_group_in + i"]
+    depth = 4
+    row, col = "i", None
+    for a in range(nsp):
+        pad = "    " * depth
+        lines.append(pad + f"for {ks[a]} in range(rhs.shape[{2 + a}]):")
+        row = f"({row}) * rhs.shape[{2 + a}] + {ks[a]}"
+        depth += 1
+    lines.append("    " * depth + f"row = {row}")
+    for a in range(nsp):
+        pad = "    " * depth
+        lines += [pad + f"for {ys[a]} in range(out.shape[{2 + a}]):",
+                  pad + f"    q{a} = {ys[a]} * s{a} + {ks[a]} * r{a} - p{a}",
+                  pad + f"    inside{a} = q{a} >= 0 and q{a} % l{a} == 0 and q{a} // l{a} < lhs.shape[{2 + a}]" +
+                  (f" and inside{a - 1}" if a else "")]
+        col = ys[a] if col is None else f"({col}) * out.shape[{2 + a}] + {ys[a]}"
+        depth += 1
+    pad = "    " * depth
+    reads = ", ".join(f"q{a} // l{a}" for a in range(nsp))
+    lines += [pad + f"if inside{nsp - 1}:",
+              pad + f"    columns[row, {col}] = lhs[n, feature, {reads}]",
+              pad + "else:",
+              pad + f"    columns[row, {col}] = 0",
+              "            rows[n, g * per_group_out:(g + 1) * per_group_out, :] = np.dot(kernel[g], columns)",
+              "    return out"]
+    return "\n".join(lines) + "\n"
+
+
+def _direct_helper_source(name: str, nsp: int, dtype: np.dtype) -> str:
+    """The convolution by its definition, for `nsp` spatial axes: out[n, o, y...] = sum over i, k... of lhs
+    at the dilated, padded position times rhs (dtypes np.dot does not take)."""
     ys = [f"y{a}" for a in range(nsp)]
     ks = [f"k{a}" for a in range(nsp)]
     xs = [f"x{a}" for a in range(nsp)]
