@@ -29,7 +29,7 @@ def vals(*shape, seed=0):
 @st.composite
 def pad_problems(draw):
     """A mode, 1 to 3 padded axes of a batched or unbatched input, and widths PyTorch accepts (negative
-    ones crop; reflect's below the size, circular's within the kept elements)."""
+    ones crop; reflect's below the size, circular's within the kept elements), each output axis non-empty."""
     mode = draw(st.sampled_from(MODES))
     n = draw(st.integers(1, 3))
     batch = draw(st.sampled_from([(), (2,)]))
@@ -39,7 +39,8 @@ def pad_problems(draw):
         while True:
             lo, hi = draw(st.integers(-size, size)), draw(st.integers(-size, size))
             kept = size + min(lo, 0) + min(hi, 0)
-            if size + lo + hi < 0 or (mode == "reflect" and max(lo, hi) >= size):
+            # An empty output axis: PyTorch's replicate raises, its reflect leaves the gradient uninitialised.
+            if size + lo + hi < 1 or (mode == "reflect" and max(lo, hi) >= size):
                 continue
             if mode == "circular" and (kept < max(lo, hi) or (kept == 0 and max(lo, hi) > 0)):
                 continue
