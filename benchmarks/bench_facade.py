@@ -15,7 +15,7 @@ libraries and the best time of each is kept, so load on the machine affects both
 sets the BLAS threads of numpy (OpenBLAS) and PyTorch's intra-op threads to N (default: both libraries'
 defaults).
 
-    python benchmarks/bench_facade.py [--repeat 15] [--threads 1]
+    python benchmarks/bench_facade.py [--repeat 15] [--threads 1] [--only cnn]
 """
 from __future__ import annotations
 
@@ -147,6 +147,8 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=15)
     parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--only", default=None,
+                        help="run only the workloads whose name contains this text (case-insensitive), e.g. cnn")
     args = parser.parse_args()
     import torch
     facade = importlib.import_module("fgrad.facade")     # the package, also once fgrad re-exports `tensor`
@@ -157,6 +159,8 @@ def main():
                                      ("MLP step 784-256-10, batch 64", mlp_step, 20, 1.3),
                                      ("MLP step with optim.Adam", mlp_adam_step, 20, 1.3),
                                      ("CNN step 2 convs (16, 32), 28x28, batch 64", cnn_step, 3, 1.5)]:
+        if args.only and args.only.lower() not in name.lower():
+            continue
         t_torch, t_fgrad = best_times([make(torch), make(facade)], number, args.repeat)
         rows.append((name, t_torch, t_fgrad, t_fgrad / t_torch, goal))
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; numpy {np.__version__} "

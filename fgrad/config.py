@@ -8,6 +8,10 @@ any layer may import it.
 
 The kernel cache directory (FGRAD_CACHE_DIR) is read by fgrad.backend.numba_jit.cache_dir() on each call.
 
+keep_freed_memory (on by default) lets glibc's malloc keep freed blocks of up to 32 MB for reuse instead of
+handing them back to the kernel (fgrad.backend.memory): the numpy executor allocates a new array per
+equation, and on a training step of a small CNN re-faulting those pages cost 40% of the step.
+
 A switch whose cost must be zero while it is off (debug_nans: no branch per equation) is not read on the hot
 path at all: the layers that implement it register a listener (`on_change`) and swap in their checking code
 when it turns on, and the plain code back when it turns off.
@@ -30,6 +34,7 @@ class Config:
     debug_nans: bool = False    # FGRAD_DEBUG_NANS=1: a NaN in a result raises FloatingPointError naming its line
     debug_infs: bool = False    # FGRAD_DEBUG_INFS=1: the same for +-inf
     jit_tier: str = "compiled"  # FGRAD_JIT_TIER: jit's default tier, "compiled" (default), "auto" or "eager"
+    keep_freed_memory: bool = True  # FGRAD_KEEP_FREED_MEMORY=0: leave glibc malloc's policy alone (see below)
 
 
 def read_config() -> Config:
@@ -40,6 +45,8 @@ def read_config() -> Config:
         debug_nans=_flag("FGRAD_DEBUG_NANS"),
         debug_infs=_flag("FGRAD_DEBUG_INFS"),
         jit_tier=os.environ.get("FGRAD_JIT_TIER", "").strip().lower() or "compiled",
+        keep_freed_memory=os.environ.get("FGRAD_KEEP_FREED_MEMORY", "1").strip().lower() not in
+        ("0", "false", "no", "off"),
     )
 
 

@@ -18,6 +18,7 @@ import functools
 
 import numpy as np
 
+from fgrad.backend import memory  # noqa: F401  (applies config.keep_freed_memory: arrays reuse freed pages)
 from fgrad.ir import Literal, Program
 from fgrad.ops.core import broadcast_to_p
 

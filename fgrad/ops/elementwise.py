@@ -656,10 +656,53 @@ def _select_simplify(s, inputs, params, out_type):
     return None
 
 
+_BRANCHLESS_FROM = 4096      # elements; below it np.where's own speed is as good and has less overhead
+_SAME_SIZE_INT = {1: np.uint8, 2: np.int16, 4: np.int32, 8: np.int64}
+
+
+def _select_impl(pred, on_true, on_false):
+    """np.where(pred, on_true, on_false), without branches for large arrays of one fixed-size dtype.
+
+    numpy's where branches per element: on a random mask (relu's, max pooling's) it runs ~7x slower than an
+    add (measured, numpy 2.4 on 800k float32: 3.7 ms vs 0.6 ms here). The same bits come from integer
+    views: on_false ^ ((on_true ^ on_false) & mask), the mask all ones where pred; exact for every value,
+    NaN payloads and -0.0 included.
+
+    >>> _select_impl(np.arange(5000) % 2 == 0, np.ones(5000), np.zeros(5000))[:3]
+    array([1., 0., 1.])
+    """
+    t, f = np.asarray(on_true), np.asarray(on_false)
+    dtype = t.dtype
+    pred = np.asarray(pred)
+    if (pred.size < _BRANCHLESS_FROM or f.dtype != dtype or dtype.kind not in "fiub"
+            or dtype.itemsize not in _SAME_SIZE_INT):
+        return np.where(pred, t, f)
+    bits = _SAME_SIZE_INT[dtype.itemsize]
+    t_bits, f_bits = t.view(bits), f.view(bits)
+    shape = np.broadcast_shapes(pred.shape, t.shape, f.shape)
+    if t.ndim == 0 and t_bits == 0 and pred.shape == shape:
+        # select(pred, 0, x), every cotangent of a select or relu: x & (pred - 1), two passes.
+        out = np.subtract(pred.view(np.uint8), 1, dtype=bits)
+        np.bitwise_and(out, f_bits, out=out)
+        return out.view(dtype)
+    if f.ndim == 0 and f_bits == 0 and pred.shape == shape:
+        out = np.negative(pred.view(np.uint8), dtype=bits)
+        np.bitwise_and(out, t_bits, out=out)
+        return out.view(dtype)
+    mask = np.negative(pred.view(np.uint8), dtype=bits)     # 0 or -1 (all bits set)
+    out = np.bitwise_xor(t_bits, f_bits)
+    if out.shape == shape:
+        np.bitwise_and(out, mask, out=out)
+    else:                                       # pred broadcasts over the values (numpy's own broadcasting)
+        out = np.bitwise_and(out, mask)
+    np.bitwise_xor(out, f_bits, out=out)
+    return out.view(dtype)
+
+
 # The unselected branch's cotangent is an explicit zero, so a NaN derivative there still gives
 # 0 * nan = nan upstream, exactly as jax.grad of jnp.where does.
 select_p = elementwise_primitive(
-    "select", shape_rule=_select_type, impl=np.where, numba="({1} if {0} else {2})",
+    "select", shape_rule=_select_type, impl=_select_impl, numba="({1} if {0} else {2})",
     linear_in=(1, 2), simplify=_select_simplify,
     jvp=(None,
          lambda t_dot, out, pred, t, f: select(pred, t_dot, 0.0),

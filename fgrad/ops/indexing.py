@@ -139,8 +139,11 @@ def _scatter_type(x: ArrayType, indices: ArrayType, updates: ArrayType, *, axis)
 
 
 def _scatter_add_impl(x, indices, updates, *, axis):
+    # np.add.at with flat indices: its fast path (measured, numpy 2.4, 200k into 800k float32: 0.3 ms, vs
+    # 2.1 ms for the same indices shaped (64, 16, 14, 14)); the same sums in the same (row-major) order.
     out = np.array(x, copy=True)
-    np.add.at(out, _along(axis, indices), updates)
+    flat = np.reshape(indices, -1)
+    np.add.at(out, _along(axis, flat), np.reshape(updates, x.shape[:axis] + flat.shape + x.shape[axis + 1:]))
     return out
 
 

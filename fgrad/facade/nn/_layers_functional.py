@@ -7,8 +7,8 @@ fgrad derives from the primitives' rules:
 - conv1d/conv2d bind the `conv_general_dilated` primitive (fgrad.ops.conv); the bias add is in the same op,
   as PyTorch's ConvolutionBackward0 covers input, weight and bias.
 - max_pool2d is composed, exactly: the k*k strided slices of the (-inf padded) input, their running
-  `maximum`, and a chain of selects that takes the first slice equal to it (PyTorch's first maximum); the
-  selects' gradient goes to that element alone, as PyTorch's.
+  `maximum`, a chain of selects that finds the first slice equal to it (PyTorch's first maximum), and one
+  gather of that element; the gather's gradient (a scatter-add) goes to that element alone, as PyTorch's.
 - avg_pool2d sums each window by a convolution with a ones kernel (every channel alone) and divides by
   PyTorch's divisor per output element (count_include_pad, ceil_mode, divisor_override), a constant.
 - adaptive_avg_pool2d is separable: a mean over PyTorch's row windows, then its column windows, as two
@@ -25,6 +25,7 @@ import numpy as np
 
 from fgrad import ops
 from fgrad.ops.control import stop_gradient
+from fgrad.ops.indexing import gather_p
 from fgrad.facade import _elementwise, _inplace, _random, _reductions, _shapes
 from fgrad.facade._operands import _dtype_name
 from fgrad.facade._op import FacadeOp, apply
@@ -215,26 +216,53 @@ def _max_pool_fn(x, k, s, p, d, out, unbatched, with_indices):
     highs = tuple(max((o - 1) * ss + dd * (kk - 1) + 1 - n - pp, 0)
                   for o, ss, dd, kk, n, pp in zip(out, s, d, k, shape[2:], p))
     xp = ops.pad(x, ((0, 0), (0, 0)) + tuple((pp, h) for pp, h in zip(p, highs)), -np.inf)
-    slices = _window_slices(xp, k, s, d, out)
+    padded = ops.typeof(xp).shape
+    slices = _window_slices(stop_gradient(xp), k, s, d, out)
     largest = slices[0]
     for part in slices[1:]:
         largest = ops.maximum(largest, part)
-    # The value is the first slice that holds the maximum (or a NaN), chosen by selects: its gradient goes
-    # to that element alone, PyTorch's first-maximum rule. The comparisons carry no derivative.
-    values = slices[-1]
+    # Each window's value is its first element that holds the maximum (or a NaN): PyTorch's first-maximum
+    # rule. Selects on the window offsets pick where it sits in the padded input (flat), and one gather
+    # takes it, so the gradient is one scatter-add to those elements, as PyTorch's backward (no padded copy
+    # per offset). The comparisons carry no derivative.
+    offsets = _window_offsets(k, d, padded)
+    offset = ops.full(ops.typeof(largest).shape, offsets[-1], np.dtype(np.int64))
     best = ops.full(ops.typeof(largest).shape, len(slices) - 1, np.dtype(np.int64)) if with_indices else None
     for j in range(len(slices) - 2, -1, -1):
         nan = ops.ne(slices[j], slices[j])
         wins = ops.select(nan, nan, ops.eq(slices[j], largest))
-        values = ops.select(wins, slices[j], values)
+        offset = ops.select(wins, offsets[j], offset)
         if with_indices:
             best = ops.select(wins, ops.full(ops.typeof(best).shape, j, np.dtype(np.int64)), best)
+    positions = ops.add(offset, _window_starts(padded, s, out))
+    values = gather_p.bind(ops.reshape(xp, (-1,)), positions, axis=0)
     if unbatched:
         values = ops.squeeze(values, 0)
     if not with_indices:
         return values
     index = _input_index(best, k, s, p, d, shape[2:], out)
     return values, (ops.squeeze(index, 0) if unbatched else index)
+
+
+def _window_offsets(k, d, padded) -> list:
+    """Where each window offset (row-major) sits relative to its window's first element, in the flattened
+    padded input (N, C, *S)."""
+    strides = [int(np.prod(padded[2 + a + 1:], dtype=np.int64)) for a in range(len(k))]
+    return [sum(o * dd * st for o, dd, st in zip(offsets, d, strides)) for offsets in np.ndindex(*k)]
+
+
+def _window_starts(padded, s, out) -> np.ndarray:
+    """The flat position of each window's first element in the padded input (N, C, *S), shaped (N, C, *out):
+    a constant of the traced shape."""
+    strides = [int(np.prod(padded[a + 1:], dtype=np.int64)) for a in range(len(padded))]
+    starts = np.zeros(padded[:2] + tuple(out), np.int64)
+    for axis, stride in enumerate(strides):
+        step = stride * (s[axis - 2] if axis >= 2 else 1)
+        count = padded[axis] if axis < 2 else out[axis - 2]
+        shape = [1] * len(padded)
+        shape[axis] = count
+        starts += (np.arange(count, dtype=np.int64) * step).reshape(shape)
+    return starts
 
 
 def _input_index(best, k, s, p, d, in_spatial, out):
@@ -584,19 +612,31 @@ def _pad_fn(x, widths, value):
 _PAD = FacadeOp("constant_pad_nd", _pad_fn, "ConstantPadNdBackward0", variant=None)
 
 
+_NON_CONSTANT_RANKS = ("Supported combinations for non-constant padding:\n"
+                       "  - 2D or 3D input: padding size = 2 (pads last dimension)\n"
+                       "  - 3D or 4D input: padding size = 4 (pads last 2 dimensions)\n"
+                       "  - 4D or 5D input: padding size = 6 (pads last 3 dimensions)")
+
+
 def pad(input, pad, mode: str = "constant", value=None):
     """Pad the last len(pad) // 2 dims: pad = (left of the last dim, right of it, left of the one before, ...);
-    negative widths crop (ConstantPadNdBackward0). Only mode="constant".
+    negative widths crop. mode "constant" fills `value` (ConstantPadNdBackward0); "reflect" mirrors about
+    the edge element, "replicate" repeats it, "circular" wraps around (1 to 3 padded dims of a batched or
+    unbatched input; ReflectionPad2DBackward0, ReplicationPad2DBackward0, CopySlices as PyTorch names them).
 
     >>> import fgrad as torch
     >>> torch.nn.functional.pad(torch.ones(2), (1, 2))
     tensor([0., 1., 1., 0., 0.])
+    >>> torch.nn.functional.pad(torch.arange(4.0).view(1, 4), (2, 1), mode="reflect")
+    tensor([[2., 1., 0., 1., 2., 3., 2.]])
     """
-    if mode != "constant":
-        raise NotImplementedError(f"pad: mode={mode!r} is not supported by fgrad (only 'constant')")
     pad = tuple(int(p) for p in pad)
+    if mode not in ("constant", "reflect", "replicate", "circular"):
+        raise NotImplementedError(f"Unrecognised padding mode {mode}")
     if len(pad) % 2:
         raise RuntimeError("Padding length must be divisible by 2")
+    if mode != "constant":
+        return _pad_by_index(input, pad, mode, value)
     if len(pad) // 2 > input.dim():
         raise RuntimeError("Padding length should be less than or equal to two times the input dimension but got "
                            f"padding length {len(pad)} and input of dimension {input.dim()}")
@@ -604,6 +644,67 @@ def pad(input, pad, mode: str = "constant", value=None):
     for i in range(len(pad) // 2):
         widths[input.dim() - 1 - i] = (pad[2 * i], pad[2 * i + 1])
     return apply(_PAD, (input,), (tuple(widths), 0.0 if value is None else float(value)))
+
+
+def _pad_by_index(input, pad, mode: str, value):
+    """reflect, replicate and circular padding, with PyTorch's checks: each padded axis a gather of the
+    input's positions (constant indices), so the gradient is their scatter-add."""
+    if value is not None and value != 0:
+        raise RuntimeError(f'Padding mode "{mode}" doesn\'t take in value argument')
+    n = len(pad) // 2
+    if not 1 <= n <= 3 or input.dim() not in (n + 1, n + 2):
+        raise NotImplementedError(f"Padding size {len(pad)} is not supported for {input.dim()}D input tensor.\n"
+                                  + _NON_CONSTANT_RANKS)
+    shape = tuple(input.shape)
+    widths = tuple((pad[2 * i], pad[2 * i + 1]) for i in reversed(range(n)))      # first padded axis first
+    for axis, (lo, hi) in zip(range(input.dim() - n, input.dim()), widths):
+        size = shape[axis]
+        if mode == "reflect" and (lo >= size or hi >= size):
+            raise RuntimeError(f"Argument #4: Padding size should be less than the corresponding input dimension, "
+                               f"but got: padding ({lo}, {hi}) at dimension {axis} of input {_shape_text(shape)}")
+        if mode == "circular" and (lo > size or hi > size or
+                                   max(lo, 0) + max(hi, 0) > 0 and size + min(lo, 0) + min(hi, 0) < max(lo, hi)):
+            # PyTorch checks the pads against the input's size; where a crop on the other side leaves fewer
+            # elements than a pad, it reads memory it never wrote. fgrad refuses that case too.
+            raise RuntimeError("Padding value causes wrapping around more than once.")
+        if size + lo + hi < 0:
+            raise RuntimeError(f"The input size {size}, plus negative padding {lo} and {hi} resulted in a negative "
+                               f"output size, which is invalid. Check dimension {axis} of your input.")
+    return apply(_index_pad_op(mode, n), (input,), (widths, mode))
+
+
+def _pad_positions(size: int, lo: int, hi: int, mode: str) -> np.ndarray:
+    """The input position each output position of one padded axis reads. reflect and replicate index the
+    whole input and crop afterwards (PyTorch's kernels); circular crops first and wraps the rest (its
+    _pad_circular)."""
+    if mode == "circular":
+        kept = size + min(lo, 0) + min(hi, 0)
+        return max(-lo, 0) + (np.arange(kept + max(lo, 0) + max(hi, 0)) - max(lo, 0)) % max(kept, 1)
+    v = np.arange(size + lo + hi) - lo
+    if mode == "reflect":
+        return np.where(v < 0, -v, np.where(v >= size, 2 * (size - 1) - v, v))
+    return np.clip(v, 0, size - 1)
+
+
+def _index_pad_fn(x, widths, mode):
+    ndim = ops.typeof(x).ndim
+    for axis, (lo, hi) in zip(range(ndim - len(widths), ndim), widths):
+        if (lo, hi) != (0, 0):
+            x = ops.gather(x, _pad_positions(ops.typeof(x).shape[axis], lo, hi, mode).astype(np.int64), axis)
+    return x
+
+
+_INDEX_PAD_OPS = {}
+
+
+def _index_pad_op(mode: str, n: int) -> FacadeOp:
+    """The facade op of one padding mode over n axes, its node named as PyTorch's."""
+    op = _INDEX_PAD_OPS.get((mode, n))
+    if op is None:
+        node = {"reflect": f"ReflectionPad{n}DBackward0", "replicate": f"ReplicationPad{n}DBackward0",
+                "circular": "CopySlices"}[mode]
+        op = _INDEX_PAD_OPS[(mode, n)] = FacadeOp(f"{mode}_pad{n}d", _index_pad_fn, node, variant=None)
+    return op
 
 
 def one_hot(tensor, num_classes: int = -1):

@@ -55,8 +55,10 @@ class _ConvNd(Module):
                                  f"{set(self._valid_padding_strings)}")
             if padding == "same" and any(s != 1 for s in _ntuple(stride, n)):
                 raise ValueError("padding='same' is not supported for strided convolutions")
-        if padding_mode != "zeros":
-            raise NotImplementedError(f"padding_mode={padding_mode!r} is not supported by fgrad (only 'zeros')")
+        valid_padding_modes = {"zeros", "reflect", "replicate", "circular"}
+        if padding_mode not in valid_padding_modes:
+            raise ValueError(f"padding_mode must be one of {valid_padding_modes}, but got "
+                             f"padding_mode='{padding_mode}'")
         self.in_channels = in_channels
         self.out_channels = out_channels
         self.kernel_size = _ntuple(kernel_size, n)
@@ -67,6 +69,7 @@ class _ConvNd(Module):
         self.output_padding = (0,) * n
         self.groups = groups
         self.padding_mode = padding_mode
+        self._reversed_padding_repeated_twice = _padding_for_pad(self.padding, self.kernel_size, self.dilation)
         self.weight = _parameter((out_channels, in_channels // groups) + self.kernel_size, dtype)
         if bias:
             self.bias = _parameter((out_channels,), dtype)
@@ -94,7 +97,30 @@ class _ConvNd(Module):
             s += f", groups={self.groups}"
         if self.bias is None:
             s += ", bias=False"
+        if self.padding_mode != "zeros":
+            s += f", padding_mode={self.padding_mode}"
         return s
+
+    def _conv_forward(self, conv, input):
+        if self.padding_mode == "zeros":
+            return conv(input, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups)
+        # PyTorch's: the padding as a copy of the input in that mode (F.pad), then a convolution without any.
+        padded = F.pad(input, self._reversed_padding_repeated_twice, mode=self.padding_mode)
+        return conv(padded, self.weight, self.bias, self.stride, 0, self.dilation, self.groups)
+
+
+def _padding_for_pad(padding, kernel_size, dilation) -> list:
+    """PyTorch's _reversed_padding_repeated_twice: F.pad's widths (last axis first) for the layer's padding;
+    "same" puts the odd one out on the high side, "valid" pads nothing."""
+    n = len(kernel_size)
+    if not isinstance(padding, str):
+        return [p for p in reversed(padding) for _ in range(2)]
+    widths = [0, 0] * n
+    if padding == "same":
+        for d, k, i in zip(dilation, kernel_size, range(n - 1, -1, -1)):
+            total = d * (k - 1)
+            widths[2 * i], widths[2 * i + 1] = total // 2, total - total // 2
+    return widths
 
 
 class Conv1d(_ConvNd):
@@ -107,7 +133,7 @@ class Conv1d(_ConvNd):
     _dims = 1
 
     def forward(self, input):
-        return F.conv1d(input, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups)
+        return self._conv_forward(F.conv1d, input)
 
 
 class Conv2d(_ConvNd):
@@ -120,7 +146,7 @@ class Conv2d(_ConvNd):
     _dims = 2
 
     def forward(self, input):
-        return F.conv2d(input, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups)
+        return self._conv_forward(F.conv2d, input)
 
 
 # ---- pooling ----------------------------------------------------------------------------------------------
