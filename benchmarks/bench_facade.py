@@ -1,4 +1,4 @@
-"""The PyTorch facade against PyTorch eager on two training loops (not a test; prints times and ratios).
+"""The PyTorch facade against PyTorch eager on four training workloads (not a test; prints times and ratios).
 
 The goals are issue 14's:
 
@@ -22,7 +22,12 @@ defaults, which are the machine's core count for both). On a loaded machine, com
 two spinning thread pools (OpenBLAS's and PyTorch's OpenMP) then slow whichever library runs next, by
 several times, which is noise, not either library's speed.
 
-    python benchmarks/bench_facade.py [--repeat 15] [--threads 1]
+`--openblas-coretype NAME` sets OPENBLAS_CORETYPE, the kernels numpy's OpenBLAS uses (default: the ones it
+detects). On the AMD EPYC (Zen 4, AVX-512) this was measured on, it detects SkylakeX, whose sgemm takes the
+MLP's 64x784 by 784x256 product in 352 us at one thread; with Haswell's kernels it takes 264 us, as PyTorch's
+MKL (273 us). That one product is about a quarter of the MLP step, so the row moves with this setting.
+
+    python benchmarks/bench_facade.py [--repeat 15] [--threads 1] [--openblas-coretype Haswell]
 """
 from __future__ import annotations
 
@@ -36,6 +41,8 @@ if "--threads" in sys.argv:             # before numpy loads OpenBLAS
     _threads = sys.argv[sys.argv.index("--threads") + 1]
     for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ[_var] = _threads
+if "--openblas-coretype" in sys.argv:  # read by OpenBLAS when numpy loads it
+    os.environ["OPENBLAS_CORETYPE"] = sys.argv[sys.argv.index("--openblas-coretype") + 1]
 
 import numpy as np  # noqa: E402
 
@@ -161,6 +168,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=15)
     parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--openblas-coretype", default=None)
     args = parser.parse_args()
     import torch
     facade = importlib.import_module("fgrad.facade")     # the package, also once fgrad re-exports `tensor`
@@ -175,7 +183,8 @@ def main():
         q1, median, q3 = quartiles([f / t for f, t in zip(times_fgrad, times_torch)])
         rows.append((name, min(times_torch), min(times_fgrad), median, q1, q3, goal))
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; numpy {np.__version__} "
-          f"(BLAS threads: {os.environ.get('OPENBLAS_NUM_THREADS', 'default')})")
+          f"(BLAS threads: {os.environ.get('OPENBLAS_NUM_THREADS', 'default')}, "
+          f"OpenBLAS kernels: {os.environ.get('OPENBLAS_CORETYPE', 'detected')})")
     print("best time per call of each library; ratio: the median of the rounds' fgrad/torch ratios, with the")
     print("25th-75th percentile of those ratios as the noise")
     print(f"{'workload':44s} {'torch':>10s} {'fgrad':>10s} {'ratio':>7s} {'noise':>11s} {'goal':>6s}")
