@@ -122,20 +122,14 @@ class Node:
         return self._plan.backward_on_tensors(self._args, cts)
 
 
-_AT_ONCE = float("inf")          # PyTorch runs AccumulateGrad as soon as it is ready
-
-
 class AccumulateGrad(Node):
     """The node of a leaf that requires grad: adds the incoming gradient into `variable.grad`."""
     __slots__ = ("variable",)
 
     def __init__(self, variable):
-        # Node's fields set here directly: one is made per leaf per recorded graph (each training step)
-        self._plan = self._backward = self._args = self._versions = None
-        self._tensor_hooks = self._hooks = self._prehooks = None
-        self._saved = self._next = ()
+        super().__init__(None, None, (), ())
         self.variable = variable
-        self._seq = _AT_ONCE
+        self._seq = float("inf")            # PyTorch runs AccumulateGrad as soon as it is ready
 
     @property
     def _n_outputs(self) -> int:
