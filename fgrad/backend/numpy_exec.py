@@ -101,7 +101,8 @@ class _StraightLine:
         returned = {v for v in program.outputs if type(v) is not Literal}
         visible = self.viewed_values() if self.keep_views else set()
         elided = elided_broadcasts(program, returned)
-        shared = set(program.inputs)            # values whose memory may be an input's or a constant's
+        # the memory each value may share: input positions, or CONSTANT (a Literal's); new arrays have none
+        origin = {v: frozenset((i,)) for i, v in enumerate(program.inputs)}
         lines = []
         for k, eqn in enumerate(program.equations):
             if eqn in elided:
@@ -126,12 +127,13 @@ class _StraightLine:
                 impl = eqn.prim.impl_for(self.variant)
                 self.namespace[fname] = functools.partial(impl, **eqn.params) if eqn.params else impl
                 lines.append(f"    {lhs} = {fname}({', '.join(self.ref(a) for a in eqn.inputs)})")
-            if eqn.prim.aliases_input is True and (type(x) is Literal or x in shared):
-                shared.update(eqn.outputs)
+            if eqn.prim.aliases_input is True and (type(x) is Literal or x in origin):
+                source = _CONSTANT if type(x) is Literal else origin[x]
+                origin.update((v, source) for v in eqn.outputs)
         results, fresh, seen = [], [], set()
         for j, v in enumerate(program.outputs):
             text = self.ref(v)
-            is_new = type(v) is not Literal and v not in shared and v not in seen
+            is_new = type(v) is not Literal and v not in origin and v not in seen
             seen.add(v)
             if j < self.owned and not is_new:
                 text, is_new = f"_copy({text})", True
@@ -146,6 +148,7 @@ class _StraightLine:
         fn = self.namespace["program"]
         fn.source = source
         fn.fresh = tuple(fresh)
+        fn.views = views_of_inputs(program, origin, fresh)
         return fn
 
     def viewed_values(self) -> set:
@@ -158,6 +161,27 @@ class _StraightLine:
                 if type(eqn.inputs[0]) is not Literal:
                     visible.add(eqn.inputs[0])
         return visible
+
+
+_CONSTANT = frozenset(("constant",))
+
+
+def views_of_inputs(program: Program, origin, fresh) -> tuple:
+    """(output position, input position) for each returned value that may share memory with that one input
+    only, where no other output shares it: when the caller owns the input array outright (the autograd engine
+    owns the cotangents it passes on), it then owns the output too."""
+    users = {}
+    for v in program.outputs:
+        if type(v) is not Literal:
+            for i in origin.get(v, ()):
+                users[i] = users.get(i, 0) + 1
+    views = []
+    for j, v in enumerate(program.outputs):
+        if not fresh[j] and type(v) is not Literal and len(origin.get(v, ())) == 1:
+            (i,) = origin[v]
+            if i != "constant" and users[i] == 1:
+                views.append((j, i))
+    return tuple(views)
 
 
 def _filled(x, shape):

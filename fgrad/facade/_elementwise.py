@@ -335,10 +335,10 @@ def torch_sign(x):
 
 def _relu_fn(x):
     # max(x, 0) keeping NaN and -0.0 (PyTorch's clamp_min(x, 0)); the gradient passes where the result is not
-    # <= 0 (threshold_backward): where x > 0 and at NaN, not at ±0. Where x <= 0 the value is a constant
-    # (0, or x itself at ±0), so the backward is one select.
-    at_most_zero = ops.select(ops.lt(x, 0), 0, x)
-    return ops.select(ops.le(x, 0), stop_gradient(at_most_zero), x)
+    # <= 0 (threshold_backward): where x > 0 and at NaN, not at ±0. Only the select that passes x on carries
+    # a gradient, so the backward is one select over one saved mask.
+    at_most_zero = ops.le(x, 0)
+    return ops.select(at_most_zero, stop_gradient(ops.select(ops.lt(x, 0), 0, x)), x)
 
 
 abs = _same_dtype_unary("abs", "AbsBackward0", torch_abs)

@@ -182,9 +182,12 @@ def run_backward(roots, retain_graph: bool, create_graph: bool, targets=None, ac
     deps = _dependencies([node for node, _, _ in roots])
     needed = None if targets is None else _needed(roots, deps, targets)
     buffers = {}
-    fresh = set()           # ids of cotangent arrays nobody else holds (AccumulateGrad may keep them)
+    # The cotangent arrays nobody else holds, by id: AccumulateGrad may keep them as .grad, a sum may add into
+    # them, a view of one is owned too. Holding the array keeps its id from being reused while listed; an
+    # array leaves when it is consumed or handed to a hook.
+    owned = {}
     for node, nr, ct in roots:
-        _add_to_buffer(buffers, fresh, node, nr, ct, create_graph)
+        _add_to_buffer(buffers, owned, node, nr, ct, create_graph)
     ready = []
     tie = count()
     for node in {node: None for node, _, _ in roots}:
@@ -196,6 +199,7 @@ def run_backward(roots, retain_graph: bool, create_graph: bool, targets=None, ac
         node = heappop(ready)[2]
         cts = buffers.pop(node, None)
         if cts is not None and node._tensor_hooks:
+            _disown(owned, cts)             # a hook may keep the gradient it is shown
             cts = _run_tensor_hooks(node, cts, create_graph)
         if targets is not None and cts is not None:
             for nr, ct in enumerate(cts):
@@ -205,7 +209,7 @@ def run_backward(roots, retain_graph: bool, create_graph: bool, targets=None, ac
         if type(node) is AccumulateGrad:
             if cts is not None and (targets is None or (accumulate and (node, 0) in targets)):
                 ct = cts[0]
-                _accumulate(node.variable, ct, id(ct) in fresh, create_graph)
+                _accumulate(node.variable, ct, owned.pop(id(ct), None) is ct, create_graph)
             continue
         if needed is not None and node not in needed:
             continue
@@ -217,12 +221,14 @@ def run_backward(roots, retain_graph: bool, create_graph: bool, targets=None, ac
             if create_graph:
                 in_cts = node._backward_tensors(cts)
             else:
-                in_cts, is_fresh = node._backward_arrays(cts)
-                for ct, new in zip(in_cts, is_fresh):
-                    if new:
-                        fresh.add(id(ct))
-                if len(in_cts) > 1:
-                    _unmark_shared(in_cts, fresh)
+                in_cts, is_fresh = node._backward_arrays(cts, owned)
+                _disown(owned, cts)
+                if not node._hooks:         # a hook may keep the gradients it is shown
+                    for ct, new in zip(in_cts, is_fresh):
+                        if new:
+                            owned[id(ct)] = ct
+                    if len(in_cts) > 1:
+                        _unmark_shared(in_cts, owned)
             if _anomaly.state.enabled and _anomaly.state.check_nan:
                 _anomaly.check(node, in_cts)
             if node._hooks:
@@ -244,7 +250,7 @@ def run_backward(roots, retain_graph: bool, create_graph: bool, targets=None, ac
                     if buf is None and nxt._n_outputs == 1:
                         buffers[nxt] = [ct]
                     else:
-                        _add_to_buffer(buffers, fresh, nxt, edge[1], ct, create_graph)
+                        _add_to_buffer(buffers, owned, nxt, edge[1], ct, create_graph)
             left = deps[nxt] - 1
             deps[nxt] = left
             if left == 0:
@@ -252,15 +258,21 @@ def run_backward(roots, retain_graph: bool, create_graph: bool, targets=None, ac
     return captured
 
 
-def _unmark_shared(in_cts, fresh):
+def _unmark_shared(in_cts, owned):
     """An array handed to two inputs (add passes its cotangent on to both) belongs to neither: whoever keeps
     it (AccumulateGrad) must copy it."""
     seen = set()
     for ct in in_cts:
         if ct is not None:
             if id(ct) in seen:
-                fresh.discard(id(ct))
+                owned.pop(id(ct), None)
             seen.add(id(ct))
+
+
+def _disown(owned, cts):
+    for ct in cts:
+        if ct is not None:
+            owned.pop(id(ct), None)
 
 
 def _dependencies(root_nodes) -> dict:
@@ -305,7 +317,9 @@ def _needed(roots, deps, targets) -> set:
     return needed
 
 
-def _add_to_buffer(buffers, fresh, node, nr, ct, create_graph):
+def _add_to_buffer(buffers, owned, node, nr, ct, create_graph):
+    """Add cotangent `ct` into output `nr`'s slot of `node`'s buffer: in place when the engine owns the
+    array there and the sum keeps its dtype and shape, else into a new array the engine owns."""
     buf = buffers.get(node)
     if buf is None:
         buf = buffers[node] = [None] * node._n_outputs
@@ -314,9 +328,15 @@ def _add_to_buffer(buffers, fresh, node, nr, ct, create_graph):
         buf[nr] = ct
     elif create_graph:
         buf[nr] = add(old, ct)
+    elif (owned.get(id(old)) is old and old.flags.writeable and old.shape == ct.shape
+          and old.dtype == ct.dtype and not np.may_share_memory(old, ct)):
+        np.add(old, ct, out=old)
+        owned.pop(id(ct), None)
     else:
         total = np.add(old, ct)
-        fresh.add(id(total))
+        owned.pop(id(old), None)
+        owned.pop(id(ct), None)
+        owned[id(total)] = total
         buf[nr] = total
 
 
@@ -325,11 +345,11 @@ def _accumulate(variable, ct, is_fresh, create_graph):
     if ct is None:
         return
     if variable._hooks:
+        is_fresh = False                    # a hook may keep the gradient it is shown
         for hook in list(variable._hooks.values()):
             result = hook(ct if create_graph else make(ct))
             if result is not None:
                 ct = result if create_graph else result._data
-                is_fresh = False
     grad = variable._grad
     if create_graph:
         variable._grad = ct if grad is None else add(grad, ct)

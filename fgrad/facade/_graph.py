@@ -98,13 +98,23 @@ class Node:
             self._saved = None
             self._args = None
 
-    def _backward_arrays(self, cts):
+    def _backward_arrays(self, cts, owned):
         """Input cotangents (numpy) for the plan's `wrt` inputs, from output cotangents (numpy or None);
-        with a flag per result telling whether it is a new array."""
+        with a flag per result telling whether the engine owns it: a new array, or a view of a cotangent the
+        engine owns (`owned`: id -> array), as the gradient of `W.t()` is a transposed view of its own."""
         backward = self._backward
         if len(cts) == 1 and cts[0] is not None:
-            return backward(*self._saved, cts[0]), backward.fresh
-        return backward(*self._saved, *self._plan.output_cotangents(cts)), backward.fresh
+            args = (*self._saved, cts[0])
+        else:
+            args = (*self._saved, *self._plan.output_cotangents(cts))
+        results = backward(*args)
+        if not backward.views:
+            return results, backward.fresh
+        fresh = list(backward.fresh)
+        for j, i in backward.views:
+            if owned.get(id(args[i])) is args[i]:
+                fresh[j] = True
+        return results, fresh
 
     def _backward_tensors(self, cts):
         """Input cotangents as Tensors recorded in the graph (create_graph): the plan's backward program run

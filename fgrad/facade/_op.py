@@ -32,6 +32,7 @@ from fgrad.facade._graph import edge_of, node_class, saved_versions
 from fgrad.facade._tensor import make
 
 _grad_state = _grad_mode.state
+_anomaly_state = _anomaly.state
 
 
 class FacadeOp:
@@ -113,7 +114,7 @@ class GradPlan:
     """
     __slots__ = ("op", "n_out", "wrt", "wrt_mask", "nondiff", "diff_outputs", "ct_types", "split", "forward",
                  "backward", "n_saved", "saved_inputs", "saved_outputs", "layout_inputs", "layouts",
-                 "residual_program")
+                 "residual_program", "node_class", "plain_output", "checks_versions")
 
     @classmethod
     def build(cls, traced: Traced, mask) -> "GradPlan | None":
@@ -146,6 +147,10 @@ class GradPlan:
         self.layout_inputs = matmul_cotangents(split.backward, wrt)
         self.layouts = {}
         self.residual_program = None
+        # looked up once here rather than on every call (`_record` runs per op call in a training loop)
+        self.node_class = node_class(op.node_name)
+        self.plain_output = traced.n_out == 1 and not op.view and bool(diff_outputs)
+        self.checks_versions = bool(self.saved_inputs or self.saved_outputs)
         return self
 
     def output_cotangents(self, cts) -> list:
@@ -245,18 +250,21 @@ def apply(op, args, static=(), multi=False):
     if _dual_state.tangents and not _dual_state.busy:
         return _apply_dual(op, args, static, multi)
     arrays = []
+    mask = []               # which inputs require grad
     any_grad = False
     tracing = False
     for a in args:
         if type(a) is np.ndarray:
             arrays.append(a)
+            mask.append(False)
         else:
             data = a._data
             arrays.append(data)
             if type(data) is not np.ndarray:
                 tracing = True
-            if a._grad_fn is not None or a._requires_grad:
-                any_grad = True
+            needs = a._grad_fn is not None or a._requires_grad
+            mask.append(needs)
+            any_grad = any_grad or needs
     key = trace_key(static, arrays)
     traced = op.traces.get(key)
     if traced is None:
@@ -264,8 +272,10 @@ def apply(op, args, static=(), multi=False):
     if tracing:
         return _bind(traced, arrays, multi)
     if any_grad and _grad_state.enabled:
-        mask = tuple([type(a) is not np.ndarray and (a._grad_fn is not None or a._requires_grad) for a in args])
-        plan = traced.plan(mask)
+        mask = tuple(mask)
+        plan = traced.plans.get(mask, False)
+        if plan is False:
+            plan = traced.plan(mask)
         if plan is not None:
             return _record(op, traced, plan, args, arrays, multi)
     outs = traced.forward(*arrays)
@@ -338,15 +348,20 @@ def _bind(traced, arrays, multi):
 
 def _record(op, traced, plan, args, arrays, multi):
     results = plan.forward(*arrays)
-    n_out = traced.n_out
+    n_out = plan.n_out
     edges = tuple([edge_of(a) if needs else None for a, needs in zip(args, plan.wrt_mask)])
-    node = node_class(op.node_name)(plan, args, results[n_out:], edges)
-    if _anomaly.state.enabled:
+    node = plan.node_class(plan, args, results[n_out:], edges)
+    if _anomaly_state.enabled:
         _anomaly.record(node, op.name)
     if plan.layout_inputs:
         column_major = tuple([_column_major(arrays[i]) for _, i in plan.layout_inputs])
         if True in column_major:
             node._backward = plan.backward_for(column_major)
+    if plan.plain_output:
+        out = make(results[0], node, 0)
+        if plan.checks_versions:
+            node._versions = saved_versions(node, plan, args, (out,))
+        return (out,) if multi else out
     diff = plan.diff_outputs
     if n_out == 1 and not op.view:
         outs = [make(results[0], node, 0) if diff else make(results[0])]

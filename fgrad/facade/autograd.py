@@ -74,7 +74,7 @@ class BackwardCFunction(CustomNode, FunctionCtx):
     """The node of a custom Function's outputs (named `<ClassName>Backward`); also its `ctx`."""
     __slots__ = ("__dict__",)
 
-    def _backward_arrays(self, cts):
+    def _backward_arrays(self, cts, owned):
         grads = self._call_backward([None if c is None else make(c) for c in cts])
         return [None if g is None else g._data for g in grads], ()
 
