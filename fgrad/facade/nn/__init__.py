@@ -13,7 +13,11 @@ from fgrad.facade.nn.module import Module
 from fgrad.facade.nn.modules import (Flatten, Identity, Linear, LogSoftmax, ModuleList, ReLU, Sequential, Sigmoid,
                                      Softmax, Tanh)
 from fgrad.facade.nn.parameter import Buffer, Parameter
+from fgrad.facade.nn.containers import ModuleDict, ParameterDict, ParameterList
+from fgrad.facade.nn.rnn import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNBase, RNNCell, RNNCellBase
 
 __all__ = ["Module", "Parameter", "Buffer", "Linear", "Identity", "Flatten", "Sequential", "ModuleList", "ReLU",
            "Tanh", "Sigmoid", "Softmax", "LogSoftmax", "MSELoss", "L1Loss", "BCELoss", "BCEWithLogitsLoss",
-           "NLLLoss", "CrossEntropyLoss", "functional", "init", "utils", *_layers.__all__]
+           "NLLLoss", "CrossEntropyLoss", "functional", "init", "utils", *_layers.__all__,
+           "ModuleDict", "ParameterList", "ParameterDict",
+           "RNNBase", "RNN", "LSTM", "GRU", "RNNCellBase", "RNNCell", "LSTMCell", "GRUCell"]

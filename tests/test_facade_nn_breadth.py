@@ -1,0 +1,220 @@
+"""Parity of the facade's additional torch.nn pieces with PyTorch 2.13: containers, recurrent layers and cells,
+activations, normalisation and distance layers, losses. Values, gradients, grad_fn names, reprs, errors."""
+import warnings
+
+import numpy as np
+import pytest
+
+import fgrad
+
+torch = pytest.importorskip("torch")
+
+
+def _np(t):
+    return t.detach().numpy()
+
+
+def _close(a, b, tol=1e-5):
+    np.testing.assert_allclose(_np(a), _np(b), rtol=tol, atol=tol)
+
+
+def _raises_same(fn_torch, fn_fgrad):
+    """Both raise the same exception type with the same message."""
+    with pytest.raises(Exception) as expected:
+        fn_torch()
+    with pytest.raises(type(expected.value)) as got:
+        fn_fgrad()
+    assert str(got.value) == str(expected.value)
+
+
+# ---- containers -------------------------------------------------------------------------------------------
+
+def _containers(lib):
+    lib.manual_seed(0)
+    m = lib.nn.Module()
+    m.layers = lib.nn.ModuleDict({"fc": lib.nn.Linear(2, 3), "act": lib.nn.ReLU()})
+    m.plist = lib.nn.ParameterList([lib.ones(2, 3), lib.nn.Parameter(lib.zeros(3, dtype=lib.float64))])
+    m.pdict = lib.nn.ParameterDict({"w": lib.ones(2), "b": lib.zeros(1)})
+    return m
+
+
+def test_containers_state_dict_keys_and_repr():
+    t, f = _containers(torch), _containers(fgrad)
+    assert list(f.state_dict()) == list(t.state_dict())
+    assert repr(f) == repr(t)
+    assert [n for n, _ in f.named_parameters()] == [n for n, _ in t.named_parameters()]
+    assert repr(fgrad.nn.ParameterList()) == repr(torch.nn.ParameterList())
+
+
+def test_module_dict_operations():
+    for lib in (torch, fgrad):
+        d = lib.nn.ModuleDict([("a", lib.nn.ReLU()), ("b", lib.nn.Tanh())])
+        d["c"] = lib.nn.Sigmoid()
+        assert list(d.keys()) == ["a", "b", "c"] and "b" in d and len(d) == 3
+        assert type(d.pop("b")).__name__ == "Tanh"
+        assert list(d) == ["a", "c"]
+    _raises_same(lambda: torch.nn.ModuleDict(3), lambda: fgrad.nn.ModuleDict(3))
+    _raises_same(lambda: torch.nn.ModuleDict([("a", torch.nn.ReLU(), 1)]),
+                 lambda: fgrad.nn.ModuleDict([("a", fgrad.nn.ReLU(), 1)]))
+
+
+def test_parameter_list_and_dict_operations():
+    for lib in (torch, fgrad):
+        pl = lib.nn.ParameterList([lib.ones(1)])
+        pl.append(lib.zeros(2))
+        pl += [lib.ones(3)]
+        assert len(pl) == 3 and isinstance(pl[-1], lib.nn.Parameter) and pl[1].shape == (2,)
+        assert len(pl[1:]) == 2
+        pd = lib.nn.ParameterDict({"z": lib.ones(1), "a": lib.ones(2)})
+        assert list(pd) == ["a", "z"]                       # a plain dict's keys are sorted, as PyTorch
+        assert pd.get("missing") is None and pd.setdefault("q", lib.ones(3)).shape == (3,)
+        assert pd.popitem()[0] == "q" and len(pd | lib.nn.ParameterDict({"n": lib.ones(1)})) == 3
+    _raises_same(lambda: torch.nn.ParameterList([torch.ones(1)])[3], lambda: fgrad.nn.ParameterList([fgrad.ones(1)])[3])
+    _raises_same(lambda: torch.nn.ParameterList()(1), lambda: fgrad.nn.ParameterList()(1))
+    _raises_same(lambda: torch.nn.ParameterDict()[1], lambda: fgrad.nn.ParameterDict()[1])
+    _raises_same(lambda: torch.nn.ParameterList().extend(torch.ones(2)),
+                 lambda: fgrad.nn.ParameterList().extend(fgrad.ones(2)))
+
+
+# ---- recurrent layers -------------------------------------------------------------------------------------
+
+RNN_CASES = [
+    ("RNN", dict(input_size=3, hidden_size=4), "tanh"),
+    ("RNN", dict(input_size=3, hidden_size=4, nonlinearity="relu"), "relu"),
+    ("RNN", dict(input_size=3, hidden_size=4, num_layers=2, batch_first=True, bidirectional=True), "bi"),
+    ("GRU", dict(input_size=3, hidden_size=4), "plain"),
+    ("GRU", dict(input_size=3, hidden_size=5, bias=False, num_layers=2, dropout=0.5), "dropout"),
+    ("GRU", dict(input_size=3, hidden_size=4, batch_first=True, bidirectional=True), "bi"),
+    ("LSTM", dict(input_size=3, hidden_size=4), "plain"),
+    ("LSTM", dict(input_size=3, hidden_size=4, num_layers=2, batch_first=True, bidirectional=True), "bi"),
+    ("LSTM", dict(input_size=3, hidden_size=5, bias=False, num_layers=2, dropout=0.5), "dropout"),
+    ("LSTM", dict(input_size=3, hidden_size=4, proj_size=2, num_layers=2), "proj"),
+]
+
+
+def _hidden_shape(kw, batch, proj=False):
+    directions = 2 if kw.get("bidirectional") else 1
+    size = kw.get("proj_size", 0) if proj and kw.get("proj_size") else kw["hidden_size"]
+    return (kw.get("num_layers", 1) * directions,) + ((batch,) if batch else ()) + (size,)
+
+
+def _run_rnn(lib, cls, kw, x_shape, with_hidden):
+    lib.manual_seed(0)
+    module = getattr(lib.nn, cls)(**kw)
+    x = lib.randn(*x_shape, requires_grad=True)
+    batch = None if len(x_shape) == 2 else x_shape[0 if kw.get("batch_first") else 1]
+    hidden = None
+    if with_hidden:
+        h0 = lib.randn(*_hidden_shape(kw, batch, proj=True), requires_grad=True)
+        hidden = (h0, lib.randn(*_hidden_shape(kw, batch), requires_grad=True)) if cls == "LSTM" else h0
+    output, state = module(x, hidden)
+    states = state if isinstance(state, tuple) else (state,)
+    loss = output.sum() + sum((s * s).sum() for s in states)
+    loss.backward()
+    grads = [x.grad] + [p.grad for p in module.parameters()]
+    if with_hidden:
+        grads += [h.grad for h in (hidden if isinstance(hidden, tuple) else (hidden,))]
+    return module, output, states, grads
+
+
+@pytest.mark.parametrize("cls,kw,case", RNN_CASES, ids=[f"{c}-{i}" for c, _, i in RNN_CASES])
+@pytest.mark.parametrize("x_shape,with_hidden", [((5, 2, 3), False), ((4, 2, 3), True), ((5, 3), True)],
+                         ids=["batched", "batched-h0", "unbatched-h0"])
+def test_rnn_matches_torch(cls, kw, case, x_shape, with_hidden):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")             # torch: "LSTM with projections is not supported with oneDNN"
+        t_mod, t_out, t_states, t_grads = _run_rnn(torch, cls, kw, x_shape, with_hidden)
+        f_mod, f_out, f_states, f_grads = _run_rnn(fgrad, cls, kw, x_shape, with_hidden)
+    assert repr(f_mod) == repr(t_mod)
+    assert [n for n, _ in f_mod.named_parameters()] == [n for n, _ in t_mod.named_parameters()]
+    assert list(f_mod.state_dict()) == list(t_mod.state_dict())
+    for tp, fp in zip(t_mod.parameters(), f_mod.parameters()):
+        np.testing.assert_array_equal(_np(fp), _np(tp))      # torch's init, bit for bit
+    assert f_out.shape == t_out.shape
+    _close(f_out, t_out)
+    for ts, fs in zip(t_states, f_states):
+        assert fs.shape == ts.shape
+        _close(fs, ts)
+        assert fs.grad_fn.name() == ts.grad_fn.name()
+    for tg, fg in zip(t_grads, f_grads):
+        _close(fg, tg, 1e-4)
+
+
+def test_rnn_eval_mode_skips_dropout():
+    outs = []
+    for lib in (torch, fgrad):
+        lib.manual_seed(1)
+        gru = lib.nn.GRU(3, 4, num_layers=3, dropout=0.9).eval()
+        outs.append(gru(lib.ones(2, 1, 3))[0])
+    _close(outs[1], outs[0])
+
+
+def _cell_run(lib, cls, kw, x_shape, with_hidden):
+    lib.manual_seed(0)
+    cell = getattr(lib.nn, cls)(**kw)
+    x = lib.randn(*x_shape, requires_grad=True)
+    h_shape = x_shape[:-1] + (kw["hidden_size"],)
+    hidden = None
+    if with_hidden:
+        hidden = lib.randn(*h_shape)
+        hidden = (hidden, lib.randn(*h_shape)) if cls == "LSTMCell" else hidden
+    out = cell(x, hidden)
+    outs = out if isinstance(out, tuple) else (out,)
+    sum((o * o).sum() for o in outs).backward()
+    return cell, outs, [x.grad] + [p.grad for p in cell.parameters()]
+
+
+CELL_CASES = [("RNNCell", dict(input_size=3, hidden_size=4)),
+              ("RNNCell", dict(input_size=3, hidden_size=4, nonlinearity="relu", bias=False)),
+              ("LSTMCell", dict(input_size=3, hidden_size=4)),
+              ("GRUCell", dict(input_size=3, hidden_size=4)),
+              ("GRUCell", dict(input_size=3, hidden_size=4, bias=False))]
+
+
+@pytest.mark.parametrize("cls,kw", CELL_CASES, ids=["rnn", "rnn-relu-nobias", "lstm", "gru", "gru-nobias"])
+@pytest.mark.parametrize("x_shape,with_hidden", [((2, 3), False), ((2, 3), True), ((3,), True)],
+                         ids=["batched", "batched-h", "unbatched-h"])
+def test_cells_match_torch(cls, kw, x_shape, with_hidden):
+    t_cell, t_outs, t_grads = _cell_run(torch, cls, kw, x_shape, with_hidden)
+    f_cell, f_outs, f_grads = _cell_run(fgrad, cls, kw, x_shape, with_hidden)
+    assert repr(f_cell) == repr(t_cell)
+    assert list(f_cell.state_dict()) == list(t_cell.state_dict())
+    for tp, fp in zip(t_cell.parameters(), f_cell.parameters()):
+        np.testing.assert_array_equal(_np(fp), _np(tp))
+    for to, fo in zip(t_outs, f_outs):
+        _close(fo, to)
+        assert fo.grad_fn.name() == to.grad_fn.name()
+    for tg, fg in zip(t_grads, f_grads):
+        _close(fg, tg, 1e-4)
+
+
+def test_rnn_errors_match_torch():
+    def both(build, call=None):
+        _raises_same(lambda: (call or (lambda m: m))(build(torch)), lambda: (call or (lambda m: m))(build(fgrad)))
+
+    both(lambda lib: lib.nn.RNN(3, 4, nonlinearity="gelu"))
+    both(lambda lib: lib.nn.GRU(3, 4, proj_size=2))
+    both(lambda lib: lib.nn.LSTM(3, 4, proj_size=4))
+    both(lambda lib: lib.nn.LSTM(3, 4, dropout=1.5))
+    both(lambda lib: lib.nn.LSTM(3, 0))
+    both(lambda lib: lib.nn.LSTM(3.0, 4))
+    both(lambda lib: lib.nn.LSTM(3, 4), lambda m: m(torch_or_f(m).zeros(2, 2, 2, 3)))
+    both(lambda lib: lib.nn.LSTM(3, 4), lambda m: m(torch_or_f(m).zeros(5, 2, 2)))
+    both(lambda lib: lib.nn.GRU(3, 4), lambda m: m(torch_or_f(m).zeros(5, 2, 3), torch_or_f(m).zeros(1, 3, 4)))
+    both(lambda lib: lib.nn.GRU(3, 4), lambda m: m(torch_or_f(m).zeros(5, 2, 3), torch_or_f(m).zeros(2, 4)))
+    both(lambda lib: lib.nn.LSTM(3, 4), lambda m: m(torch_or_f(m).zeros(5, 3),
+                                                   (torch_or_f(m).zeros(1, 1, 4), torch_or_f(m).zeros(1, 4))))
+    both(lambda lib: lib.nn.LSTM(3, 4), lambda m: m(torch_or_f(m).zeros(5, 2, 3, dtype=torch_or_f(m).float64)))
+    both(lambda lib: lib.nn.LSTMCell(3, 4), lambda m: m(torch_or_f(m).zeros(1, 2, 3)))
+    with pytest.warns(UserWarning, match="non-zero dropout expects num_layers greater than 1"):
+        fgrad.nn.LSTM(3, 4, dropout=0.5)
+
+
+def torch_or_f(module):
+    return torch if isinstance(module, torch.nn.Module) else fgrad
+
+
+def test_rnn_all_weights_and_parameter_order():
+    t, f = torch.nn.LSTM(2, 3, bidirectional=True), fgrad.nn.LSTM(2, 3, bidirectional=True)
+    assert [[tuple(w.shape) for w in ws] for ws in f.all_weights] == \
+        [[tuple(w.shape) for w in ws] for ws in t.all_weights]
