@@ -218,3 +218,106 @@ def test_rnn_all_weights_and_parameter_order():
     t, f = torch.nn.LSTM(2, 3, bidirectional=True), fgrad.nn.LSTM(2, 3, bidirectional=True)
     assert [[tuple(w.shape) for w in ws] for ws in f.all_weights] == \
         [[tuple(w.shape) for w in ws] for ws in t.all_weights]
+
+
+# ---- activations ------------------------------------------------------------------------------------------
+
+KINKS = [-4.0, -3.0, -2.5, -1.0, -0.5, 0.0, 0.1, 0.5, 1.0, 2.0, 3.0, 3.5, 30.0, -30.0, 100.0]
+
+ACTIVATIONS = [
+    ("selu", lambda F, x: F.selu(x)),
+    ("celu", lambda F, x: F.celu(x, 0.5)),
+    ("mish", lambda F, x: F.mish(x)),
+    ("softsign", lambda F, x: F.softsign(x)),
+    ("hardswish", lambda F, x: F.hardswish(x)),
+    ("hardsigmoid", lambda F, x: F.hardsigmoid(x)),
+    ("threshold", lambda F, x: F.threshold(x, 0.1, 20.0)),
+    ("tanhshrink", lambda F, x: F.tanhshrink(x)),
+    ("softshrink", lambda F, x: F.softshrink(x, 0.5)),
+    ("hardshrink", lambda F, x: F.hardshrink(x, 0.5)),
+    ("glu", lambda F, x: F.glu(x[:14].reshape(2, 7), 0)),
+    ("glu-last", lambda F, x: F.glu(x[:14])),
+    ("softmin", lambda F, x: F.softmin(x.reshape(3, 5), dim=1)),
+]
+
+
+@pytest.mark.parametrize("name,fn", ACTIVATIONS, ids=[n for n, _ in ACTIVATIONS])
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_activation_matches_torch(name, fn, dtype):
+    results = []
+    for lib in (torch, fgrad):
+        x = lib.tensor(KINKS, dtype=getattr(lib, dtype), requires_grad=True)
+        y = fn(lib.nn.functional, x)
+        (y * lib.arange(y.numel(), dtype=y.dtype).reshape(y.shape)).sum().backward()
+        results.append((y, x.grad))
+    (ty, tg), (fy, fg) = results
+    assert fy.dtype == ty.dtype if lib is torch else str(fy.dtype) == str(ty.dtype)
+    _close(fy, ty, 1e-6)
+    _close(fg, tg, 1e-5)
+    assert fy.grad_fn.name() == ty.grad_fn.name()
+    if name != "softshrink":     # torch's vectorised softshrink gives 0.0 or -0.0 inside by position and dtype
+        assert repr(fy) == repr(ty)
+
+
+@pytest.mark.parametrize("shape,weight", [((2, 3, 4), [0.1, 0.2, 0.3]), ((2, 3), [0.25]), ((5,), [0.5]),
+                                           ((2, 3, 2, 2), [0.1, -0.2, 0.3])], ids=["per-channel-3d", "one-2d",
+                                                                                  "one-1d", "per-channel-4d"])
+def test_prelu_matches_torch(shape, weight):
+    results = []
+    for lib in (torch, fgrad):
+        lib.manual_seed(0)
+        x = lib.randn(*shape)
+        x.view(-1)[0] = 0.0
+        x.requires_grad_(True)
+        w = lib.tensor(weight, requires_grad=True)
+        y = lib.nn.functional.prelu(x, w)
+        (y * y).sum().backward()
+        results.append((y, x.grad, w.grad))
+    for t, f in zip(*results):
+        _close(f, t)
+    assert results[1][0].grad_fn.name() == results[0][0].grad_fn.name()
+
+
+ACTIVATION_MODULES = [
+    lambda nn: nn.PReLU(), lambda nn: nn.PReLU(4, 0.1), lambda nn: nn.SELU(), lambda nn: nn.SELU(True),
+    lambda nn: nn.CELU(), lambda nn: nn.CELU(0.5, True), lambda nn: nn.Mish(), lambda nn: nn.Softsign(),
+    lambda nn: nn.Hardswish(), lambda nn: nn.Hardsigmoid(), lambda nn: nn.Threshold(0.1, 20),
+    lambda nn: nn.Threshold(0.1, 20, True), lambda nn: nn.Tanhshrink(), lambda nn: nn.GLU(),
+    lambda nn: nn.GLU(1), lambda nn: nn.Softshrink(), lambda nn: nn.Hardshrink(0.3), lambda nn: nn.Softmin(1),
+]
+
+
+@pytest.mark.parametrize("build", ACTIVATION_MODULES, ids=[str(i) for i in range(len(ACTIVATION_MODULES))])
+def test_activation_modules_repr_state_and_forward(build):
+    t, f = build(torch.nn), build(fgrad.nn)
+    assert repr(f) == repr(t)
+    assert list(f.state_dict()) == list(t.state_dict())
+    data = np.linspace(-4, 4, 48, dtype=np.float32).reshape(2, 4, 6)
+    _close(f(fgrad.tensor(data)), t(torch.tensor(data)), 1e-6)
+
+
+def test_inplace_activations_match_torch():
+    for name, call in [("selu", lambda F, x: F.selu(x, inplace=True)), ("celu", lambda F, x: F.celu(x, 2.0, True)),
+                       ("threshold", lambda F, x: F.threshold(x, 0.0, -1.0, True)),
+                       ("hardswish", lambda F, x: F.hardswish(x, True))]:
+        outs = []
+        for lib in (torch, fgrad):
+            x = lib.tensor([-1.0, 0.0, 2.0], requires_grad=True)
+            y = x * 1
+            r = call(lib.nn.functional, y)
+            assert r is y
+            r.sum().backward()
+            outs.append((r, x.grad))
+        _close(outs[1][0], outs[0][0])
+        _close(outs[1][1], outs[0][1])
+        assert outs[1][0].grad_fn.name() == outs[0][0].grad_fn.name(), name
+    _raises_same(lambda: torch.nn.functional.selu(torch.ones(2, requires_grad=True), inplace=True),
+                 lambda: fgrad.nn.functional.selu(fgrad.ones(2, requires_grad=True), inplace=True))
+
+
+def test_activation_errors_match_torch():
+    for call in [lambda lib: lib.nn.functional.glu(lib.ones(3)), lambda lib: lib.nn.functional.glu(lib.tensor(1.0)),
+                 lambda lib: lib.nn.functional.prelu(lib.ones(2, 3), lib.ones(2)),
+                 lambda lib: lib.nn.functional.prelu(lib.ones(3), lib.ones(3)),
+                 lambda lib: lib.nn.functional.softshrink(lib.ones(3), -1.0)]:
+        _raises_same(lambda: call(torch), lambda: call(fgrad))

@@ -113,6 +113,7 @@ from fgrad.facade._methods import addcdiv, addcmul, argsort, lerp, sort, topk, u
 from fgrad.facade import autograd
 from fgrad.facade.autograd import is_anomaly_check_nan_enabled, is_anomaly_enabled
 from fgrad.facade import nn
+from fgrad.facade.nn._functional_more import cosine_similarity, pairwise_distance  # torch.cosine_similarity, ...
 from fgrad.facade import optim
 from fgrad.facade.optim import lr_scheduler as _lr_scheduler  # noqa: F401  (torch.optim.lr_scheduler)
 from fgrad.facade import utils
@@ -222,6 +223,7 @@ __all__ = [
     "transpose", "true_divide", "trunc", "unbind", "unflatten", "unsqueeze", "var", "vstack", "where",
     "acos", "acosh", "arccos", "arccosh", "arcsin", "arcsinh", "arctan", "arctan2", "arctanh", "asin", "asinh", "atan",
     "atan2", "atanh", "cosh", "cumprod", "hypot", "sinh",
+    "cosine_similarity", "pairwise_distance",
     # submodules
     "autograd", "nn", "optim", "utils", "func",
 ]

@@ -496,3 +496,10 @@ def _smoothing_term(log_prob, target, weight, ignore_index, reduction, class_dim
         return _elementwise.div(_reductions.sum(per_sample), _reductions.sum(_shapes.index_select(weight, 0, kept_targets)))
     return _elementwise.div(_reductions.sum(per_sample), _reductions.sum(_elementwise.logical_not(ignored)))
 
+
+
+# More activations, distances, normalisation, channel dropout, interpolate and losses (fgrad.facade.nn._functional_more).
+from fgrad.facade.nn import _functional_more  # noqa: E402
+from fgrad.facade.nn._functional_more import *  # noqa: E402,F401,F403
+
+__all__ += _functional_more.__all__
