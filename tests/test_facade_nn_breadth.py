@@ -321,3 +321,149 @@ def test_activation_errors_match_torch():
                  lambda lib: lib.nn.functional.prelu(lib.ones(3), lib.ones(3)),
                  lambda lib: lib.nn.functional.softshrink(lib.ones(3), -1.0)]:
         _raises_same(lambda: call(torch), lambda: call(fgrad))
+
+
+# ---- normalisation, shapes, dropout, padding, upsampling, distances -------------------------------------------
+
+def _module_parity(build, x_shape, train=True, steps=1, tol=1e-5, seed=0, check_node=True):
+    """The module's outputs, input grads, parameter grads and buffers after `steps` forward/backward passes."""
+    results = []
+    for lib in (torch, fgrad):
+        lib.manual_seed(seed)
+        module = build(lib.nn).train(train)
+        outs = []
+        for _ in range(steps):
+            x = lib.randn(*x_shape, requires_grad=True)
+            y = module(x)
+            (y * y).sum().backward()
+            outs.append((y, x.grad))
+        results.append((module, outs))
+    (tm, touts), (fm, fouts) = results
+    assert repr(fm) == repr(tm)
+    assert list(fm.state_dict()) == list(tm.state_dict())
+    for (ty, tg), (fy, fg) in zip(touts, fouts):
+        assert tuple(fy.shape) == tuple(ty.shape)
+        _close(fy, ty, tol)
+        _close(fg, tg, tol * 10)
+        if check_node:
+            assert fy.grad_fn.name() == ty.grad_fn.name()
+    for (tn, tv), (fn, fv) in zip(tm.state_dict().items(), fm.state_dict().items()):
+        assert tn == fn
+        _close(fv, tv, tol)
+    for tp, fp in zip(tm.parameters(), fm.parameters()):
+        _close(fp.grad, tp.grad, tol * 10)
+
+
+LAYER_CASES = {
+    "groupnorm": (lambda nn: nn.GroupNorm(2, 4), (3, 4, 5)),
+    "groupnorm-4d": (lambda nn: nn.GroupNorm(4, 4, eps=1e-3), (2, 4, 3, 3)),
+    "groupnorm-noaffine": (lambda nn: nn.GroupNorm(1, 4, affine=False), (3, 4)),
+    "instancenorm1d": (lambda nn: nn.InstanceNorm1d(3), (2, 3, 5)),
+    "instancenorm1d-unbatched": (lambda nn: nn.InstanceNorm1d(3, affine=True), (3, 5)),
+    "instancenorm2d-tracked": (lambda nn: nn.InstanceNorm2d(3, affine=True, track_running_stats=True),
+                               (2, 3, 4, 4)),
+    "unflatten": (lambda nn: nn.Unflatten(1, (2, 5)), (3, 10)),
+    "zeropad2d": (lambda nn: nn.ZeroPad2d((1, 2, 0, 1)), (1, 2, 3, 3)),
+    "zeropad1d": (lambda nn: nn.ZeroPad1d(2), (2, 3, 4)),
+    "constpad1d": (lambda nn: nn.ConstantPad1d(2, 3.5), (2, 3, 4)),
+    "constpad2d": (lambda nn: nn.ConstantPad2d((1, 0, 2, 1), -1.0), (2, 2, 3)),
+    "upsample-nearest": (lambda nn: nn.Upsample(scale_factor=2), (1, 2, 3, 4)),
+    "upsample-nearest-size": (lambda nn: nn.Upsample(size=(5, 7)), (1, 2, 3, 4)),
+    "upsample-nearest-1d": (lambda nn: nn.Upsample(scale_factor=3), (1, 2, 3)),
+    "upsample-bilinear": (lambda nn: nn.Upsample(scale_factor=2, mode="bilinear"), (1, 2, 3, 4)),
+    "upsample-bilinear-ac": (lambda nn: nn.Upsample(size=(5, 6), mode="bilinear", align_corners=True),
+                             (2, 1, 3, 4)),
+    "upsample-bilinear-down": (lambda nn: nn.Upsample(size=(2, 3), mode="bilinear"), (1, 1, 5, 7)),
+    "upsample-bilinear-frac": (lambda nn: nn.Upsample(scale_factor=1.5, mode="bilinear"), (1, 1, 4, 4)),
+    "upsample-linear": (lambda nn: nn.Upsample(scale_factor=2, mode="linear"), (1, 2, 5)),
+    "upsampling-bilinear2d": (lambda nn: nn.UpsamplingBilinear2d(scale_factor=2), (1, 1, 3, 3)),
+    "dropout1d": (lambda nn: nn.Dropout1d(0.5), (4, 6, 3)),
+    "dropout2d": (lambda nn: nn.Dropout2d(0.3), (4, 5, 2, 2)),
+    "dropout3d": (lambda nn: nn.Dropout3d(0.3), (2, 5, 2, 2, 2)),
+}
+
+
+@pytest.mark.parametrize("case", list(LAYER_CASES), ids=list(LAYER_CASES))
+def test_layer_matches_torch(case):
+    build, shape = LAYER_CASES[case]
+    _module_parity(build, shape, steps=2 if "norm" in case else 1)
+
+
+@pytest.mark.parametrize("case", ["instancenorm2d-tracked", "dropout2d", "groupnorm"])
+def test_layer_eval_matches_torch(case):
+    build, shape = LAYER_CASES[case]
+    _module_parity(build, shape, train=False, check_node=case != "dropout2d")
+
+
+def test_instance_norm_running_stats_then_eval():
+    outs = []
+    for lib in (torch, fgrad):
+        lib.manual_seed(0)
+        norm = lib.nn.InstanceNorm1d(2, track_running_stats=True, momentum=0.2)
+        for _ in range(3):
+            norm(lib.randn(4, 2, 6) * 3 + 1)
+        norm.eval()
+        outs.append((norm(lib.randn(4, 2, 6)), norm.running_mean, norm.running_var))
+    for t, f in zip(*outs):
+        _close(f, t)
+
+
+DISTANCES = [
+    ("normalize", lambda F, a, b: F.normalize(a)),
+    ("normalize-p1-dim0", lambda F, a, b: F.normalize(a, p=1.0, dim=0)),
+    ("cosine", lambda F, a, b: F.cosine_similarity(a, b)),
+    ("cosine-dim0", lambda F, a, b: F.cosine_similarity(a, b, dim=0)),
+    ("cosine-broadcast", lambda F, a, b: F.cosine_similarity(a, b[:1])),
+    ("pairwise", lambda F, a, b: F.pairwise_distance(a, b)),
+    ("pairwise-p1-keepdim", lambda F, a, b: F.pairwise_distance(a, b, p=1.0, keepdim=True)),
+    ("cosine-module", lambda F, a, b: F._lib.nn.CosineSimilarity(dim=1)(a, b)),
+    ("pairwise-module", lambda F, a, b: F._lib.nn.PairwiseDistance(p=3.0)(a, b)),
+    ("torch.cosine_similarity", lambda F, a, b: F._lib.cosine_similarity(a, b)),
+]
+
+
+class _WithLib:
+    def __init__(self, lib):
+        self._lib = lib
+
+    def __getattr__(self, name):
+        return getattr(self._lib.nn.functional, name)
+
+
+@pytest.mark.parametrize("name,fn", DISTANCES, ids=[n for n, _ in DISTANCES])
+def test_distances_match_torch(name, fn):
+    results = []
+    for lib in (torch, fgrad):
+        lib.manual_seed(0)
+        a, b = lib.randn(4, 5, requires_grad=True), lib.randn(4, 5, requires_grad=True)
+        y = fn(_WithLib(lib), a, b)
+        (y * y).sum().backward()
+        results.append((y, a.grad, b.grad))
+    (ty, *tg), (fy, *fg) = results
+    _close(fy, ty)
+    for t, f in zip(tg, fg):
+        if t is None:
+            assert f is None
+        else:
+            _close(f, t, 1e-4)
+    assert fy.grad_fn.name() == ty.grad_fn.name()
+
+
+def test_interpolate_and_norm_errors_match_torch():
+    calls = [
+        lambda lib: lib.nn.functional.interpolate(lib.ones(1, 1, 2, 2), size=3, scale_factor=2),
+        lambda lib: lib.nn.functional.interpolate(lib.ones(1, 1, 2, 2)),
+        lambda lib: lib.nn.functional.interpolate(lib.ones(1, 1, 2, 2), size=(3, 3, 3)),
+        lambda lib: lib.nn.functional.interpolate(lib.ones(1, 1, 2, 2), scale_factor=2, align_corners=True),
+        lambda lib: lib.nn.functional.group_norm(lib.ones(2, 3, 4), 2),
+        lambda lib: lib.nn.functional.group_norm(lib.ones(2), 1),
+        lambda lib: lib.nn.GroupNorm(2, 3),
+        lambda lib: lib.nn.InstanceNorm1d(3)(lib.ones(2, 3, 4, 5)),
+        lambda lib: lib.nn.InstanceNorm1d(3, affine=True)(lib.ones(2, 4, 5)),
+        lambda lib: lib.nn.functional.instance_norm(lib.ones(2, 3, 1)),
+        lambda lib: lib.nn.functional.dropout1d(lib.ones(2), 0.5),
+        lambda lib: lib.nn.functional.dropout2d(lib.ones(2, 2, 2), 1.5),
+        lambda lib: lib.nn.Unflatten(1, 3),
+    ]
+    for call in calls:
+        _raises_same(lambda: call(torch), lambda: call(fgrad))

@@ -327,6 +327,10 @@ def cosine_similarity(x1, x2, dim: int = 1, eps: float = 1e-8):
     return _reductions.sum(_elementwise.mul(_elementwise.div(x1, n1), _elementwise.div(x2, n2)), dim)
 
 
+# at::norm(x, p, dim) as ATen's C++ calls it (NormBackward1): the facade's vector norm under that node name.
+_NORM_DIM = FacadeOp("norm", _reductions._NORM.fn, "NormBackward1", variant=None)
+
+
 def pairwise_distance(x1, x2, p: float = 2.0, eps: float = 1e-6, keepdim: bool = False):
     """||x1 - x2 + eps||_p over the last dim (NormBackward1, as PyTorch).
 
@@ -336,9 +340,8 @@ def pairwise_distance(x1, x2, p: float = 2.0, eps: float = 1e-6, keepdim: bool =
     """
     out_dim = max(x1.dim(), x2.dim()) - 1
     diff = _elementwise.add(_elementwise.sub(x1, x2), eps)
-    if out_dim < 0:                       # two 0-d tensors: PyTorch's norm over no dim
-        return _reductions.norm(diff, p)
-    return _reductions.norm(diff, p, out_dim, keepdim=keepdim)
+    axes = (out_dim,) if out_dim >= 0 else ()        # two 0-d tensors: a norm over no dim
+    return apply(_NORM_DIM, (diff,), (float(p), axes, bool(keepdim), diff._data.dtype))
 
 
 # ---- normalisation ----------------------------------------------------------------------------------------
@@ -557,7 +560,7 @@ def _output_sizes(input, size, scale_factor, nsp: int, recompute_scale_factor):
         sizes = (int(size),) * nsp if isinstance(size, (int, np.integer)) else tuple(int(s) for s in size)
         if len(sizes) != nsp:
             raise ValueError(f"Input and output must have the same number of spatial dimensions, but got input with "
-                             f"spatial dimensions of {list(spatial)} and output size of {list(sizes)}. Please "
+                             f"spatial dimensions of {list(spatial)} and output size of {size}. Please "
                              "provide input tensor in (N, C, d1, d2, ...,dK) format and output size in (o1, o2, "
                              "...,oK) format.")
         return sizes, (None,) * nsp
