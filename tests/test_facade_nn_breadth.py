@@ -449,6 +449,27 @@ def test_distances_match_torch(name, fn):
     assert fy.grad_fn.name() == ty.grad_fn.name()
 
 
+def test_cosine_similarity_small_norm_gradient_matches_torch():
+    # ATen clamps the norms under no_grad: the gradient is the unclamped norm's
+    outs = []
+    for lib in (torch, fgrad):
+        a = lib.tensor([[1e-10, 2e-10], [1.0, 2.0]], requires_grad=True)
+        y = lib.nn.functional.cosine_similarity(a, lib.tensor([[1.0, 0.0], [0.0, 1.0]]))
+        y.sum().backward()
+        outs.append((y, a.grad))
+    _close(outs[1][0], outs[0][0])
+    np.testing.assert_allclose(_np(outs[1][1]), _np(outs[0][1]), rtol=1e-4)
+
+
+def _normalize_node(lib):
+    x = lib.ones(2, 3, requires_grad=True)
+    return lib.nn.functional.normalize(x).grad_fn.next_functions[1][0].next_functions[0][0].name()
+
+
+def test_normalize_clamps_with_clamp_min():
+    assert _normalize_node(fgrad) == _normalize_node(torch) == "ClampMinBackward0"
+
+
 def test_interpolate_and_norm_errors_match_torch():
     calls = [
         lambda lib: lib.nn.functional.interpolate(lib.ones(1, 1, 2, 2), size=3, scale_factor=2),
@@ -467,3 +488,128 @@ def test_interpolate_and_norm_errors_match_torch():
     ]
     for call in calls:
         _raises_same(lambda: call(torch), lambda: call(fgrad))
+
+
+# ---- losses -----------------------------------------------------------------------------------------------
+
+def _loss_inputs(lib):
+    lib.manual_seed(0)
+    x = lib.randn(4, 3)
+    x.view(-1)[0] = 0.0                                   # a kink of the smooth losses: d == beta / delta
+    return {
+        "x": x.requires_grad_(True),
+        "y": (x.detach() + lib.tensor([[1.0, -0.5, 0.25]])).requires_grad_(True),
+        "p": lib.softmax(lib.randn(4, 3), 1),
+        "sign": lib.tensor([1.0, -1.0, 1.0, -1.0]),
+        "pos": lib.rand(4, 3) * 3,
+        "var": (lib.rand(4, 3) + 0.1).requires_grad_(True),
+    }
+
+
+LOSSES = {
+    "smooth_l1": lambda F, v, r: F.smooth_l1_loss(v["x"], v["y"], reduction=r),
+    "smooth_l1-beta": lambda F, v, r: F.smooth_l1_loss(v["x"], v["y"], reduction=r, beta=0.5),
+    "smooth_l1-beta0": lambda F, v, r: F.smooth_l1_loss(v["x"], v["y"], reduction=r, beta=0.0),
+    "huber": lambda F, v, r: F.huber_loss(v["x"], v["y"], reduction=r),
+    "huber-delta": lambda F, v, r: F.huber_loss(v["x"], v["y"], reduction=r, delta=0.5),
+    "huber-weight": lambda F, v, r: F.huber_loss(v["x"], v["y"], reduction=r, weight=v["pos"]),
+    "kl_div": lambda F, v, r: F.kl_div(F.log_softmax(v["x"], 1), v["p"], reduction=r),
+    "kl_div-log_target": lambda F, v, r: F.kl_div(F.log_softmax(v["x"], 1), v["y"] * 0.1, reduction=r,
+                                                  log_target=True),
+    "margin_ranking": lambda F, v, r: F.margin_ranking_loss(v["x"][:, 0], v["y"][:, 1], v["sign"], 0.2,
+                                                            reduction=r),
+    "cosine_embedding": lambda F, v, r: F.cosine_embedding_loss(v["x"], v["y"], v["sign"], 0.1, reduction=r),
+    "cosine_embedding-1d": lambda F, v, r: F.cosine_embedding_loss(v["x"][0], v["y"][1], v["sign"][1],
+                                                                   reduction=r),
+    "triplet": lambda F, v, r: F.triplet_margin_loss(v["x"], v["y"], v["pos"], reduction=r),
+    "triplet-swap-p1": lambda F, v, r: F.triplet_margin_loss(v["x"], v["y"], v["pos"], margin=2.0, p=1, swap=True,
+                                                             reduction=r),
+    "poisson": lambda F, v, r: F.poisson_nll_loss(v["x"], v["pos"], reduction=r),
+    "poisson-full-rate": lambda F, v, r: F.poisson_nll_loss(v["var"], v["pos"], log_input=False, full=True,
+                                                            reduction=r),
+    "gaussian": lambda F, v, r: F.gaussian_nll_loss(v["x"], v["y"], v["var"], reduction=r),
+    "gaussian-full-homo": lambda F, v, r: F.gaussian_nll_loss(v["x"], v["y"], v["var"][:, 0], full=True,
+                                                              reduction=r),
+    "gaussian-float": lambda F, v, r: F.gaussian_nll_loss(v["x"], v["y"], 0.5, reduction=r),
+}
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+@pytest.mark.parametrize("name", list(LOSSES), ids=list(LOSSES))
+def test_loss_matches_torch(name, reduction):
+    results = []
+    for lib in (torch, fgrad):
+        v = _loss_inputs(lib)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")              # kl_div's 'mean' warning
+            loss = LOSSES[name](lib.nn.functional, v, reduction)
+        (loss * loss).sum().backward()
+        results.append((loss, [v[k].grad for k in ("x", "y", "var")]))
+    (tl, tg), (fl, fg) = results
+    assert tuple(fl.shape) == tuple(tl.shape)
+    _close(fl, tl)
+    for t, f in zip(tg, fg):
+        assert (f is None) == (t is None)
+        if t is not None:
+            _close(f, t, 1e-4)
+    assert fl.grad_fn.name() == tl.grad_fn.name()
+
+
+def test_kl_div_batchmean_matches_torch():
+    outs = []
+    for lib in (torch, fgrad):
+        v = _loss_inputs(lib)
+        loss = lib.nn.functional.kl_div(lib.nn.functional.log_softmax(v["x"], 1), v["p"], reduction="batchmean")
+        loss.backward()
+        outs.append((loss, v["x"].grad))
+    _close(outs[1][0], outs[0][0])
+    _close(outs[1][1], outs[0][1])
+    assert outs[1][0].grad_fn.name() == outs[0][0].grad_fn.name() == "DivBackward0"
+    with pytest.warns(UserWarning, match="'batchmean' divides only by the batch size"):
+        fgrad.nn.functional.kl_div(fgrad.zeros(2), fgrad.ones(2))
+
+
+LOSS_MODULES = [
+    lambda nn: nn.SmoothL1Loss(beta=0.5), lambda nn: nn.HuberLoss(reduction="sum", delta=2.0),
+    lambda nn: nn.KLDivLoss(reduction="batchmean", log_target=True), lambda nn: nn.MarginRankingLoss(0.1),
+    lambda nn: nn.CosineEmbeddingLoss(0.2), lambda nn: nn.TripletMarginLoss(swap=True),
+    lambda nn: nn.PoissonNLLLoss(full=True), lambda nn: nn.GaussianNLLLoss(full=True, reduction="none"),
+]
+LOSS_MODULE_ARGS = [("x", "y"), ("x", "y"), ("x", "y"), ("x0", "y0", "sign"), ("x", "y", "sign"),
+                    ("x", "y", "pos"), ("x", "pos"), ("x", "y", "var")]
+
+
+@pytest.mark.parametrize("index", range(len(LOSS_MODULES)), ids=[str(i) for i in range(len(LOSS_MODULES))])
+def test_loss_modules_match_torch(index):
+    outs = []
+    for lib in (torch, fgrad):
+        module = LOSS_MODULES[index](lib.nn)
+        v = _loss_inputs(lib)
+        v["x0"], v["y0"] = v["x"][:, 0], v["y"][:, 0]
+        loss = module(*(v[k] for k in LOSS_MODULE_ARGS[index]))
+        outs.append((module, loss))
+    assert repr(outs[1][0]) == repr(outs[0][0])
+    assert outs[1][0].reduction == outs[0][0].reduction
+    _close(outs[1][1], outs[0][1])
+
+
+def test_loss_errors_match_torch():
+    F = {lib: lib.nn.functional for lib in (torch, fgrad)}
+    calls = [
+        lambda lib: F[lib].kl_div(lib.zeros(2), lib.ones(2), reduction="avg"),
+        lambda lib: F[lib].margin_ranking_loss(lib.ones(2), lib.ones(2, 1), lib.ones(2)),
+        lambda lib: F[lib].cosine_embedding_loss(lib.ones(2, 3), lib.ones(2, 3), lib.ones(2, 1)),
+        lambda lib: F[lib].cosine_embedding_loss(lib.ones(3), lib.ones(3), lib.ones(2)),
+        lambda lib: F[lib].triplet_margin_loss(lib.ones(2, 3), lib.ones(2, 3), lib.ones(2, 3), margin=0.0),
+        lambda lib: F[lib].triplet_margin_loss(lib.ones(2, 3), lib.ones(3), lib.ones(2, 3)),
+        lambda lib: F[lib].poisson_nll_loss(lib.ones(2), lib.ones(2), reduction="avg"),
+        lambda lib: F[lib].gaussian_nll_loss(lib.ones(2, 3), lib.ones(2, 3), lib.ones(3, 2)),
+        lambda lib: F[lib].gaussian_nll_loss(lib.ones(2), lib.ones(2), -lib.ones(2)),
+        lambda lib: F[lib].gaussian_nll_loss(lib.ones(2), lib.ones(2), lib.ones(2), reduction="avg"),
+        lambda lib: F[lib].huber_loss(lib.ones(2), lib.ones(2), weight=lib.ones(3)),
+        lambda lib: lib.nn.TripletMarginLoss(margin=-1.0),
+    ]
+    for call in calls:
+        _raises_same(lambda: call(torch), lambda: call(fgrad))
+    with pytest.warns(UserWarning, match="target size"):
+        fgrad.nn.functional.smooth_l1_loss(fgrad.ones(2, 1), fgrad.ones(2))

@@ -9,9 +9,6 @@ node and written with fgrad ops (its backward is their adjoint, with PyTorch's c
 next to the select that makes it); what PyTorch composes in C++ or Python (softsign, tanhshrink, normalize,
 cosine_similarity, kl_div, margin/cosine/triplet/poisson/gaussian losses, instance_norm) calls the facade's
 ops in PyTorch's order, so the graph holds PyTorch's nodes.
-
-Differences, documented: cosine_similarity clamps the norms with clamp_min, whose gradient is zero below eps
-(PyTorch clamps them under no_grad, passing the norm's gradient) - only inputs with norm < 1e-8 differ.
 """
 from __future__ import annotations
 
@@ -299,6 +296,20 @@ def prelu(input, weight):
 
 # ---- distances ------------------------------------------------------------------------------------------
 
+def _clamp_min_fn(x, low):
+    # max(x, low); the gradient passes where x >= low, as PyTorch's clamp_min backward.
+    t = ops.typeof(x)
+    return ops.select(ops.ge(x, low), x, ops.full(t.shape, low, t.dtype))
+
+
+# clamp_min(Tensor, Scalar) as normalize and ATen's losses call it: ClampMinBackward0.
+_CLAMP_MIN = FacadeOp("clamp_min", _clamp_min_fn, "ClampMinBackward0")
+
+
+def _clamp_min(x, low: float):
+    return apply(_CLAMP_MIN, (x,), (float(low),))
+
+
 def normalize(input, p: float = 2.0, dim: int = 1, eps: float = 1e-12, out=None):
     """input / max(||input||_p over dim, eps), as PyTorch composes it (DivBackward0 over ExpandBackward0,
     ClampMinBackward0, NormBackward1).
@@ -307,7 +318,7 @@ def normalize(input, p: float = 2.0, dim: int = 1, eps: float = 1e-12, out=None)
     >>> torch.nn.functional.normalize(torch.tensor([[3.0, 4.0]]))
     tensor([[0.6000, 0.8000]])
     """
-    denom = _shapes.expand_as(_elementwise.clamp_min(_reductions.norm(input, p, dim, keepdim=True), eps), input)
+    denom = _shapes.expand_as(_clamp_min(_reductions.norm(input, p, dim, keepdim=True), eps), input)
     if out is not None:
         return _elementwise.div(input, denom, out=out)
     return _elementwise.div(input, denom)
@@ -322,8 +333,11 @@ def cosine_similarity(x1, x2, dim: int = 1, eps: float = 1e-8):
     """
     if x1.shape != x2.shape:
         x1, x2 = _shapes.broadcast_tensors(x1, x2)
-    n1 = _elementwise.clamp_min(_reductions.norm(x1, 2, dim, keepdim=True), eps)
-    n2 = _elementwise.clamp_min(_reductions.norm(x2, 2, dim, keepdim=True), eps)
+    n1 = _reductions.norm(x1, 2, dim, keepdim=True)
+    n2 = _reductions.norm(x2, 2, dim, keepdim=True)
+    with no_grad():             # as ATen: the norms' values are clamped, their gradient is the norm's
+        n1.clamp_min_(eps)
+        n2.clamp_min_(eps)
     return _reductions.sum(_elementwise.mul(_elementwise.div(x1, n1), _elementwise.div(x2, n2)), dim)
 
 
@@ -774,7 +788,7 @@ def margin_ranking_loss(input1, input2, target, margin: float = 0, size_average=
                            f"input1: {Size(input1.shape)}, input2: {Size(input2.shape)}, target: "
                            f"{Size(target.shape)} ")
     loss = _elementwise.add(_elementwise.mul(_elementwise.neg(target), _elementwise.sub(input1, input2)), margin)
-    return _loss_reduction(_elementwise.clamp_min(loss, 0), reduction)
+    return _loss_reduction(_clamp_min(loss, 0), reduction)
 
 
 COSINE_EMBEDDING_EPSILON = 1e-12
@@ -804,7 +818,7 @@ def cosine_embedding_loss(input1, input2, target, margin: float = 0, size_averag
     cos = _elementwise.div(prod_sum, _elementwise.sqrt(_elementwise.mul(mag1, mag2)))
     zeros = make(np.zeros(cos.shape, cos._data.dtype))
     pos = _elementwise.rsub(cos, 1)
-    neg = _elementwise.clamp_min(_elementwise.sub(cos, margin), 0)
+    neg = _clamp_min(_elementwise.sub(cos, margin), 0)
     output = _elementwise.add(_elementwise.where(_elementwise.eq(target, 1), pos, zeros),
                               _elementwise.where(_elementwise.eq(target, -1), neg, zeros))
     return _loss_reduction(output, reduction)
@@ -832,7 +846,7 @@ def triplet_margin_loss(anchor, positive, negative, margin: float = 1.0, p: floa
     dist_neg = pairwise_distance(anchor, negative, p, eps)
     if swap:
         dist_neg = _elementwise.minimum(dist_neg, pairwise_distance(positive, negative, p, eps))
-    loss = _elementwise.clamp_min(_elementwise.sub(_elementwise.add(dist_pos, margin), dist_neg), 0)
+    loss = _clamp_min(_elementwise.sub(_elementwise.add(dist_pos, margin), dist_neg), 0)
     return _loss_reduction(loss, reduction)
 
 
