@@ -613,3 +613,43 @@ def test_loss_errors_match_torch():
         _raises_same(lambda: call(torch), lambda: call(fgrad))
     with pytest.warns(UserWarning, match="target size"):
         fgrad.nn.functional.smooth_l1_loss(fgrad.ones(2, 1), fgrad.ones(2))
+
+
+# ---- nn.utils.rnn ------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("batch_first,side", [(False, "right"), (True, "right"), (True, "left")],
+                         ids=["time-major", "batch-first", "left"])
+def test_pad_sequence_matches_torch(batch_first, side):
+    outs = []
+    for lib in (torch, fgrad):
+        from importlib import import_module
+        pad_sequence = import_module(f"{lib.__name__}.nn.utils.rnn").pad_sequence
+        seqs = [lib.arange(6.0).view(3, 2).requires_grad_(True), lib.ones(1, 2, requires_grad=True),
+                lib.zeros(0, 2, requires_grad=True)]
+        y = pad_sequence(seqs, batch_first=batch_first, padding_value=-1.0, padding_side=side)
+        (y * lib.arange(float(y.numel())).view(y.shape)).sum().backward()
+        outs.append((y, [s.grad for s in seqs]))
+    assert repr(outs[1][0]) == repr(outs[0][0])
+    for t, f in zip(outs[0][1], outs[1][1]):
+        _close(f, t)
+    _raises_same(lambda: torch.nn.utils.rnn.pad_sequence([torch.ones(3, 2), torch.ones(2, 3)]),
+                 lambda: fgrad.nn.utils.rnn.pad_sequence([fgrad.ones(3, 2), fgrad.ones(2, 3)]))
+    _raises_same(lambda: torch.nn.utils.rnn.pad_sequence([torch.ones(3)], padding_side="mid"),
+                 lambda: fgrad.nn.utils.rnn.pad_sequence([fgrad.ones(3)], padding_side="mid"))
+
+
+def test_lstm_on_padded_batch_trains():
+    # the common lesson pattern: pad variable-length sequences, run an LSTM, a linear head, a loss, a step
+    fgrad.manual_seed(0)
+    lstm, head = fgrad.nn.LSTM(2, 4, batch_first=True), fgrad.nn.Linear(4, 1)
+    opt = fgrad.optim.SGD(list(lstm.parameters()) + list(head.parameters()), lr=0.1)
+    batch = fgrad.nn.utils.rnn.pad_sequence([fgrad.randn(5, 2), fgrad.randn(3, 2)], batch_first=True)
+    losses = []
+    for _ in range(3):
+        opt.zero_grad()
+        output, (h_n, _) = lstm(batch)
+        loss = fgrad.nn.functional.mse_loss(head(h_n[-1]), fgrad.ones(2, 1))
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    assert losses[2] < losses[0]

@@ -18,12 +18,12 @@ import warnings
 import numpy as np
 
 from fgrad import ops
-from fgrad.ops.control import stop_gradient
 from fgrad.facade import _dtypes, _elementwise, _inplace, _random, _reductions, _shapes
 from fgrad.facade._grad_mode import no_grad
 from fgrad.facade._op import FacadeOp, apply
-from fgrad.facade._tensor import Size, Tensor, make
+from fgrad.facade._tensor import Size, make
 from fgrad.facade.nn import _layers_functional as _LF
+from fgrad.facade.nn import _loss_common as _common
 
 __all__ = ["selu", "celu", "mish", "softsign", "hardswish", "hardsigmoid", "threshold", "tanhshrink", "glu",
            "prelu", "softshrink", "hardshrink", "softmin", "selu_", "celu_", "threshold_",
@@ -220,9 +220,8 @@ def hardshrink(input, lambd: float = 0.5):
 
 def softmin(input, dim=None, _stacklevel: int = 3, dtype=None):
     """softmax(-x) along dim (SoftmaxBackward0 over NegBackward0, as PyTorch)."""
-    from fgrad.facade.nn import functional as F
     if dim is None:
-        dim = F._softmax_dim("softmin", input.dim(), _stacklevel)
+        dim = _common._softmax_dim("softmin", input.dim(), _stacklevel)
     return _reductions.softmax(_elementwise.neg(input), dim, dtype)
 
 
@@ -438,8 +437,7 @@ def instance_norm(input, running_mean=None, running_var=None, weight=None, bias=
     weight_rows = None if weight is None else _shapes.repeat(weight, n)
     bias_rows = None if bias is None else _shapes.repeat(bias, n)
     stats = [None if s is None else make(np.tile(s._data, n)) for s in (running_mean, running_var)]
-    from fgrad.facade.nn import functional as F
-    out = F.batch_norm(rows, stats[0], stats[1], weight_rows, bias_rows, use_input_stats, momentum, eps)
+    out = _LF.batch_norm(rows, stats[0], stats[1], weight_rows, bias_rows, use_input_stats, momentum, eps)
     for stat, updated in zip((running_mean, running_var), stats):
         if stat is not None and use_input_stats:
             stat._data[...] = updated._data.reshape(n, c).mean(axis=0).astype(stat._data.dtype)
@@ -639,17 +637,12 @@ def upsample_bilinear(input, size=None, scale_factor=None):
 
 # ---- losses ---------------------------------------------------------------------------------------------
 
-def _F():
-    from fgrad.facade.nn import functional as F
-    return F
-
-
 def _smooth_l1_fn(x, target, dtype, reduction, beta):
     # |d| < beta: 0.5 d^2 / beta, else |d| - 0.5 beta (PyTorch's kernel); the gradient d / beta then sign(d).
     d = ops.sub(ops.convert_element_type(x, dtype), ops.convert_element_type(target, dtype))
     z = ops.abs(d)
     loss = ops.select(ops.lt(z, beta), ops.div(ops.mul(ops.mul(z, z), 0.5), beta), ops.sub(z, 0.5 * beta))
-    return _F()._reduce(loss, reduction)
+    return _common._reduce(loss, reduction)
 
 
 def _huber_fn(x, target, dtype, reduction, delta):
@@ -657,7 +650,7 @@ def _huber_fn(x, target, dtype, reduction, delta):
     d = ops.sub(ops.convert_element_type(x, dtype), ops.convert_element_type(target, dtype))
     z = ops.abs(d)
     loss = ops.select(ops.lt(z, delta), ops.mul(ops.mul(z, z), 0.5), ops.mul(ops.sub(z, 0.5 * delta), delta))
-    return _F()._reduce(loss, reduction)
+    return _common._reduce(loss, reduction)
 
 
 _SMOOTH_L1 = FacadeOp("smooth_l1_loss", _smooth_l1_fn, "SmoothL1LossBackward0")
@@ -679,14 +672,13 @@ def smooth_l1_loss(input, target, size_average=None, reduce=None, reduction: str
     >>> torch.nn.functional.smooth_l1_loss(torch.tensor([0.5, 3.0]), torch.zeros(2))
     tensor(1.3125)
     """
-    F = _F()
     _warn_size(input, target)
-    reduction = F._reduction(reduction, size_average, reduce)
+    reduction = _common._reduction(reduction, size_average, reduce)
     if beta < 0:
         raise RuntimeError("smooth_l1_loss does not support negative values for beta.")
     if beta == 0.0:
-        return F.l1_loss(input, target, reduction=reduction)
-    input, target, dtype = F._float_pair(input, target)
+        return _common.l1_loss(input, target, reduction=reduction)
+    input, target, dtype = _common._float_pair(input, target)
     return apply(_SMOOTH_L1, (input, target), (dtype, reduction, float(beta)))
 
 
@@ -698,14 +690,13 @@ def huber_loss(input, target, reduction: str = "mean", delta: float = 1.0, weigh
     >>> torch.nn.functional.huber_loss(torch.tensor([0.5, 3.0]), torch.zeros(2), delta=2.0)
     tensor(2.0625)
     """
-    F = _F()
     _warn_size(input, target)
     if delta <= 0:
         raise RuntimeError("huber_loss does not support non-positive values for delta.")
     input_shape = input.shape
-    input, target, dtype = F._float_pair(input, target)
+    input, target, dtype = _common._float_pair(input, target)
     if weight is None:
-        return apply(_HUBER, (input, target), (dtype, F._reduction(reduction), float(delta)))
+        return apply(_HUBER, (input, target), (dtype, _common._reduction(reduction), float(delta)))
     if weight.shape != input_shape:
         raise ValueError("Weights and input must have the same size.")
     weighted = _elementwise.mul(apply(_HUBER, (input, target), (dtype, "none", float(delta))), weight)
@@ -747,9 +738,8 @@ def kl_div(input, target, size_average=None, reduce=None, reduction: str = "mean
     >>> torch.nn.functional.kl_div(torch.tensor([[-1.0, -1.0]]), torch.tensor([[0.5, 0.5]]), reduction="batchmean")
     tensor(0.3069)
     """
-    F = _F()
     if size_average is not None or reduce is not None:
-        reduction = F._reduction(reduction, size_average, reduce)
+        reduction = _common._reduction(reduction, size_average, reduce)
     elif reduction == "mean":
         warnings.warn("reduction: 'mean' divides the total loss by both the batch size and the support size."
                       "'batchmean' divides only by the batch size, and aligns with the KL div math definition."
@@ -770,8 +760,7 @@ def kl_div(input, target, size_average=None, reduce=None, reduction: str = "mean
 
 
 def _legacy_reduction(reduction, size_average, reduce):
-    F = _F()
-    return F._reduction(reduction, size_average, reduce)
+    return _common._reduction(reduction, size_average, reduce)
 
 
 def margin_ranking_loss(input1, input2, target, margin: float = 0, size_average=None, reduce=None,
