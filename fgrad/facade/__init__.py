@@ -223,10 +223,10 @@ __all__ = [
     "transpose", "true_divide", "trunc", "unbind", "unflatten", "unsqueeze", "var", "vstack", "where",
     "acos", "acosh", "arccos", "arccosh", "arcsin", "arcsinh", "arctan", "arctan2", "arctanh", "asin", "asinh", "atan",
     "atan2", "atanh", "cosh", "cumprod", "hypot", "sinh",
-    "cosine_similarity", "pairwise_distance",
     # submodules
     "autograd", "nn", "optim", "utils", "func",
 ]
+__all__ += ["cosine_similarity", "pairwise_distance"]     # from nn.functional, as torch's top-level functions
 
 
 def _give_out_arguments(namespace: dict) -> None:
