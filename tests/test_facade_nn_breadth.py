@@ -132,6 +132,10 @@ def test_rnn_matches_torch(cls, kw, case, x_shape, with_hidden):
         np.testing.assert_array_equal(_np(fp), _np(tp))      # torch's init, bit for bit
     assert f_out.shape == t_out.shape
     _close(f_out, t_out)
+    if t_out.grad_fn.name() == "TransposeBackward1":       # RNN/GRU batch_first: torch's in-place transpose_
+        assert f_out.grad_fn.name() == "TransposeBackward0"
+    else:
+        assert f_out.grad_fn.name() == t_out.grad_fn.name()
     for ts, fs in zip(t_states, f_states):
         assert fs.shape == ts.shape
         _close(fs, ts)

@@ -1,7 +1,7 @@
 """Recurrent layers: RNN (tanh or relu), LSTM (with proj_size), GRU, and their single-step cells.
 
-Each step is composed of facade ops in the order of ATen's CPU cells (aten/src/ATen/native/RNN.cpp), so values
-and gradients follow from the ops' rules and the graph holds PyTorch's per-op nodes:
+Each step is ATen's CPU cell (aten/src/ATen/native/RNN.cpp) written with fgrad ops in its order, so values and
+gradients follow from the ops' rules (no derivative rule of its own):
 
     RNN:   h' = tanh(h W_hh^T + b_hh + x W_ih^T + b_ih)                  (relu for nonlinearity="relu")
     LSTM:  i, f, g, o = chunk(h W_hh^T + b_hh + x W_ih^T + b_ih, 4)
@@ -9,16 +9,18 @@ and gradients follow from the ops' rules and the graph holds PyTorch's per-op no
     GRU:   r, z, n-parts from x W_ih^T + b_ih and h W_hh^T + b_hh, chunked in 3;
            n = tanh(x_n + r * h_n);  h' = (h - n) * z + n
 
-A whole-sequence layer projects the input of every step at once (one linear over (T, B, I)), runs the steps,
-and stacks their outputs (StackBackward0); the reverse direction walks the steps backwards; a bidirectional
-layer concatenates both directions' outputs; dropout (training only) follows every layer but the last; h_n
-(and c_n) stack the layers' final states, layer-major, forward before reverse. As in PyTorch.
-
-Differences from PyTorch: torch's CPU LSTM runs a fused oneDNN kernel, so `output.grad_fn` is
-MkldnnRnnLayerBackward0 there and StackBackward0 here (TransposeBackward0 with batch_first in both), and its
-values can differ from these by float32 rounding (the same formula, another summation order). The cells
-(RNNCell, LSTMCell, GRUCell) record PyTorch's nodes: TanhBackward0/ReluBackward0, MulBackward0 (h') and
-AddBackward0 (c'), AddBackward0. PackedSequence input is not supported.
+A whole-sequence layer projects the input of every step at once (one product over (T, B, I)), runs the steps,
+and stacks their outputs; the reverse direction walks the steps backwards; a bidirectional layer concatenates
+both directions' outputs; dropout (training only) follows every layer but the last; h_n (and c_n) stack the
+layers' final states, layer-major, forward before reverse. As in PyTorch. Each direction of each layer is one
+facade op (a scan over the steps, see below), named as PyTorch's last node over the layer: the outputs'
+grad_fn is PyTorch's (MkldnnRnnLayerBackward0 for LSTM, StackBackward0 for RNN and GRU; SqueezeBackward1 for
+unbatched input; h_n and c_n StackBackward0), with one exception: with batch_first, PyTorch's RNN and GRU
+transpose their output in place (TransposeBackward1), here out of place (TransposeBackward0). The nodes inside
+the graph differ (one per layer here), and values can differ from PyTorch's by float32 rounding (its CPU LSTM
+runs oneDNN; the same formulas, another summation order). The cells (RNNCell, LSTMCell, GRUCell) are composed
+of facade ops and record PyTorch's nodes: TanhBackward0/ReluBackward0, MulBackward0 (h') and AddBackward0
+(c'), AddBackward0. PackedSequence input is not supported.
 
 Initialisation is PyTorch's: every parameter, in registration order, from U(-1/sqrt(hidden_size),
 1/sqrt(hidden_size)) on the facade's random stream, so `torch.manual_seed(0); nn.LSTM(...)` holds PyTorch's
@@ -32,7 +34,9 @@ import warnings
 
 import numpy as np
 
+from fgrad import lax, ops
 from fgrad.facade import _dtypes, _elementwise, _shapes
+from fgrad.facade._op import FacadeOp, apply
 from fgrad.facade._tensor import make
 from fgrad.facade.nn import functional as F
 from fgrad.facade.nn import init
@@ -81,24 +85,97 @@ def _gru_step(x_proj, h, w_hh, b_hh):
     return _elementwise.add(_elementwise.mul(_elementwise.sub(h, new_gate), input_gate), new_gate)
 
 
-def _step(mode, x_proj, state, weights):
-    """One step from (h,) or (h, c) to the next state; weights = (w_ih, w_hh, b_ih, b_hh, w_hr)."""
-    _, w_hh, _, b_hh, w_hr = weights
-    if mode == "LSTM":
-        return _lstm_step(x_proj, state[0], state[1], w_hh, b_hh, w_hr)
-    if mode == "GRU":
-        return (_gru_step(x_proj, state[0], w_hh, b_hh),)
-    return (_simple_step(x_proj, state[0], w_hh, b_hh, relu=mode == "RNN_RELU"),)
+# ---- a whole layer direction as one facade op ---------------------------------------------------------------
+# The whole-sequence layers run each direction of each layer as one op: the input projected for every step at
+# once, then a `scan` (fgrad.lax) of the step over the projected inputs, so the per-op overhead is paid once
+# per layer, not a dozen times per time step, and the backward is the scan's reverse mode (residuals per step),
+# linear in the length: a slice per step into the sequence would have an adjoint per step the size of the
+# whole sequence (a pad), quadratic in the length. The step formulas are the cells' above, in fgrad ops. The node is named as PyTorch's last node over a layer:
+# MkldnnRnnLayerBackward0 (its CPU LSTM's oneDNN layer) for LSTM, StackBackward0 for RNN, GRU and projected
+# LSTM (ATen stacks the steps' outputs). Absent biases and projections are empty placeholders.
+
+def _hidden_projection(h, w_hh, b_hh, has_bias):
+    out = ops.matmul(h, ops.transpose(w_hh))
+    return ops.add(out, b_hh) if has_bias else out
 
 
-def _run_direction(mode, projected_steps, state, weights, reverse: bool):
-    """Run the steps (forwards or backwards); the outputs (in time order) stacked, and the final state."""
-    order = range(len(projected_steps) - 1, -1, -1) if reverse else range(len(projected_steps))
-    outputs = [None] * len(projected_steps)
-    for t in order:
-        state = _step(mode, projected_steps[t], state, weights)
-        outputs[t] = state[0]
-    return _shapes.stack(outputs, 0), state
+def _gate_slices(gates, count: int, size: int):
+    batch = ops.typeof(gates).shape[0]
+    return [ops.static_slice(gates, (0, k * size), (batch, (k + 1) * size)) for k in range(count)]
+
+
+def _lstm_cell_fn(x_proj, h, c, w_hh, b_hh, w_hr, has_bias, has_proj):
+    gates = ops.add(_hidden_projection(h, w_hh, b_hh, has_bias), x_proj)
+    in_gate, forget_gate, cell_gate, out_gate = _gate_slices(gates, 4, ops.typeof(c).shape[-1])
+    c_next = ops.add(ops.mul(ops.logistic(forget_gate), c), ops.mul(ops.logistic(in_gate), ops.tanh(cell_gate)))
+    h_next = ops.mul(ops.logistic(out_gate), ops.tanh(c_next))
+    if has_proj:
+        h_next = ops.matmul(h_next, ops.transpose(w_hr))
+    return h_next, c_next
+
+
+def _gru_cell_fn(x_proj, h, w_hh, b_hh, has_bias):
+    size = ops.typeof(h).shape[-1]
+    x_r, x_z, x_n = _gate_slices(x_proj, 3, size)
+    h_r, h_z, h_n = _gate_slices(_hidden_projection(h, w_hh, b_hh, has_bias), 3, size)
+    reset_gate = ops.logistic(ops.add(h_r, x_r))
+    input_gate = ops.logistic(ops.add(h_z, x_z))
+    new_gate = ops.tanh(ops.add(x_n, ops.mul(h_n, reset_gate)))
+    return ops.add(ops.mul(ops.sub(h, new_gate), input_gate), new_gate)
+
+
+def _simple_cell_fn(x_proj, h, w_hh, b_hh, has_bias, relu):
+    pre = ops.add(_hidden_projection(h, w_hh, b_hh, has_bias), x_proj)
+    # relu's gradient at 0 is 0, as PyTorch's (the select takes the zero branch there)
+    return ops.select(ops.gt(pre, 0), pre, ops.full(ops.typeof(pre).shape, 0, ops.typeof(pre).dtype)) if relu \
+        else ops.tanh(pre)
+
+
+def _input_projection(x, w_ih, b_ih, has_bias):
+    # x (T, B, I) @ w_ih^T (+ b_ih) for every step at once, as ATen's layers do before stepping
+    steps, batch, size = ops.typeof(x).shape
+    out = ops.matmul(ops.reshape(x, (steps * batch, size)), ops.transpose(w_ih))
+    out = ops.add(out, b_ih) if has_bias else out
+    return ops.reshape(out, (steps, batch, ops.typeof(w_ih).shape[0]))
+
+
+def _layer_fn(x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr, mode, has_bias, has_proj, reverse):
+    """(outputs (T, B, H), final h, final c) of one direction of one layer over its input x (T, B, I)."""
+    def step(carry, x_t):
+        h, c = carry
+        if mode == "LSTM":
+            h, c = _lstm_cell_fn(x_t, h, c, w_hh, b_hh, w_hr, has_bias, has_proj)
+        elif mode == "GRU":
+            h = _gru_cell_fn(x_t, h, w_hh, b_hh, has_bias)
+        else:
+            h = _simple_cell_fn(x_t, h, w_hh, b_hh, has_bias, mode == "RNN_RELU")
+        return (h, c), h
+
+    projected = _input_projection(x, w_ih, b_ih, has_bias)
+    (h, c), outputs = lax.scan(step, (h0, c0), projected, reverse=reverse)
+    return outputs, h, c
+
+
+_LAYER = {name: FacadeOp(f"rnn_layer_{name}", _layer_fn, name, variant=None)
+          for name in ("MkldnnRnnLayerBackward0", "StackBackward0")}
+_EMPTY = np.zeros(0, np.float32)
+
+
+def _or_empty(t):
+    return _EMPTY if t is None else t
+
+
+def _run_direction(mode, input, state, weights, reverse: bool):
+    """One direction of one layer over its (T, B, I) input from state (h,) or (h, c): the outputs (T, B, H)
+    and the final state."""
+    w_ih, w_hh, b_ih, b_hh, w_hr = weights
+    h0 = state[0]
+    c0 = state[1] if mode == "LSTM" else _EMPTY
+    node = "MkldnnRnnLayerBackward0" if mode == "LSTM" and w_hr is None else "StackBackward0"
+    args = (input, h0, c0, w_ih, w_hh, _or_empty(b_ih), _or_empty(b_hh), _or_empty(w_hr))
+    static = (mode, b_hh is not None, w_hr is not None, bool(reverse))
+    outputs, h, c = apply(_LAYER[node], args, static, multi=True)
+    return outputs, ((h, c) if mode == "LSTM" else (h,))
 
 
 # ---- the whole-sequence layers ----------------------------------------------------------------------------
@@ -214,8 +291,7 @@ class RNNBase(Module):
             outputs = []
             for direction in range(directions):
                 weights = self._weights_of(layer, direction)
-                projected = _shapes.unbind(F.linear(layer_input, weights[0], weights[2]), 0)
-                output, final = _run_direction(self.mode, projected, states[layer * directions + direction],
+                output, final = _run_direction(self.mode, layer_input, states[layer * directions + direction],
                                                weights, reverse=direction == 1)
                 outputs.append(output)
                 finals.append(final)
