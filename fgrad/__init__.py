@@ -20,7 +20,7 @@ from fgrad import facade as _facade
 from fgrad.facade import *  # noqa: F401,F403  (tensor, Tensor, no_grad, sin, ..., nn, optim, autograd)
 
 # `import fgrad.nn.functional as F` must give the facade's modules, not load them a second time.
-for _name in ("nn", "nn.functional", "nn.init", "nn.utils", "optim", "optim.lr_scheduler", "autograd", "utils", "utils.data",
+for _name in ("nn", "nn.functional", "nn.init", "nn.utils", "nn.utils.rnn", "optim", "optim.lr_scheduler", "autograd", "utils", "utils.data",
               "func", "autograd.forward_ad", "autograd.functional", "backends", "backends.cudnn", "backends.mps",
               "backends.cuda", "accelerator", "serialization", "linalg"):
     _sys.modules[f"fgrad.{_name}"] = _sys.modules[f"fgrad.facade.{_name}"]

@@ -122,6 +122,7 @@ from fgrad.facade._methods import addcdiv, addcmul, argsort, lerp, sort, topk, u
 from fgrad.facade import autograd
 from fgrad.facade.autograd import is_anomaly_check_nan_enabled, is_anomaly_enabled
 from fgrad.facade import nn
+from fgrad.facade.nn._functional_more import cosine_similarity, pairwise_distance  # torch.cosine_similarity, ...
 from fgrad.facade import optim
 from fgrad.facade.optim import lr_scheduler as _lr_scheduler  # noqa: F401  (torch.optim.lr_scheduler)
 from fgrad.facade import utils
@@ -242,6 +243,7 @@ __all__ = [
     # submodules
     "autograd", "nn", "optim", "utils", "func", "linalg",
 ]
+__all__ += ["cosine_similarity", "pairwise_distance"]     # from nn.functional, as torch's top-level functions
 
 
 def _give_out_arguments(namespace: dict) -> None:

@@ -10,8 +10,6 @@ NllLossBackward0; TBackward0 then AddmmBackward0).
 """
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
 
 from fgrad import ops
@@ -21,6 +19,8 @@ from fgrad.facade._op import FacadeOp, apply
 from fgrad.facade._tensor import Size, make
 from fgrad.facade.nn import _layers_functional
 from fgrad.facade.nn._layers_functional import *  # noqa: F401,F403  (conv, pooling, dropout, norms, ...)
+from fgrad.facade.nn._loss_common import (REDUCTIONS, _float_pair, _reduce, _reduction, _softmax_dim,  # noqa: F401
+                                          _warn_target_size, _weighted_loss, l1_loss)
 
 __all__ = ["relu", "sigmoid", "tanh", "softmax", "log_softmax", "linear", "mse_loss", "l1_loss",
            "binary_cross_entropy", "binary_cross_entropy_with_logits", "cross_entropy", "nll_loss",
@@ -65,13 +65,6 @@ def tanh(input):
     return _elementwise.tanh(input)
 
 
-def _softmax_dim(name: str, ndim: int, stacklevel: int) -> int:
-    # PyTorch's legacy choice when dim is omitted (with its deprecation warning).
-    warnings.warn(f"Implicit dimension choice for {name} has been deprecated. Change the call to include dim=X "
-                  "as an argument.", UserWarning, stacklevel=stacklevel)
-    return 0 if ndim in (0, 1, 3) else 1
-
-
 def softmax(input, dim=None, _stacklevel: int = 3, dtype=None):
     """exp(input) normalized to sum 1 along `dim`, computed with the row max subtracted (SoftmaxBackward0).
 
@@ -114,65 +107,7 @@ def linear(input, weight, bias=None):
     return out if bias is None else _elementwise.add(out, bias)
 
 
-# ---- reductions ---------------------------------------------------------------------------------------
-
-REDUCTIONS = ("none", "mean", "sum")
-
-
-def _reduction(reduction: str, size_average=None, reduce=None) -> str:
-    """The reduction to apply: `reduction`, or the one the legacy size_average/reduce flags ask for."""
-    if size_average is not None or reduce is not None:
-        size_average = True if size_average is None else size_average
-        reduce = True if reduce is None else reduce
-        reduction = "mean" if size_average and reduce else "sum" if reduce else "none"
-        warnings.warn(f"size_average and reduce args will be deprecated, please use reduction='{reduction}' "
-                      "instead.", UserWarning, stacklevel=3)
-        return reduction
-    if reduction not in REDUCTIONS:
-        raise ValueError(f"{reduction} is not a valid value for reduction")
-    return reduction
-
-
-def _reduce(loss, reduction: str):
-    """PyTorch's apply_loss_reduction inside a facade op: the elementwise loss, its sum, or its mean (the
-    sum divided by the count, as PyTorch's CPU mean)."""
-    if reduction == "none":
-        return loss
-    total = ops.reduce_sum(loss, tuple(range(len(loss.shape))))
-    if reduction == "sum":
-        return total
-    return ops.div(total, int(np.prod(loss.shape, dtype=np.int64)))
-
-
-def _warn_target_size(input, target):
-    if target.shape != input.shape:
-        warnings.warn(f"Using a target size ({Size(target.shape)}) that is different to the input size "
-                      f"({Size(input.shape)}). This will likely lead to incorrect results due to broadcasting. "
-                      "Please ensure they have the same size.", UserWarning, stacklevel=3)
-
-
-def _float_pair(input, target):
-    """input and target broadcast together (ExpandBackward0 where a shape grows, as torch.broadcast_tensors)
-    and the dtype they compute in."""
-    if input.shape != target.shape:
-        input, target = _shapes.broadcast_tensors(input, target)
-    dtype = _operands.result_type(input, target)
-    if dtype.kind != "f":
-        dtype = _dtypes.default_float_numpy()
-    return input, target, dtype
-
-
-def _weighted_loss(elementwise, weight, reduction, input_shape):
-    # PyTorch's mse_loss / l1_loss with `weight`: a composite whose mean divides by the weights' sum.
-    if weight.shape != input_shape:
-        raise ValueError("Weights and input must have the same size.")
-    weighted = _elementwise.mul(elementwise, weight)
-    if reduction == "none":
-        return weighted
-    if reduction == "sum":
-        return _reductions.sum(weighted)
-    return _elementwise.div(_reductions.sum(weighted), _reductions.sum(weight))
-
+# ---- reductions (the helpers live in fgrad.facade.nn._loss_common) -------------------------------------
 
 def _apply_loss(op, differentiable, constants, static):
     """apply(op) where `constants` (class weights, integer targets) follow the `differentiable` inputs.
@@ -216,21 +151,6 @@ def mse_loss(input, target, size_average=None, reduce=None, reduction: str = "me
     if weight is not None:
         return _weighted_loss(_elementwise.pow(_elementwise.sub(input, target), 2), weight, reduction, input_shape)
     return apply(_MSE_LOSS, (input, target), (dtype, reduction))
-
-
-def l1_loss(input, target, size_average=None, reduce=None, reduction: str = "mean", weight=None):
-    """The absolute error |input - target|, averaged (or summed, or elementwise). PyTorch composes it from
-    sub, abs and mean/sum, so its node is MeanBackward0 (SumBackward0, AbsBackward0)."""
-    _warn_target_size(input, target)
-    reduction = _reduction(reduction, size_average, reduce)
-    input_shape = input.shape
-    input, target, _ = _float_pair(input, target)
-    errors = _elementwise.abs(_elementwise.sub(input, target))
-    if weight is not None:
-        return _weighted_loss(errors, weight, reduction, input_shape)
-    if reduction == "mean":
-        return _reductions.mean(errors)
-    return _reductions.sum(errors) if reduction == "sum" else errors
 
 
 # ---- binary cross-entropy -----------------------------------------------------------------------------
@@ -510,3 +430,10 @@ def _smoothing_term(log_prob, target, weight, ignore_index, reduction, class_dim
         return _elementwise.div(_reductions.sum(per_sample), _reductions.sum(_shapes.index_select(weight, 0, kept_targets)))
     return _elementwise.div(_reductions.sum(per_sample), _reductions.sum(_elementwise.logical_not(ignored)))
 
+
+
+# More activations, distances, normalisation, channel dropout, interpolate and losses (fgrad.facade.nn._functional_more).
+from fgrad.facade.nn import _functional_more  # noqa: E402
+from fgrad.facade.nn._functional_more import *  # noqa: E402,F401,F403
+
+__all__ += _functional_more.__all__

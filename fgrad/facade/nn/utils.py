@@ -108,3 +108,13 @@ def vector_to_parameters(vec, parameters) -> None:
         p._data = np.array(vec._data[offset:offset + n].reshape(p._data.shape), dtype=p._data.dtype)
         p._vc[0] += 1
         offset += n
+
+
+# `from torch.nn.utils.rnn import pad_sequence`: a submodule by name (an empty __path__ makes this module a
+# package to the import system, which then finds it in sys.modules), as fgrad.facade.autograd's.
+import sys as _sys  # noqa: E402
+
+from fgrad.facade.nn import rnn_utils as rnn  # noqa: E402
+
+__path__ = []
+_sys.modules[f"{__name__}.rnn"] = rnn
