@@ -283,3 +283,40 @@ def test_gather_index_bounds_as_pytorch(index):
 def test_tensor_reads_ranges_as_pytorch(data):
     ours, theirs = fgrad.tensor(eval(data)), torch.tensor(eval(data))
     assert ours.tolist() == theirs.tolist() and str(ours.dtype) == str(theirs.dtype).replace("torch.", "torch.")
+
+
+# A residual that is a view of an input (einsum saves reshapes of its operands) changes with an in-place
+# write to that input: the backward must refuse, as PyTorch's does, not use the new values.
+VIEW_RESIDUALS = {
+    "einsum_dot": lambda L, y: L.einsum("i,i->", y, y),
+    "matmul": lambda L, y: y @ y,
+    "view_mul": lambda L, y: (y.view(3) * y.view(3)).sum(),
+    "reshape_einsum": lambda L, y: L.einsum("ij,ij->", y.reshape(3, 1), y.reshape(3, 1)),
+}
+
+
+@pytest.mark.parametrize("name", list(VIEW_RESIDUALS), ids=list(VIEW_RESIDUALS))
+def test_in_place_write_to_an_input_of_a_view_residual_is_caught(name):
+    def outcome(L):
+        x = L.tensor([1.0, 2.0, 3.0], requires_grad=True)
+        y = x * 1
+        p = VIEW_RESIDUALS[name](L, y)
+        with L.no_grad():
+            y.add_(1)
+        try:
+            p.backward()
+        except RuntimeError as e:
+            return str(e).split(";")[0].split("modified by an inplace operation")[0]
+        return x.grad.tolist()
+    assert outcome(fgrad) == outcome(torch)
+
+
+def test_a_write_through_another_view_of_a_viewed_residual_is_caught():
+    for L in (fgrad, torch):
+        x = L.tensor([1.0, 2.0, 3.0], requires_grad=True)
+        y = x * 1
+        z = y.view(3, 1)
+        out = L.einsum("ij,ij->i", z, z)      # residuals: views of y's memory
+        y.mul_(2)                             # z (and the residuals viewing it) change with y
+        with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+            out.sum().backward()

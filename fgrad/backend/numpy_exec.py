@@ -149,6 +149,9 @@ class _StraightLine:
         fn.source = source
         fn.fresh = tuple(fresh)
         fn.views = views_of_inputs(program, origin, fresh)
+        # per output, the input positions whose memory it may share (a reshape, transpose, slice of them)
+        fn.shares = tuple(() if type(v) is Literal else tuple(sorted(i for i in origin.get(v, ()) if i != "constant"))
+                          for v in program.outputs)
         return fn
 
     def viewed_values(self) -> set:

@@ -194,11 +194,14 @@ def _add_hook(hooks: dict, fn) -> RemovableHandle:
 # ---- saved-tensor versions -------------------------------------------------------------------------
 
 def saved_versions(node, plan, args, outputs):
-    """(version cell, version now, what was saved) for each saved input and output of `node`."""
+    """(version cell, version now, what was saved) for each saved input and output of `node`, and each input a
+    residual may be a view of."""
     checks = []
-    for _, i in plan.saved_inputs:
+    checked = set()
+    for _, i in plan.saved_inputs + plan.aliased_residuals:
         t = args[i]
-        if type(t) is not np.ndarray:
+        if type(t) is not np.ndarray and i not in checked:
+            checked.add(i)
             checks.append((t._vc, t._vc[0], t))
     for _, j in plan.saved_outputs:
         t = outputs[j]

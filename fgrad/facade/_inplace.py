@@ -241,6 +241,9 @@ def _keep_original(node, self):
     for r, i in node._plan.saved_inputs:
         if node._args[i] is self:
             saved[r] = original._data
+    for r, i in node._plan.aliased_residuals:       # views of self's memory: their values before the write
+        if node._args[i] is self:
+            saved[r] = np.array(saved[r], copy=True)
     node._saved = tuple(saved)
     if node._versions is not None:
         node._versions = [check for check in node._versions if check[0] is not self._vc] or None

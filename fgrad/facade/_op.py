@@ -107,14 +107,16 @@ class GradPlan:
     forward(*inputs) -> (*outputs, *residuals); backward(*residuals, *output cts) -> cts of the `wrt` inputs.
     `split` is the transforms' VjpSplit these are compiled from; `diff_outputs` are the outputs that carry a
     gradient (float outputs depending on a `wrt` input), `saved_inputs` / `saved_outputs` pair a residual
-    position with an input / output index (checked against version counters). `layout_inputs` are the
+    position with an input / output index (checked against version counters); `aliased_residuals` pair the
+    other residuals that may be views of an input (a reshape of it, say) with that input, checked the same
+    way, since an in-place write to the input changes them too. `layout_inputs` are the
     inputs whose cotangent is one matrix product: when such an input is a column-major array (a transposed
     view, as `W.t()`), `backward_for(layouts)` computes that product column-major too, as PyTorch's mm
     backward does, so the gradient reaching `W` is row-major like `W`.
     """
     __slots__ = ("op", "n_out", "wrt", "wrt_mask", "nondiff", "diff_outputs", "ct_types", "split", "forward",
                  "backward", "n_saved", "saved_inputs", "saved_outputs", "layout_inputs", "layouts",
-                 "residual_program", "node_class", "plain_output", "checks_versions")
+                 "residual_program", "node_class", "plain_output", "checks_versions", "aliased_residuals")
 
     @classmethod
     def build(cls, traced: Traced, mask) -> "GradPlan | None":
@@ -150,7 +152,10 @@ class GradPlan:
         # looked up once here rather than on every call (`_record` runs per op call in a training loop)
         self.node_class = node_class(op.node_name)
         self.plain_output = traced.n_out == 1 and not op.view and bool(diff_outputs)
-        self.checks_versions = bool(self.saved_inputs or self.saved_outputs)
+        saved = {r for r, _ in self.saved_inputs}
+        self.aliased_residuals = tuple((r, i) for r in range(self.n_saved) if r not in saved
+                                       for i in self.forward.shares[traced.n_out + r])
+        self.checks_versions = bool(self.saved_inputs or self.saved_outputs or self.aliased_residuals)
         return self
 
     def output_cotangents(self, cts) -> list:
@@ -372,7 +377,7 @@ def _record(op, traced, plan, args, arrays, multi):
             if op.view:
                 share_storage(args[0], t)
             outs.append(t)
-    if plan.saved_inputs or plan.saved_outputs:
+    if plan.checks_versions:
         node._versions = saved_versions(node, plan, args, outs)
     return tuple(outs) if multi else outs[0]
 
