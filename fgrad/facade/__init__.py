@@ -226,6 +226,16 @@ __all__ = [
     "autograd", "nn", "optim", "utils", "func",
 ]
 
+# the namespace's breadth (issue 13): dtype limits, torch.testing, more ops, torch.special, torch.distributions
+from fgrad.facade import testing
+from fgrad.facade._dtype_info import (bfloat16, cdouble, cfloat, complex64, complex128, finfo, float16, half, iinfo,
+                                      int8, int16, short)
+from fgrad.facade._more_shapes import *  # noqa: F401,F403
+from fgrad.facade import _more_shapes
+__all__ += _more_shapes.__all__
+__all__ += ["testing", "finfo", "iinfo", "float16", "half", "bfloat16", "int8", "int16", "short", "complex64",
+            "cfloat", "complex128", "cdouble"]
+
 
 def _give_out_arguments(namespace: dict) -> None:
     """torch's out= keyword on the functions that take it (fgrad.facade._out), wrapped once at import."""

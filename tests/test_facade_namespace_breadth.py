@@ -1,0 +1,249 @@
+"""Parity with PyTorch 2.13 for the breadth of torch's namespace (issue 13): torch.testing, finfo/iinfo and
+the named-only dtypes, grids and pairs, shape helpers, searches, elementwise functions and reductions,
+torch.special and torch.distributions. Each case is one program written against the PyTorch API, run with
+torch and with fgrad's facade: values, dtypes, shapes, requires_grad, the inputs' gradients and exceptions
+are compared (grad_fn names are not: these ops are compositions, so their node names are the parts')."""
+from __future__ import annotations
+
+import math
+import warnings
+
+import numpy as np
+import pytest
+
+from tensor_parity import Raised, fg, run, with_grads
+
+torch = pytest.importorskip("torch")
+
+
+def _without_node_names(obs):
+    if isinstance(obs, dict):
+        return {k: _without_node_names(v) for k, v in obs.items() if k not in ("grad_fn", "graph")}
+    if isinstance(obs, list):
+        return [_without_node_names(v) for v in obs]
+    return obs
+
+
+def check(program, rtol=1e-5, atol=1e-6, messages=True):
+    from tensor_parity import assert_same
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        expected, actual = run(program, torch), run(program, fg)
+    assert_same(_without_node_names(expected), _without_node_names(actual), rtol, atol, messages)
+
+
+RNG = np.random.default_rng(0)
+A3 = RNG.standard_normal(3).round(3)
+B4 = RNG.standard_normal(4).round(3)
+M34 = RNG.standard_normal((3, 4)).round(3)
+M33 = RNG.standard_normal((3, 3)).round(3)
+T234 = RNG.standard_normal((2, 3, 4)).round(3)
+P53 = RNG.standard_normal((5, 3)).round(3)
+Q43 = RNG.standard_normal((4, 3)).round(3)
+
+
+def f32(values, rg=True):
+    return (values, "float32", rg)
+
+
+def f64(values, rg=True):
+    return (values, "float64", rg)
+
+
+def i64(values):
+    return (values, "int64", False)
+
+
+# ---- torch.testing ---------------------------------------------------------------------------------------
+
+def _closeness(actual, expected, **kwargs):
+    def program(lib):
+        def make(x):
+            if isinstance(x, tuple) and x and x[0] == "t":
+                return lib.tensor(x[1], dtype=getattr(lib, x[2]))
+            if isinstance(x, list):
+                return [make(v) for v in x]
+            if isinstance(x, dict):
+                return {k: make(v) for k, v in x.items()}
+            return x
+        lib.testing.assert_close(make(actual), make(expected), **kwargs)
+        return "close"
+    return program
+
+
+def t(values, dtype="float32"):
+    return ("t", values, dtype)
+
+
+ASSERT_CLOSE_CASES = {
+    "float_close": (t([1.0, 2.0]), t([1.0, 2.0 + 1e-6]), {}),
+    "float_mismatch": (t([1.0, 2.0, 3.0]), t([1.0, 2.1, 3.0]), {}),
+    "float64_mismatch": (t([1.0, 2.0, 3.0], "float64"), t([1.0, 2.1, 3.0], "float64"), {}),
+    "int_mismatch": (t([1, 2, 3], "int64"), t([1, 5, 3], "int64"), {}),
+    "bool_mismatch": (t([True], "bool"), t([False], "bool"), {}),
+    "shape": (t([1.0, 2.0]), t([1.0, 2.0, 3.0]), {}),
+    "dtype": (t([1.0, 2.0]), t([1.0, 2.0], "float64"), {}),
+    "dtype_unchecked": (t([1.0, 2.0]), t([1.0, 2.0], "float64"), {"check_dtype": False}),
+    "nan": (t([math.nan]), t([math.nan]), {}),
+    "nan_equal": (t([math.nan]), t([math.nan]), {"equal_nan": True}),
+    "inf_sign": (t([1.0, math.inf]), t([1.0, -math.inf]), {}),
+    "zero_expected": (t([0.0, 2.0, 3.0]), t([1e-3, 0.0, 3.0]), {}),
+    "matrix": (t([[1.0, 2.0], [3.0, 4.0]]), t([[1.0, 2.5], [3.0, 9.0]]), {}),
+    "scalar_tensor": (t(1.0), t(2.0), {}),
+    "python_floats": (1.0, 1.1, {}),
+    "python_ints": (1, 2, {}),
+    "tensor_vs_float": (t(1.0), 1.0, {}),
+    "in_list": ([t(1.0)], [t(1.1)], {}),
+    "in_dict": ({"a": t(1.0)}, {"a": t(1.1)}, {}),
+    "tolerances": (t([1.0, 2.0]), t([1.0, 2.5]), {"rtol": 0.1, "atol": 0}),
+    "rtol_without_atol": (t([1.0, 2.0]), t([1.0, 2.0]), {"rtol": 0.1}),
+    "custom_msg": (t([1.0, 2.0]), t([1.0, 2.5]), {"msg": "custom"}),
+}
+
+
+@pytest.mark.parametrize("name", list(ASSERT_CLOSE_CASES))
+def test_assert_close(name):
+    actual, expected, kwargs = ASSERT_CLOSE_CASES[name]
+    # the class names differ (torch.Tensor, fgrad.facade._tensor.Tensor) in the one message that prints them
+    check(_closeness(actual, expected, **kwargs), messages=name != "tensor_vs_float")
+
+
+def test_assert_close_numpy_arrays_and_callable_msg():
+    def program(lib):
+        lib.testing.assert_close(np.array([1.0, 2.0]), np.array([1.0, 2.1]), msg=lambda m: m.upper())
+    check(program)
+
+
+def test_assert_allclose_is_deprecated_and_looser():
+    def program(lib):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            lib.testing.assert_allclose(lib.tensor([1.0, 2.0]), lib.tensor([1.0, 2.0001]))
+            result = [w.category.__name__ for w in caught]
+        lib.testing.assert_allclose(lib.tensor([1.0, 2.0]), [1.0, 2.5])
+        return result
+    check(program)
+
+
+# ---- dtypes and their limits -----------------------------------------------------------------------------
+
+INFO_CASES = {
+    "finfo_float32": lambda lib: lib.finfo(lib.float32),
+    "finfo_default": lambda lib: lib.finfo(),
+    "finfo_float64": lambda lib: lib.finfo(lib.float64),
+    "finfo_float16": lambda lib: lib.finfo(lib.float16),
+    "finfo_half": lambda lib: lib.finfo(lib.half),
+    "finfo_bfloat16": lambda lib: lib.finfo(lib.bfloat16),
+    "iinfo_int32": lambda lib: lib.iinfo(lib.int32),
+    "iinfo_int64": lambda lib: lib.iinfo(lib.int64),
+    "iinfo_int8": lambda lib: lib.iinfo(lib.int8),
+    "iinfo_int16": lambda lib: lib.iinfo(lib.short),
+    "iinfo_uint8": lambda lib: lib.iinfo(lib.uint8),
+    "iinfo_of_float": lambda lib: lib.iinfo(lib.float32),
+    "finfo_of_int": lambda lib: lib.finfo(lib.int32),
+    "iinfo_of_bool": lambda lib: lib.iinfo(lib.bool),
+}
+
+
+@pytest.mark.parametrize("name", list(INFO_CASES))
+def test_dtype_limits(name):
+    def program(lib):
+        info = INFO_CASES[name](lib)
+        fields = [f for f in ("bits", "eps", "max", "min", "tiny", "smallest_normal", "resolution", "dtype")
+                  if hasattr(info, f)]
+        return {"repr": repr(info), **{f: getattr(info, f) for f in fields}}
+    check(program, rtol=0, atol=0)
+
+
+def test_named_only_dtypes_print_and_refuse_tensors():
+    names = ["float16", "half", "bfloat16", "int8", "int16", "short", "complex64", "cfloat"]
+    check(lambda lib: [repr(getattr(lib, n)) for n in names])
+    check(lambda lib: [(getattr(lib, n).is_floating_point, getattr(lib, n).is_complex) for n in names])
+    for make in (lambda: fg.zeros(3, dtype=fg.float16), lambda: fg.tensor([1.0]).to(fg.int8)):
+        with pytest.raises(TypeError, match="fgrad tensors do not support torch.(float16|int8).*use one of those"):
+            make()
+
+
+# ---- grids, pairs, shapes, searches ------------------------------------------------------------------------
+
+GRAD_CASES = {
+    # name: (build(lib, *inputs), inputs)
+    "meshgrid_ij": (lambda lib, x, y: lib.meshgrid(x, y, indexing="ij"), [f32(A3), f32(B4)]),
+    "meshgrid_xy": (lambda lib, x, y: lib.meshgrid(x, y, indexing="xy"), [f32(A3), f32(B4)]),
+    "meshgrid_xy_three": (lambda lib, x, y, z: lib.meshgrid([x, y, z], indexing="xy"), [f32(A3), f32(B4), f32(A3[:2])]),
+    "meshgrid_default": (lambda lib, x, y: lib.meshgrid(x, y), [f32(A3), f32(B4)]),
+    "cartesian_prod": (lambda lib, x, y: lib.cartesian_prod(x, y), [f32(A3), f32(B4)]),
+    "cartesian_prod_one": (lambda lib, x: lib.cartesian_prod(x), [f32(A3)]),
+    "combinations": (lambda lib, x: lib.combinations(x), [f32(B4)]),
+    "combinations_r3_repl": (lambda lib, x: lib.combinations(x, 3, with_replacement=True), [f32(A3)]),
+    "combinations_r0": (lambda lib, x: lib.combinations(x, 0), [f32(A3)]),
+    "cdist_p2": (lambda lib, x, y: lib.cdist(x, y), [f32(P53), f32(Q43)]),
+    "cdist_p1": (lambda lib, x, y: lib.cdist(x, y, p=1), [f32(P53), f32(Q43)]),
+    "cdist_pinf": (lambda lib, x, y: lib.cdist(x, y, p=math.inf), [f64(P53), f64(Q43)]),
+    "cdist_batched": (lambda lib, x, y: lib.cdist(x, y), [f64(T234), f64(T234[:, :2])]),
+    "cdist_zero_distance": (lambda lib, x: lib.cdist(x, x), [f64(Q43)]),
+    "cdist_columns_differ": (lambda lib, x, y: lib.cdist(x, y), [f32(P53), f32(M34)]),
+    "diff": (lambda lib, x: lib.diff(x), [f32(B4)]),
+    "diff_n2_dim0": (lambda lib, x: lib.diff(x, n=2, dim=0), [f32(M34)]),
+    "diff_prepend_append": (lambda lib, x, p: lib.diff(x, dim=1, prepend=p, append=p), [f32(M34), f32(M34[:, :1])]),
+    "diff_int": (lambda lib, x: lib.diff(x), [i64([1, 3, 6, 10])]),
+    "diff_bool": (lambda lib: lib.diff(lib.tensor([True, False, False, True])), []),
+    "kron": (lambda lib, x, y: lib.kron(x, y), [f32(M33[:2, :2]), f32(M34)]),
+    "kron_mixed_ndim": (lambda lib, x, y: lib.kron(x, y), [f32(A3), f32(M34)]),
+    "cross_dim": (lambda lib, x, y: lib.cross(x, y, dim=1), [f32(P53), f32(P53[::-1].copy())]),
+    "cross_default_dim": (lambda lib, x, y: lib.cross(x, y), [f32(M34.T.copy()[:3]), f32(M33)]),
+    "cross_broadcast": (lambda lib, x, y: lib.cross(x, y, dim=-1), [f32(P53), f32(A3)]),
+    "cross_wrong_size": (lambda lib, x, y: lib.cross(x, y, dim=1), [f32(M34), f32(M34)]),
+    "tensordot_int": (lambda lib, x, y: lib.tensordot(x, y, dims=1), [f32(M34), f32(M34.T.copy())]),
+    "tensordot_lists": (lambda lib, x, y: lib.tensordot(x, y, dims=([1, 0], [0, 1])), [f32(T234), f32(M34.T[:3, :2].copy())]),
+    "tensordot_mismatch": (lambda lib, x, y: lib.tensordot(x, y, dims=([0], [0])), [f32(M34), f32(M34.T.copy())]),
+    "diagonal": (lambda lib, x: lib.diagonal(x), [f32(M34)]),
+    "diagonal_offsets": (lambda lib, x: (lib.diagonal(x, 1), lib.diagonal(x, -1), lib.diagonal(x, 5)), [f32(M34)]),
+    "diagonal_dims": (lambda lib, x: lib.diagonal(x, 1, 2, 0), [f32(T234)]),
+    "diag_embed": (lambda lib, x: lib.diag_embed(x), [f32(M34)]),
+    "diag_embed_offset_dims": (lambda lib, x: lib.diag_embed(x, -1, 0, 2), [f32(M34)]),
+    "diag_embed_keeps_zeros_next_to_inf": (lambda lib, x: lib.diag_embed(x), [f32([1.0, math.inf, math.nan])]),
+    "diagflat": (lambda lib, x: lib.diagflat(x, 1), [f32(M33[:2, :2])]),
+    "atleast": (lambda lib, s, v, m: [lib.atleast_1d(s), lib.atleast_2d(v), lib.atleast_3d(v), lib.atleast_3d(m),
+                                      *lib.atleast_2d(s, v)], [f32(1.5), f32(A3), f32(M34)]),
+    "column_stack": (lambda lib, x, m: lib.column_stack([x, m]), [f32(A3), f32(M34[:, :2].copy())]),
+    "row_stack": (lambda lib, x, y: lib.row_stack((x, y)), [f32(B4), f32(M34)]),
+    "dstack": (lambda lib, x, y: lib.dstack([x, y]), [f32(M34), f32(M34)]),
+    "hsplit": (lambda lib, x: lib.hsplit(x, 2), [f32(M34)]),
+    "hsplit_indices": (lambda lib, x: lib.hsplit(x, [1, 3]), [f32(M34)]),
+    "hsplit_1d": (lambda lib, x: lib.hsplit(x, [2]), [f32(B4)]),
+    "hsplit_indivisible": (lambda lib, x: lib.hsplit(x, 3), [f32(M34)]),
+    "vsplit": (lambda lib, x: lib.vsplit(x, 3), [f32(M34)]),
+    "dsplit": (lambda lib, x: lib.dsplit(x, [1, 2]), [f32(T234)]),
+    "fliplr_flipud": (lambda lib, x: (lib.fliplr(x), lib.flipud(x)), [f32(M34)]),
+    "rot90": (lambda lib, x: [lib.rot90(x, k) for k in (1, 2, 3, 4, -1)], [f32(M34)]),
+    "rot90_dims": (lambda lib, x: lib.rot90(x, 1, [2, 0]), [f32(T234)]),
+    "repeat_interleave": (lambda lib, x: lib.repeat_interleave(x, 2), [f32(M34)]),
+    "repeat_interleave_dim": (lambda lib, x: lib.repeat_interleave(x, lib.tensor([1, 0, 3]), dim=0), [f32(M34)]),
+    "repeat_interleave_counts": (lambda lib: lib.repeat_interleave(lib.tensor([2, 0, 1])), []),
+    "select": (lambda lib, x: (lib.select(x, 1, 2), lib.select(x, -1, -1)), [f32(T234)]),
+    "select_out_of_range": (lambda lib, x: lib.select(x, 0, 5), [f32(M34)]),
+    "argwhere": (lambda lib, x: lib.argwhere(x > 0), [f32(M34, False)]),
+    "masked_select": (lambda lib, x: lib.masked_select(x, x > 0), [f32(M34)]),
+    "masked_select_broadcast": (lambda lib, x: lib.masked_select(x, lib.tensor([True, False, True, True])), [f32(M34)]),
+    "isin": (lambda lib, x: (lib.isin(x, lib.tensor([1, 3])), lib.isin(x, lib.tensor([1, 3]), invert=True)),
+             [i64([[1, 2], [3, 4]])]),
+    "searchsorted": (lambda lib, s, v: (lib.searchsorted(s, v), lib.searchsorted(s, v, right=True),
+                                        lib.searchsorted(s, v, side="right", out_int32=True)),
+                     [i64([1, 3, 5, 7]), i64([[3, 6], [9, 0]])]),
+    "searchsorted_rows": (lambda lib, s, v: lib.searchsorted(s, v), [f32(np.sort(M34, 1), False), f32(M34[:, :2] * 2, False)]),
+    "bucketize": (lambda lib, v, b: (lib.bucketize(v, b), lib.bucketize(v, b, right=True)),
+                  [i64([[3, 6], [9, 1]]), i64([1, 3, 5, 7])]),
+    "unique_consecutive": (lambda lib, x: lib.unique_consecutive(x, return_inverse=True, return_counts=True),
+                           [i64([1, 1, 2, 2, 3, 1, 1, 2])]),
+    "unique_consecutive_dim": (lambda lib, x: lib.unique_consecutive(x, return_counts=True, dim=0),
+                               [i64([[1, 2], [1, 2], [3, 4], [1, 2]])]),
+    "tril_triu_indices": (lambda lib: (lib.tril_indices(3, 4), lib.tril_indices(4, 3, -1), lib.triu_indices(3, 4, 1),
+                                       lib.triu_indices(3, 3, dtype=lib.int32)), []),
+}
+
+
+@pytest.mark.parametrize("name", list(GRAD_CASES))
+def test_values_and_grads(name):
+    build, inputs = GRAD_CASES[name]
+    check(with_grads(build, *inputs))
