@@ -247,3 +247,69 @@ GRAD_CASES = {
 def test_values_and_grads(name):
     build, inputs = GRAD_CASES[name]
     check(with_grads(build, *inputs))
+
+
+# ---- elementwise functions and reductions ---------------------------------------------------------------
+
+PROBS = [0.1, 0.5, 0.75, 0.999]
+WITH_NAN = [1.0, math.nan, -2.0, math.inf, -math.inf, 0.5]
+MATH_CASES = {
+    "sgn": (lambda lib, x: lib.sgn(x), [f32([-1.5, 0.0, 2.0], False)]),   # PyTorch's gradient is a ZeroTensor
+    "heaviside": (lambda lib, x: lib.heaviside(x, lib.tensor([0.5])), [f32([-1.5, 0.0, 2.0, math.nan], False)]),
+    "heaviside_dtypes": (lambda lib, x: lib.heaviside(x, lib.tensor([1])), [f32([-1.5, 0.0], False)]),
+    "logit": (lambda lib, x: lib.logit(x), [f32(PROBS)]),
+    "logit_eps": (lambda lib, x: lib.logit(x, eps=0.2), [f64(PROBS + [0.0, 1.0])]),
+    "logit_int": (lambda lib: lib.logit(lib.tensor([0, 1])), []),
+    "xlogy": (lambda lib, x, y: lib.xlogy(x, y), [f32([0.0, 2.0, 0.0, 1.5]), f32([1.0, 3.0, math.nan, 0.5])]),
+    "xlogy_zeros": (lambda lib, x, y: lib.xlogy(x, y), [f32([0.0], False), f32([0.0], False)]),
+    "xlogy_scalar": (lambda lib, x: (lib.xlogy(x, 2.0), lib.xlogy(2.0, x)), [f32([0.5, 2.0])]),
+    "logaddexp": (lambda lib, x, y: lib.logaddexp(x, y), [f32(A3), f32(A3[::-1].copy())]),
+    "logaddexp_ties_and_infs": (lambda lib, x, y: lib.logaddexp(x, y),
+                                [f64([1.0, 100.0]), f64([1.0, -100.0])]),
+    "logaddexp_infs": (lambda lib, x, y: lib.logaddexp(x, y),     # values only: PyTorch's gradient is nan here
+                       [f64([-math.inf, math.inf, 1.0], False), f64([-math.inf, math.inf, -math.inf], False)]),
+    "logaddexp2": (lambda lib, x, y: lib.logaddexp2(x, y), [f32(A3), f32(B4[:3])]),
+    "nan_to_num": (lambda lib, x: (lib.nan_to_num(x), lib.nan_to_num(x, nan=1.0, posinf=2.0, neginf=-3.0)),
+                   [f32(WITH_NAN)]),
+    "erf_erfc": (lambda lib, x: (lib.erf(x), lib.erfc(x)), [f64([-2.0, 0.0, 0.5, 5.0, 9.0])]),
+    "erfc_float32_tail": (lambda lib, x: lib.erfc(x), [f32([3.0, 5.0, 9.0])]),
+    "erf_int": (lambda lib: lib.erf(lib.tensor([0, 1])), []),
+    "nansum": (lambda lib, x: (lib.nansum(x), lib.nansum(x, 1), lib.nansum(x, dim=0, keepdim=True)),
+               [f32([[1.0, math.nan, 2.0], [math.nan, 3.0, 4.0]])]),
+    "nanmean": (lambda lib, x: (lib.nanmean(x), lib.nanmean(x, 1)), [f32([[1.0, math.nan, 2.0], [math.nan, math.nan, 4.0]])]),
+    "nanmean_all_nan": (lambda lib, x: lib.nanmean(x, 0), [f64([[math.nan, 1.0], [math.nan, 2.0]], False)]),
+    "nanmean_int": (lambda lib: lib.nanmean(lib.tensor([1, 2])), []),
+    "quantile_bad_q_tensor": (lambda lib, x: lib.quantile(x, lib.tensor([0.5, 1.5])), [f32(M34)]),
+    "cummax": (lambda lib, x: tuple(lib.cummax(x, 1)), [f32([[1.0, 3.0, 2.0, 3.0, 0.0], [5.0, 1.0, 6.0, 6.0, 2.0]])]),
+    "cummin_nan": (lambda lib, x: tuple(lib.cummin(x, 0)), [f32([2.0, 1.0, math.nan, 0.0, 1.0])]),
+    "cummax_int": (lambda lib, x: tuple(lib.cummax(x, 0)), [i64([1, 3, 2, 5])]),
+    "logcumsumexp": (lambda lib, x: lib.logcumsumexp(x, 1), [f32(M34 * 30)]),
+    "logcumsumexp_neg_inf": (lambda lib, x: lib.logcumsumexp(x, 0), [f64([-math.inf, -math.inf, 0.0])]),
+    "kthvalue": (lambda lib, x: tuple(lib.kthvalue(x, 2)), [f32(M34)]),
+    "kthvalue_dim0_keepdim": (lambda lib, x: tuple(lib.kthvalue(x, 3, 0, True)), [f32(M34)]),
+    "kthvalue_out_of_range": (lambda lib, x: lib.kthvalue(x, 5), [f32(M34)]),
+    "quantile_all": (lambda lib, x: lib.quantile(x, 0.3), [f32(M34)]),
+    "quantile_dim_q_tensor": (lambda lib, x: lib.quantile(x, lib.tensor([0.0, 0.25, 0.5, 1.0], dtype=lib.float64), dim=1,
+                                                          keepdim=True), [f64(M34)]),
+    "quantile_modes": (lambda lib, x: [lib.quantile(x, 0.4, dim=0, interpolation=m)
+                                       for m in ("linear", "lower", "higher", "midpoint", "nearest")], [f32(M34)]),
+    "quantile_nan": (lambda lib, x: (lib.quantile(x, 0.5, dim=1), lib.nanquantile(x, 0.5, dim=1),
+                                     lib.nanquantile(x, lib.tensor([0.1, 0.9]), dim=1)),
+                     [f32([[1.0, math.nan, 3.0], [4.0, 5.0, 6.0], [math.nan, math.nan, math.nan]])]),
+    "quantile_bad_q": (lambda lib, x: lib.quantile(x, 1.5), [f32(M34)]),
+    "quantile_int": (lambda lib: lib.quantile(lib.tensor([1, 2]), 0.5), []),
+    "msort": (lambda lib, x: lib.msort(x), [f32(M34)]),
+    "cov": (lambda lib, x: lib.cov(x), [f32(M34)]),
+    "cov_1d_correction0": (lambda lib, x: lib.cov(x, correction=0), [f64(B4)]),
+    "cov_weights": (lambda lib, x: lib.cov(x, fweights=lib.tensor([1, 2, 1, 3]), aweights=lib.tensor([0.5, 1.0, 2.0, 1.0])),
+                    [f64(M34)]),
+    "corrcoef": (lambda lib, x: lib.corrcoef(x), [f64(M34)]),
+    "histc": (lambda lib, x: (lib.histc(x, bins=4), lib.histc(x, bins=5, min=-1, max=1)), [f32(M34, False)]),
+    "histc_int": (lambda lib: lib.histc(lib.tensor([1, 2])), []),
+}
+
+
+@pytest.mark.parametrize("name", list(MATH_CASES))
+def test_math_values_and_grads(name):
+    build, inputs = MATH_CASES[name]
+    check(with_grads(build, *inputs))

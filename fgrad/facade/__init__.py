@@ -233,6 +233,9 @@ from fgrad.facade._dtype_info import (bfloat16, cdouble, cfloat, complex64, comp
 from fgrad.facade._more_shapes import *  # noqa: F401,F403
 from fgrad.facade import _more_shapes
 __all__ += _more_shapes.__all__
+from fgrad.facade._more_math import *  # noqa: F401,F403
+from fgrad.facade import _more_math
+__all__ += _more_math.__all__
 __all__ += ["testing", "finfo", "iinfo", "float16", "half", "bfloat16", "int8", "int16", "short", "complex64",
             "cfloat", "complex128", "cdouble"]
 

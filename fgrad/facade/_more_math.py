@@ -1,0 +1,464 @@
+"""More of torch's namespace, elementwise functions and reductions: sgn, heaviside, logit, xlogy, logaddexp,
+nan_to_num, erf/erfc, nansum/nanmean, cummax/cummin, logcumsumexp, kthvalue, quantile/nanquantile, cov,
+corrcoef, histc, msort.
+
+The differentiable ones are facade ops over fgrad ops (one node each, named as PyTorch's) or compositions
+of facade functions; where an op picks elements (cummax, kthvalue, quantile), the positions are computed
+with numpy on the data (integers have no gradient) and the values are gathered, so the gradient reaches the
+picked elements as PyTorch's does.
+
+>>> import fgrad as torch
+>>> torch.logaddexp(torch.tensor([0.0]), torch.tensor([0.0]))
+tensor([0.6931])
+"""
+from __future__ import annotations
+
+import math
+import warnings
+
+import numpy as np
+
+from fgrad import ops
+from fgrad.ops.control import stop_gradient
+from fgrad.facade import _dtypes
+from fgrad.facade._creation import full_like
+from fgrad.facade._elementwise import (_float_binary, _float_unary, clamp, div, isnan, sign, sqrt, sub, torch_abs,
+                                       where)
+from fgrad.facade._linalg import diag, matmul
+from fgrad.facade._methods import lerp
+from fgrad.facade._op import FacadeOp, apply
+from fgrad.facade._operands import _cast, _dtype_name, _f, as_tensor_arg
+from fgrad.facade._reductions import _stable_shift, mean, return_types, sum, take_along_axis
+from fgrad.facade._shapes import permute, reshape, squeeze, t, unsqueeze
+from fgrad.facade._tensor import Tensor, _dim, make
+
+__all__ = ["sgn", "heaviside", "logit", "xlogy", "logaddexp", "logaddexp2", "nan_to_num", "erf", "erfc",
+           "nansum", "nanmean", "cummax", "cummin", "logcumsumexp", "kthvalue", "quantile", "nanquantile", "cov",
+           "corrcoef", "histc", "msort"]
+
+
+def _float_input(input):
+    dtype = input._data.dtype
+    return dtype if dtype.kind == "f" else _f()
+
+
+# ---- elementwise ----------------------------------------------------------------------------------------
+
+def sgn(input):
+    """sign for real tensors (sgn extends it to complex ones)."""
+    return sign(input)
+
+
+def heaviside(input, values):
+    """0 where input < 0, `values` where input == 0, 1 where input > 0 (no gradient, as PyTorch's)."""
+    values = as_tensor_arg(values)
+    if input._data.dtype != values._data.dtype:
+        raise RuntimeError("heaviside is not yet implemented for tensors with different dtypes.")
+    x, v = np.broadcast_arrays(input._data, values._data)
+    return make(np.asarray(np.where(x == 0, v, x > 0), x.dtype))     # NaN is not > 0: 0, as PyTorch's
+
+
+def _logit_fn(x, lo, dtype, clamped):
+    # log(x / (1 - x)); with eps, x clamped to [eps, 1 - eps] first, the gradient 0 outside (as PyTorch's,
+    # which passes it at the bounds themselves).
+    x = _cast(x, dtype)
+    if clamped:
+        inside = ops.select(ops.ge(x, lo), ops.le(x, ops.sub(1.0, lo)), False)
+        x = ops.select(inside, x, stop_gradient(ops.minimum(ops.maximum(x, lo), ops.sub(1.0, lo))))
+    return ops.log(ops.div(x, ops.sub(1.0, x)))
+
+
+_LOGIT = FacadeOp("logit", _logit_fn, "LogitBackward0", nondiff=(1,))
+
+
+def logit(input, eps=None):
+    """log(p / (1 - p)), with p clamped to [eps, 1 - eps] when eps is given.
+
+    >>> import fgrad as torch
+    >>> torch.logit(torch.tensor([0.5, 0.75]))
+    tensor([0.0000, 1.0986])
+    """
+    dtype = _float_input(input)
+    return apply(_LOGIT, (input, np.asarray(0.0 if eps is None else eps, dtype)), (dtype, eps is not None))
+
+
+def _xlogy_fn(x, y):
+    # x * log(y), and 0 where x == 0 unless y is NaN (PyTorch's). Its gradients: log(y) for x (0 where x == 0),
+    # x / y for y (0 where x == 0, also at y == 0, where PyTorch's 0 / 0 gives nan).
+    zero = ops.select(ops.eq(x, 0), ops.eq(y, y), False)
+    return ops.select(zero, 0.0, ops.mul(x, ops.log(ops.select(zero, 1.0, y))))
+
+
+_xlogy = _float_binary("xlogy", "XlogyBackward0", _xlogy_fn)
+
+
+def xlogy(input, other):
+    """input * log(other), 0 where input is 0 (unless other is NaN).
+
+    >>> import fgrad as torch
+    >>> torch.xlogy(torch.tensor([0.0, 2.0]), torch.tensor([0.0, 1.0]))
+    tensor([0., 0.])
+    """
+    if not isinstance(input, Tensor) and not isinstance(other, Tensor):
+        raise TypeError("xlogy() needs at least one tensor argument")
+    return _xlogy(input, other)
+
+
+def _logaddexp_fn(log_base):
+    def fn(a, b):
+        # max + log1p(exp(-|a - b|)), and the common value where both are the same infinity (a - b is nan;
+        # there the gradient goes to a, where PyTorch's, 1 / (1 + exp(b - a)), is nan)
+        big = ops.maximum(a, b)
+        gap = torch_abs(ops.sub(a, b))      # derivative 0 at a tie: the maximum splits the gradient there
+        same_inf = ops.select(ops.eq(a, b), ops.eq(ops.abs(a), math.inf), False)
+        gap = ops.select(same_inf, 0.0, gap)
+        if log_base == 2.0:
+            tail = ops.div(ops.log1p(ops.exp2(ops.neg(gap))), math.log(2.0))
+        else:
+            tail = ops.log1p(ops.exp(ops.neg(gap)))
+        return ops.select(same_inf, a, ops.add(big, tail))
+    return fn
+
+
+logaddexp = _float_binary("logaddexp", "LogaddexpBackward0", _logaddexp_fn(math.e))
+logaddexp2 = _float_binary("logaddexp2", "Logaddexp2Backward0", _logaddexp_fn(2.0))
+
+
+def _nan_to_num_fn(x, nan, posinf, neginf):
+    # the gradient passes where x is finite, 0 where a value was replaced (PyTorch's)
+    out = ops.select(ops.ne(x, x), nan, x)
+    out = ops.select(ops.eq(x, math.inf), posinf, out)
+    return ops.select(ops.eq(x, -math.inf), neginf, out)
+
+
+_NAN_TO_NUM = FacadeOp("nan_to_num", _nan_to_num_fn, "NanToNumBackward0", nondiff=(1, 2, 3))
+
+
+def nan_to_num(input, nan=0.0, posinf=None, neginf=None):
+    """NaN, +inf and -inf replaced by `nan`, `posinf` and `neginf` (the dtype's largest / lowest values by
+    default).
+
+    >>> import fgrad as torch
+    >>> torch.nan_to_num(torch.tensor([float('nan'), 1.0]))
+    tensor([0., 1.])
+    """
+    dtype = input._data.dtype
+    if dtype.kind != "f":
+        return input.clone()
+    info = np.finfo(dtype)
+    values = [np.asarray(v, dtype) for v in (nan, info.max if posinf is None else posinf,
+                                             info.min if neginf is None else neginf)]
+    return apply(_NAN_TO_NUM, (input, *values))
+
+
+erf = _float_unary("erf", "ErfBackward0", ops.erf)
+erfc = _float_unary("erfc", "ErfcBackward0", ops.erfc)
+
+
+# ---- NaN-ignoring reductions -------------------------------------------------------------------------------
+
+def _without_nans(input):
+    if input._data.dtype.kind != "f":
+        return input
+    return where(isnan(input), full_like(input, 0.0), input)
+
+
+def nansum(input, dim=None, keepdim=False, *, dtype=None):
+    """The sum treating NaN as zero (no gradient to the NaNs)."""
+    return sum(_without_nans(input), dim, keepdim, dtype=dtype)
+
+
+def nanmean(input, dim=None, keepdim=False, *, dtype=None):
+    """The mean of the non-NaN elements (NaN where there are none)."""
+    if input._data.dtype.kind != "f":
+        raise RuntimeError(f"nanmean(): expected input to have floating point or complex dtype but got "
+                           f"{_dtype_name(input._data.dtype)}")
+    count = sum(isnan(input).logical_not(), dim, keepdim)
+    return div(nansum(input, dim, keepdim, dtype=dtype), count)
+
+
+# ---- running extremes and running log-sum-exp ---------------------------------------------------------------
+
+class _Cummax(return_types._ValuesIndices):
+    _name = "cummax"
+
+
+class _Cummin(return_types._ValuesIndices):
+    _name = "cummin"
+
+
+class _Kthvalue(return_types._ValuesIndices):
+    _name = "kthvalue"
+
+
+return_types.cummax, return_types.cummin, return_types.kthvalue = _Cummax, _Cummin, _Kthvalue
+
+_CUMMAX = FacadeOp("cummax", lambda x, index, axis: take_along_axis(x, index, axis), "CummaxBackward0",
+                   nondiff=(1,))
+_CUMMIN = FacadeOp("cummin", lambda x, index, axis: take_along_axis(x, index, axis), "CumminBackward0",
+                   nondiff=(1,))
+
+
+def _running_extreme_indices(data, axis, better):
+    """The index of the running maximum (better = np.greater_equal) or minimum along `axis`: ties and NaNs
+    take the latest index, and a NaN stays the extreme once seen (PyTorch's cummax/cummin)."""
+    moved = np.moveaxis(data, axis, -1)
+    index = np.zeros(moved.shape, np.int64)
+    best = moved[..., 0].copy()
+    at = np.zeros(moved.shape[:-1], np.int64)
+    for i in range(moved.shape[-1]):
+        x = moved[..., i]
+        if data.dtype.kind == "f":
+            take = np.isnan(x) | (~np.isnan(best) & better(x, best))
+        else:
+            take = better(x, best)
+        best = np.where(take, x, best)
+        at = np.where(take, i, at)
+        index[..., i] = at
+    return np.moveaxis(index, -1, axis)
+
+
+def _running_extreme(input, dim, op, result, better):
+    if input._data.ndim == 0:
+        return result(input.clone(), make(np.zeros((), np.int64)))
+    axis = _dim(dim, input._data.ndim)
+    if input._data.size == 0:
+        return result(input.clone(), make(np.zeros(input._data.shape, np.int64)))
+    index = _running_extreme_indices(input._data, axis, better)
+    return result(apply(op, (input, index), (axis,)), make(index))
+
+
+def cummax(input, dim):
+    """(values, indices) of the running maximum along `dim` (the gradient goes to the element picked).
+
+    >>> import fgrad as torch
+    >>> torch.cummax(torch.tensor([1, 3, 2, 5]), 0).indices
+    tensor([0, 1, 1, 3])
+    """
+    return _running_extreme(input, dim, _CUMMAX, _Cummax, np.greater_equal)
+
+
+def cummin(input, dim):
+    """(values, indices) of the running minimum along `dim`."""
+    return _running_extreme(input, dim, _CUMMIN, _Cummin, np.less_equal)
+
+
+def _logcumsumexp_fn(x, axis):
+    shift = _stable_shift(x, (axis,))
+    return ops.add(ops.log(ops.cumsum(ops.exp(ops.sub(x, shift)), axis)), shift)
+
+
+_LOGCUMSUMEXP = FacadeOp("logcumsumexp", _logcumsumexp_fn, "LogcumsumexpBackward0", variant=None)
+
+
+def logcumsumexp(input, dim):
+    """log(cumsum(exp(input))) along `dim`, shifted by the maximum so it does not overflow."""
+    if input._data.dtype.kind != "f":
+        raise RuntimeError("logcumsumexp(): expected input to have floating point dtype")
+    if input._data.ndim == 0:
+        return input.clone()
+    return apply(_LOGCUMSUMEXP, (input,), (_dim(dim, input._data.ndim),))
+
+
+# ---- order statistics ---------------------------------------------------------------------------------------
+
+_KTHVALUE = FacadeOp("kthvalue", lambda x, index, axis: take_along_axis(x, index, axis), "KthvalueBackward0",
+                     nondiff=(1,))
+
+
+def kthvalue(input, k, dim=-1, keepdim=False):
+    """(values, indices) of the k-th smallest element along `dim` (k counts from 1).
+
+    >>> import fgrad as torch
+    >>> torch.kthvalue(torch.tensor([3.0, 1.0, 2.0]), 2).values
+    tensor(2.)
+    """
+    ndim = input._data.ndim
+    axis = _dim(dim, ndim) if ndim else 0
+    data = input._data if ndim else input._data.reshape(1)
+    n = data.shape[axis]
+    if not 1 <= k <= n:
+        raise RuntimeError(f"kthvalue(): selected number k out of range for dimension {axis}")
+    order = np.argsort(data, axis=axis, kind="stable")
+    index = np.take(order, [k - 1], axis=axis).astype(np.int64)
+    values = apply(_KTHVALUE, (input if ndim else reshape(input, 1), index), (axis,))
+    if not keepdim or not ndim:
+        values, index = squeeze(values, axis), index.squeeze(axis)
+    return _Kthvalue(values, make(index))
+
+
+_INTERPOLATIONS = ("linear", "lower", "higher", "midpoint", "nearest")
+
+
+def _quantile(name, input, q, dim, keepdim, interpolation, ignore_nan):
+    dtype = input._data.dtype
+    if dtype.kind != "f":
+        raise RuntimeError(f"{name}() input tensor must be either float or double dtype")
+    if interpolation not in _INTERPOLATIONS:
+        raise ValueError(f"{name}() interpolation must be one of linear, lower, higher, midpoint or nearest. "
+                         f"Got {interpolation}")
+    q_is_tensor = isinstance(q, Tensor)
+    if q_is_tensor and q._data.dtype != dtype:
+        raise RuntimeError(f"{name}() q tensor must be same dtype as the input tensor")
+    qs = q._data if q_is_tensor else np.asarray(q, dtype)
+    if qs.ndim > 1:
+        raise RuntimeError(f"{name}() q must be a scalar or 1D tensor")
+    if ((qs < 0) | (qs > 1)).any():
+        if qs.ndim == 0:
+            raise RuntimeError(f"{name}() q must be in the range [0, 1] but got {qs.item()}")
+        raise RuntimeError(f"{name}() q values must be in the range [0, 1]")
+    if input._data.size == 0:
+        raise RuntimeError(f"{name}() input tensor must be non-empty")
+    ndim = input._data.ndim
+    if dim is None:
+        x = reshape(input, -1)
+        out_shape = (1,) * ndim if keepdim else ()
+    else:
+        axis = _dim(dim, ndim) if ndim else 0
+        x = permute(input, [i for i in range(ndim) if i != axis] + [axis]) if ndim else reshape(input, 1)
+        kept = list(input._data.shape)
+        if ndim:
+            kept[axis] = 1
+        out_shape = tuple(kept) if keepdim else tuple(s for i, s in enumerate(input._data.shape) if i != axis)
+    data = x._data
+    order = np.argsort(data, axis=-1, kind="stable")             # NaNs last
+    sorted_ = np.take_along_axis(data, order, -1)
+    nan_rows = np.isnan(sorted_)
+    qv = qs.reshape(-1).astype(dtype)
+    if ignore_nan:
+        valid = (~nan_rows).sum(-1, keepdims=True) - 1
+        ranks = qv * valid.astype(dtype)
+        ranks = np.where(ranks < 0, 0, ranks).astype(dtype)
+    else:
+        last = data.shape[-1] - 1
+        ranks = np.broadcast_to(qv * dtype.type(last), data.shape[:-1] + qv.shape)
+        ranks = np.where(nan_rows.any(-1, keepdims=True), dtype.type(last), ranks).astype(dtype)
+    if interpolation == "lower":
+        ranks = np.floor(ranks)
+    elif interpolation == "higher":
+        ranks = np.ceil(ranks)
+    elif interpolation == "nearest":
+        ranks = np.round(ranks)
+    below = ranks.astype(np.int64)
+    values = apply(_QUANTILE, (x, np.take_along_axis(order, below, -1)), (x._data.ndim - 1,))
+    if interpolation in ("linear", "midpoint"):
+        weights = np.full_like(ranks, 0.5) if interpolation == "midpoint" else (ranks - below).astype(dtype)
+        above = np.ceil(ranks).astype(np.int64)
+        values_above = apply(_QUANTILE, (x, np.take_along_axis(order, above, -1)), (x._data.ndim - 1,))
+        values = lerp(values, values_above, make(weights))
+    # values: (*rest, len(q)) -> (len(q), *out_shape), or out_shape for a scalar q
+    values = permute(values, [values._data.ndim - 1] + list(range(values._data.ndim - 1)))
+    if qs.ndim == 0:
+        return reshape(values, out_shape)
+    return reshape(values, (qv.size,) + out_shape)
+
+
+_QUANTILE = FacadeOp("quantile", lambda x, index, axis: take_along_axis(x, index, axis), "QuantileBackward0",
+                     nondiff=(1,))
+
+
+def quantile(input, q, dim=None, keepdim=False, *, interpolation="linear", out=None):
+    """The q-th quantiles along `dim` (of all elements when None), interpolating between order statistics
+    ('linear', 'lower', 'higher', 'midpoint', 'nearest'); NaN where a slice has a NaN. A 1-D q puts its
+    dim first.
+
+    >>> import fgrad as torch
+    >>> torch.quantile(torch.tensor([1.0, 2.0, 3.0, 4.0]), 0.5)
+    tensor(2.5000)
+    """
+    return _quantile("quantile", input, q, dim, keepdim, interpolation, ignore_nan=False)
+
+
+def nanquantile(input, q, dim=None, keepdim=False, *, interpolation="linear", out=None):
+    """quantile ignoring NaNs (NaN only where a slice has nothing else)."""
+    return _quantile("nanquantile", input, q, dim, keepdim, interpolation, ignore_nan=True)
+
+
+def msort(input):
+    """input sorted along dim 0 (the values of sort(dim=0))."""
+    return input.sort(dim=0).values
+
+
+# ---- covariance, correlation, histogram -----------------------------------------------------------------------
+
+def cov(input, *, correction=1, fweights=None, aweights=None):
+    """The covariance matrix of the variables in input's rows (observations in columns), optionally with
+    frequency weights (integers) and observation weights.
+
+    >>> import fgrad as torch
+    >>> torch.cov(torch.tensor([[0.0, 1.0, 2.0], [2.0, 1.0, 0.0]]))
+    tensor([[ 1., -1.],
+            [-1.,  1.]])
+    """
+    if input._data.ndim > 2:
+        raise RuntimeError(f"cov(): expected input to have two or fewer dimensions but got an input with "
+                           f"{input._data.ndim} dimensions")
+    x = input if input._data.ndim == 2 else reshape(input, (1, -1))
+    if x._data.dtype.kind != "f":
+        x = x.to(_f())
+    n = x._data.shape[1]
+    w = None
+    if fweights is not None:
+        if fweights._data.dtype.kind not in "iu":
+            raise RuntimeError("cov(): expected fweights to have integral dtype")
+        if (fweights._data < 0).any():
+            raise RuntimeError("cov(): fweights cannot be negative")
+        w = fweights
+    if aweights is not None:
+        if aweights._data.dtype.kind != "f":
+            raise RuntimeError("cov(): expected aweights to have floating point dtype")
+        if (aweights._data < 0).any():
+            raise RuntimeError("cov(): aweights cannot be negative")
+        w = aweights if w is None else w * aweights
+    if w is None:
+        avg = mean(x, 1)
+        w_sum = n
+        norm_factor = float(n - correction)
+    else:
+        w = w.to(x.dtype)
+        w_sum = sum(w)
+        avg = div(sum(x * w, 1), w_sum)
+        if aweights is None or correction == 0:
+            norm_factor = w_sum - correction
+        else:
+            norm_factor = w_sum - correction * div(sum(w * aweights), w_sum)
+    if (norm_factor._data if isinstance(norm_factor, Tensor) else norm_factor) <= 0:
+        warnings.warn("cov(): degrees of freedom is <= 0. Correction should be strictly less than the number of "
+                      "observations.", UserWarning, stacklevel=2)
+        norm_factor = 0.0
+    centred = sub(x, unsqueeze(avg, 1))
+    c = matmul(centred, t(centred if w is None else centred * w))
+    return squeeze(div(c, norm_factor))
+
+
+def corrcoef(input):
+    """Pearson correlation coefficients of the variables in input's rows, clipped to [-1, 1]."""
+    c = cov(input)
+    if c._data.ndim == 0:
+        return div(c, c)
+    stddev = sqrt(diag(c))
+    c = div(c, unsqueeze(stddev, 1))
+    c = div(c, unsqueeze(stddev, 0))
+    return clamp(c, -1, 1)
+
+
+def histc(input, bins=100, min=0, max=0):
+    """Counts of input's values in `bins` equal bins over [min, max] (the data's range when both are 0);
+    values outside are left out, max itself counts in the last bin. No gradient, as PyTorch's."""
+    data = input._data
+    if data.dtype.kind != "f":
+        raise NotImplementedError(f"\"histogram_cpu\" not implemented for '{_dtype_name(data.dtype)}'")
+    if bins <= 0:
+        raise RuntimeError("torch.histc: bins must be > 0, but got {} for dimension 0".format(bins))
+    lo, hi = data.dtype.type(min), data.dtype.type(max)
+    if lo == hi and data.size:
+        lo, hi = data.min(), data.max()
+    if lo == hi:
+        lo, hi = lo - 1, hi + 1
+    if lo > hi:
+        raise RuntimeError("torch.histc: max must be larger than min")
+    values = data.reshape(-1)
+    values = values[(values >= lo) & (values <= hi)]
+    position = ((values - lo) * data.dtype.type(bins) / (hi - lo)).astype(np.int64)
+    position = np.minimum(position, bins - 1)
+    return make(np.bincount(position, minlength=bins).astype(data.dtype))
