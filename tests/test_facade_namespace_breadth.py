@@ -260,7 +260,8 @@ MATH_CASES = {
     "logit": (lambda lib, x: lib.logit(x), [f32(PROBS)]),
     "logit_eps": (lambda lib, x: lib.logit(x, eps=0.2), [f64(PROBS + [0.0, 1.0])]),
     "logit_int": (lambda lib: lib.logit(lib.tensor([0, 1])), []),
-    "xlogy": (lambda lib, x, y: lib.xlogy(x, y), [f32([0.0, 2.0, 0.0, 1.5]), f32([1.0, 3.0, math.nan, 0.5])]),
+    "xlogy": (lambda lib, x, y: lib.xlogy(x, y), [f32([0.0, 2.0, 0.0, 1.5, 0.0]), f32([1.0, 3.0, math.nan, 0.5, 2.0])]),
+    "xlogy_x_zero_y_edges": (lambda lib, x, y: lib.xlogy(x, y), [f32([0.0, 0.0]), f32([-1.0, 0.0], False)]),
     "xlogy_zeros": (lambda lib, x, y: lib.xlogy(x, y), [f32([0.0], False), f32([0.0], False)]),
     "xlogy_scalar": (lambda lib, x: (lib.xlogy(x, 2.0), lib.xlogy(2.0, x)), [f32([0.5, 2.0])]),
     "logaddexp": (lambda lib, x, y: lib.logaddexp(x, y), [f32(A3), f32(A3[::-1].copy())]),
@@ -313,3 +314,54 @@ MATH_CASES = {
 def test_math_values_and_grads(name):
     build, inputs = MATH_CASES[name]
     check(with_grads(build, *inputs))
+
+
+# ---- torch.special and the Tensor methods ---------------------------------------------------------------
+
+SPECIAL_CASES = {
+    "expit": (lambda lib, x: lib.special.expit(x), [f32(A3)]),
+    "logit": (lambda lib, x: lib.special.logit(x, eps=1e-3), [f32(PROBS)]),
+    "erf_erfc": (lambda lib, x: (lib.special.erf(x), lib.special.erfc(x)), [f32(A3)]),
+    "ndtr": (lambda lib, x: lib.special.ndtr(x), [f64([-10.0, -1.0, 0.0, 2.0])]),
+    "log_ndtr": (lambda lib, x: lib.special.log_ndtr(x), [f64([-3.0, 0.0, 2.0])]),
+    "xlogy_xlog1py": (lambda lib, x, y: (lib.special.xlogy(x, y), lib.special.xlog1py(x, y)),
+                      [f32([0.0, 2.0, 1.5, 0.0, 0.0]), f32([1.0, 3.0, 0.5, -1.5, -2.0])]),  # (0, -1): PyTorch 0 / 0
+    "entr": (lambda lib, x: lib.special.entr(x), [f32([0.5, 2.0, 1e-3])]),
+    "entr_edges": (lambda lib, x: lib.special.entr(x), [f32([0.0, -1.0, math.nan], False)]),
+    "sinc": (lambda lib, x: (lib.special.sinc(x), lib.sinc(x)), [f64([0.0, 0.5, -1.25, 3.0])]),
+    "softmaxes": (lambda lib, x: (lib.special.softmax(x, 1), lib.special.log_softmax(x, 0),
+                                  lib.special.logsumexp(x, 1)), [f32(M34)]),
+    "log1p_expm1_exp2_round": (lambda lib, x: (lib.special.log1p(x.abs()), lib.special.expm1(x), lib.special.exp2(x),
+                                               lib.special.round(x.detach())), [f32(A3)]),
+}
+
+
+@pytest.mark.parametrize("name", list(SPECIAL_CASES))
+def test_special(name):
+    build, inputs = SPECIAL_CASES[name]
+    check(with_grads(build, *inputs))
+
+
+METHOD_CASES = {
+    "shapes": (lambda lib, x: [x.diff(), x.diagonal(1), x.fliplr(), x.flipud(), x.rot90(), x.repeat_interleave(2),
+                               x.select(0, 1), x.masked_select(x > 0), x.diag_embed(), *x.hsplit(2), *x.vsplit(3)],
+               [f32(M34)]),
+    "math": (lambda lib, x: [x.logit(), x.xlogy(x), x.logaddexp(x), x.nan_to_num(), x.erf(), x.erfc(), x.nansum(),
+                             x.nanmean(), x.cummax(0).values, x.cummin(1).values, x.logcumsumexp(1),
+                             x.kthvalue(2).values, x.quantile(0.5), x.nanquantile(0.25), x.msort(), x.cov(),
+                             x.corrcoef(), x.sinc(), x.sgn().detach(), x.histc(3).detach()],
+             [f64(np.abs(M34) / 4)]),
+}
+
+
+@pytest.mark.parametrize("name", list(METHOD_CASES))
+def test_tensor_methods(name):
+    build, inputs = METHOD_CASES[name]
+    check(with_grads(build, *inputs))
+
+
+def test_submodules_import_as_torch_does():
+    import fgrad
+    import fgrad.special
+    import fgrad.testing
+    assert fgrad.special is fg.special and fgrad.testing is fg.testing

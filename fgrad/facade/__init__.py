@@ -236,7 +236,10 @@ __all__ += _more_shapes.__all__
 from fgrad.facade._more_math import *  # noqa: F401,F403
 from fgrad.facade import _more_math
 __all__ += _more_math.__all__
-__all__ += ["testing", "finfo", "iinfo", "float16", "half", "bfloat16", "int8", "int16", "short", "complex64",
+from fgrad.facade import special
+from fgrad.facade.special import sinc
+from fgrad.facade import _more_methods  # noqa: F401  (x.diff(), x.nansum(), ... as Tensor methods)
+__all__ += ["special", "sinc", "testing", "finfo", "iinfo", "float16", "half", "bfloat16", "int8", "int16", "short", "complex64",
             "cfloat", "complex128", "cdouble"]
 
 

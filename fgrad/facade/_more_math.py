@@ -82,11 +82,19 @@ def logit(input, eps=None):
     return apply(_LOGIT, (input, np.asarray(0.0 if eps is None else eps, dtype)), (dtype, eps is not None))
 
 
-def _xlogy_fn(x, y):
-    # x * log(y), and 0 where x == 0 unless y is NaN (PyTorch's). Its gradients: log(y) for x (0 where x == 0),
-    # x / y for y (0 where x == 0, also at y == 0, where PyTorch's 0 / 0 gives nan).
+def x_times_log(x, y, log, edge):
+    """x * log(y) (log: ops.log, edge 0; or ops.log1p, edge -1) with PyTorch's values and gradients: 0 where
+    x == 0 unless y is NaN; the gradient log(y) to x, also where x == 0, except where y <= edge, where it is 0
+    (and where y is inf: PyTorch's is inf there); x / y to y. Where x == 0 and y is outside log's domain (or
+    inf), log reads a stand-in value, so no branch holds an inf or nan that a zero cotangent would turn
+    into nan."""
     zero = ops.select(ops.eq(x, 0), ops.eq(y, y), False)
-    return ops.select(zero, 0.0, ops.mul(x, ops.log(ops.select(zero, 1.0, y))))
+    masked = ops.select(zero, ops.select(ops.le(y, edge), True, ops.eq(y, math.inf)), False)
+    return ops.mul(x, log(ops.select(masked, edge + 1.0, y)))
+
+
+def _xlogy_fn(x, y):
+    return x_times_log(x, y, ops.log, 0.0)
 
 
 _xlogy = _float_binary("xlogy", "XlogyBackward0", _xlogy_fn)
