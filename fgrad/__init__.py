@@ -22,7 +22,8 @@ from fgrad.facade import *  # noqa: F401,F403  (tensor, Tensor, no_grad, sin, ..
 # `import fgrad.nn.functional as F` must give the facade's modules, not load them a second time.
 for _name in ("nn", "nn.functional", "nn.init", "nn.utils", "optim", "optim.lr_scheduler", "autograd", "utils", "utils.data",
               "func", "autograd.forward_ad", "autograd.functional", "backends", "backends.cudnn", "backends.mps",
-              "backends.cuda", "accelerator", "serialization", "testing", "special"):
+              "backends.cuda", "accelerator", "serialization", "testing", "special",
+              "distributions", "distributions.constraints"):
     _sys.modules[f"fgrad.{_name}"] = _sys.modules[f"fgrad.facade.{_name}"]
 _sys.modules["fgrad.debug"] = debug          # `import fgrad.debug` / `from fgrad import debug`
 _facade._module_alias.install(_sys.modules[__name__])

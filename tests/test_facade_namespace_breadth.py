@@ -365,3 +365,130 @@ def test_submodules_import_as_torch_does():
     import fgrad.special
     import fgrad.testing
     assert fgrad.special is fg.special and fgrad.testing is fg.testing
+
+
+# ---- torch.distributions -----------------------------------------------------------------------------------
+
+def _seeded(draw, seed=0):
+    def program(lib):
+        lib.manual_seed(seed)
+        return draw(lib, lib.distributions)
+    return program
+
+
+SAMPLING_CASES = {
+    "normal_numbers": lambda lib, D: D.Normal(0.0, 1.0).sample((3,)),
+    "normal_block_sizes": lambda lib, D: [D.Normal(lib.tensor([0.0, 1.0]), lib.tensor([1.0, 2.0])).sample((n,))
+                                          for n in (1, 7, 8, 20)],
+    "normal_float64": lambda lib, D: D.Normal(lib.zeros(3, dtype=lib.float64), 2.0).sample((5,)),
+    "normal_rsample": lambda lib, D: D.Normal(0.0, 1.0).rsample((17,)),
+    "uniform": lambda lib, D: D.Uniform(lib.tensor([0.0, -1.0]), lib.tensor([2.0, 1.0])).sample((4,)),
+    "bernoulli_number": lambda lib, D: D.Bernoulli(0.3).sample((6,)),
+    "bernoulli_probs": lambda lib, D: D.Bernoulli(lib.tensor([0.2, 0.9])).sample((3,)),
+    "bernoulli_logits": lambda lib, D: D.Bernoulli(logits=lib.tensor([-1.0, 2.0])).sample((4,)),
+    "categorical": lambda lib, D: D.Categorical(lib.tensor([0.2, 0.5, 0.3])).sample((8,)),
+    "categorical_batch_logits": lambda lib, D: D.Categorical(logits=lib.tensor([[0.2, 0.5, 0.3], [1.0, 2.0, 3.0]]))
+    .sample((4,)),
+    "categorical_one": lambda lib, D: D.Categorical(lib.tensor([0.2, 0.8])).sample(),
+    "exponential": lambda lib, D: D.Exponential(lib.tensor([2.0])).sample((3,)),
+    "interleaved": lambda lib, D: [D.Normal(0.0, 1.0).sample((2,)), D.Uniform(0.0, 1.0).sample((2,)),
+                                   D.Normal(0.0, 1.0).sample((2,))],
+}
+
+
+@pytest.mark.parametrize("seed", [0, 7])
+@pytest.mark.parametrize("name", list(SAMPLING_CASES))
+def test_distribution_samples_are_pytorchs(name, seed):
+    check(_seeded(SAMPLING_CASES[name], seed), rtol=0, atol=0)
+
+
+def _dist(build):
+    """A program over parameters with gradients: build(lib, D, *params) -> observations."""
+    return lambda *inputs: with_grads(lambda lib, *ts: build(lib, lib.distributions, *ts), *inputs)
+
+
+LOC, SCALE = [0.5, -1.0, 2.0], [1.0, 0.5, 2.0]
+DIST_CASES = {
+    "normal_stats": (lambda lib, D, m, s: (D.Normal(m, s).mean, D.Normal(m, s).stddev, D.Normal(m, s).variance,
+                                           D.Normal(m, s).entropy(), D.Normal(m, s).mode), [f32(LOC), f32(SCALE)]),
+    "normal_log_prob_cdf": (lambda lib, D, m, s: (D.Normal(m, s).log_prob(lib.tensor([0.0, 1.0, 2.0])),
+                                                  D.Normal(m, s).cdf(lib.tensor([0.0, 1.0, 2.0]))),
+                            [f32(LOC), f32(SCALE)]),
+    "normal_rsample_grads": (lambda lib, D, m, s: (lib.manual_seed(3), D.Normal(m, s).rsample((4,)))[1],
+                             [f32(LOC), f32(SCALE)]),
+    "normal_sample_no_grad": (lambda lib, D, m, s: (lib.manual_seed(3), D.Normal(m, s).sample((2,)))[1],
+                              [f32(LOC), f32(SCALE)]),
+    "kl_normal": (lambda lib, D, m, s: D.kl_divergence(D.Normal(m, s), D.Normal(lib.tensor(0.0), lib.tensor(1.5))),
+                  [f32(LOC), f32(SCALE)]),
+    "uniform": (lambda lib, D, lo, hi: (D.Uniform(lo, hi).mean, D.Uniform(lo, hi).stddev, D.Uniform(lo, hi).entropy(),
+                                        D.Uniform(lo, hi).log_prob(lib.tensor([0.0, 0.0, 0.0])),
+                                        D.Uniform(lo, hi).cdf(lib.tensor([0.0, 0.0, 0.0])),
+                                        (lib.manual_seed(1), D.Uniform(lo, hi).rsample((2,)))[1]),
+                [f32([-1.0, -0.5, -3.0]), f32([1.0, 2.0, 0.5])]),
+    "kl_uniform": (lambda lib, D, lo, hi: D.kl_divergence(D.Uniform(lo, hi), D.Uniform(-5.0, 5.0)),
+                   [f32([-1.0, -0.5]), f32([1.0, 2.0])]),
+    "bernoulli_probs": (lambda lib, D, p: (D.Bernoulli(p).logits, D.Bernoulli(p).mean, D.Bernoulli(p).variance,
+                                           D.Bernoulli(p).entropy(), D.Bernoulli(p).log_prob(lib.tensor([1.0, 0.0, 1.0])),
+                                           D.Bernoulli(p).mode), [f32([0.2, 0.5, 0.9])]),
+    "bernoulli_logits": (lambda lib, D, l: (D.Bernoulli(logits=l).probs, D.Bernoulli(logits=l).entropy(),
+                                            D.Bernoulli(logits=l).log_prob(lib.tensor([1.0, 0.0, 1.0]))),
+                         [f32([-2.0, 0.0, 3.0])]),
+    "kl_bernoulli": (lambda lib, D, p: D.kl_divergence(D.Bernoulli(p), D.Bernoulli(lib.tensor([0.5, 0.1, 0.7]))),
+                     [f32([0.2, 0.5, 0.9])]),
+    "categorical_probs": (lambda lib, D, p: (D.Categorical(p).probs, D.Categorical(p).logits, D.Categorical(p).entropy(),
+                                             D.Categorical(p).log_prob(lib.tensor([0, 2])), D.Categorical(p).mean,
+                                             D.Categorical(p).mode, D.Categorical(p).enumerate_support()),
+                          [f32([[1.0, 2.0, 1.0], [0.5, 0.25, 0.25]])]),
+    "categorical_logits": (lambda lib, D, l: (D.Categorical(logits=l).probs, D.Categorical(logits=l).entropy(),
+                                              D.Categorical(logits=l).log_prob(lib.tensor([[1], [2]]))),
+                           [f32([[1.0, 2.0, -1.0], [0.5, 0.25, 3.0]])]),
+    "kl_categorical": (lambda lib, D, l: D.kl_divergence(D.Categorical(logits=l), D.Categorical(lib.tensor([0.2, 0.3, 0.5]))),
+                       [f32([[1.0, 2.0, -1.0], [0.5, 0.25, 3.0]])]),
+    "exponential": (lambda lib, D, r: (D.Exponential(r).mean, D.Exponential(r).variance, D.Exponential(r).entropy(),
+                                       D.Exponential(r).log_prob(lib.tensor([0.5, 2.0])), D.Exponential(r).cdf(lib.tensor([0.5, 2.0])),
+                                       D.kl_divergence(D.Exponential(r), D.Exponential(lib.tensor(1.5))),
+                                       (lib.manual_seed(2), D.Exponential(r).rsample((3,)))[1]),
+                    [f32([0.5, 2.0])]),
+    "shapes_and_reprs": (lambda lib, D: [repr(d) for d in (D.Normal(0.0, 1.0), D.Bernoulli(0.3), D.Categorical(lib.ones(3)),
+                                                           D.Uniform(lib.zeros(2), 1.0))]
+                         + [tuple(d.batch_shape) + tuple(d.event_shape) for d in (D.Normal(lib.zeros(2, 3), 1.0),
+                                                                                  D.Categorical(lib.ones(4, 5)))], []),
+}
+
+
+@pytest.mark.parametrize("name", list(DIST_CASES))
+def test_distributions(name):
+    build, inputs = DIST_CASES[name]
+    check(_dist(build)(*inputs))
+
+
+DIST_ERRORS = {
+    "negative_scale": lambda lib, D: D.Normal(0.0, -1.0),
+    "log_prob_of_number": lambda lib, D: D.Normal(0.0, 1.0).log_prob(1.0),
+    "outside_boolean_support": lambda lib, D: D.Bernoulli(0.3).log_prob(lib.tensor(0.5)),
+    "outside_interval": lambda lib, D: D.Uniform(0.0, 1.0).log_prob(lib.tensor(2.0)),
+    "low_not_below_high": lambda lib, D: D.Uniform(1.0, 1.0),
+    "neither_probs_nor_logits": lambda lib, D: D.Bernoulli(),
+    "probs_and_logits": lambda lib, D: D.Categorical(lib.ones(2), lib.ones(2)),
+    "categorical_0d": lambda lib, D: D.Categorical(lib.tensor(1.0)),
+    "bad_probs": lambda lib, D: D.Bernoulli(lib.tensor([1.5])),
+    "not_broadcastable": lambda lib, D: D.Normal(lib.zeros(3), 1.0).log_prob(lib.zeros(2)),
+    "unvalidated": lambda lib, D: D.Normal(0.0, -1.0, validate_args=False).scale,
+}
+
+
+@pytest.mark.parametrize("name", list(DIST_ERRORS))
+def test_distribution_errors(name):
+    check(lambda lib: DIST_ERRORS[name](lib, lib.distributions))
+
+
+def test_kl_between_unregistered_types_is_not_implemented():
+    D = fg.distributions
+    with pytest.raises(NotImplementedError, match="No KL"):
+        D.kl_divergence(D.Normal(0.0, 1.0), D.Bernoulli(0.3))
+
+
+def test_distributions_import_as_torch_does():
+    import fgrad.distributions
+    from fgrad.distributions import Normal, constraints  # noqa: F401
+    assert fgrad.distributions is fg.distributions and Normal is fg.distributions.Normal

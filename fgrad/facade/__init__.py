@@ -237,9 +237,10 @@ from fgrad.facade._more_math import *  # noqa: F401,F403
 from fgrad.facade import _more_math
 __all__ += _more_math.__all__
 from fgrad.facade import special
+from fgrad.facade import distributions
 from fgrad.facade.special import sinc
 from fgrad.facade import _more_methods  # noqa: F401  (x.diff(), x.nansum(), ... as Tensor methods)
-__all__ += ["special", "sinc", "testing", "finfo", "iinfo", "float16", "half", "bfloat16", "int8", "int16", "short", "complex64",
+__all__ += ["distributions", "special", "sinc", "testing", "finfo", "iinfo", "float16", "half", "bfloat16", "int8", "int16", "short", "complex64",
             "cfloat", "complex128", "cdouble"]
 
 
