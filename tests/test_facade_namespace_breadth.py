@@ -492,3 +492,59 @@ def test_distributions_import_as_torch_does():
     import fgrad.distributions
     from fgrad.distributions import Normal, constraints  # noqa: F401
     assert fgrad.distributions is fg.distributions and Normal is fg.distributions.Normal
+
+
+# ---- more of the namespace: products, integration, elementwise odds and ends ----------------------------------
+
+B234 = RNG.standard_normal((2, 3, 4)).round(3)
+B243 = RNG.standard_normal((2, 4, 3)).round(3)
+MORE_CASES = {
+    "addmv": (lambda lib, i, m, v: (lib.addmv(i, m, v), lib.addmv(i, m, v, beta=0.5, alpha=2.0)),
+              [f32(A3), f32(M34), f32(B4)]),
+    "addmv_beta0_ignores_nan": (lambda lib, m, v: lib.addmv(lib.tensor([math.nan, 1.0, 2.0]), m, v, beta=0),
+                                [f32(M34), f32(B4)]),
+    "addr": (lambda lib, i, a, b: lib.addr(i, a, b, alpha=3), [f32(M34), f32(A3), f32(B4)]),
+    "baddbmm": (lambda lib, i, a, b: lib.baddbmm(i, a, b, beta=2.0), [f32(M33), f32(B234), f32(B243)]),
+    "addbmm": (lambda lib, i, a, b: lib.addbmm(i, a, b), [f32(M33), f32(B234), f32(B243)]),
+    "vdot_dist": (lambda lib, a, b: (lib.vdot(a, b), lib.dist(a, b), lib.dist(a, b, 1), lib.dist(a, b, math.inf)),
+                  [f32(B4), f32(B4[::-1].copy())]),
+    "block_diag": (lambda lib, a, b, c: lib.block_diag(a, b, c), [f32(M33[:2]), f32(A3), f32(2.0)]),
+    "block_diag_mixed_dtypes": (lambda lib: lib.block_diag(lib.tensor([[1, 2]]), lib.tensor(3.5)), []),
+    "vander": (lambda lib, x: (lib.vander(x), lib.vander(x, 2, increasing=True), lib.vander(x, 0)),
+               [f32(A3, False)]),     # PyTorch 2.13's vander backward fails (its cumprod output is modified in place)
+    "vander_int": (lambda lib: lib.vander(lib.tensor([1, 2, 3]), 4), []),
+    "trapezoid": (lambda lib, y, x: (lib.trapezoid(y), lib.trapezoid(y, dx=0.5, dim=0), lib.trapezoid(y, x),
+                                     lib.trapz(y, x, dim=-1)), [f32(M34), f32(np.sort(B4))]),
+    "cumulative_trapezoid": (lambda lib, y, x: (lib.cumulative_trapezoid(y), lib.cumulative_trapezoid(y, x),
+                                                lib.cumulative_trapezoid(y, dx=2.0, dim=0)), [f32(M34), f32(np.sort(B4))]),
+    "renorm": (lambda lib, x: (lib.renorm(x, 2, 0, 1.0), lib.renorm(x, 1, 1, 1.5)), [f32(M34)]),
+    "copysign": (lambda lib, x, y: lib.copysign(x, y), [f32([1.0, -2.0, 0.0, 3.0]), f32([-1.0, 2.0, -1.0, -0.0])]),
+    "deg2rad_rad2deg": (lambda lib, x: (lib.deg2rad(x), lib.rad2deg(x)), [f32(A3)]),
+    "fix_float_power": (lambda lib, x: (lib.fix(x.detach() * 3), lib.float_power(x, 2), lib.float_power(2, x)),
+                        [f32(A3)]),
+    "fmax_fmin": (lambda lib, x, y: (lib.fmax(x, y), lib.fmin(x, y)),
+                  [f32([1.0, math.nan, 2.0, math.nan, 3.0]), f32([0.5, 1.0, math.nan, math.nan, 3.0])]),
+    "integer_functions": (lambda lib: (lib.gcd(lib.tensor([12, 18]), lib.tensor([8, 27])),
+                                       lib.lcm(lib.tensor([4, 6]), lib.tensor([6, 4])),
+                                       lib.bitwise_left_shift(lib.tensor([1, 3]), lib.tensor([2, 1])),
+                                       lib.bitwise_right_shift(lib.tensor([8, 7]), 1)), []),
+    "gcd_of_floats": (lambda lib: lib.gcd(lib.tensor([1.5]), lib.tensor([2])), []),
+    "sign_tests": (lambda lib, x: (lib.isposinf(x), lib.isneginf(x), lib.signbit(x), lib.positive(x)),
+                   [f32([1.0, -math.inf, math.inf, -0.0, 0.0, math.nan])]),
+    "positive_bool": (lambda lib: lib.positive(lib.tensor([True])), []),
+    # values only: PyTorch 2.13's LdexpBackward0 computes 2 ** other in the int dtype (0 for negative exponents)
+    "ldexp": (lambda lib, x: lib.ldexp(x, lib.tensor([1, 2, -1])), [f32(A3, False)]),
+    "ldexp_grad": (lambda lib, x: lib.ldexp(x, lib.tensor([1, 2, 0])), [f32(A3)]),
+    "aminmax": (lambda lib, x: (tuple(lib.aminmax(x)), tuple(lib.aminmax(x, dim=1, keepdim=True)),
+                                lib.aminmax(x, dim=0).min), [f32(M34)]),
+    "adjoint_ravel": (lambda lib, x: (lib.adjoint(x), lib.ravel(x)), [f32(T234)]),
+    "unravel_index": (lambda lib: (lib.unravel_index(lib.tensor([5, 0, 7, -1]), (2, 3)),
+                                   lib.unravel_index(lib.tensor(3), 4)), []),
+    "scalar_tensor": (lambda lib: (lib.scalar_tensor(3), lib.scalar_tensor(2, dtype=lib.int64)), []),
+}
+
+
+@pytest.mark.parametrize("name", list(MORE_CASES))
+def test_more_namespace(name):
+    build, inputs = MORE_CASES[name]
+    check(with_grads(build, *inputs))

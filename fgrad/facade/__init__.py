@@ -236,6 +236,9 @@ __all__ += _more_shapes.__all__
 from fgrad.facade._more_math import *  # noqa: F401,F403
 from fgrad.facade import _more_math
 __all__ += _more_math.__all__
+from fgrad.facade._more_linalg import *  # noqa: F401,F403
+from fgrad.facade import _more_linalg
+__all__ += _more_linalg.__all__
 from fgrad.facade import special
 from fgrad.facade import distributions
 from fgrad.facade.special import sinc

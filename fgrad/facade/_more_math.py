@@ -34,7 +34,9 @@ from fgrad.facade._tensor import Tensor, _dim, make
 
 __all__ = ["sgn", "heaviside", "logit", "xlogy", "logaddexp", "logaddexp2", "nan_to_num", "erf", "erfc",
            "nansum", "nanmean", "cummax", "cummin", "logcumsumexp", "kthvalue", "quantile", "nanquantile", "cov",
-           "corrcoef", "histc", "msort"]
+           "corrcoef", "histc", "msort", "copysign", "deg2rad", "rad2deg", "fix", "float_power", "fmax", "fmin", "gcd",
+           "lcm", "bitwise_left_shift", "bitwise_right_shift", "isposinf", "isneginf", "signbit", "positive", "ldexp",
+           "aminmax"]
 
 
 def _float_input(input):
@@ -470,3 +472,113 @@ def histc(input, bins=100, min=0, max=0):
     position = ((values - lo) * data.dtype.type(bins) / (hi - lo)).astype(np.int64)
     position = np.minimum(position, bins - 1)
     return make(np.bincount(position, minlength=bins).astype(data.dtype))
+
+
+# ---- more elementwise functions -------------------------------------------------------------------------------
+
+def _copysign_fn(x, y):
+    # |x| with y's sign (-0.0 counts as negative: 1 / -0.0 is -inf); the gradient sign(x) * sign(result) to x,
+    # 0 at x == 0 (PyTorch's), none to y
+    negative = ops.select(ops.eq(y, 0), ops.lt(ops.div(1.0, ops.select(ops.eq(y, 0), y, 1.0)), 0), ops.lt(y, 0))
+    magnitude = torch_abs(x)
+    return ops.select(negative, ops.neg(magnitude), magnitude)
+
+
+copysign = _float_binary("copysign", "CopysignBackward0", _copysign_fn)
+deg2rad = _float_unary("deg2rad", "Deg2RadBackward0", lambda x: ops.mul(x, math.pi / 180.0))
+rad2deg = _float_unary("rad2deg", "Rad2DegBackward0", lambda x: ops.mul(x, 180.0 / math.pi))
+
+
+def fix(input):
+    """trunc (its other name): rounded toward zero."""
+    return input.trunc()
+
+
+def float_power(input, exponent):
+    """input ** exponent computed in float64."""
+    base = input.to(_dtypes.float64) if isinstance(input, Tensor) else input
+    power = exponent.to(_dtypes.float64) if isinstance(exponent, Tensor) else exponent
+    if not isinstance(base, Tensor):
+        base = make(np.asarray(base, np.float64))
+    return base.pow(power)
+
+
+def _nan_ignoring(prefer):
+    # the value of `prefer` (ge / le) that is not NaN; ties and a NaN `y` give x (and x's gradient), as PyTorch's
+    def fn(x, y):
+        take_x = ops.select(prefer(x, y), True, ops.ne(y, y))
+        return ops.select(take_x, x, y)
+    return fn
+
+
+fmax = _float_binary("fmax", "FmaxBackward0", _nan_ignoring(ops.ge))
+fmin = _float_binary("fmin", "FminBackward0", _nan_ignoring(ops.le))
+
+
+def _integer_binary(name, np_fn):
+    def fn(input, other):
+        a, b = as_tensor_arg(input), as_tensor_arg(other)
+        for t in (a, b):
+            if t._data.dtype.kind not in "iub":
+                raise NotImplementedError(f"\"{name}_cpu\" not implemented for '{_dtype_name(t._data.dtype)}'")
+        return make(np.asarray(np_fn(a._data, b._data)))
+    fn.__name__ = name
+    fn.__doc__ = f"Elementwise {name} of integer tensors (no gradient)."
+    return fn
+
+
+gcd = _integer_binary("gcd", np.gcd)
+lcm = _integer_binary("lcm", np.lcm)
+bitwise_left_shift = _integer_binary("lshift", np.left_shift)
+bitwise_right_shift = _integer_binary("rshift", np.right_shift)
+
+
+def isposinf(input):
+    return make(np.isposinf(input._data) if input._data.dtype.kind == "f" else np.zeros(input._data.shape, bool))
+
+
+def isneginf(input):
+    return make(np.isneginf(input._data) if input._data.dtype.kind == "f" else np.zeros(input._data.shape, bool))
+
+
+def signbit(input):
+    """Whether the sign bit is set (True for -0.0 and negative NaN)."""
+    return make(np.signbit(input._data))
+
+
+def positive(input):
+    """input itself (unary +)."""
+    if input._data.dtype == np.bool_:
+        raise RuntimeError("The `+` operator, on a bool tensor is not supported.")
+    return input
+
+
+def ldexp(input, other):
+    """input * 2 ** other (a float result)."""
+    x = input if input.dtype.is_floating_point else input.to(_dtypes.get_default_dtype())
+    return x * (2.0 ** as_tensor_arg(other).to(x.dtype))
+
+
+class _Aminmax(tuple):
+    """torch.return_types.aminmax: (min, max)."""
+
+    def __new__(cls, low, high):
+        return tuple.__new__(cls, (low, high))
+
+    min = property(lambda self: self[0])
+    max = property(lambda self: self[1])
+
+    def __repr__(self):
+        return f"torch.return_types.aminmax(\nmin={self[0]!r},\nmax={self[1]!r})"
+
+
+return_types.aminmax = _Aminmax
+
+
+def aminmax(input, *, dim=None, keepdim=False):
+    """(min, max) over `dim` (all elements when None), as amin and amax."""
+    if input._data.size == 0:
+        raise RuntimeError("aminmax(): cannot compute aminmax over an empty dimension as the operation has no "
+                           "identity.")
+    axes = () if dim is None else dim
+    return _Aminmax(input.amin(axes, keepdim), input.amax(axes, keepdim))

@@ -34,7 +34,7 @@ __all__ = ["meshgrid", "cartesian_prod", "combinations", "tril_indices", "triu_i
            "cross", "tensordot", "diagonal", "diag_embed", "diagflat", "atleast_1d", "atleast_2d", "atleast_3d",
            "column_stack", "row_stack", "dstack", "hsplit", "vsplit", "dsplit", "fliplr", "flipud", "rot90",
            "repeat_interleave", "select", "argwhere", "masked_select", "isin", "searchsorted", "bucketize",
-           "unique_consecutive"]
+           "unique_consecutive", "adjoint", "ravel", "unravel_index", "scalar_tensor"]
 
 
 def _tensors(args) -> list:
@@ -583,3 +583,42 @@ def unique_consecutive(input, return_inverse=False, return_counts=False, dim=Non
     if return_counts:
         out.append(make(np.diff(np.append(np.flatnonzero(starts), starts.size)).astype(np.int64)))
     return out[0] if len(out) == 1 else tuple(out)
+
+
+# ---- small helpers ---------------------------------------------------------------------------------------------
+
+def adjoint(input):
+    """The conjugate transpose of the last two dims (for real tensors, the transpose: a view)."""
+    if input._data.ndim < 2:
+        raise RuntimeError("tensor.adjoint() is only supported on matrices or batches of matrices. Got 1-D tensor.")
+    return transpose(input, -2, -1)
+
+
+def ravel(input):
+    """input flattened to one dim (a view when possible)."""
+    return reshape(input, -1)
+
+
+def unravel_index(indices, shape):
+    """The coordinates in `shape` of flat indices, one int64 tensor per dim.
+
+    >>> import fgrad as torch
+    >>> torch.unravel_index(torch.tensor(5), (2, 3))
+    (tensor(1), tensor(2))
+    """
+    indices = as_tensor_arg(indices)
+    if indices._data.dtype.kind not in "iu":
+        raise TypeError("expected 'indices' to be integer dtype, but got " + repr(_dtypes.from_numpy(
+            indices._data.dtype)))
+    shape = (shape,) if isinstance(shape, int) else tuple(shape)
+    total = int(np.prod(shape, dtype=np.int64))
+    # PyTorch does not check the range: an index outside it wraps around, as the remainder by the size
+    coords = np.unravel_index(np.mod(indices._data, total) if total else indices._data, shape)
+    return tuple(make(np.asarray(c, np.int64)) for c in coords)
+
+
+def scalar_tensor(s, *, dtype=None, device=None, requires_grad=False):
+    """A 0-d tensor of `s` (the default float dtype unless given)."""
+    from fgrad.facade._creation import tensor
+    return tensor(float(s) if dtype is None else s, dtype=_dtypes.get_default_dtype() if dtype is None else dtype,
+                  requires_grad=requires_grad)
