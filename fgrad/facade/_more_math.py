@@ -60,14 +60,27 @@ def heaviside(input, values):
     return make(np.asarray(np.where(x == 0, v, x > 0), x.dtype))     # NaN is not > 0: 0, as PyTorch's
 
 
+def nan_where(mask, x):
+    """NaN where `mask`, with a NaN derivative to x there (PyTorch's gradient at NaN inputs), and a zero one
+    elsewhere: x times a constant that is NaN on the mask. Used as the branch of a select, whose other
+    positions get a zero cotangent, which a NaN derivative there would turn into NaN."""
+    return ops.mul(x, ops.select(mask, ops.full(x.shape, math.nan, x.dtype), ops.full(x.shape, 0.0, x.dtype)))
+
+
 def _logit_fn(x, lo, dtype, clamped):
-    # log(x / (1 - x)); with eps, x clamped to [eps, 1 - eps] first, the gradient 0 outside (as PyTorch's,
-    # which passes it at the bounds themselves).
+    # log(x) - log1p(-x): its derivative 1 / x + 1 / (1 - x) is inf at 0 and 1, as PyTorch's (x / (1 - x) under
+    # the log would give inf * 0 = nan there). With eps, x clamped to [eps, 1 - eps] first, the gradient 0
+    # outside (PyTorch passes it at the bounds themselves); without, NaN with a NaN gradient outside [0, 1].
     x = _cast(x, dtype)
     if clamped:
         inside = ops.select(ops.ge(x, lo), ops.le(x, ops.sub(1.0, lo)), False)
         x = ops.select(inside, x, stop_gradient(ops.minimum(ops.maximum(x, lo), ops.sub(1.0, lo))))
-    return ops.log(ops.div(x, ops.sub(1.0, x)))
+    x = ops.add(x, 0.0)             # -0.0 as +0.0: the derivative 1 / x at zero is +inf, as PyTorch's
+    value = ops.sub(ops.log(x), ops.log1p(ops.neg(x)))
+    if clamped:
+        return value
+    outside = ops.select(ops.lt(x, 0), True, ops.gt(x, 1))
+    return ops.select(outside, nan_where(outside, x), value)
 
 
 _LOGIT = FacadeOp("logit", _logit_fn, "LogitBackward0", nondiff=(1,))
@@ -87,12 +100,18 @@ def logit(input, eps=None):
 def x_times_log(x, y, log, edge):
     """x * log(y) (log: ops.log, edge 0; or ops.log1p, edge -1) with PyTorch's values and gradients: 0 where
     x == 0 unless y is NaN; the gradient log(y) to x, also where x == 0, except where y <= edge, where it is 0
-    (and where y is inf: PyTorch's is inf there); x / y to y. Where x == 0 and y is outside log's domain (or
+    (and where y is inf: PyTorch's is inf there); x / y to y (nan at x == 0, y == edge, as PyTorch's). Where
+    x == 0 and y is outside log's domain (or
     inf), log reads a stand-in value, so no branch holds an inf or nan that a zero cotangent would turn
     into nan."""
     zero = ops.select(ops.eq(x, 0), ops.eq(y, y), False)
     masked = ops.select(zero, ops.select(ops.le(y, edge), True, ops.eq(y, math.inf)), False)
-    return ops.mul(x, log(ops.select(masked, edge + 1.0, y)))
+    product = ops.mul(x, log(ops.select(masked, edge + 1.0, y)))
+    # where x == 0 and y == edge, PyTorch's y-gradient x / (y - edge) is 0 / 0 = nan: 0 * sqrt(u * u) at
+    # u = 0 is 0 with a nan derivative (read at 1.0 elsewhere); adding it also makes -0.0 results +0.0
+    at_edge = ops.select(zero, ops.eq(y, edge), False)
+    u = ops.select(at_edge, ops.sub(y, edge), 1.0)
+    return ops.select(zero, ops.add(product, ops.mul(ops.sqrt(ops.mul(u, u)), 0.0)), product)
 
 
 def _xlogy_fn(x, y):
@@ -116,17 +135,22 @@ def xlogy(input, other):
 
 def _logaddexp_fn(log_base):
     def fn(a, b):
-        # max + log1p(exp(-|a - b|)), and the common value where both are the same infinity (a - b is nan;
-        # there the gradient goes to a, where PyTorch's, 1 / (1 + exp(b - a)), is nan)
+        # max + log1p(exp(-|a - b|)); NaN where an input is NaN, and the common infinity where both are the
+        # same one (a - b is NaN), each with PyTorch's NaN gradients to both inputs.
         big = ops.maximum(a, b)
-        gap = torch_abs(ops.sub(a, b))      # derivative 0 at a tie: the maximum splits the gradient there
         same_inf = ops.select(ops.eq(a, b), ops.eq(ops.abs(a), math.inf), False)
-        gap = ops.select(same_inf, 0.0, gap)
+        gap = ops.select(same_inf, 0.0, torch_abs(ops.sub(a, b)))    # derivative 0 at a tie: max splits there
         if log_base == 2.0:
             tail = ops.div(ops.log1p(ops.exp2(ops.neg(gap))), math.log(2.0))
         else:
             tail = ops.log1p(ops.exp(ops.neg(gap)))
-        return ops.select(same_inf, a, ops.add(big, tail))
+        # sign(a) * sqrt(a * b) is the infinity, and its derivatives b / 2sqrt(ab), a / 2sqrt(ab) are inf / inf;
+        # read at 1.0 elsewhere, where they are finite
+        a_inf, b_inf = ops.select(same_inf, a, 1.0), ops.select(same_inf, b, 1.0)
+        at_inf = ops.mul(ops.sign(a_inf), ops.sqrt(ops.mul(a_inf, b_inf)))
+        value = ops.select(same_inf, at_inf, ops.add(big, tail))
+        either_nan = ops.select(ops.ne(a, a), True, ops.ne(b, b))
+        return ops.select(either_nan, nan_where(either_nan, ops.add(a, b)), value)
     return fn
 
 

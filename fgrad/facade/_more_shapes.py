@@ -533,17 +533,31 @@ def searchsorted(sorted_sequence, input, *, out_int32=False, right=False, side=N
     scalar = not isinstance(input, Tensor)
     values = np.asarray(input) if scalar else input._data
     dtype = np.int32 if out_int32 else np.int64
-    how = "right" if right else "left"
-    if seq.ndim == 1:
-        found = np.searchsorted(seq, values, side=how)
-    else:
-        if seq.shape[:-1] != values.shape[:-1]:
-            raise RuntimeError("torch.searchsorted(): boundaries tensor should be 1 dimension or the first N-1 "
-                               "dimensions of boundaries tensor and input value tensor must match, but we got "
-                               f"boundaries tensor {list(seq.shape)} and input value tensor {list(values.shape)}")
-        rows_seq, rows_val = seq.reshape(-1, seq.shape[-1]), values.reshape(-1, values.shape[-1])
-        found = np.stack([np.searchsorted(s, v, side=how) for s, v in zip(rows_seq, rows_val)]).reshape(values.shape)
+    if seq.ndim > 1 and seq.shape[:-1] != values.shape[:-1]:
+        raise RuntimeError("torch.searchsorted(): boundaries tensor should be 1 dimension or the first N-1 "
+                           "dimensions of boundaries tensor and input value tensor must match, but we got "
+                           f"boundaries tensor {list(seq.shape)} and input value tensor {list(values.shape)}")
+    found = _binary_search(seq, values, right)
     return make(np.asarray(found, dtype))
+
+
+def _binary_search(seq, values, right):
+    """PyTorch's binary search (cus_lower_bound / cus_upper_bound), vectorised: the same steps, so values
+    and boundaries that are NaN or not sorted give PyTorch's positions too. `seq` is 1-D or one row per
+    row of `values`' last dim."""
+    n = seq.shape[-1]
+    start = np.zeros(values.shape, np.int64)
+    end = np.full(values.shape, n, np.int64)
+    with np.errstate(invalid="ignore"):
+        while (start < end).any():
+            active = start < end
+            mid = start + ((end - start) >> 1)
+            at = np.minimum(mid, n - 1)
+            mid_value = seq[at] if seq.ndim == 1 else np.take_along_axis(seq, at, -1)
+            go_right = ~(mid_value > values) if right else ~(mid_value >= values)
+            start = np.where(active & go_right, mid + 1, start)
+            end = np.where(active & ~go_right, mid, end)
+    return start
 
 
 def bucketize(input, boundaries, *, out_int32=False, right=False, out=None):
