@@ -21,14 +21,12 @@ import numpy as np
 from fgrad import ops
 from fgrad.ops.control import stop_gradient
 from fgrad.facade import _dtypes
-from fgrad.facade._creation import full_like
-from fgrad.facade._elementwise import (_float_binary, _float_unary, clamp, div, isnan, sign, sqrt, sub, torch_abs,
-                                       where)
+from fgrad.facade._elementwise import _float_binary, _float_unary, clamp, div, sign, sqrt, sub, torch_abs
 from fgrad.facade._linalg import diag, matmul
 from fgrad.facade._methods import lerp
 from fgrad.facade._op import FacadeOp, apply
-from fgrad.facade._operands import _cast, _dtype_name, _f, as_tensor_arg
-from fgrad.facade._reductions import _stable_shift, mean, return_types, sum, take_along_axis
+from fgrad.facade._operands import _axes, _cast, _dtype_name, _f, as_tensor_arg
+from fgrad.facade._reductions import _keep, _stable_shift, mean, return_types, sum, take_along_axis
 from fgrad.facade._shapes import permute, reshape, squeeze, t, unsqueeze
 from fgrad.facade._tensor import Tensor, _dim, make
 
@@ -191,24 +189,47 @@ erfc = _float_unary("erfc", "ErfcBackward0", ops.erfc)
 
 # ---- NaN-ignoring reductions -------------------------------------------------------------------------------
 
-def _without_nans(input):
-    if input._data.dtype.kind != "f":
-        return input
-    return where(isnan(input), full_like(input, 0.0), input)
+def _nan_free(x, dtype):
+    x = _cast(x, dtype)
+    return ops.select(ops.ne(x, x), 0, x) if dtype.kind == "f" else x     # no gradient to the NaNs
+
+
+def _nansum_fn(x, axes, keepdim, dtype):
+    return _keep(ops.reduce_sum(_nan_free(x, dtype), axes), axes, keepdim)
+
+
+def _nanmean_fn(x, axes, keepdim, dtype):
+    count = ops.reduce_sum(_cast(ops.eq(x, x), dtype), axes)
+    return _keep(ops.div(ops.reduce_sum(_nan_free(x, dtype), axes), count), axes, keepdim)
+
+
+_NANSUM = FacadeOp("nansum", _nansum_fn, "NansumBackward0")
+_NANMEAN = FacadeOp("nanmean", _nanmean_fn, "DivBackward0")
+
+
+def _reduced_axes(input, dim):
+    ndim = input._data.ndim
+    if dim is None or (isinstance(dim, (list, tuple)) and len(dim) == 0):
+        return tuple(range(ndim)), False
+    return _axes(dim, ndim), True
 
 
 def nansum(input, dim=None, keepdim=False, *, dtype=None):
-    """The sum treating NaN as zero (no gradient to the NaNs)."""
-    return sum(_without_nans(input), dim, keepdim, dtype=dtype)
+    """The sum treating NaN as zero (no gradient to the NaNs); ints sum in int64."""
+    out_dtype = _dtypes.to_numpy(dtype) if dtype is not None else (
+        input._data.dtype if input._data.dtype.kind == "f" else np.dtype(np.int64))
+    axes, has_dim = _reduced_axes(input, dim)
+    return apply(_NANSUM, (input,), (axes, bool(keepdim) and has_dim, out_dtype))
 
 
 def nanmean(input, dim=None, keepdim=False, *, dtype=None):
     """The mean of the non-NaN elements (NaN where there are none)."""
+    out_dtype = _dtypes.to_numpy(dtype) if dtype is not None else input._data.dtype
     if input._data.dtype.kind != "f":
         raise RuntimeError(f"nanmean(): expected input to have floating point or complex dtype but got "
                            f"{_dtype_name(input._data.dtype)}")
-    count = sum(isnan(input).logical_not(), dim, keepdim)
-    return div(nansum(input, dim, keepdim, dtype=dtype), count)
+    axes, has_dim = _reduced_axes(input, dim)
+    return apply(_NANMEAN, (input,), (axes, bool(keepdim) and has_dim, out_dtype))
 
 
 # ---- running extremes and running log-sum-exp ---------------------------------------------------------------
