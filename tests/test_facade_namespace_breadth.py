@@ -449,6 +449,12 @@ DIST_CASES = {
                                        D.kl_divergence(D.Exponential(r), D.Exponential(lib.tensor(1.5))),
                                        (lib.manual_seed(2), D.Exponential(r).rsample((3,)))[1]),
                     [f32([0.5, 2.0])]),
+    "independent": (lambda lib, D, m, s: (lambda d: (d.log_prob(lib.zeros(2, 3)), d.entropy(), d.mean, d.variance,
+                                                     tuple(d.batch_shape), tuple(d.event_shape), repr(d),
+                                                     (lib.manual_seed(4), d.rsample((2,)))[1],
+                                                     D.kl_divergence(d, D.Independent(D.Normal(lib.zeros(2, 3), 1.0), 1))))(
+        D.Independent(D.Normal(m, s), 1)), [f32(np.stack([LOC, LOC[::-1]])), f32(np.stack([SCALE, SCALE]))]),
+    "independent_too_many_dims": (lambda lib, D: D.Independent(D.Normal(lib.zeros(2), 1.0), 2), []),
     "shapes_and_reprs": (lambda lib, D: [repr(d) for d in (D.Normal(0.0, 1.0), D.Bernoulli(0.3), D.Categorical(lib.ones(3)),
                                                            D.Uniform(lib.zeros(2), 1.0))]
                          + [tuple(d.batch_shape) + tuple(d.event_shape) for d in (D.Normal(lib.zeros(2, 3), 1.0),
