@@ -98,6 +98,19 @@ ASSERT_CLOSE_CASES = {
     "tolerances": (t([1.0, 2.0]), t([1.0, 2.5]), {"rtol": 0.1, "atol": 0}),
     "rtol_without_atol": (t([1.0, 2.0]), t([1.0, 2.0]), {"rtol": 0.1}),
     "custom_msg": (t([1.0, 2.0]), t([1.0, 2.5]), {"msg": "custom"}),
+    "int_vs_float": (1, 1.0, {}),
+    "int_vs_float_numbers_differ": (2, 2.5, {"rtol": 0.1, "atol": 0.0}),
+    "booleans": (True, False, {}),
+    "nones": (None, None, {}),
+    "strings": ("a", "a", {}),
+    "tuple_vs_list": ((1.0, 2.0), [1.0, 2.0], {}),
+    "lengths": ([1.0], [1.0, 2.0], {}),
+    "nan_numbers": (math.nan, math.nan, {}),
+    "nan_numbers_equal": (math.nan, math.nan, {"equal_nan": True}),
+    "keys": ({"a": 1.0}, {"b": 1.0}, {}),
+    "ints_vs_floats_unchecked": (t([1, 2], "int64"), t([1.0, 2.5]), {"check_dtype": False}),
+    "empty": (t([]), t([]), {}),
+    "int_scalar_tensors": (t(3, "int64"), t(4, "int64"), {}),
 }
 
 
@@ -105,7 +118,12 @@ ASSERT_CLOSE_CASES = {
 def test_assert_close(name):
     actual, expected, kwargs = ASSERT_CLOSE_CASES[name]
     # the class names differ (torch.Tensor, fgrad.facade._tensor.Tensor) in the one message that prints them
-    check(_closeness(actual, expected, **kwargs), messages=name != "tensor_vs_float")
+    check(_closeness(actual, expected, **kwargs), messages=name not in ("tensor_vs_float", "strings"))
+
+
+def test_assert_close_tensor_vs_numpy_is_refused():
+    with pytest.raises(TypeError, match="No comparison pair"):
+        fg.testing.assert_close(fg.tensor([1.0]), np.array([1.0], np.float32))
 
 
 def test_assert_close_numpy_arrays_and_callable_msg():

@@ -93,9 +93,19 @@ def _is_number(x) -> bool:
 
 
 def _compare(actual, expected, path, rtol, atol, equal_nan, check_dtype):
-    if _is_tensor_like(actual) and _is_tensor_like(expected):
+    if actual is None and expected is None:
+        return
+    if _is_tensor_like(actual) and _is_tensor_like(expected) and isinstance(actual, Tensor) == isinstance(expected,
+                                                                                                         Tensor):
         return _located(path, _compare_tensors, actual, expected, rtol, atol, equal_nan, check_dtype)
+    if isinstance(actual, (bool, np.bool_)) and isinstance(expected, (bool, np.bool_)):
+        if bool(actual) != bool(expected):
+            raise _Mismatch(AssertionError, f"Booleans mismatch: {actual} is not {expected}{_where(path)}")
+        return
     if _is_number(actual) and _is_number(expected):
+        if check_dtype and type(actual) is not type(expected):
+            raise _Mismatch(AssertionError, f"The (d)types do not match: {type(actual)} != {type(expected)}."
+                                            f"{_where(path)}")
         return _located(path, _compare_numbers, actual, expected, rtol, atol, equal_nan)
     if _is_sequence(actual) and _is_sequence(expected):
         if len(actual) != len(expected):
