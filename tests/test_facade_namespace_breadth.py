@@ -572,3 +572,55 @@ MORE_CASES = {
 def test_more_namespace(name):
     build, inputs = MORE_CASES[name]
     check(with_grads(build, *inputs))
+
+
+# ---- argument forms and edge cases (values, dtypes, shapes, errors) -------------------------------------------
+
+EDGE_CASES = [
+    lambda lib: lib.searchsorted(s, 3.0),
+    lambda lib: lib.searchsorted(s, lib.tensor(4.0)),
+    lambda lib: lib.bucketize(4.0, s),
+    lambda lib: lib.bucketize(lib.tensor([[1., 6.]]), s, out_int32=True).dtype,
+    lambda lib: lib.diag_embed(lib.tensor([1., 2.]), offset=1),
+    lambda lib: lib.diagonal(lib.ones(2, 3, 4), 0, -1, -2).shape,
+    lambda lib: lib.tensordot(lib.ones(2, 3), lib.ones(3, 2), dims=([1], [0])),
+    lambda lib: lib.tensordot(lib.ones(2, 3), lib.ones(2, 3), dims=0).shape,
+    lambda lib: lib.cartesian_prod(lib.tensor([1, 2]), lib.tensor([3]), lib.tensor([4, 5])),
+    lambda lib: lib.kron(lib.tensor([[1, 2], [3, 4]]), lib.tensor([[0, 1], [1, 0]])),
+    lambda lib: lib.repeat_interleave(lib.tensor([[1, 2], [3, 4]]), lib.tensor([1, 2]), dim=1),
+    lambda lib: lib.repeat_interleave(lib.tensor([1, 2]), lib.tensor([1])),  # one count for all
+    lambda lib: lib.meshgrid(lib.tensor(1), lib.tensor([1, 2]), indexing="ij")[0].shape,
+    lambda lib: lib.quantile(lib.tensor([[1., 2.], [3., 4.]]), lib.tensor([0.5]), dim=0, keepdim=True).shape,
+    lambda lib: lib.quantile(lib.tensor([[1., 2.], [3., 4.]]), 0.5, keepdim=True).shape,
+    lambda lib: lib.cov(lib.tensor([1., 2., 4.])),
+    lambda lib: lib.cov(lib.tensor([[1., 2.]]), correction=2),
+    lambda lib: lib.corrcoef(lib.tensor([[1., 2., 4.], [2., 1., 0.]])),
+    lambda lib: lib.histc(lib.tensor([1., 2., 1.]), bins=4, min=0, max=3),
+    lambda lib: lib.histc(lib.tensor([2., 2.]), bins=2),
+    lambda lib: lib.nan_to_num(lib.tensor([float('inf'), -float('inf')], dtype=lib.float64)),
+    lambda lib: lib.logcumsumexp(lib.tensor([1000., 1000.]), 0),
+    lambda lib: lib.cummax(lib.tensor([[1., 3.], [2., 1.]]), dim=0),
+    lambda lib: lib.unique_consecutive(lib.tensor([[1, 1], [2, 2]])),
+    lambda lib: lib.atleast_2d(lib.tensor(1.), lib.tensor([2., 3.])),
+    lambda lib: lib.column_stack([lib.tensor(1.), lib.tensor(2.)]),
+    lambda lib: lib.hsplit(lib.arange(6.), 3),
+    lambda lib: lib.dstack([lib.tensor([1, 2]), lib.tensor([3, 4])]).shape,
+    lambda lib: lib.cross(lib.ones(2, 3), lib.ones(2, 3)),
+    lambda lib: lib.xlogy(2, lib.tensor([1., 2.])),
+    lambda lib: lib.special.xlogy(lib.tensor([1., 2.]), 3),
+    lambda lib: lib.logit(lib.tensor([0.1, 0.9]), 0.2),
+    lambda lib: lib.trapezoid(lib.tensor([1., 2., 3.]), lib.tensor([0., 1., 3.])),
+    lambda lib: lib.vander(lib.tensor([1., 2.])),
+    lambda lib: lib.block_diag(),
+    lambda lib: lib.aminmax(lib.tensor([1, 5, 2])),
+    lambda lib: lib.float_power(lib.tensor([2]), 2),
+    lambda lib: lib.copysign(lib.tensor([1, 2]), -1),
+    lambda lib: lib.fmax(lib.tensor([1, 5]), lib.tensor([3, 2])),
+    lambda lib: lib.ldexp(lib.tensor([1.]), lib.tensor([3])),
+    lambda lib: lib.deg2rad(lib.tensor([180])),
+]
+
+
+@pytest.mark.parametrize("index", range(len(EDGE_CASES)))
+def test_edge_cases(index):
+    check(lambda lib: EDGE_CASES[index](lib))

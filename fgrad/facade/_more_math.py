@@ -21,7 +21,8 @@ import numpy as np
 from fgrad import ops
 from fgrad.ops.control import stop_gradient
 from fgrad.facade import _dtypes
-from fgrad.facade._elementwise import _float_binary, _float_unary, clamp, div, sign, sqrt, sub, torch_abs
+from fgrad.facade._elementwise import (_binary, _binary_fn, _float_binary, _float_unary, clamp, div, sign, sqrt, sub,
+                                       torch_abs)
 from fgrad.facade._linalg import diag, matmul
 from fgrad.facade._methods import lerp
 from fgrad.facade._op import FacadeOp, apply
@@ -556,8 +557,18 @@ def _nan_ignoring(prefer):
     return fn
 
 
-fmax = _float_binary("fmax", "FmaxBackward0", _nan_ignoring(ops.ge))
-fmin = _float_binary("fmin", "FminBackward0", _nan_ignoring(ops.le))
+_FMAX = FacadeOp("fmax", _binary_fn(_nan_ignoring(ops.ge)), "FmaxBackward0")
+_FMIN = FacadeOp("fmin", _binary_fn(_nan_ignoring(ops.le)), "FminBackward0")
+
+
+def fmax(input, other):
+    """The elementwise maximum ignoring NaN (NaN only where both are); the dtype of the operands'."""
+    return _binary(_FMAX, input, as_tensor_arg(other))
+
+
+def fmin(input, other):
+    """The elementwise minimum ignoring NaN (NaN only where both are)."""
+    return _binary(_FMIN, input, as_tensor_arg(other))
 
 
 def _integer_binary(name, np_fn):
