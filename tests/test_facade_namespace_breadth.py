@@ -624,3 +624,22 @@ EDGE_CASES = [
 @pytest.mark.parametrize("index", range(len(EDGE_CASES)))
 def test_edge_cases(index):
     check(lambda lib: EDGE_CASES[index](lib))
+
+
+INPLACE_CASES = {
+    "logit_": lambda lib: lib.tensor([0.25, 0.5]).logit_(),
+    "nan_to_num_": lambda lib: lib.tensor([math.nan, math.inf, 1.0]).nan_to_num_(posinf=5.0),
+    "erf_erfc_sinc": lambda lib: [lib.tensor([0.5]).erf_(), lib.tensor([0.5]).erfc_(), lib.tensor([0.5]).sinc_()],
+    "xlogy_copysign": lambda lib: [lib.tensor([0.0, 2.0]).xlogy_(lib.tensor([0.0, 3.0])),
+                                   lib.tensor([1.0, 2.0]).copysign_(-1.0)],
+    "on_a_non_leaf": lambda lib: (lambda x: (x * 1).logit_().sum())(lib.tensor([0.25], requires_grad=True)),
+    "on_a_leaf_requiring_grad": lambda lib: lib.tensor([0.25], requires_grad=True).logit_(),
+    "int_result_into_int": lambda lib: lib.tensor([12, 18]).gcd_(lib.tensor([8, 27])),
+    "float_result_into_int": lambda lib: lib.tensor([1, 2]).erf_(),
+    "addmv_": lambda lib: lib.ones(3).addmv_(lib.ones(3, 4), lib.ones(4), beta=2.0),
+}
+
+
+@pytest.mark.parametrize("name", list(INPLACE_CASES))
+def test_inplace_methods(name):
+    check(lambda lib: INPLACE_CASES[name](lib))

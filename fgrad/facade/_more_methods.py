@@ -1,6 +1,9 @@
 """The Tensor methods of the namespace's breadth (x.diff(), x.nansum(), x.quantile(q), ...): the functions of
-_more_shapes, _more_math and special installed on Tensor, where Tensor has no method of that name yet."""
+_more_shapes, _more_math, _more_linalg and special installed on Tensor, where Tensor has no method of that name
+yet, and their in-place forms (x.logit_(), x.nan_to_num_(), ...) as PyTorch's in-place ops (the result written
+into the tensor's storage, a leaf that requires grad refused)."""
 from fgrad.facade import _more_linalg, _more_math, _more_shapes, special
+from fgrad.facade._methods import _inplace_method
 from fgrad.facade._tensor import Tensor
 
 _METHODS = {
@@ -17,11 +20,18 @@ _METHODS = {
 }
 
 
+_INPLACE = ("sgn", "logit", "xlogy", "nan_to_num", "erf", "erfc", "copysign", "deg2rad", "rad2deg", "fix",
+            "float_power", "gcd", "lcm", "ldexp", "addmv", "addr", "baddbmm", "addbmm", "renorm", "sinc", "heaviside")
+
+
 def _install():
     for module, names in _METHODS.items():
         for name in names:
             if not hasattr(Tensor, name):
                 setattr(Tensor, name, getattr(module, name))
+    for name in _INPLACE:
+        if not hasattr(Tensor, name + "_"):
+            setattr(Tensor, name + "_", _inplace_method(name + "_", getattr(Tensor, name)))
 
 
 _install()
