@@ -30,10 +30,10 @@ from fgrad.facade._reductions import logsumexp, softmax
 from fgrad.facade._shapes import broadcast_tensors, expand, reshape, squeeze
 from fgrad.facade._tensor import Size, Tensor, make
 from fgrad.facade.distributions import constraints
-from fgrad.facade.nn.functional import binary_cross_entropy_with_logits, softplus
+from fgrad.facade.nn.functional import binary_cross_entropy_with_logits, one_hot, softplus
 
-__all__ = ["Distribution", "Normal", "Uniform", "Bernoulli", "Categorical", "Exponential", "Independent",
-           "kl_divergence",
+__all__ = ["Distribution", "Normal", "LogNormal", "Laplace", "Uniform", "Bernoulli", "Categorical",
+           "OneHotCategorical", "Exponential", "Independent", "kl_divergence",
            "register_kl", "constraints"]
 
 
@@ -177,6 +177,77 @@ class Normal(Distribution):
 
     def entropy(self):
         return 0.5 + 0.5 * math.log(2 * math.pi) + log(self.scale)
+
+
+class LogNormal(Distribution):
+    """exp(X) for X ~ Normal(loc, scale) (PyTorch's TransformedDistribution with ExpTransform): samples are
+    exp of the Normal's, log_prob is the Normal's at log(value) minus log(value)."""
+    arg_constraints = {"loc": constraints.real, "scale": constraints.positive}
+    support = constraints.positive
+    has_rsample = True
+
+    def __init__(self, loc, scale, validate_args=None):
+        self.base_dist = Normal(loc, scale, validate_args=validate_args)
+        super().__init__(self.base_dist.batch_shape, validate_args=validate_args)
+
+    loc = property(lambda self: self.base_dist.loc)
+    scale = property(lambda self: self.base_dist.scale)
+    mean = property(lambda self: (self.loc + self.scale.pow(2) / 2).exp())
+    mode = property(lambda self: (self.loc - self.scale.square()).exp())
+    variance = property(lambda self: self.scale.pow(2).expm1() * (2 * self.loc + self.scale.pow(2)).exp())
+
+    def sample(self, sample_shape=()):
+        with no_grad():
+            return self.base_dist.sample(sample_shape).exp()
+
+    def rsample(self, sample_shape=()):
+        return self.base_dist.rsample(sample_shape).exp()
+
+    def log_prob(self, value):
+        if self._validate_args:
+            self._validate_sample(value)
+        x = value.log()
+        return (0.0 - x) + self.base_dist.log_prob(x)
+
+    def entropy(self):
+        return self.base_dist.entropy() + self.loc
+
+
+class Laplace(Distribution):
+    """Laplace(loc, scale), reparameterised: rsample is loc - scale * sign(u) * log1p(-|u|), u ~ U(eps - 1, 1)
+    drawn by uniform_, as PyTorch's."""
+    arg_constraints = {"loc": constraints.real, "scale": constraints.positive}
+    support = constraints.real
+    has_rsample = True
+
+    def __init__(self, loc, scale, validate_args=None):
+        self.loc, self.scale = broadcast_all(loc, scale)
+        batch = () if isinstance(loc, numbers.Number) and isinstance(scale, numbers.Number) else self.loc.size()
+        super().__init__(batch, validate_args=validate_args)
+
+    mean = property(lambda self: self.loc)
+    mode = property(lambda self: self.loc)
+    variance = property(lambda self: 2 * self.scale.pow(2))
+    stddev = property(lambda self: (2 ** 0.5) * self.scale)
+
+    def rsample(self, sample_shape=()):
+        shape = self._extended_shape(sample_shape)
+        eps = float(np.finfo(self.loc._data.dtype).eps)
+        u = make(np.zeros(tuple(shape), self.loc._data.dtype)).uniform_(eps - 1, 1)
+        return self.loc - self.scale * u.sign() * log1p(-u.abs())
+
+    def log_prob(self, value):
+        if self._validate_args:
+            self._validate_sample(value)
+        return -log(2 * self.scale) - (value - self.loc).abs() / self.scale
+
+    def cdf(self, value):
+        if self._validate_args:
+            self._validate_sample(value)
+        return 0.5 - 0.5 * (value - self.loc).sign() * (-(value - self.loc).abs() / self.scale).expm1()
+
+    def entropy(self):
+        return 1 + log(2 * self.scale)
 
 
 class Uniform(Distribution):
@@ -381,6 +452,44 @@ class Categorical(_ProbsOrLogits):
         if expand:
             values = values.expand(-1, *self._batch_shape)
         return values
+
+
+class OneHotCategorical(Distribution):
+    """A Categorical whose samples are one-hot vectors (event shape: the number of categories)."""
+    arg_constraints = {"probs": constraints.simplex, "logits": constraints.independent(constraints.real, 1)}
+    has_enumerate_support = True
+
+    def __init__(self, probs=None, logits=None, validate_args=None):
+        self._categorical = Categorical(probs, logits)
+        super().__init__(self._categorical.batch_shape, self._categorical.param_shape[-1:],
+                         validate_args=validate_args)
+
+    probs = property(lambda self: self._categorical.probs)
+    logits = property(lambda self: self._categorical.logits)
+    mean = property(lambda self: self._categorical.probs)
+    variance = property(lambda self: self._categorical.probs * (1 - self._categorical.probs))
+
+    @property
+    def mode(self):
+        probs = self._categorical.probs
+        return one_hot(probs.argmax(dim=-1), probs.shape[-1]).to(probs.dtype)
+
+    @property
+    def support(self):
+        return None        # one-hot vectors: not checked
+
+    def sample(self, sample_shape=()):
+        probs = self._categorical.probs
+        indices = self._categorical.sample(sample_shape)
+        return one_hot(indices, self._categorical._num_events).to(probs.dtype)
+
+    def log_prob(self, value):
+        if self._validate_args:
+            self._validate_sample(value)
+        return self._categorical.log_prob(value.max(-1)[1])
+
+    def entropy(self):
+        return self._categorical.entropy()
 
 
 # ---- reinterpreting batch dims as event dims ------------------------------------------------------------
