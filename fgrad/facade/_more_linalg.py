@@ -128,6 +128,17 @@ def _pair_sums(y, axis):
     return add(narrow(y, axis, 1, n - 1), narrow(y, axis, 0, n - 1))
 
 
+def _spacing(x, y, axis):
+    """The differences of the sample points x along `axis` (a 1-D x: along its only dim, placed at y's axis)."""
+    x = as_tensor_arg(x)
+    along = -1 if x.dim() == 1 else axis
+    n = x.shape[along]
+    spacing = sub(narrow(x, along, 1, n - 1), narrow(x, along, 0, n - 1))
+    if x.dim() == 1 and y.dim() > 1:
+        spacing = reshape(spacing, (-1,) + (1,) * (y.dim() - axis - 1))
+    return spacing
+
+
 def trapezoid(y, x=None, *, dx=None, dim=-1):
     """The integral of y along `dim` by the trapezoid rule, at spacing dx (1 by default) or at points x.
 
@@ -139,12 +150,7 @@ def trapezoid(y, x=None, *, dx=None, dim=-1):
     if y.shape[axis] == 0:
         return sum(y, axis)
     if x is not None:
-        x = as_tensor_arg(x)
-        n = x.shape[-1 if x.dim() == 1 else axis]
-        spacing = sub(narrow(x, -1 if x.dim() == 1 else axis, 1, n - 1), narrow(x, -1 if x.dim() == 1 else axis, 0, n - 1))
-        if x.dim() == 1 and y.dim() > 1:
-            spacing = reshape(spacing, (-1,) + (1,) * (y.dim() - axis - 1))
-        return sum(mul(spacing, _pair_sums(y, axis)), axis) / 2.0
+        return sum(mul(_spacing(x, y, axis), _pair_sums(y, axis)), axis) / 2.0
     step = 1.0 if dx is None else dx
     first, last = narrow(y, axis, 0, 1), narrow(y, axis, y.shape[axis] - 1, 1)
     ends = reshape(add(first, last), tuple(s for i, s in enumerate(y.shape) if i != axis))
@@ -160,13 +166,7 @@ def cumulative_trapezoid(y, x=None, *, dx=None, dim=-1):
     """The running integral of y along `dim` by the trapezoid rule (one element fewer than y)."""
     axis = _dim(dim, y.dim())
     if x is not None:
-        x = as_tensor_arg(x)
-        n = x.shape[-1 if x.dim() == 1 else axis]
-        d = -1 if x.dim() == 1 else axis
-        spacing = sub(narrow(x, d, 1, n - 1), narrow(x, d, 0, n - 1))
-        if x.dim() == 1 and y.dim() > 1:
-            spacing = reshape(spacing, (-1,) + (1,) * (y.dim() - axis - 1))
-        return cumsum(mul(spacing, _pair_sums(y, axis)) / 2.0, axis)
+        return cumsum(mul(_spacing(x, y, axis), _pair_sums(y, axis)) / 2.0, axis)
     step = 1.0 if dx is None else dx
     return cumsum(mul(_pair_sums(y, axis), step / 2.0), axis)
 

@@ -475,7 +475,8 @@ def repeat_interleave(input, repeats=None, dim=None, *, output_size=None):
                            f"{counts.size} and input.size({axis}) = {n}")
     if (counts < 0).any():
         raise RuntimeError("repeats can not be negative")
-    positions = np.repeat(np.arange(n, dtype=np.int64), counts.reshape(-1) if counts.size > 1 else int(counts.reshape(-1)[0]))
+    per_element = counts.reshape(-1) if counts.size > 1 else int(counts.reshape(-1)[0])
+    positions = np.repeat(np.arange(n, dtype=np.int64), per_element)
     return index_select(input, axis, make(positions))
 
 

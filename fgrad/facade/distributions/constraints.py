@@ -6,8 +6,8 @@ import numpy as np
 
 from fgrad.facade._tensor import Tensor, make
 
-__all__ = ["Constraint", "Dependent", "shown", "real", "positive", "unit_interval", "boolean", "simplex", "nonnegative_integer",
-           "integer_interval", "interval", "half_open_interval", "greater_than", "independent", "dependent"]
+__all__ = ["Constraint", "Dependent", "shown", "real", "positive", "unit_interval", "boolean", "simplex",
+           "nonnegative_integer", "integer_interval", "interval", "half_open_interval", "greater_than", "independent", "dependent"]
 
 
 def shown(value) -> str:
