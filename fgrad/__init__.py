@@ -22,10 +22,11 @@ from fgrad.facade import *  # noqa: F401,F403  (tensor, Tensor, no_grad, sin, ..
 # `import fgrad.nn.functional as F` must give the facade's modules, not load them a second time.
 for _name in ("nn", "nn.functional", "nn.init", "nn.utils", "optim", "optim.lr_scheduler", "autograd", "utils", "utils.data",
               "func", "autograd.forward_ad", "autograd.functional", "backends", "backends.cudnn", "backends.mps",
-              "backends.cuda", "accelerator", "serialization", "testing", "special",
-              "distributions", "distributions.constraints"):
+              "backends.cuda", "accelerator", "serialization"):
     _sys.modules[f"fgrad.{_name}"] = _sys.modules[f"fgrad.facade.{_name}"]
 _sys.modules["fgrad.debug"] = debug          # `import fgrad.debug` / `from fgrad import debug`
+for _name in ("testing", "special", "distributions", "distributions.constraints"):    # the namespace's breadth
+    _sys.modules[f"fgrad.{_name}"] = _sys.modules[f"fgrad.facade.{_name}"]
 _facade._module_alias.install(_sys.modules[__name__])
 
 _TRANSFORMS = ["Array", "make_ir", "Program", "check", "numpy", "tree_util",
