@@ -655,9 +655,24 @@ INPLACE_CASES = {
     "int_result_into_int": lambda lib: lib.tensor([12, 18]).gcd_(lib.tensor([8, 27])),
     "float_result_into_int": lambda lib: lib.tensor([1, 2]).erf_(),
     "addmv_": lambda lib: lib.ones(3).addmv_(lib.ones(3, 4), lib.ones(4), beta=2.0),
+    "as_functions": lambda lib: [lib.logit_(lib.tensor([0.25])), lib.erf_(lib.tensor([0.5])),
+                                 lib.nan_to_num_(lib.tensor([math.nan])), lib.gcd_(lib.tensor([4]), lib.tensor([6]))],
 }
 
 
 @pytest.mark.parametrize("name", list(INPLACE_CASES))
 def test_inplace_methods(name):
     check(lambda lib: INPLACE_CASES[name](lib))
+
+
+def test_numpy_argument_names():
+    from fgrad.facade import _operands
+    if not hasattr(_operands, "numpy_names"):
+        pytest.skip("axis=/keepdims= come with the facade's argument conventions (_operands.numpy_names)")
+    check(lambda lib: [lib.nansum(lib.ones(2, 3), axis=1, keepdims=True), lib.diff(lib.ones(2, 3), axis=0),
+                       lib.quantile(lib.ones(2, 3), 0.5, axis=1), lib.ones(2, 3).cummax(axis=1).values])
+
+
+def test_inplace_functions_exist_in_pytorch():
+    from fgrad.facade import _more_methods
+    assert all(hasattr(torch, name) for name in _more_methods.INPLACE_FUNCTIONS)

@@ -243,6 +243,8 @@ from fgrad.facade import special
 from fgrad.facade import distributions
 from fgrad.facade.special import sinc
 from fgrad.facade import _more_methods  # noqa: F401  (x.diff(), x.nansum(), ... as Tensor methods)
+globals().update(_more_methods.INPLACE_FUNCTIONS)          # torch.logit_(x), torch.erf_(x), ...
+__all__ += list(_more_methods.INPLACE_FUNCTIONS)
 __all__ += ["distributions", "special", "sinc", "testing", "finfo", "iinfo", "float16", "half", "bfloat16", "int8", "int16", "short", "complex64",
             "cfloat", "complex128", "cdouble"]
 

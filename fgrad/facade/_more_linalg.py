@@ -12,7 +12,7 @@ import builtins
 
 import numpy as np
 
-from fgrad.facade import _dtypes
+from fgrad.facade import _dtypes, _operands
 from fgrad.facade._creation import ones_like, zeros
 from fgrad.facade._elementwise import add, mul, sub, where
 from fgrad.facade._linalg import bmm, dot, mv, outer
@@ -23,6 +23,10 @@ from fgrad.facade._tensor import _dim
 
 __all__ = ["addmv", "addr", "baddbmm", "addbmm", "vdot", "dist", "block_diag", "vander", "trapezoid", "trapz",
            "cumulative_trapezoid", "renorm"]
+
+# torch's numpy-style argument names (axis=, keepdims=) on the ops that take dim / keepdim: the facade's one
+# helper for them, _operands.numpy_names, where this tree has it (it comes with the argument-conventions work)
+numpy_names = getattr(_operands, "numpy_names", None) or (lambda fn: fn)
 
 
 def _scaled_sum(input, product, beta, alpha):
@@ -139,6 +143,7 @@ def _spacing(x, y, axis):
     return spacing
 
 
+@numpy_names
 def trapezoid(y, x=None, *, dx=None, dim=-1):
     """The integral of y along `dim` by the trapezoid rule, at spacing dx (1 by default) or at points x.
 
@@ -157,11 +162,13 @@ def trapezoid(y, x=None, *, dx=None, dim=-1):
     return mul(sub(sum(y, axis), mul(ends, 0.5)), step)
 
 
+@numpy_names
 def trapz(y, x=None, *, dx=None, dim=-1):
     """trapezoid (its older name)."""
     return trapezoid(y, x, dx=dx, dim=dim)
 
 
+@numpy_names
 def cumulative_trapezoid(y, x=None, *, dx=None, dim=-1):
     """The running integral of y along `dim` by the trapezoid rule (one element fewer than y)."""
     axis = _dim(dim, y.dim())
@@ -171,6 +178,7 @@ def cumulative_trapezoid(y, x=None, *, dx=None, dim=-1):
     return cumsum(mul(_pair_sums(y, axis), step / 2.0), axis)
 
 
+@numpy_names
 def renorm(input, p, dim, maxnorm):
     """input with each slice along `dim` whose p-norm exceeds maxnorm scaled down to norm maxnorm.
 

@@ -20,7 +20,7 @@ import numpy as np
 
 from fgrad import ops
 from fgrad.ops.control import stop_gradient
-from fgrad.facade import _dtypes
+from fgrad.facade import _dtypes, _operands
 from fgrad.facade._elementwise import (_binary, _binary_fn, _float_binary, _float_unary, clamp, div, sign, sqrt, sub,
                                        torch_abs)
 from fgrad.facade._linalg import diag, matmul
@@ -36,6 +36,10 @@ __all__ = ["sgn", "heaviside", "logit", "xlogy", "logaddexp", "logaddexp2", "nan
            "corrcoef", "histc", "msort", "copysign", "deg2rad", "rad2deg", "fix", "float_power", "fmax", "fmin", "gcd",
            "lcm", "bitwise_left_shift", "bitwise_right_shift", "isposinf", "isneginf", "signbit", "positive", "ldexp",
            "aminmax"]
+
+# torch's numpy-style argument names (axis=, keepdims=) on the ops that take dim / keepdim: the facade's one
+# helper for them, _operands.numpy_names, where this tree has it (it comes with the argument-conventions work)
+numpy_names = getattr(_operands, "numpy_names", None) or (lambda fn: fn)
 
 
 def _float_input(input):
@@ -215,6 +219,7 @@ def _reduced_axes(input, dim):
     return _axes(dim, ndim), True
 
 
+@numpy_names
 def nansum(input, dim=None, keepdim=False, *, dtype=None):
     """The sum treating NaN as zero (no gradient to the NaNs); ints sum in int64."""
     out_dtype = _dtypes.to_numpy(dtype) if dtype is not None else (
@@ -223,6 +228,7 @@ def nansum(input, dim=None, keepdim=False, *, dtype=None):
     return apply(_NANSUM, (input,), (axes, bool(keepdim) and has_dim, out_dtype))
 
 
+@numpy_names
 def nanmean(input, dim=None, keepdim=False, *, dtype=None):
     """The mean of the non-NaN elements (NaN where there are none)."""
     out_dtype = _dtypes.to_numpy(dtype) if dtype is not None else input._data.dtype
@@ -284,6 +290,7 @@ def _running_extreme(input, dim, op, result, better):
     return result(apply(op, (input, index), (axis,)), make(index))
 
 
+@numpy_names
 def cummax(input, dim):
     """(values, indices) of the running maximum along `dim` (the gradient goes to the element picked).
 
@@ -294,6 +301,7 @@ def cummax(input, dim):
     return _running_extreme(input, dim, _CUMMAX, _Cummax, np.greater_equal)
 
 
+@numpy_names
 def cummin(input, dim):
     """(values, indices) of the running minimum along `dim`."""
     return _running_extreme(input, dim, _CUMMIN, _Cummin, np.less_equal)
@@ -307,6 +315,7 @@ def _logcumsumexp_fn(x, axis):
 _LOGCUMSUMEXP = FacadeOp("logcumsumexp", _logcumsumexp_fn, "LogcumsumexpBackward0", variant=None)
 
 
+@numpy_names
 def logcumsumexp(input, dim):
     """log(cumsum(exp(input))) along `dim`, shifted by the maximum so it does not overflow."""
     if input._data.dtype.kind != "f":
@@ -322,6 +331,7 @@ _KTHVALUE = FacadeOp("kthvalue", lambda x, index, axis: take_along_axis(x, index
                      nondiff=(1,))
 
 
+@numpy_names
 def kthvalue(input, k, dim=-1, keepdim=False):
     """(values, indices) of the k-th smallest element along `dim` (k counts from 1).
 
@@ -413,6 +423,7 @@ _QUANTILE = FacadeOp("quantile", lambda x, index, axis: take_along_axis(x, index
                      nondiff=(1,))
 
 
+@numpy_names
 def quantile(input, q, dim=None, keepdim=False, *, interpolation="linear", out=None):
     """The q-th quantiles along `dim` (of all elements when None), interpolating between order statistics
     ('linear', 'lower', 'higher', 'midpoint', 'nearest'); NaN where a slice has a NaN. A 1-D q puts its
@@ -425,6 +436,7 @@ def quantile(input, q, dim=None, keepdim=False, *, interpolation="linear", out=N
     return _quantile("quantile", input, q, dim, keepdim, interpolation, ignore_nan=False)
 
 
+@numpy_names
 def nanquantile(input, q, dim=None, keepdim=False, *, interpolation="linear", out=None):
     """quantile ignoring NaNs (NaN only where a slice has nothing else)."""
     return _quantile("nanquantile", input, q, dim, keepdim, interpolation, ignore_nan=True)
@@ -631,6 +643,7 @@ class _Aminmax(tuple):
 return_types.aminmax = _Aminmax
 
 
+@numpy_names
 def aminmax(input, *, dim=None, keepdim=False):
     """(min, max) over `dim` (all elements when None), as amin and amax."""
     if input._data.size == 0:

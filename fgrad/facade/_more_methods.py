@@ -2,7 +2,7 @@
 _more_shapes, _more_math, _more_linalg and special installed on Tensor, where Tensor has no method of that name
 yet, and their in-place forms (x.logit_(), x.nan_to_num_(), ...) as PyTorch's in-place ops (the result written
 into the tensor's storage, a leaf that requires grad refused)."""
-from fgrad.facade import _more_linalg, _more_math, _more_shapes, special
+from fgrad.facade import _methods, _more_linalg, _more_math, _more_shapes, special
 from fgrad.facade._methods import _inplace_method
 from fgrad.facade._tensor import Tensor
 
@@ -20,6 +20,9 @@ _METHODS = {
 }
 
 
+# the in-place methods PyTorch also has as functions (torch.logit_(x), ...)
+_INPLACE_WITH_FUNCTION = ("logit", "xlogy", "nan_to_num", "erf", "erfc", "deg2rad", "rad2deg", "fix", "gcd", "lcm",
+                          "ldexp", "addmv", "sinc")
 _INPLACE = ("sgn", "logit", "xlogy", "nan_to_num", "erf", "erfc", "copysign", "deg2rad", "rad2deg", "fix",
             "float_power", "gcd", "lcm", "ldexp", "addmv", "addr", "baddbmm", "addbmm", "renorm", "sinc", "heaviside")
 
@@ -35,3 +38,9 @@ def _install():
 
 
 _install()
+
+# torch.logit_(x), ...: exported by fgrad.facade; also entered in _methods' table of in-place functions where
+# this tree has one (with the argument-conventions work), whose registry test compares it with PyTorch's
+INPLACE_FUNCTIONS = {name + "_": getattr(Tensor, name + "_") for name in _INPLACE_WITH_FUNCTION}
+if hasattr(_methods, "INPLACE_FUNCTIONS"):
+    _methods.INPLACE_FUNCTIONS.update(INPLACE_FUNCTIONS)

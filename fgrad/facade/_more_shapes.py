@@ -20,7 +20,7 @@ import warnings
 
 import numpy as np
 
-from fgrad.facade import _dtypes
+from fgrad.facade import _dtypes, _operands
 from fgrad.facade._elementwise import mul, nonzero, sub
 from fgrad.facade._indexing import getitem
 from fgrad.facade._linalg import matmul
@@ -35,6 +35,10 @@ __all__ = ["meshgrid", "cartesian_prod", "combinations", "tril_indices", "triu_i
            "column_stack", "row_stack", "dstack", "hsplit", "vsplit", "dsplit", "fliplr", "flipud", "rot90",
            "repeat_interleave", "select", "argwhere", "masked_select", "isin", "searchsorted", "bucketize",
            "unique_consecutive", "adjoint", "ravel", "unravel_index", "scalar_tensor"]
+
+# torch's numpy-style argument names (axis=, keepdims=) on the ops that take dim / keepdim: the facade's one
+# helper for them, _operands.numpy_names, where this tree has it (it comes with the argument-conventions work)
+numpy_names = getattr(_operands, "numpy_names", None) or (lambda fn: fn)
 
 
 def _tensors(args) -> list:
@@ -157,6 +161,7 @@ def cdist(x1, x2, p=2.0, compute_mode="use_mm_for_euclid_dist_if_necessary"):
 
 # ---- differences and products -----------------------------------------------------------------------------
 
+@numpy_names
 def diff(input, n=1, dim=-1, prepend=None, append=None):
     """The n-th forward difference along `dim` (with `prepend` / `append` joined first).
 
@@ -206,6 +211,7 @@ def kron(input, other):
     return reshape(mul(a, b), tuple(m * n for m, n in zip(a_shape, b_shape)))
 
 
+@numpy_names
 def cross(input, other, dim=None):
     """The cross product of 3-vectors along `dim` (inputs broadcast). Without `dim`, the first dim of size 3,
     with PyTorch's deprecation warning.
@@ -452,6 +458,7 @@ def rot90(input, k=1, dims=(0, 1)):
     return input.clone()
 
 
+@numpy_names
 def repeat_interleave(input, repeats=None, dim=None, *, output_size=None):
     """Each element repeated `repeats` times (a number, or one count per element) along `dim` (flattened
     when None). `repeat_interleave(counts)` repeats 0, 1, 2, ... by counts.
@@ -480,6 +487,7 @@ def repeat_interleave(input, repeats=None, dim=None, *, output_size=None):
     return index_select(input, axis, make(positions))
 
 
+@numpy_names
 def select(input, dim, index):
     """The slice at `index` along `dim`, that dim removed (a view, SelectBackward0)."""
     axis = _dim(dim, input._data.ndim)
@@ -569,6 +577,7 @@ def bucketize(input, boundaries, *, out_int32=False, right=False, out=None):
     return searchsorted(boundaries, input, out_int32=out_int32, right=right)
 
 
+@numpy_names
 def unique_consecutive(input, return_inverse=False, return_counts=False, dim=None):
     """Runs of equal consecutive values collapsed to one (optionally with the inverse indices and the run
     lengths).
