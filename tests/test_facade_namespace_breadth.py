@@ -648,15 +648,13 @@ INPLACE_CASES = {
     "logit_": lambda lib: lib.tensor([0.25, 0.5]).logit_(),
     "nan_to_num_": lambda lib: lib.tensor([math.nan, math.inf, 1.0]).nan_to_num_(posinf=5.0),
     "erf_erfc_sinc": lambda lib: [lib.tensor([0.5]).erf_(), lib.tensor([0.5]).erfc_(), lib.tensor([0.5]).sinc_()],
-    "xlogy_copysign": lambda lib: [lib.tensor([0.0, 2.0]).xlogy_(lib.tensor([0.0, 3.0])),
-                                   lib.tensor([1.0, 2.0]).copysign_(-1.0)],
+    "copysign_": lambda lib: lib.tensor([1.0, 2.0]).copysign_(-1.0),
     "on_a_non_leaf": lambda lib: (lambda x: (x * 1).logit_().sum())(lib.tensor([0.25], requires_grad=True)),
     "on_a_leaf_requiring_grad": lambda lib: lib.tensor([0.25], requires_grad=True).logit_(),
-    "int_result_into_int": lambda lib: lib.tensor([12, 18]).gcd_(lib.tensor([8, 27])),
     "float_result_into_int": lambda lib: lib.tensor([1, 2]).erf_(),
-    "addmv_": lambda lib: lib.ones(3).addmv_(lib.ones(3, 4), lib.ones(4), beta=2.0),
+    "baddbmm_": lambda lib: lib.ones(2, 3, 3).baddbmm_(lib.ones(2, 3, 4), lib.ones(2, 4, 3), beta=2.0),
     "as_functions": lambda lib: [lib.logit_(lib.tensor([0.25])), lib.erf_(lib.tensor([0.5])),
-                                 lib.nan_to_num_(lib.tensor([math.nan])), lib.gcd_(lib.tensor([4]), lib.tensor([6]))],
+                                 lib.nan_to_num_(lib.tensor([math.nan])), lib.fix_(lib.tensor([-1.5]))],
 }
 
 
