@@ -25,6 +25,8 @@ for _name in ("nn", "nn.functional", "nn.init", "nn.utils", "nn.utils.rnn", "opt
               "backends.cuda", "accelerator", "serialization", "linalg"):
     _sys.modules[f"fgrad.{_name}"] = _sys.modules[f"fgrad.facade.{_name}"]
 _sys.modules["fgrad.debug"] = debug          # `import fgrad.debug` / `from fgrad import debug`
+for _name in ("testing", "special", "distributions", "distributions.constraints"):    # the namespace's breadth
+    _sys.modules[f"fgrad.{_name}"] = _sys.modules[f"fgrad.facade.{_name}"]
 _facade._module_alias.install(_sys.modules[__name__])
 
 _TRANSFORMS = ["Array", "make_ir", "Program", "check", "numpy", "tree_util",

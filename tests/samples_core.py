@@ -109,6 +109,7 @@ DOMAINS = {
     "arctan": _per_input(uniform(-3.0, 3.0)),
     "sinh": _per_input(uniform(-2.0, 2.0)),
     "erf": _per_input(uniform(-2.0, 2.0)),
+    "erfc": _per_input(uniform(-2.0, 2.0)),
     "cosh": _per_input(uniform(-2.0, 2.0)),
     "arcsinh": _per_input(uniform(-3.0, 3.0)),
     "arccosh": _per_input(uniform(1.2, 3.0)),
@@ -119,7 +120,7 @@ DOMAINS = {
 
 UNARY = ("neg", "exp", "log", "log1p", "expm1", "sqrt", "sin", "cos", "tan", "tanh", "logistic", "abs", "sign",
          "square", "reciprocal", "rsqrt", "exp2", "log2", "log10", "arcsin", "arccos", "arctan", "sinh", "erf",
-         "cosh", "arcsinh", "arccosh", "arctanh")
+         "erfc", "cosh", "arcsinh", "arccosh", "arctanh")
 BINARY = ("add", "sub", "mul", "div", "rem", "pow", "maximum", "minimum", "eq", "ne", "lt", "le", "gt", "ge", "arctan2",
           "hypot")
 

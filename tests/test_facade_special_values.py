@@ -85,6 +85,12 @@ EXCEPTIONS = {
     # remainder at an infinite dividend (value nan): fgrad's divisor gradient is fmod's -trunc(x / y) = ∓inf
     # (JAX's), PyTorch's -floor_divide(x, y) is nan.
     "remainder": (1, lambda x, y: np.isinf(x), "divisor gradient at an infinite dividend"),
+    # float_power is pow in float64: the same exponent gradient at base 0 as pow's.
+    "float_power": (1, lambda x, y: (x == 0) & (y < 0), "exponent gradient at base 0, negative exponent"),
+    # copysign: PyTorch's gradient result / x is nan at infinite and NaN x; fgrad's is sign(x) sign(result).
+    "copysign": (0, lambda x, y: ~np.isfinite(x), "gradient at infinite and NaN magnitudes"),
+    # xlogy(0, inf) = 0: PyTorch's x-gradient log(inf) = inf; fgrad's is 0 (0 * inf would make the value nan).
+    "xlogy": (0, lambda x, y: (x == 0) & (y == INF), "x-gradient at x = 0, y = inf"),
 }
 
 

@@ -245,6 +245,28 @@ __all__ = [
 ]
 __all__ += ["cosine_similarity", "pairwise_distance"]     # from nn.functional, as torch's top-level functions
 
+# the namespace's breadth (issue 13): dtype limits, torch.testing, more ops, torch.special, torch.distributions
+from fgrad.facade import testing
+from fgrad.facade._dtype_info import (bfloat16, cdouble, cfloat, complex64, complex128, finfo, float16, half, iinfo,
+                                      int8, int16, short)
+from fgrad.facade._more_shapes import *  # noqa: F401,F403
+from fgrad.facade import _more_shapes
+__all__ += _more_shapes.__all__
+from fgrad.facade._more_math import *  # noqa: F401,F403
+from fgrad.facade import _more_math
+__all__ += _more_math.__all__
+from fgrad.facade._more_linalg import *  # noqa: F401,F403
+from fgrad.facade import _more_linalg
+__all__ += _more_linalg.__all__
+from fgrad.facade import special
+from fgrad.facade import distributions
+from fgrad.facade.special import sinc
+from fgrad.facade import _more_methods  # noqa: F401  (x.diff(), x.nansum(), ... as Tensor methods)
+globals().update(_more_methods.INPLACE_FUNCTIONS)          # torch.logit_(x), torch.erf_(x), ...
+__all__ += list(_more_methods.INPLACE_FUNCTIONS)
+__all__ += ["distributions", "special", "sinc", "testing", "finfo", "iinfo", "float16", "half", "bfloat16", "int8", "int16", "short", "complex64",
+            "cfloat", "complex128", "cdouble"]
+
 
 def _give_out_arguments(namespace: dict) -> None:
     """torch's out= keyword on the functions that take it (fgrad.facade._out), wrapped once at import."""

@@ -33,7 +33,7 @@ __all__ = ["elementwise_primitive", "cast", "elementwise_args", "float_arg", "ne
            "square_p", "square", "reciprocal_p", "reciprocal", "rsqrt_p", "rsqrt", "exp_p", "exp", "exp2_p",
            "exp2", "log_p", "log", "log2_p", "log2", "log10_p", "log10", "log1p_p", "log1p", "expm1_p",
            "expm1", "sqrt_p", "sqrt", "sin_p", "sin", "cos_p", "cos", "tan_p", "tan", "arcsin_p", "arcsin",
-           "arccos_p", "arccos", "arctan_p", "arctan", "arctan2_p", "arctan2", "sinh_p", "sinh", "erf_p", "erf", "cosh_p",
+           "arccos_p", "arccos", "arctan_p", "arctan", "arctan2_p", "arctan2", "sinh_p", "sinh", "erf_p", "erf", "erfc_p", "erfc", "cosh_p",
            "cosh", "tanh_p", "tanh", "arcsinh_p", "arcsinh", "arccosh_p", "arccosh", "arctanh_p", "arctanh",
            "logistic_p", "logistic", "hypot_p", "hypot", "abs_p", "abs", "sign_p", "sign", "maximum_p",
            "maximum", "minimum_p", "minimum", "eq_p", "eq", "ne_p", "ne", "lt_p", "lt", "le_p", "le", "gt_p",
@@ -514,6 +514,18 @@ erf_p = elementwise_primitive(
     "erf", impl=_erf_impl, numba="math.erf({0})", expensive=True,
     derivative=(lambda out, x: mul(exp(neg(mul(x, x))), 2.0 / math.sqrt(math.pi)),))
 erf = _unary(erf_p)
+
+
+def _erfc_impl(x):
+    from scipy.special import erfc      # keeps float32 as float32; 1 - erf(x) would lose the tail for x > 3
+    return erfc(x)
+
+
+# d erfc(x) / dx = -2 / sqrt(pi) * exp(-x^2).
+erfc_p = elementwise_primitive(
+    "erfc", impl=_erfc_impl, numba="math.erfc({0})", expensive=True,
+    derivative=(lambda out, x: mul(exp(neg(mul(x, x))), -2.0 / math.sqrt(math.pi)),))
+erfc = _unary(erfc_p)
 
 cosh_p = elementwise_primitive(
     "cosh", impl=_quiet(np.cosh), numba="np.cosh({0})", expensive=True,
