@@ -7,13 +7,11 @@ import warnings
 
 import numpy as np
 
-from fgrad.facade import _dtypes, _shapes
-from fgrad.facade._tensor import make
+from fgrad.facade import _shapes
 from fgrad.facade.nn import _functional_more as FM
 from fgrad.facade.nn import functional as F
-from fgrad.facade.nn.layers import Dropout, _BatchNorm
+from fgrad.facade.nn.layers import Dropout, _BatchNorm, _parameter
 from fgrad.facade.nn.module import Module
-from fgrad.facade.nn.parameter import Parameter
 
 __all__ = ["GroupNorm", "InstanceNorm1d", "InstanceNorm2d", "Unflatten", "Dropout1d", "Dropout2d", "Dropout3d",
            "ZeroPad1d", "ZeroPad2d", "ConstantPad1d", "ConstantPad2d", "Upsample", "UpsamplingNearest2d",
@@ -39,11 +37,10 @@ class GroupNorm(Module):
         self.num_channels = num_channels
         self.eps = eps
         self.affine = affine
-        np_dtype = _dtypes.default_float_numpy() if dtype is None else _dtypes.to_numpy(dtype)
         if affine:
-            self.weight = Parameter(make(np.ones(num_channels, np_dtype)))
+            self.weight = _parameter((num_channels,), dtype, 1.0)
             if bias:
-                self.bias = Parameter(make(np.zeros(num_channels, np_dtype)))
+                self.bias = _parameter((num_channels,), dtype, 0.0)
             else:
                 self.register_parameter("bias", None)
         else:
