@@ -29,6 +29,13 @@ def _parameter(shape, dtype, fill=0.0) -> Parameter:
     return Parameter(make(np.full(shape, fill, dtype=_np_dtype(dtype))))
 
 
+def _norm_affine_parameters(module, shape, dtype, affine: bool, bias: bool = True) -> None:
+    """A normalization layer's scale (ones) and shift (zeros) of `shape`, or None for each it lacks, as
+    PyTorch's BatchNorm, LayerNorm and GroupNorm register them."""
+    module.register_parameter("weight", _parameter(shape, dtype, 1.0) if affine else None)
+    module.register_parameter("bias", _parameter(shape, dtype, 0.0) if affine and bias else None)
+
+
 def _ntuple(value, n: int) -> tuple:
     return (int(value),) * n if isinstance(value, (int, np.integer)) else tuple(value)
 
@@ -295,12 +302,7 @@ class _BatchNorm(Module):
         self.momentum = momentum
         self.affine = affine
         self.track_running_stats = track_running_stats
-        if affine:
-            self.weight = _parameter((num_features,), dtype, 1.0)
-            self.bias = _parameter((num_features,), dtype, 0.0)
-        else:
-            self.register_parameter("weight", None)
-            self.register_parameter("bias", None)
+        _norm_affine_parameters(self, (num_features,), dtype, affine)
         if track_running_stats:
             self.register_buffer("running_mean", make(np.zeros(num_features, _np_dtype(dtype))))
             self.register_buffer("running_var", make(np.ones(num_features, _np_dtype(dtype))))
@@ -373,15 +375,7 @@ class LayerNorm(Module):
         self.normalized_shape = _ntuple(normalized_shape, 1)
         self.eps = eps
         self.elementwise_affine = elementwise_affine
-        if elementwise_affine:
-            self.weight = _parameter(self.normalized_shape, dtype, 1.0)
-            if bias:
-                self.bias = _parameter(self.normalized_shape, dtype, 0.0)
-            else:
-                self.register_parameter("bias", None)
-        else:
-            self.register_parameter("weight", None)
-            self.register_parameter("bias", None)
+        _norm_affine_parameters(self, self.normalized_shape, dtype, elementwise_affine, bias)
 
     def forward(self, input):
         return F.layer_norm(input, self.normalized_shape, self.weight, self.bias, self.eps)

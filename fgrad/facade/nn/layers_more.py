@@ -10,7 +10,7 @@ import numpy as np
 from fgrad.facade import _shapes
 from fgrad.facade.nn import _functional_more as FM
 from fgrad.facade.nn import functional as F
-from fgrad.facade.nn.layers import Dropout, _BatchNorm, _parameter
+from fgrad.facade.nn.layers import Dropout, _BatchNorm, _norm_affine_parameters
 from fgrad.facade.nn.module import Module
 
 __all__ = ["GroupNorm", "InstanceNorm1d", "InstanceNorm2d", "Unflatten", "Dropout1d", "Dropout2d", "Dropout3d",
@@ -37,15 +37,7 @@ class GroupNorm(Module):
         self.num_channels = num_channels
         self.eps = eps
         self.affine = affine
-        if affine:
-            self.weight = _parameter((num_channels,), dtype, 1.0)
-            if bias:
-                self.bias = _parameter((num_channels,), dtype, 0.0)
-            else:
-                self.register_parameter("bias", None)
-        else:
-            self.register_parameter("weight", None)
-            self.register_parameter("bias", None)
+        _norm_affine_parameters(self, (num_channels,), dtype, affine, bias)
 
     def forward(self, input):
         return FM.group_norm(input, self.num_groups, self.weight, self.bias, self.eps)
