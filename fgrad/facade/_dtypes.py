@@ -102,6 +102,16 @@ def legacy_type_name(np_dtype) -> str:
     return "torch." + from_numpy(np_dtype)._legacy
 
 
+_C_TYPE_NAMES = {"float32": "float", "float64": "double", "int64": "long int", "int32": "int", "int16": "short int",
+                 "int8": "signed char", "uint8": "unsigned char", "bool": "bool"}
+
+
+def c_type_name(np_dtype) -> str:
+    """The C++ type name some of PyTorch's messages use for a dtype ("long int" for int64)."""
+    name = np.dtype(np_dtype).name
+    return _C_TYPE_NAMES.get(name, name)
+
+
 # ---- promotion (torch.result_type) --------------------------------------------------------------
 
 _CATEGORY = {"b": 0, "i": 1, "u": 1, "f": 2}

@@ -25,6 +25,7 @@ import numpy as np
 import fgrad.numpy as fnp
 from fgrad import ops
 from fgrad.ops.control import stop_gradient
+from fgrad.facade import _dtypes
 from fgrad.facade._creation import full_like
 from fgrad.facade._op import FacadeOp, apply
 from fgrad.facade._operands import (_axes_or_none, _cast, _check_broadcast, _dtype_name, _f, _is_scalar, _out,
@@ -521,7 +522,6 @@ def _masked_fill_tensor_fn(x, mask, value):
     return ops.select(mask, ops.convert_element_type(value, x.dtype), x)
 
 
-_C_TYPE_NAMES = {"float32": "float", "float64": "double", "int32": "int", "int64": "long int", "uint8": "unsigned char"}
 # the value a 0-d Tensor: its gradient is the sum over the filled places
 _MASKED_FILL_TENSOR = FacadeOp("masked_fill", _masked_fill_tensor_fn, "MaskedFillBackward1", nondiff=(1,))
 
@@ -538,7 +538,7 @@ def masked_fill(input, mask, value):
     mask = as_tensor_arg(mask)
     if mask._data.dtype != np.bool_:
         raise RuntimeError(f"masked_fill_ only supports boolean masks, but got mask with dtype "
-                           f"{_C_TYPE_NAMES.get(mask._data.dtype.name, mask._data.dtype.name)}")
+                           f"{_dtypes.c_type_name(mask._data.dtype)}")
     if isinstance(value, Tensor):
         if value._data.ndim:
             raise RuntimeError(f"masked_fill_ only supports a 0-dimensional value tensor, but got tensor with "

@@ -6,6 +6,7 @@ import builtins
 import numpy as np
 
 from fgrad import ops
+from fgrad.facade._dtypes import c_type_name
 from fgrad.facade._elementwise import mul
 from fgrad.facade._op import FacadeOp, apply
 from fgrad.facade._operands import _check_broadcast, _dtype_name
@@ -30,16 +31,12 @@ _BMM = FacadeOp("bmm", _matmul_fn, "BmmBackward0")
 
 def _same_dtype(name, a, b):
     if a._data.dtype != b._data.dtype:
-        raise RuntimeError(f"expected m1 and m2 to have the same dtype, but got: {_c_type(a)} != {_c_type(b)}"
+        raise RuntimeError(f"expected m1 and m2 to have the same dtype, but got: {c_type_name(a._data.dtype)} != "
+                           f"{c_type_name(b._data.dtype)}"
                            if name in ("mm", "matmul", "addmm") else
                            f"{name}: expected both vectors to have same dtype, but found {_dtype_name(a._data.dtype)} "
                            f"and {_dtype_name(b._data.dtype)}" if name == "dot" else
                            f"expected scalar type {_dtype_name(a._data.dtype)} but found {_dtype_name(b._data.dtype)}")
-
-
-def _c_type(t) -> str:
-    return {"float32": "float", "float64": "double", "int32": "int", "int64": "long int", "bool": "bool"}[
-        t._data.dtype.name]
 
 
 def mm(input, mat2):

@@ -18,7 +18,7 @@ import warnings
 
 import numpy as np
 
-from fgrad.facade._dtypes import to_numpy
+from fgrad.facade._dtypes import c_type_name, to_numpy
 from fgrad.facade._grad_mode import no_grad, state as _grad_state
 from fgrad.facade._inplace import _can_cast, copy_
 from fgrad.facade._operands import _dtype_name
@@ -38,7 +38,8 @@ OUT_FUNCTIONS = (
     "remainder", "round", "rsqrt", "sigmoid", "sign", "sin", "sinh", "sqrt", "square", "stack", "sub",
     "subtract", "sum", "tan", "tanh", "true_divide", "trunc", "vstack", "where", "xlogy", "ger", "inner")
 INDEX_FUNCTIONS = ("argmax", "argmin")           # int64 results: out must be int64, checked first
-EXACT_DTYPE_FUNCTIONS = ("matmul", "mm", "bmm", "mv", "dot", "addmm", "outer", "ger", "inner")   # out's dtype = result's
+# out's dtype must be the result's
+EXACT_DTYPE_FUNCTIONS = ("matmul", "mm", "bmm", "mv", "dot", "addmm", "outer", "ger", "inner")
 
 RESIZE_WARNING = ("An output with one or more elements was resized since it had shape [{old}], which does not match "
                   "the required output shape [{new}]. This behavior is deprecated, and in a future PyTorch release "
@@ -91,17 +92,11 @@ def _check_dtype(dtype, out, exact):
     src = np.dtype(dtype) if isinstance(dtype, (type, np.dtype)) else np.dtype(to_numpy(dtype))
     dst = out._data.dtype
     if exact and src != dst:
-        raise RuntimeError(f"Expected out tensor to have dtype {_c_type_name(src)}, but got {_c_type_name(dst)} "
+        raise RuntimeError(f"Expected out tensor to have dtype {c_type_name(src)}, but got {c_type_name(dst)} "
                            "instead")
     if src != dst and not _can_cast(src, dst):
         raise RuntimeError(f"result type {_dtype_name(src)} can't be cast to the desired output type "
                            f"{_dtype_name(dst)}")
-
-
-def _c_type_name(dtype: np.dtype) -> str:
-    """How PyTorch's out= dtype errors name a dtype (its C++ type names)."""
-    return {"int64": "long int", "int32": "int", "int16": "short int", "int8": "signed char", "uint8": "unsigned char",
-            "float32": "float", "float64": "double", "bool": "bool"}.get(dtype.name, dtype.name)
 
 
 def _resize(out: Tensor, shape: tuple) -> None:

@@ -134,7 +134,7 @@ def _check_in_range(low: int, high_inclusive: int, dtype: np.dtype):
     else:
         info = np.iinfo(dtype)
         lo, hi = int(info.min), int(info.max)
-        type_name = {"int64": "long int", "int32": "int", "uint8": "unsigned char"}[dtype.name]
+        type_name = _dtypes.c_type_name(dtype)
     for value, name in ((low, "from"), (high_inclusive, "to - 1")):
         if not lo <= value <= hi:
             raise RuntimeError(f"{name} is out of bounds for {type_name}")
